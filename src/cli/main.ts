@@ -1,0 +1,160 @@
+/**
+ * The `gatehouse` command: run | validate | schema | explain. Expected failures (bad config, port in use,
+ * unreadable file) print one clear message on stderr and exit 1, never a stack trace.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/errors.js';
+import { toJsonSchema } from '../config/json-schema.js';
+import { explain, formatExplanation } from '../explain.js';
+import { createGatehouse, loadConfig } from '../gatehouse.js';
+import { configSchema } from '../schema.js';
+import { ListenError } from '../server/listen.js';
+
+const HELP: Record<string, string> = {
+  main: `gatehouse — a reverse proxy and load balancer
+
+Usage: gatehouse <command> [options]
+
+Commands:
+  run -c FILE                 run the proxy on a config file (SIGHUP reloads it)
+  validate FILE               check a config; lists every error with file, line and column
+  schema                      print the config's JSON Schema (for editor completion)
+  explain -c FILE METHOD URL [-H 'Name: value']...
+                              show which route a request matches and why, and what is sent upstream
+
+Run 'gatehouse <command> --help' for a command's options.`,
+  run: `Usage: gatehouse run -c FILE
+
+Runs the proxy. SIGTERM/SIGINT stop accepting and let in-flight requests finish up to shutdown.timeout;
+SIGHUP reloads the file (a bad config is reported and the running one kept).
+
+Options:
+  -c, --config FILE   config file (YAML or JSON); default gatehouse.yaml
+  -h, --help          show this help`,
+  validate: `Usage: gatehouse validate FILE
+
+Checks a config file. Exit 0 when valid; exit 1 with every error listed (file, line, column, key path).`,
+  schema: `Usage: gatehouse schema
+
+Prints the JSON Schema of the config on stdout. Point your editor at it, e.g. in gatehouse.yaml:
+  # yaml-language-server: $schema=./gatehouse.schema.json`,
+  explain: `Usage: gatehouse explain -c FILE METHOD URL [-H 'Name: value']...
+
+Shows which route matches the request and why, the rewritten path, the upstream and the headers that would
+be sent upstream. The URL's host is the Host header unless -H 'Host: …' is given.
+
+Options:
+  -c, --config FILE      config file; default gatehouse.yaml
+  -H, --header 'N: V'    a request header (repeatable)
+  -l, --listener NAME    the listener the request arrives on (default: the first)
+  --json                 print the explanation as JSON`,
+};
+
+class UsageError extends Error {}
+
+function out(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+async function cmdRun(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c', default: 'gatehouse.yaml' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) return out(HELP.run!), 0;
+  const file = values.config!;
+  const config = await loadConfig(file);
+  const gh = createGatehouse(config, { configPath: file });
+  await gh.start();
+  for (const [name, addr] of Object.entries(gh.addresses())) process.stderr.write(`gatehouse: listener ${name} on http://${addr}\n`);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`gatehouse: ${signal}, finishing in-flight requests (up to ${gh.config.shutdown.timeout} ms)\n`);
+    gh.stop().then(() => process.exit(0), (err: unknown) => {
+      process.stderr.write(`gatehouse: stop failed: ${(err as Error).message}\n`);
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    loadConfig(file).then((c) => gh.reload(c)).then(
+      () => process.stderr.write(`gatehouse: reloaded ${file}\n`),
+      (err: unknown) => process.stderr.write(`gatehouse: reload failed, keeping the running config:\n${(err as Error).message}\n`),
+    );
+  });
+  return new Promise<number>(() => {}); // runs until a signal
+}
+
+async function cmdValidate(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) return out(HELP.validate!), 0;
+  const file = positionals[0] ?? values.config;
+  if (!file) throw new UsageError('validate needs a FILE');
+  await loadConfig(file);
+  out(`${file}: valid`);
+  return 0;
+}
+
+function cmdSchema(args: string[]): number {
+  const { values } = parseArgs({ args, options: { help: { type: 'boolean', short: 'h' } } });
+  if (values.help) return out(HELP.schema!), 0;
+  out(JSON.stringify(toJsonSchema(configSchema), null, 2));
+  return 0;
+}
+
+async function cmdExplain(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c', default: 'gatehouse.yaml' }, header: { type: 'string', short: 'H', multiple: true },
+      listener: { type: 'string', short: 'l' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return out(HELP.explain!), 0;
+  const [method, url] = positionals;
+  if (!method || !url) throw new UsageError('explain needs METHOD and URL, e.g. gatehouse explain -c gatehouse.yaml GET http://localhost:8080/api/users');
+  const headers = (values.header ?? []).map((h): [string, string] => {
+    const i = h.indexOf(':');
+    if (i < 1) throw new UsageError(`-H expects 'Name: value', got '${h}'`);
+    return [h.slice(0, i).trim(), h.slice(i + 1).trim()];
+  });
+  const config = await loadConfig(values.config!);
+  if (values.listener && !config.listeners.some((l) => l.name === values.listener)) throw new UsageError(`no listener named "${values.listener}"`);
+  const e = await explain(config, { method, url, headers, ...(values.listener ? { listener: values.listener } : {}) });
+  out(values.json ? JSON.stringify(e, null, 2) : formatExplanation(e));
+  return 0;
+}
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Runs the CLI; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'run': return await cmdRun(rest);
+      case 'validate': return await cmdValidate(rest);
+      case 'schema': return cmdSchema(rest);
+      case 'explain': return await cmdExplain(rest);
+      case '--version': case '-v': return out(version()), 0;
+      case undefined: case '--help': case '-h': case 'help': return out(HELP.main!), 0;
+      default: throw new UsageError(`unknown command "${cmd}"\n\n${HELP.main}`);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n${err.issues.length} error${err.issues.length === 1 ? '' : 's'} in config\n`);
+    } else if (err instanceof UsageError || err instanceof ListenError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`gatehouse: ${(err as Error).message}\n`);
+    } else {
+      process.stderr.write(`gatehouse: ${(err as Error).message ?? String(err)}\n`);
+    }
+    return 1;
+  }
+}

@@ -1,0 +1,63 @@
+/** Config errors: every problem at once, each with file, line, column, key path and a suggestion. */
+
+export type ConfigPath = readonly (string | number)[];
+
+export interface ConfigIssue {
+  file?: string;
+  line?: number;
+  col?: number;
+  path: ConfigPath;
+  message: string;
+}
+
+/** `routes[1].proxy.upstream` */
+export function formatPath(path: ConfigPath): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z_$][\w$-]*$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out || '(root)';
+}
+
+export function formatIssue(issue: ConfigIssue): string {
+  const where = issue.line !== undefined ? ` (line ${issue.line}, col ${issue.col})` : '';
+  const at = issue.path.length ? ` at ${formatPath(issue.path)}` : '';
+  const file = issue.file ? `${issue.file}: ` : '';
+  // The message may carry its own "at …" (unknown keys put the suggestion after the position).
+  const [head, suggestion] = issue.message.split('\u0000');
+  return `${file}${head}${at}${where}${suggestion ? `: ${suggestion}` : ''}`;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly issues: ConfigIssue[]) {
+    super(issues.map(formatIssue).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+/** Levenshtein distance, for "did you mean" on unknown keys. */
+export function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length]!;
+}
+
+export function closest(word: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD) { best = c; bestD = d; }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}

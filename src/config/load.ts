@@ -1,0 +1,166 @@
+/**
+ * Reads a YAML or JSON config (JSON is YAML 1.2), validates it against a zod schema and reports every
+ * problem at once with file, line, column and key path. The schema comes from the caller (the composition
+ * root), so this module knows no capability.
+ */
+import { readFile } from 'node:fs/promises';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { closest, ConfigError, type ConfigIssue, type ConfigPath } from './errors.js';
+import { knownKeys, toJsonSchema, type JsonSchema } from './json-schema.js';
+
+type ZodIssue = z.core.$ZodIssue;
+
+interface Located { node?: Node; keyNode?: Node }
+
+/** Finds the YAML node for a path, and the key node of the last map entry on the way. */
+function locate(doc: Document, path: ConfigPath): Located {
+  let node: unknown = doc.contents;
+  let keyNode: Node | undefined;
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) return { node: node as Node, keyNode };
+      keyNode = pair.key as Node;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number' && node.items[seg]) {
+      keyNode = undefined;
+      node = node.items[seg];
+    } else {
+      return { node: node as Node | undefined, keyNode };
+    }
+  }
+  return { node: (node as Node | null) ?? undefined, keyNode };
+}
+
+function valueAt(data: unknown, path: ConfigPath): unknown {
+  let v = data;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[seg];
+  }
+  return v;
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a map';
+  return JSON.stringify(v);
+}
+
+interface Ctx { doc: Document; lines: LineCounter; file?: string; data: unknown; json: JsonSchema }
+
+function at(ctx: Ctx, path: ConfigPath, message: string, useKey = false): ConfigIssue {
+  const { node, keyNode } = locate(ctx.doc, path);
+  const target = useKey ? keyNode ?? node : node ?? keyNode;
+  const issue: ConfigIssue = { path, message };
+  if (ctx.file) issue.file = ctx.file;
+  const offset = target?.range?.[0];
+  if (offset !== undefined) {
+    const pos = ctx.lines.linePos(offset);
+    issue.line = pos.line;
+    issue.col = pos.col;
+  }
+  return issue;
+}
+
+function unionTypes(issue: ZodIssue & { code: 'invalid_union' }): string[] {
+  return issue.errors.flatMap((branch) => branch.map((i) => (i.code === 'invalid_type' ? String(i.expected) : 'a matching value')));
+}
+
+function convert(ctx: Ctx, issue: ZodIssue, base: ConfigPath): ConfigIssue[] {
+  const path = [...base, ...(issue.path as (string | number)[])];
+  const value = valueAt(ctx.data, path);
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map((key) => {
+        const hint = closest(key, knownKeys(ctx.json, path));
+        const issue = at(ctx, [...path, key], `unknown key "${key}"${hint ? `\u0000did you mean "${hint}"?` : ''}`, true);
+        return { ...issue, path };
+      });
+    case 'invalid_union': {
+      const nonType = issue.errors.filter((b) => !b.every((i) => i.code === 'invalid_type' && i.path.length === 0));
+      if (nonType.length === 1) return nonType[0]!.flatMap((i) => convert(ctx, i, path));
+      const types = [...new Set(unionTypes(issue))];
+      return [at(ctx, path, `expected ${types.join(' or ')}, got ${describe(value)}`)];
+    }
+    case 'invalid_type':
+      if (value === undefined) {
+        const parent = path.slice(0, -1);
+        return [at(ctx, parent, `missing required key "${String(path[path.length - 1])}" (${issue.expected})`, true)];
+      }
+      return [at(ctx, path, `expected ${issue.expected}, got ${describe(value)}`)];
+    case 'invalid_format':
+    case 'custom':
+    default: {
+      const msg = issue.message.startsWith('Invalid') || issue.code === 'custom' ? issue.message : `expected ${issue.message}, got ${describe(value)}`;
+      return [at(ctx, path, msg)];
+    }
+  }
+}
+
+export interface ParseOptions { file?: string }
+
+/**
+ * Parses config text with `schema`; throws `ConfigError` listing every problem.
+ * @returns the validated config, deep-frozen, with defaults filled in.
+ */
+export function parseConfigText<S extends z.ZodType>(schema: S, text: string, opts: ParseOptions = {}): z.output<S> {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new ConfigError(doc.errors.map((e) => {
+      const pos = e.linePos?.[0];
+      const issue: ConfigIssue = { path: [], message: e.message.split('\n')[0]! };
+      if (opts.file) issue.file = opts.file;
+      if (pos) { issue.line = pos.line; issue.col = pos.col; }
+      return issue;
+    }));
+  }
+  const data: unknown = doc.toJS() ?? {};
+  return validate(schema, data, { doc, lines, ...(opts.file ? { file: opts.file } : {}) });
+}
+
+/** Validates an already-parsed object (library use); positions are reported when `doc` is given. */
+export function validate<S extends z.ZodType>(
+  schema: S, data: unknown, src: { doc?: Document; lines?: LineCounter; file?: string } = {},
+): z.output<S> {
+  const result = schema.safeParse(data);
+  if (result.success) return deepFreeze(result.data);
+  const ctx: Ctx = {
+    doc: src.doc ?? parseDocument('{}'), lines: src.lines ?? new LineCounter(), data, json: toJsonSchema(schema),
+    ...(src.file ? { file: src.file } : {}),
+  };
+  let issues = result.error.issues.flatMap((i) => convert(ctx, i, []));
+  // A key reported missing because it was misspelt is said once, as the unknown key with its suggestion.
+  const suggested = new Set(issues.map((i) => /did you mean "([^"]+)"/.exec(i.message)?.[1] && `${JSON.stringify(i.path)}|${/did you mean "([^"]+)"/.exec(i.message)![1]}`));
+  issues = issues.filter((i) => {
+    const m = /^missing required key "([^"]+)"/.exec(i.message);
+    return !m || !suggested.has(`${JSON.stringify(i.path)}|${m[1]}`);
+  });
+  issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
+  throw new ConfigError(issues);
+}
+
+/** Reads and validates a config file. Unreadable files throw a ConfigError naming the file. */
+export async function loadConfigFile<S extends z.ZodType>(schema: S, file: string): Promise<z.output<S>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
+    throw new ConfigError([{ file, path: [], message: `cannot read config: ${why}` }]);
+  }
+  return parseConfigText(schema, text, { file });
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+  }
+  return v;
+}

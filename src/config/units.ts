@@ -1,0 +1,37 @@
+/**
+ * Duration (`500ms`, `30s`, `5m`, `1h`, `1d`) and size (`512`, `16KiB`, `10MiB`, `1GB`) values.
+ * Parsed once at config load into milliseconds and bytes; the hot path only sees numbers.
+ */
+import { z } from 'zod';
+
+const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+const SIZE_RE = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB|K|M|G)?$/;
+const SIZE_UNITS: Record<string, number> = {
+  B: 1, K: 1024, KiB: 1024, M: 1024 ** 2, MiB: 1024 ** 2, G: 1024 ** 3, GiB: 1024 ** 3,
+  KB: 1000, MB: 1000 ** 2, GB: 1000 ** 3,
+};
+
+/** Parses a duration string to milliseconds; returns undefined when it is not one. */
+export function parseDuration(text: string): number | undefined {
+  const m = DURATION_RE.exec(text.trim());
+  return m ? Math.round(Number(m[1]) * DURATION_UNITS[m[2]!]!) : undefined;
+}
+
+/** Parses a size string to bytes; returns undefined when it is not one. */
+export function parseSize(text: string): number | undefined {
+  const m = SIZE_RE.exec(text.trim());
+  return m ? Math.floor(Number(m[1]) * SIZE_UNITS[m[2] ?? 'B']!) : undefined;
+}
+
+/** A duration in the config: a string such as `500ms`, `30s`, `5m`; becomes milliseconds. */
+export const duration = z
+  .string()
+  .regex(DURATION_RE, 'a duration such as 500ms, 30s, 5m or 1h')
+  .transform((s) => parseDuration(s)!);
+
+/** A size in the config: a string such as `16KiB`, `10MiB` (or a plain number of bytes); becomes bytes. */
+export const size = z
+  .union([z.number().int().nonnegative(), z.string().regex(SIZE_RE, 'a size such as 512, 16KiB or 10MiB')])
+  .transform((v) => (typeof v === 'number' ? v : parseSize(v)!));

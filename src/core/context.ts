@@ -1,0 +1,102 @@
+/**
+ * Per-request state. Fixed fields for what every request has; typed keys (`stateKey`) for what a plugin adds,
+ * so there is no untyped bag.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Peer } from './services.js';
+
+export interface StateKey<T> { readonly name: string; readonly _type?: T }
+export function stateKey<T>(name: string): StateKey<T> {
+  return { name };
+}
+
+/** One forwarding attempt, as the access log shows it. */
+export interface Attempt { server: string; outcome: string; ms: number }
+
+/** What the kernel read from the request head in one pass over rawHeaders. */
+export interface RequestHead {
+  hostHeader: string | undefined;
+  xff: string | undefined;
+  xfProto: string | undefined;
+  xfHost: string | undefined;
+  via: string | undefined;
+  connection: string | undefined;
+  requestId: string | undefined;
+  /** The request has a body (Content-Length > 0 or Transfer-Encoding). */
+  hasBody: boolean;
+  /** Content-Length, or -1. */
+  contentLength: number;
+  chunked: boolean;
+  /** socket.bytesRead when the head was read, to count a chunked body. */
+  socketBytesAtStart: number;
+}
+
+/** The route as the pipeline sees it; `id` is its name or `routes[i]`. */
+export interface RouteRef { readonly id: string; readonly index: number }
+
+export class RequestCtx {
+  /** performance.now() at arrival. */
+  readonly start: number;
+  requestId = '';
+  /** Client address: the socket peer, or from X-Forwarded-For when the peer is a trusted proxy. */
+  clientIp = '';
+  /** The socket peer is in trusted_proxies. */
+  trustedPeer = false;
+  readonly proto: 'http' | 'https';
+  /** Host without port, lower-cased ('' when absent). */
+  host = '';
+  /** Path without the query string, as received. */
+  readonly path: string;
+  /** Query string including its '?', or ''. */
+  readonly query: string;
+  route: RouteRef | undefined = undefined;
+  head!: RequestHead;
+  /** Aborts the upstream exchange in flight (set by the forwarder while one is). */
+  abortUpstream: { abort(): void } | undefined = undefined;
+  /** The response head has been sent to the client. */
+  get headersSent(): boolean { return this.res.headersSent; }
+  /** Path (with query) to send upstream; rewrite filters change it. */
+  upstreamPath: string;
+  peer: Peer | undefined = undefined;
+  upstreamName: string | undefined = undefined;
+  upstreamStart = 0;
+  upstreamMs = -1;
+  attempts: Attempt[] | undefined = undefined;
+  status = 0;
+  /** The error that ended the request, if one did. */
+  error: import('./errors.js').ProxyError | undefined = undefined;
+  bytesIn = 0;
+  bytesOut = 0;
+  #state: Map<string, unknown> | undefined;
+  #log: Logger | undefined;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly listener: string,
+    private readonly baseLog: Logger,
+    secure: boolean,
+  ) {
+    this.start = performance.now();
+    this.proto = secure ? 'https' : 'http';
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    this.path = q === -1 ? url : url.slice(0, q);
+    this.query = q === -1 ? '' : url.slice(q);
+    this.upstreamPath = url;
+  }
+
+  get<T>(key: StateKey<T>): T | undefined {
+    return this.#state?.get(key.name) as T | undefined;
+  }
+
+  set<T>(key: StateKey<T>, value: T): void {
+    (this.#state ??= new Map()).set(key.name, value);
+  }
+
+  /** A pino child logger carrying the request id and route (created on first use). */
+  get log(): Logger {
+    return (this.#log ??= this.baseLog.child({ reqId: this.requestId, route: this.route?.id }));
+  }
+}

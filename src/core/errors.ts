@@ -1,0 +1,53 @@
+/**
+ * One error type for everything that ends a request early, and the catalogue of its codes.
+ * The client only ever sees `{status, code, requestId}`; the cause goes to the log.
+ */
+export type ErrorSource = 'downstream' | 'upstream' | 'internal';
+
+export interface ProxyErrorOptions {
+  source: ErrorSource;
+  /** The request may be tried again on another server (set where the error is raised). */
+  retryable?: boolean;
+  retryAfterS?: number;
+  cause?: unknown;
+}
+
+export class ProxyError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: `GH_${string}`,
+    readonly opts: ProxyErrorOptions,
+  ) {
+    super(code, { cause: opts.cause });
+    this.name = 'ProxyError';
+  }
+}
+
+/** The catalogue: every code the proxy answers with. Documented in docs/errors.md. */
+export const errors = {
+  notFound: () => new ProxyError(404, 'GH_ROUTE_NOT_FOUND', { source: 'downstream' }),
+  upstreamConnect: (cause: unknown) =>
+    new ProxyError(502, 'GH_UPSTREAM_CONNECT', { source: 'upstream', retryable: true, cause }),
+  upstreamConnectTimeout: (cause: unknown) =>
+    new ProxyError(504, 'GH_UPSTREAM_CONNECT_TIMEOUT', { source: 'upstream', retryable: true, cause }),
+  upstreamHeadersTimeout: (cause: unknown) =>
+    new ProxyError(504, 'GH_UPSTREAM_HEADERS_TIMEOUT', { source: 'upstream', cause }),
+  upstreamBodyTimeout: (cause: unknown) =>
+    new ProxyError(504, 'GH_UPSTREAM_BODY_TIMEOUT', { source: 'upstream', cause }),
+  upstreamReset: (cause: unknown) =>
+    new ProxyError(502, 'GH_UPSTREAM_RESET', { source: 'upstream', cause }),
+  upstreamProtocol: (cause: unknown) =>
+    new ProxyError(502, 'GH_UPSTREAM_PROTOCOL', { source: 'upstream', cause }),
+  noServer: () => new ProxyError(503, 'GH_UPSTREAM_UNAVAILABLE', { source: 'upstream', retryAfterS: 1 }),
+  clientAborted: (cause?: unknown) =>
+    new ProxyError(499, 'GH_CLIENT_ABORTED', { source: 'downstream', cause }),
+  badRequest: (cause?: unknown) =>
+    new ProxyError(400, 'GH_BAD_REQUEST', { source: 'downstream', cause }),
+  shuttingDown: () => new ProxyError(503, 'GH_SHUTTING_DOWN', { source: 'internal', retryAfterS: 1 }),
+  internal: (cause: unknown) => new ProxyError(500, 'GH_INTERNAL', { source: 'internal', cause }),
+} as const;
+
+/** Non-ProxyError throws become 500 GH_INTERNAL at the pipeline boundary. */
+export function toProxyError(err: unknown): ProxyError {
+  return err instanceof ProxyError ? err : errors.internal(err);
+}

@@ -1,0 +1,47 @@
+/** Helpers for flat header lists `[name, value, name, value, …]` (the shape node:http and undici accept). */
+
+export function findHeader(list: readonly string[], lowerName: string): number {
+  for (let i = 0; i < list.length; i += 2) if (list[i]!.toLowerCase() === lowerName) return i;
+  return -1;
+}
+
+export function getHeader(list: readonly string[], lowerName: string): string | undefined {
+  const i = findHeader(list, lowerName);
+  return i === -1 ? undefined : list[i + 1];
+}
+
+export function removeHeader(list: string[], lowerName: string): void {
+  let w = 0;
+  for (let r = 0; r < list.length; r += 2) {
+    if (list[r]!.toLowerCase() === lowerName) continue;
+    list[w++] = list[r]!;
+    list[w++] = list[r + 1]!;
+  }
+  list.length = w;
+}
+
+export function setHeader(list: string[], name: string, value: string): void {
+  removeHeader(list, name.toLowerCase());
+  list.push(name, value);
+}
+
+export function addHeader(list: string[], name: string, value: string): void {
+  list.push(name, value);
+}
+
+/** RFC 9110 7.6.1: hop-by-hop fields, never forwarded in either direction. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade',
+  'proxy-authenticate', 'proxy-authorization', 'http2-settings',
+]);
+
+/** Tokens of a Connection header value, lower-cased (each names another hop-by-hop field). */
+export function connectionTokens(value: string | undefined): string[] | undefined {
+  if (!value) return undefined;
+  const out: string[] = [];
+  for (const t of value.split(',')) {
+    const tok = t.trim().toLowerCase();
+    if (tok && tok !== 'close' && tok !== 'keep-alive') out.push(tok);
+  }
+  return out.length ? out : undefined;
+}

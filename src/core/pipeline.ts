@@ -1,0 +1,64 @@
+/**
+ * The pipeline, compiled at config load: per route, one array per phase holding only the hooks that apply.
+ * A hook that returns a plain value continues synchronously; only a returned promise is awaited, so a request
+ * that needs nothing asynchronous makes no microtask hops.
+ */
+import type { RequestCtx } from './context.js';
+import type { Awaitable, Hooks, Phases, PluginInstance, Verdict } from './plugin.js';
+
+export interface CompiledPhases {
+  readonly earlyRequestFilter: Phases['earlyRequestFilter'][];
+  readonly requestFilter: Phases['requestFilter'][];
+  readonly upstreamRequestFilter: Phases['upstreamRequestFilter'][];
+  readonly responseFilter: Phases['responseFilter'][];
+  readonly errorFilter: Phases['errorFilter'][];
+  readonly logging: Phases['logging'][];
+}
+
+const PHASES = ['earlyRequestFilter', 'requestFilter', 'upstreamRequestFilter', 'responseFilter', 'errorFilter', 'logging'] as const;
+
+function empty(): CompiledPhases {
+  return { earlyRequestFilter: [], requestFilter: [], upstreamRequestFilter: [], responseFilter: [], errorFilter: [], logging: [] };
+}
+
+function add(target: CompiledPhases, hooks: Hooks | undefined, plugin: string): void {
+  if (!hooks) return;
+  for (const key of Object.keys(hooks)) {
+    if (!(PHASES as readonly string[]).includes(key)) throw new Error(`plugin ${plugin}: unknown phase "${key}"`);
+  }
+  for (const phase of PHASES) {
+    const h = hooks[phase];
+    if (h) (target[phase] as unknown[]).push(h);
+  }
+}
+
+export interface NamedInstance<R> { name: string; instance: PluginInstance<R> }
+
+/** Phases for requests that match no route: the plugins' global hooks only. */
+export function compileGlobal<R>(plugins: readonly NamedInstance<R>[]): CompiledPhases {
+  const out = empty();
+  for (const p of plugins) add(out, p.instance.global, p.name);
+  return out;
+}
+
+/** Phases for one route: each plugin's global hooks and its hooks for this route, in registration order. */
+export function compileRoute<R>(plugins: readonly NamedInstance<R>[], route: R, index: number): CompiledPhases {
+  const out = empty();
+  for (const p of plugins) {
+    add(out, p.instance.global, p.name);
+    add(out, p.instance.forRoute?.(route, index), p.name);
+  }
+  return out;
+}
+
+/** Runs verdict filters from `from`; the first Reply wins. Stays synchronous until a hook returns a promise. */
+export function runVerdicts(
+  filters: readonly ((ctx: RequestCtx) => Awaitable<Verdict>)[], ctx: RequestCtx, from = 0,
+): Awaitable<Verdict> {
+  for (let i = from; i < filters.length; i++) {
+    const v = filters[i]!(ctx);
+    if (v instanceof Promise) return v.then((r) => r ?? runVerdicts(filters, ctx, i + 1));
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}

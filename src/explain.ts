@@ -1,0 +1,86 @@
+/**
+ * `gatehouse explain`: which route a request matches and why, the rewritten path, the upstream and the
+ * headers that would be sent — computed by the same compiled tables and filters the proxy runs.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import pino from 'pino';
+import { RequestCtx } from './core/context.js';
+import { compileRoute, type NamedInstance } from './core/pipeline.js';
+import type { UpstreamRequest } from './core/plugin.js';
+import { explainRoute, RouteTable, routing } from './routing/index.js';
+import { hostName, readHead, requestIdFor } from './server/request-head.js';
+import type { GatehouseConfig, RouteConfig } from './schema.js';
+import { upstreamRequestHeaders } from './upstream/index.js';
+
+export interface ExplainInput { method: string; url: string; headers: [string, string][]; listener?: string; clientIp?: string }
+
+export interface Explanation {
+  listener: string;
+  host: string;
+  path: string;
+  routes: { id: string; matches: boolean; reason: string }[];
+  chosen: string | undefined;
+  action: string;
+  upstreamPath?: string;
+  upstream?: { name: string; servers: string[] };
+  headers?: [string, string][];
+}
+
+export async function explain(config: GatehouseConfig, input: ExplainInput): Promise<Explanation> {
+  const url = new URL(input.url, 'http://localhost');
+  const listener = input.listener ?? config.listeners[0]!.name;
+  const raw: string[] = [];
+  const hasHost = input.headers.some(([n]) => n.toLowerCase() === 'host');
+  if (!hasHost) raw.push('Host', url.host);
+  for (const [n, v] of input.headers) raw.push(n, v);
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < raw.length; i += 2) headers[raw[i]!.toLowerCase()] = raw[i + 1]!;
+  const msg = {
+    method: input.method, url: url.pathname + url.search, rawHeaders: raw, headers, httpVersion: '1.1',
+    socket: { remoteAddress: input.clientIp ?? '127.0.0.1', bytesRead: 0 },
+  } as unknown as IncomingMessage;
+  const ctx = new RequestCtx(msg, {} as ServerResponse, listener, pino({ level: 'silent' }), url.protocol === 'https:');
+  ctx.head = readHead(ctx);
+  ctx.host = hostName(ctx.head.hostHeader);
+  ctx.requestId = requestIdFor(ctx.head);
+
+  const plugins: NamedInstance<RouteConfig>[] = [{ name: 'routing', instance: await routing.create(undefined, { log: pino({ level: 'silent' }), baseDir: '.' }) }];
+  const inputs = config.routes.map((r, index) => ({ id: r.name ?? `routes[${index}]`, index, match: r.match, config: r }))
+    .filter((r) => {
+      const only = r.match.listener;
+      return only === undefined || (Array.isArray(only) ? only.includes(listener) : only === listener);
+    });
+  const table = new RouteTable(inputs);
+  const routes = table.routes.map((r, i) => ({ id: r.id, ...explainRoute(r, inputs[i]!.match, { host: ctx.host, path: ctx.path, method: input.method, listener, msg }) }));
+  const found = table.match(ctx.host, ctx.path, input.method, msg);
+  const out: Explanation = { listener, host: ctx.host, path: ctx.path, routes, chosen: found?.id, action: 'none: 404 GH_ROUTE_NOT_FOUND' };
+  if (!found) return out;
+  const route = found.config;
+  if (route.respond) out.action = `respond ${route.respond.status}`;
+  else if (route.redirect) out.action = `redirect ${route.redirect.status} to ${route.redirect.to}`;
+  else if (route.proxy) {
+    const up = config.upstreams[route.proxy.upstream]!;
+    out.action = `proxy to upstream ${route.proxy.upstream}`;
+    out.upstream = { name: route.proxy.upstream, servers: up.servers.map((s) => (typeof s === 'string' ? s : `${s.url} (weight ${s.weight})`)) };
+    const phases = compileRoute(plugins, route, found.index);
+    const ureq: UpstreamRequest = { method: input.method, path: ctx.upstreamPath, headers: upstreamRequestHeaders(ctx, ctx.head, { host: up.host }) };
+    for (const f of phases.upstreamRequestFilter) f(ctx, ureq);
+    out.upstreamPath = ureq.path;
+    out.headers = [];
+    for (let i = 0; i < ureq.headers.length; i += 2) out.headers.push([ureq.headers[i]!, ureq.headers[i + 1]!]);
+  }
+  return out;
+}
+
+export function formatExplanation(e: Explanation): string {
+  const lines = [`listener ${e.listener}, host ${e.host || '(none)'}, path ${e.path}`, '', 'routes (most specific host first, then exact path, regex, longest prefix; ties by order):'];
+  for (const r of e.routes) lines.push(`  ${r.id === e.chosen ? '→' : r.matches ? '~' : '✗'} ${r.id}: ${r.reason}${r.matches && r.id !== e.chosen ? ' (matches, but a more specific route wins)' : ''}`);
+  lines.push('', `matched: ${e.chosen ?? 'no route'}`, `action: ${e.action}`);
+  if (e.upstreamPath !== undefined) lines.push(`upstream path: ${e.upstreamPath}`);
+  if (e.upstream) lines.push(`upstream ${e.upstream.name}: ${e.upstream.servers.join(', ')} (round robin)`);
+  if (e.headers) {
+    lines.push('headers sent upstream:');
+    for (const [n, v] of e.headers) lines.push(`  ${n}: ${n === 'x-request-id' ? '(generated per request)' : v}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,227 @@
+/**
+ * The composition root: the only module that imports every capability. It validates the config, creates
+ * the plugins in pipeline order, compiles each route's phases, wires upstream pools to balancers, and swaps
+ * whole config generations on reload.
+ *
+ * Plugin order (= the order of hooks in every phase): routing, access_log.
+ */
+import { BlockList } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { validate } from './config/load.js';
+import { loadConfigFile as loadFile } from './config/load.js';
+import { compileGlobal, compileRoute, type NamedInstance } from './core/pipeline.js';
+import type { AppServices } from './core/plugin.js';
+import { roundRobin } from './balance/index.js';
+import { accessLog, createLogger } from './observe/index.js';
+import { RouteTable, routing, type RouteInput } from './routing/index.js';
+import { fail, type RoutePipeline, type Runtime } from './server/handler.js';
+import { closeListeners, openListener, type Listener } from './server/listen.js';
+import { configSchema, type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } from './schema.js';
+import { createUpstream, forward, hiddenResponseHeaders, type ForwardRoute, type UpstreamRuntime } from './upstream/index.js';
+
+const validated = new WeakSet<object>();
+
+/** Reads and validates a YAML/JSON config file (throws ConfigError listing every problem). */
+export async function loadConfig(file: string): Promise<GatehouseConfig> {
+  const cfg = await loadFile(configSchema, file);
+  validated.add(cfg);
+  return cfg;
+}
+
+/** Validates a config object (throws ConfigError listing every problem). */
+export function parseConfig(input: GatehouseConfigInput | GatehouseConfig): GatehouseConfig {
+  if (validated.has(input)) return input as GatehouseConfig;
+  const cfg = validate(configSchema, input);
+  validated.add(cfg);
+  return cfg;
+}
+
+export interface GatehouseOptions {
+  /** The config file's path: relative paths in the config resolve against its directory. */
+  configPath?: string;
+  /** The process logger; by default JSON on stderr at `log.level`. */
+  logger?: Logger;
+}
+
+export interface ServerStatus { id: string; url: string; weight: number; inflight: number }
+export interface UpstreamStatus { name: string; servers: ServerStatus[] }
+
+export interface Gatehouse {
+  /** Binds every listener. Rejects (binding nothing) when one cannot be bound. */
+  start(): Promise<void>;
+  /** Stops accepting, lets in-flight requests finish up to `shutdown.timeout` (or `timeoutMs`), closes. */
+  stop(opts?: { timeoutMs?: number }): Promise<void>;
+  /** Swaps in a new config; on error the old one keeps serving and the error is thrown. */
+  reload(config: GatehouseConfigInput | GatehouseConfig): Promise<void>;
+  /** The config in force. */
+  readonly config: GatehouseConfig;
+  /** Bound addresses by listener name, e.g. `{ public: '127.0.0.1:18080' }`. */
+  addresses(): Record<string, string>;
+  /** `http://ADDRESS` of a listener (the first by default). */
+  url(listener?: string): string;
+  /** Upstreams and their servers, with requests in flight. */
+  upstreams(): UpstreamStatus[];
+}
+
+interface Generation {
+  config: GatehouseConfig;
+  runtime: Runtime;
+  upstreams: Map<string, UpstreamRuntime>;
+  plugins: NamedInstance<RouteConfig>[];
+}
+
+async function buildGeneration(config: GatehouseConfig, log: Logger, baseDir: string): Promise<Generation> {
+  const app: AppServices = { log, baseDir };
+  const plugins: NamedInstance<RouteConfig>[] = [
+    { name: routing.name, instance: await routing.create(undefined, app) },
+    { name: accessLog.name, instance: await accessLog.create(config.access_log, app) },
+  ];
+  const upstreams = new Map<string, UpstreamRuntime>();
+  for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, createUpstream(name, u, (peers) => roundRobin(peers)));
+  const hidden = hiddenResponseHeaders(config.hide_headers);
+
+  const pipelines: RouteInput<RoutePipeline>[] = config.routes.map((route, index) => {
+    const phases = compileRoute(plugins, route, index);
+    const id = route.name ?? `routes[${index}]`;
+    let action: RoutePipeline['action'];
+    if (route.proxy) {
+      const upstream = upstreams.get(route.proxy.upstream)!;
+      const fwd: ForwardRoute = {
+        upstream, fail,
+        requestFilters: phases.upstreamRequestFilter,
+        responseFilters: phases.responseFilter,
+        responseHeaders: { hidden, authorities: upstream.authorities },
+      };
+      action = (ctx) => forward(ctx, fwd);
+    }
+    return { id, index, match: route.match, config: { ref: { id, index }, phases, action } };
+  });
+  const tables = new Map<string, RouteTable<RoutePipeline>>();
+  for (const l of config.listeners) {
+    const mine = pipelines.filter((p) => {
+      const only = p.match.listener;
+      return only === undefined || (Array.isArray(only) ? only.includes(l.name) : only === l.name);
+    });
+    tables.set(l.name, new RouteTable(mine));
+  }
+  let trusted: BlockList | undefined;
+  if (config.trusted_proxies.length) {
+    trusted = new BlockList();
+    for (const c of config.trusted_proxies) {
+      const [ip, bits] = c.split('/');
+      const family = ip!.includes(':') ? 'ipv6' : 'ipv4';
+      if (bits === undefined) trusted.addAddress(ip!, family);
+      else trusted.addSubnet(ip!, Number(bits), family);
+    }
+  }
+  const runtime: Runtime = { tables, global: compileGlobal(plugins), trusted, log, draining: false, inflight: 0, idleWaiters: [] };
+  return { config, runtime, upstreams, plugins };
+}
+
+async function retire(gen: Generation, timeoutMs: number): Promise<void> {
+  if (gen.runtime.inflight > 0) {
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, timeoutMs);
+      t.unref();
+      gen.runtime.idleWaiters.push(() => { clearTimeout(t); r(); });
+    });
+  }
+  await Promise.all([...gen.upstreams.values()].map((u) => u.close()));
+  for (const p of gen.plugins) await p.instance.close?.();
+}
+
+export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, opts: GatehouseOptions = {}): Gatehouse {
+  let config = parseConfig(input);
+  const log = opts.logger ?? createLogger(config.log);
+  const baseDir = opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd();
+  let gen: Generation | undefined;
+  const listeners = new Map<string, Listener>();
+
+  async function openAll(g: Generation, cfg: GatehouseConfig): Promise<void> {
+    const opened: Listener[] = [];
+    try {
+      for (const l of cfg.listeners) {
+        const existing = listeners.get(l.name);
+        if (existing && existing.config.address === l.address) continue;
+        opened.push(await openListener(l, g.runtime));
+      }
+    } catch (err) {
+      await closeListeners(opened, [], 0);
+      throw err;
+    }
+    for (const l of opened) {
+      const old = listeners.get(l.config.name);
+      if (old) void closeListeners([old], [], cfg.shutdown.timeout);
+      listeners.set(l.config.name, l);
+    }
+  }
+
+  return {
+    get config() { return config; },
+    async start() {
+      if (gen) return;
+      const g = await buildGeneration(config, log, baseDir);
+      try {
+        await openAll(g, config);
+      } catch (err) {
+        await retire(g, 0);
+        throw err;
+      }
+      gen = g;
+      log.info({ listeners: this.addresses() }, 'gatehouse started');
+    },
+    async stop(o = {}) {
+      const g = gen;
+      if (!g) return;
+      gen = undefined;
+      const timeout = o.timeoutMs ?? config.shutdown.timeout;
+      await closeListeners([...listeners.values()], [g.runtime], timeout);
+      listeners.clear();
+      await retire(g, 0);
+      log.info('gatehouse stopped');
+    },
+    async reload(next) {
+      const cfg = parseConfig(next);
+      if (!gen) { config = cfg; return; }
+      const g = await buildGeneration(cfg, log, baseDir);
+      try {
+        await openAll(g, cfg);
+      } catch (err) {
+        await retire(g, 0);
+        throw err;
+      }
+      const old = gen;
+      const wanted = new Set(cfg.listeners.map((l) => l.name));
+      for (const [name, l] of listeners) {
+        if (!wanted.has(name)) {
+          listeners.delete(name);
+          void closeListeners([l], [], cfg.shutdown.timeout);
+        } else {
+          l.state.runtime = g.runtime;
+        }
+      }
+      gen = g;
+      config = cfg;
+      log.info('config reloaded');
+      void retire(old, cfg.shutdown.timeout);
+    },
+    addresses() {
+      const out: Record<string, string> = {};
+      for (const [name, l] of listeners) out[name] = l.address();
+      return out;
+    },
+    url(listener) {
+      const l = listener ? listeners.get(listener) : listeners.values().next().value;
+      if (!l) throw new Error(listener ? `no listener "${listener}"` : 'gatehouse is not started');
+      return `http://${l.address()}`;
+    },
+    upstreams() {
+      if (!gen) return [];
+      return [...gen.upstreams.values()].map((u) => ({
+        name: u.name,
+        servers: u.peers.map((p) => ({ id: p.id, url: p.origin, weight: p.weight, inflight: p.inflight })),
+      }));
+    },
+  };
+}

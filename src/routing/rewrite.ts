@@ -1,0 +1,43 @@
+/** Path rewriting, compiled at config load into one function per route. */
+import type { RewriteConfig } from './schema.js';
+
+export type PathRewriter = (path: string) => string;
+
+function stripPrefix(prefix: string): PathRewriter {
+  const p = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+  return (path) => {
+    if (!path.startsWith(p)) return path;
+    const c = path.charCodeAt(p.length);
+    if (path.length === p.length) return '/';
+    if (c !== 47 /* / */) return path; // `/api` strips from `/api/x`, not from `/apix`
+    return path.slice(p.length);
+  };
+}
+
+function addPrefix(prefix: string): PathRewriter {
+  const p = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+  return (path) => (path === '/' ? `${p}/` : p + path);
+}
+
+/** Builds the rewriter for a route; undefined when the route does not rewrite. Order: strip, replace, regex, add. */
+export function compileRewrite(cfg: RewriteConfig | undefined): PathRewriter | undefined {
+  if (!cfg) return undefined;
+  const steps: PathRewriter[] = [];
+  if (cfg.strip_prefix) steps.push(stripPrefix(cfg.strip_prefix));
+  if (cfg.replace_prefix) {
+    const { from, to } = cfg.replace_prefix;
+    steps.push((path) => (path.startsWith(from) ? to + path.slice(from.length) : path));
+  }
+  if (cfg.regex) {
+    const re = new RegExp(cfg.regex.pattern);
+    const replacement = cfg.regex.replacement;
+    steps.push((path) => path.replace(re, replacement));
+  }
+  if (cfg.add_prefix) steps.push(addPrefix(cfg.add_prefix));
+  if (steps.length === 0) return undefined;
+  if (steps.length === 1) return steps[0];
+  return (path) => {
+    for (const s of steps) path = s(path);
+    return path;
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * The root config schema, composed from each capability's schema. Written once: it gives the TypeScript
+ * types (`GatehouseConfig`), the validation and the JSON Schema (`gatehouse schema`).
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { accessLogSchema, logSchema } from './observe/schema.js';
+import {
+  headersSchema, matchSchema, redirectSchema, respondSchema, rewriteSchema,
+} from './routing/schema.js';
+import { listenerSchema, shutdownSchema } from './server/schema.js';
+import { proxySchema, upstreamSchema } from './upstream/schema.js';
+
+const cidr = z.string().refine((s) => {
+  const [ip, bits, ...rest] = s.split('/');
+  if (rest.length || !ip) return false;
+  const v = isIP(ip);
+  if (!v) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d+$/.test(bits) && n <= (v === 4 ? 32 : 128);
+}, 'an IP address or CIDR block, e.g. 10.0.0.0/8 or fd00::/8');
+
+export const routeSchema = z
+  .strictObject({
+    name: z.string().optional().describe('Route name for logs and `explain`; defaults to routes[INDEX]'),
+    match: matchSchema,
+    rewrite: rewriteSchema.optional(),
+    headers: headersSchema.optional(),
+    respond: respondSchema.optional(),
+    redirect: redirectSchema.optional(),
+    proxy: proxySchema.optional(),
+  })
+  .describe('A route: what it matches, and one action (respond, redirect or proxy)');
+
+export const configSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('Path or URL of the JSON Schema, for editors'),
+    listeners: z.array(listenerSchema).min(1).describe('Addresses to accept connections on'),
+    upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), upstreamSchema).default({}).describe('Named pools of servers'),
+    routes: z.array(routeSchema).default([]).describe('Routes; see docs/routing.md for how one is chosen'),
+    trusted_proxies: z
+      .array(cidr)
+      .default([])
+      .describe('Peers (IP or CIDR) whose X-Forwarded-For/-Proto/-Host headers are believed; from anyone else they are replaced'),
+    hide_headers: z
+      .array(z.string())
+      .default([])
+      .describe('Response headers removed before the client sees them, besides Server and X-Powered-By (always removed)'),
+    log: logSchema,
+    access_log: accessLogSchema,
+    shutdown: shutdownSchema,
+  })
+  // References are checked even when other keys are invalid, so every error is reported at once: the value
+  // may then be partly unparsed, hence the defensive reads in crossCheck.
+  .superRefine((cfg, ctx) => crossCheck(cfg as unknown, ctx), { when: () => true });
+
+type Loose = Record<string, unknown> | undefined;
+const obj = (v: unknown): Loose => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]);
+
+function crossCheck(raw: unknown, ctx: z.RefinementCtx): void {
+  const cfg = obj(raw);
+  if (!cfg) return;
+  const names = new Set<string>();
+  list(cfg.listeners).forEach((l, i) => {
+    const name = obj(l)?.name;
+    if (typeof name !== 'string') return;
+    if (names.has(name)) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'name'], message: `duplicate listener name "${name}"` });
+    names.add(name);
+  });
+  const upstreams = Object.keys(obj(cfg.upstreams) ?? {});
+  list(cfg.routes).forEach((r, i) => {
+    const route = obj(r);
+    if (route) checkRoute(route, i, upstreams, names, ctx);
+  });
+}
+
+function checkRegex(source: unknown, path: (string | number)[], ctx: z.RefinementCtx): void {
+  if (typeof source !== 'string') return;
+  try {
+    new RegExp(source);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', path, message: `invalid regular expression: ${(err as Error).message}` });
+  }
+}
+
+function checkRoute(r: Record<string, unknown>, i: number, upstreams: string[], listeners: Set<string>, ctx: z.RefinementCtx): void {
+  const actions = (['respond', 'redirect', 'proxy'] as const).filter((k) => r[k] !== undefined);
+  if (actions.length !== 1) {
+    ctx.addIssue({
+      code: 'custom', path: ['routes', i],
+      message: actions.length ? `a route takes one action, found ${actions.join(' and ')}` : 'a route needs one action: respond, redirect or proxy',
+    });
+  }
+  const upstream = obj(r.proxy)?.upstream;
+  if (typeof upstream === 'string' && !upstreams.includes(upstream)) {
+    ctx.addIssue({
+      code: 'custom', path: ['routes', i, 'proxy', 'upstream'],
+      message: `unknown upstream "${upstream}"${upstreams.length ? ` (defined: ${upstreams.join(', ')})` : ' (no upstreams are defined)'}`,
+    });
+  }
+  const match = obj(r.match) ?? {};
+  for (const l of list(match.listener)) {
+    if (typeof l === 'string' && !listeners.has(l)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'match', 'listener'], message: `unknown listener "${l}"` });
+  }
+  const paths = [match.path, match.path_exact, match.path_regex].filter((p) => p !== undefined);
+  if (paths.length > 1) ctx.addIssue({ code: 'custom', path: ['routes', i, 'match'], message: 'use one of path, path_exact, path_regex' });
+  checkRegex(match.path_regex, ['routes', i, 'match', 'path_regex'], ctx);
+  checkRegex(obj(obj(r.rewrite)?.regex)?.pattern, ['routes', i, 'rewrite', 'regex', 'pattern'], ctx);
+  for (const [name, m] of Object.entries(obj(match.headers) ?? {})) {
+    checkRegex(obj(m)?.regex, ['routes', i, 'match', 'headers', name, 'regex'], ctx);
+  }
+}
+
+/** A validated config with every default filled in: durations in ms, sizes in bytes. */
+export type GatehouseConfig = z.output<typeof configSchema>;
+/** A config as written (YAML/JSON or a TypeScript object): durations and sizes as strings. */
+export type GatehouseConfigInput = z.input<typeof configSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;

@@ -1,0 +1,146 @@
+/**
+ * The kernel's request handler: reads the head once, runs the early filters, routes, runs the route's
+ * filters, then its action (a reply, or forwarding). Logging runs exactly once, when the response closes.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BlockList } from 'node:net';
+import type { Logger } from 'pino';
+import { RequestCtx, type RouteRef } from '../core/context.js';
+import { errors, toProxyError, type ProxyError } from '../core/errors.js';
+import { runVerdicts, type CompiledPhases } from '../core/pipeline.js';
+import type { Verdict } from '../core/plugin.js';
+import { errorReply, sendReply } from './reply.js';
+import { clientAddress, hostName, readHead, requestIdFor } from './request-head.js';
+
+/** A route, compiled: its phases and its terminal action (forwarding), if not a reply. */
+export interface RoutePipeline {
+  readonly ref: RouteRef;
+  readonly phases: CompiledPhases;
+  readonly action: ((ctx: RequestCtx) => void) | undefined;
+}
+
+/** What a route table must offer the kernel (routing/ provides it). */
+export interface RouteLookup {
+  match(host: string, path: string, method: string, req: IncomingMessage): { config: RoutePipeline } | undefined;
+}
+
+/** One config generation: swapped as a whole on reload. */
+export interface Runtime {
+  readonly tables: ReadonlyMap<string, RouteLookup>;
+  readonly global: CompiledPhases;
+  readonly trusted: BlockList | undefined;
+  readonly log: Logger;
+  draining: boolean;
+  inflight: number;
+  /** Resolvers waiting for inflight to reach 0. */
+  idleWaiters: (() => void)[];
+}
+
+export interface ListenerState {
+  readonly name: string;
+  readonly secure: boolean;
+  runtime: Runtime;
+}
+
+const kCtx = Symbol('gatehouse.ctx');
+interface Tagged { [kCtx]?: { ctx: RequestCtx; rt: Runtime; pipe: RoutePipeline | undefined } }
+
+function phasesOf(tag: NonNullable<Tagged[typeof kCtx]>): CompiledPhases {
+  return tag.pipe ? tag.pipe.phases : tag.rt.global;
+}
+
+function onClose(this: ServerResponse & Tagged): void {
+  const tag = this[kCtx];
+  if (!tag) return;
+  this[kCtx] = undefined;
+  const { ctx, rt } = tag;
+  if (!this.writableFinished) {
+    ctx.abortUpstream?.abort();
+    if (!ctx.error && !this.headersSent) {
+      ctx.error = errors.clientAborted();
+      ctx.status = 499;
+    }
+  }
+  const head = ctx.head;
+  if (head?.hasBody) {
+    ctx.bytesIn = head.chunked ? Math.max(0, (ctx.req.socket?.bytesRead ?? 0) - head.socketBytesAtStart) : head.contentLength;
+  }
+  for (const log of phasesOf(tag).logging) {
+    try {
+      log(ctx, ctx.error);
+    } catch (err) {
+      rt.log.error({ err }, 'logging hook failed');
+    }
+  }
+  if (--rt.inflight === 0 && rt.idleWaiters.length) for (const w of rt.idleWaiters.splice(0)) w();
+}
+
+/** The error path: errorFilter hooks, else the default page; then the response filters. */
+export function fail(ctx: RequestCtx, err: ProxyError): void {
+  const tag = (ctx.res as ServerResponse & Tagged)[kCtx];
+  ctx.error = err;
+  if (ctx.res.headersSent) {
+    ctx.res.destroy();
+    return;
+  }
+  const phases = tag ? phasesOf(tag) : undefined;
+  let reply;
+  for (const f of phases?.errorFilter ?? []) {
+    reply = f(ctx, err);
+    if (reply) break;
+  }
+  if (err.status >= 500 && err.code !== 'GH_CLIENT_ABORTED') {
+    ctx.log.warn({ err: err.cause ?? err, code: err.code, server: ctx.peer?.authority }, 'request failed');
+  }
+  sendReply(ctx, reply ?? errorReply(ctx, err), phases?.responseFilter ?? [], tag?.rt.draining ?? false);
+}
+
+function respond(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, verdict: NonNullable<Verdict>): void {
+  sendReply(ctx, verdict, phasesOf(tag).responseFilter, tag.rt.draining);
+}
+
+function afterRequestFilters(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, v: Verdict): void {
+  if (v) return respond(ctx, tag, v);
+  const action = tag.pipe!.action;
+  if (action) action(ctx);
+  else fail(ctx, errors.notFound());
+}
+
+function afterEarly(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, early: Verdict): void {
+  if (early) return respond(ctx, tag, early);
+  const table = tag.rt.tables.get(ctx.listener);
+  const found = table?.match(ctx.host, ctx.path, ctx.req.method!, ctx.req);
+  if (!found) return fail(ctx, errors.notFound());
+  tag.pipe = found.config;
+  ctx.route = found.config.ref;
+  const v = runVerdicts(found.config.phases.requestFilter, ctx);
+  if (v instanceof Promise) {
+    v.then((r) => afterRequestFilters(ctx, tag, r), (err: unknown) => fail(ctx, toProxyError(err)));
+  } else {
+    afterRequestFilters(ctx, tag, v);
+  }
+}
+
+/** The listener's 'request' handler (`this` is the ListenerState). */
+export function handleRequest(this: ListenerState, req: IncomingMessage, res: ServerResponse): void {
+  const rt = this.runtime;
+  rt.inflight++;
+  const ctx = new RequestCtx(req, res, this.name, rt.log, this.secure);
+  const tag = { ctx, rt, pipe: undefined as RoutePipeline | undefined };
+  (res as ServerResponse & Tagged)[kCtx] = tag;
+  res.on('close', onClose);
+  try {
+    ctx.head = readHead(ctx);
+    ctx.host = hostName(ctx.head.hostHeader);
+    ctx.requestId = requestIdFor(ctx.head);
+    ctx.clientIp = clientAddress(ctx, rt.trusted);
+    const early = runVerdicts(rt.global.earlyRequestFilter, ctx);
+    if (early instanceof Promise) {
+      early.then((r) => afterEarly(ctx, tag, r), (err: unknown) => fail(ctx, toProxyError(err)));
+    } else {
+      afterEarly(ctx, tag, early);
+    }
+  } catch (err) {
+    fail(ctx, toProxyError(err));
+  }
+}

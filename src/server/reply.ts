@@ -1,0 +1,33 @@
+/** The proxy's own answers: replies from plugins and the error page. Nothing internal goes on the wire. */
+import type { RequestCtx } from '../core/context.js';
+import type { ProxyError } from '../core/errors.js';
+import type { Phases, Reply, ResponseHead } from '../core/plugin.js';
+
+export function sendReply(ctx: RequestCtx, reply: Reply, filters: readonly Phases['responseFilter'][], draining: boolean): void {
+  const res = ctx.res;
+  if (res.headersSent || res.destroyed) return;
+  const headers: string[] = [];
+  if (reply.headers) {
+    for (const k in reply.headers) {
+      const v = reply.headers[k]!;
+      if (typeof v === 'string') headers.push(k, v);
+      else for (const item of v) headers.push(k, item);
+    }
+  }
+  const body = reply.body === undefined ? undefined : typeof reply.body === 'string' ? Buffer.from(reply.body) : reply.body;
+  headers.push('x-request-id', ctx.requestId, 'content-length', String(body ? body.length : 0));
+  if (draining) headers.push('connection', 'close');
+  const head: ResponseHead = { status: reply.status, headers };
+  for (const f of filters) f(ctx, head);
+  ctx.status = head.status;
+  if (body) ctx.bytesOut = body.length;
+  res.writeHead(head.status, head.headers);
+  res.end(ctx.req.method === 'HEAD' ? undefined : body);
+}
+
+/** `{"status":502,"code":"GH_UPSTREAM_CONNECT","requestId":"…"}` — never the cause, stack or peer address. */
+export function errorReply(ctx: RequestCtx, err: ProxyError): Reply {
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+  if (err.opts.retryAfterS !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(err.opts.retryAfterS)));
+  return { status: err.status, headers, body: `${JSON.stringify({ status: err.status, code: err.code, requestId: ctx.requestId })}\n` };
+}

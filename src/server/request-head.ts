@@ -1,0 +1,106 @@
+/** One pass over the request's raw headers: what routing, forwarding and logging need, without req.headers. */
+import { randomUUID } from 'node:crypto';
+import type { BlockList } from 'node:net';
+import type { RequestCtx, RequestHead } from '../core/context.js';
+
+/** A client X-Request-Id is kept only when it looks like an id (no spaces, quotes or control characters). */
+const REQUEST_ID_RE = /^[A-Za-z0-9._:+/=-]{1,200}$/;
+
+export function readHead(ctx: RequestCtx): RequestHead {
+  const raw = ctx.req.rawHeaders;
+  const head: RequestHead = {
+    hostHeader: undefined, xff: undefined, xfProto: undefined, xfHost: undefined, via: undefined,
+    connection: undefined, requestId: undefined, hasBody: false, contentLength: -1, chunked: false, socketBytesAtStart: ctx.req.socket.bytesRead,
+  };
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    // Dispatch on length first: most fields are none of these and cost one comparison.
+    switch (name.length) {
+      case 4:
+        if (name.toLowerCase() === 'host') head.hostHeader = raw[i + 1];
+        break;
+      case 3:
+        if (name.toLowerCase() === 'via') head.via = raw[i + 1];
+        break;
+      case 10:
+        if (name.toLowerCase() === 'connection') head.connection = raw[i + 1];
+        break;
+      case 12:
+        if (name.toLowerCase() === 'x-request-id') head.requestId = raw[i + 1];
+        break;
+      case 14:
+        if (name.toLowerCase() === 'content-length') {
+          head.contentLength = Number(raw[i + 1]);
+          if (head.contentLength !== 0) head.hasBody = true;
+        }
+        break;
+      case 15:
+        if (name.toLowerCase() === 'x-forwarded-for') head.xff = head.xff === undefined ? raw[i + 1] : `${head.xff}, ${raw[i + 1]}`;
+        break;
+      case 16:
+        if (name.toLowerCase() === 'x-forwarded-host') head.xfHost = raw[i + 1];
+        break;
+      case 17: {
+        const lower = name.toLowerCase();
+        if (lower === 'transfer-encoding') head.chunked = head.hasBody = true;
+        else if (lower === 'x-forwarded-proto') head.xfProto = raw[i + 1];
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return head;
+}
+
+/** `Example.COM:8080` → `example.com`; `[::1]:8080` → `[::1]`. */
+export function hostName(hostHeader: string | undefined): string {
+  if (!hostHeader) return '';
+  let end = hostHeader.length;
+  if (hostHeader.charCodeAt(0) === 91 /* [ */) {
+    end = hostHeader.indexOf(']') + 1 || end;
+  } else {
+    const colon = hostHeader.indexOf(':');
+    if (colon !== -1) end = colon;
+  }
+  if (hostHeader.charCodeAt(end - 1) === 46 /* . */) end--;
+  const h = hostHeader.slice(0, end);
+  return h.toLowerCase();
+}
+
+export function requestIdFor(head: RequestHead): string {
+  const id = head.requestId;
+  return id !== undefined && REQUEST_ID_RE.test(id) ? id : randomUUID();
+}
+
+function familyOf(ip: string): 'ipv4' | 'ipv6' {
+  return ip.includes(':') ? 'ipv6' : 'ipv4';
+}
+
+export function normalizeIp(ip: string | undefined): string {
+  if (!ip) return '';
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
+/**
+ * The client address: the socket peer, unless the peer is a trusted proxy; then the right-most
+ * X-Forwarded-For entry that is not itself trusted (what nginx's real_ip_recursive does).
+ */
+export function clientAddress(ctx: RequestCtx, trusted: BlockList | undefined): string {
+  const peer = normalizeIp(ctx.req.socket.remoteAddress);
+  if (!trusted || !peer || !trusted.check(peer, familyOf(peer))) return peer;
+  ctx.trustedPeer = true;
+  const xff = ctx.head.xff;
+  if (!xff) return peer;
+  const hops = xff.split(',');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const ip = normalizeIp(hops[i]!.trim());
+    if (!ip) continue;
+    try {
+      if (!trusted.check(ip, familyOf(ip))) return ip;
+    } catch {
+      return peer; // not an IP address: believe nothing further
+    }
+  }
+  return peer;
+}

@@ -1,0 +1,103 @@
+/**
+ * Header rewriting in both directions. Requests: hop-by-hop fields dropped (RFC 9110 7.6.1, and every field
+ * named in Connection), X-Forwarded-For/-Proto/-Host set (client values kept only from trusted proxies),
+ * Via appended (RFC 9110 7.6.3), X-Request-Id set. Responses: hop-by-hop and backend-identifying fields dropped,
+ * Location/Content-Location pointing at a backend rewritten to the public host.
+ */
+import { connectionTokens, HOP_BY_HOP } from '../core/headers.js';
+import type { RequestCtx, RequestHead } from '../core/context.js';
+
+/** Request fields the proxy sets itself, so the client's copies are dropped. */
+const REQUEST_REPLACED: ReadonlySet<string> = new Set([
+  'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded', 'via',
+  'x-request-id', 'x-real-ip',
+  // The proxy answers `Expect: 100-continue` itself (node:http does, as nginx); forwarding it would make the
+  // origin send a 100 that the upstream client does not expect.
+  'expect',
+]);
+
+export interface RequestHeaderOptions {
+  /** Host header override for this upstream. */
+  host: string | undefined;
+}
+
+/** Builds the header list sent upstream. */
+export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts: RequestHeaderOptions): string[] {
+  const raw = ctx.req.rawHeaders;
+  const extra = connectionTokens(head.connection);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || REQUEST_REPLACED.has(lower)) continue;
+    if (extra !== undefined && extra.includes(lower)) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  const host = opts.host ?? head.hostHeader;
+  if (host !== undefined) out.push('host', host);
+  const peer = ctx.req.socket.remoteAddress ?? '';
+  const peerIp = peer.startsWith('::ffff:') ? peer.slice(7) : peer;
+  if (ctx.trustedPeer) {
+    out.push(
+      'x-forwarded-for', head.xff ? `${head.xff}, ${peerIp}` : peerIp,
+      'x-forwarded-proto', head.xfProto ?? ctx.proto,
+    );
+    const fh = head.xfHost ?? head.hostHeader;
+    if (fh !== undefined) out.push('x-forwarded-host', fh);
+  } else {
+    out.push('x-forwarded-for', peerIp, 'x-forwarded-proto', ctx.proto);
+    if (head.hostHeader !== undefined) out.push('x-forwarded-host', head.hostHeader);
+  }
+  const hop = `${ctx.req.httpVersion} gatehouse`;
+  out.push('via', head.via ? `${head.via}, ${hop}` : hop, 'x-request-id', ctx.requestId);
+  return out;
+}
+
+/** Response fields never shown to the client, besides hop-by-hop ones. */
+export const ALWAYS_HIDDEN: readonly string[] = ['server', 'x-powered-by', 'x-request-id'];
+
+export interface ResponseHeaderOptions {
+  /** Lower-cased names to drop: hop-by-hop, Server, X-Powered-By and the configured `hide_headers`. */
+  hidden: ReadonlySet<string>;
+  /** Lower-cased `host:port` of this upstream's servers, to recognise backend URLs in Location. */
+  authorities: ReadonlySet<string>;
+}
+
+function rewriteLocation(value: string, ctx: RequestCtx, hostHeader: string | undefined, opts: ResponseHeaderOptions): string {
+  const scheme = value.startsWith('http://') ? 7 : value.startsWith('https://') ? 8 : 0;
+  if (scheme === 0) return value;
+  let end = value.indexOf('/', scheme);
+  if (end === -1) end = value.length;
+  const authority = value.slice(scheme, end).toLowerCase();
+  if (!opts.authorities.has(authority)) return value;
+  const rest = value.slice(end) || '/';
+  return hostHeader ? `${ctx.proto}://${hostHeader}${rest}` : rest;
+}
+
+/** Builds the header list sent to the client from undici's parsed response headers. */
+export function clientResponseHeaders(
+  ctx: RequestCtx, headers: Record<string, string | string[] | undefined>, hostHeader: string | undefined, opts: ResponseHeaderOptions,
+): string[] {
+  const out: string[] = [];
+  const c = headers.connection;
+  const extra = connectionTokens(Array.isArray(c) ? c.join(',') : c);
+  for (const name in headers) {
+    if (opts.hidden.has(name)) continue;
+    if (extra !== undefined && extra.includes(name)) continue;
+    const v = headers[name];
+    if (v === undefined) continue;
+    if (name === 'location' || name === 'content-location') {
+      out.push(name, rewriteLocation(Array.isArray(v) ? v[0]! : v, ctx, hostHeader, opts));
+    } else if (typeof v === 'string') {
+      out.push(name, v);
+    } else {
+      for (const item of v) out.push(name, item);
+    }
+  }
+  out.push('x-request-id', ctx.requestId);
+  return out;
+}
+
+export function hiddenResponseHeaders(configured: readonly string[]): Set<string> {
+  return new Set([...HOP_BY_HOP, ...ALWAYS_HIDDEN, ...configured.map((h) => h.toLowerCase())]);
+}

@@ -1,0 +1,10 @@
+/**
+ * Upstream: undici pools per server, the forwarding hot path, header rewriting both ways, and the mapping
+ * of undici errors to the proxy's 502/504. The kernel calls `forward` for routes with a `proxy` action;
+ * the Selector (balance/) is injected by the composition root.
+ */
+export { forward, type ForwardRoute } from './forward.js';
+export { createUpstream, type UpstreamRuntime, type SelectorFactory } from './pool.js';
+export { hiddenResponseHeaders, upstreamRequestHeaders, clientResponseHeaders } from './headers.js';
+export { fromUndici } from './undici-errors.js';
+export * from './schema.js';

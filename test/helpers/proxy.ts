@@ -1,0 +1,21 @@
+/** Starts Gatehouse in-process through the library API, on 127.0.0.1:0 unless listeners are given. */
+import type { TestContext } from 'node:test';
+import pino from 'pino';
+import { createGatehouse, type Gatehouse, type GatehouseConfigInput } from '../../src/index.js';
+
+export type ProxyConfig = Omit<GatehouseConfigInput, 'listeners'> & { listeners?: GatehouseConfigInput['listeners'] };
+
+export interface StartedProxy { gh: Gatehouse; url: string; port: number }
+
+export async function startProxy(t: TestContext, config: ProxyConfig): Promise<StartedProxy> {
+  const full: GatehouseConfigInput = {
+    access_log: { enabled: false },
+    ...config,
+    listeners: config.listeners ?? [{ name: 'public', address: '127.0.0.1:0' }],
+  };
+  const gh = createGatehouse(full, { logger: pino({ level: 'silent' }) });
+  await gh.start();
+  t.after(() => gh.stop({ timeoutMs: 1000 }));
+  const url = gh.url();
+  return { gh, url, port: Number(new URL(url).port) };
+}
