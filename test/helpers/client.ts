@@ -23,7 +23,11 @@ export interface RequestOptions {
 export function send(url: string, opts: RequestOptions = {}): Promise<Response> {
   return new Promise((resolve, reject) => {
     const informational: Response['informational'] = [];
-    const req = httpRequest(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: opts.agent ?? false }, (res) => {
+    let headers = opts.headers;
+    if (opts.body !== undefined && !Array.isArray(headers) && headers?.['content-length'] === undefined && headers?.['transfer-encoding'] === undefined) {
+      headers = { ...headers, 'content-length': String(Buffer.byteLength(opts.body)) };
+    }
+    const req = httpRequest(url, { method: opts.method ?? 'GET', headers, agent: opts.agent ?? false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { test } from 'node:test';
+import { rawRequest, send } from './helpers/client.js';
+import { freePort, startOrigin, waitFor } from './helpers/origin.js';
+import { startProxy } from './helpers/proxy.js';
+
+const proxyTo = (servers: string[], extra: Record<string, unknown> = {}) => ({
+  upstreams: { app: { servers, ...extra } },
+  routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }],
+});
+
+test('RFC 9110 7.6.1: hop-by-hop fields and fields named in Connection are not forwarded, either way', async (t) => {
+  const o = await startOrigin(t, (req, res) => {
+    res.writeHead(200, {
+      'connection': 'x-origin-hop', 'x-origin-hop': 'drop me', 'keep-alive': 'timeout=99', 'x-end': 'keep',
+      'proxy-authenticate': 'Basic',
+    });
+    res.end(JSON.stringify(req.headers));
+  });
+  const { url } = await startProxy(t, proxyTo([o.url]));
+  const r = await send(url, {
+    headers: { 'connection': 'keep-alive, x-secret-hop', 'x-secret-hop': 'private', 'keep-alive': 'timeout=5', 'te': 'trailers', 'proxy-authorization': 'Basic abc', 'upgrade': 'h2c', 'x-end': 'kept' },
+  });
+  const seen = JSON.parse(r.text) as Record<string, string>;
+  assert.equal(seen['x-secret-hop'], undefined);
+  assert.equal(seen['te'], undefined);
+  assert.equal(seen['proxy-authorization'], undefined);
+  assert.equal(seen['upgrade'], undefined);
+  assert.notEqual(seen['keep-alive'], 'timeout=5');
+  assert.equal(seen['x-end'], 'kept');
+  assert.equal(r.headers['x-origin-hop'], undefined);
+  assert.equal(r.headers['proxy-authenticate'], undefined);
+  assert.notEqual(r.headers['keep-alive'], 'timeout=99');
+  assert.equal(r.headers['x-end'], 'keep');
+});
+
+test('forwarding headers: X-Forwarded-* and Via are set; client values trusted only from trusted_proxies', async (t) => {
+  const o = await startOrigin(t, (req, res) => res.end(JSON.stringify(req.headers)));
+  const untrusted = await startProxy(t, proxyTo([o.url]));
+  const spoof = { 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.test', 'forwarded': 'for=6.6.6.6', 'via': '1.0 corp' };
+  let seen = JSON.parse((await send(`${untrusted.url}/x`, { headers: { host: 'shop.test', ...spoof } })).text) as Record<string, string>;
+  assert.equal(seen['x-forwarded-for'], '127.0.0.1');
+  assert.equal(seen['x-forwarded-proto'], 'http');
+  assert.equal(seen['x-forwarded-host'], 'shop.test');
+  assert.equal(seen['forwarded'], undefined);
+  assert.equal(seen['host'], 'shop.test', 'Host is passed through by default');
+  assert.equal(seen['via'], '1.0 corp, 1.1 gatehouse');
+
+  const trusted = await startProxy(t, { ...proxyTo([o.url]), trusted_proxies: ['127.0.0.0/8', '::1'] });
+  seen = JSON.parse((await send(`${trusted.url}/x`, { headers: { host: 'shop.test', ...spoof } })).text) as Record<string, string>;
+  assert.equal(seen['x-forwarded-for'], '6.6.6.6, 127.0.0.1');
+  assert.equal(seen['x-forwarded-proto'], 'https');
+  assert.equal(seen['x-forwarded-host'], 'evil.test');
+});
+
+test('Host can be overridden per upstream', async (t) => {
+  const o = await startOrigin(t, (req, res) => res.end(req.headers.host));
+  const { url } = await startProxy(t, proxyTo([o.url], { host: 'internal.svc' }));
+  assert.equal((await send(url, { headers: { host: 'public.test' } })).text, 'internal.svc');
+});
+
+test('every method token is forwarded, bodies included', async (t) => {
+  const o = await startOrigin(t, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => res.end(`${req.method} ${Buffer.concat(chunks).toString()}`));
+  });
+  const { url } = await startProxy(t, proxyTo([o.url]));
+  for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'M-SEARCH', 'PROPFIND', 'PURGE']) {
+    const r = await send(url, { method, body: method === 'GET' ? undefined : 'payload' });
+    assert.equal(r.status, 200, method);
+    assert.equal(r.text, method === 'GET' ? 'GET ' : `${method} payload`);
+  }
+  const head = await send(url, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(head.body.length, 0);
+});
+
+test('a chunked request body streams through and arrives whole', async (t) => {
+  const o = await startOrigin(t, (req, res) => {
+    let n = 0;
+    req.on('data', (c: Buffer) => { n += c.length; });
+    req.on('end', () => res.end(`got ${n}`));
+  });
+  const { port } = await startProxy(t, proxyTo([o.url]));
+  const raw = await rawRequest(port, 'POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n');
+  assert.match(raw, /^HTTP\/1\.1 200/);
+  assert.match(raw, /got 11$/);
+});
+
+test('X-Request-Id: a well-formed one is kept, otherwise one is generated; sent upstream and returned', async (t) => {
+  const o = await startOrigin(t, (req, res) => res.end(String(req.headers['x-request-id'])));
+  const { url } = await startProxy(t, proxyTo([o.url]));
+  const kept = await send(url, { headers: { 'x-request-id': 'abc-123' } });
+  assert.equal(kept.text, 'abc-123');
+  assert.equal(kept.headers['x-request-id'], 'abc-123');
+  const bad = await send(url, { headers: { 'x-request-id': 'has spaces "and quotes"' } });
+  assert.match(bad.text, /^[0-9a-f-]{36}$/);
+  assert.equal(bad.headers['x-request-id'], bad.text);
+  const none = await send(url);
+  assert.match(String(none.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+});
+
+test('backends are hidden: Server, X-Powered-By and configured headers dropped, Location rewritten', async (t) => {
+  let self = '';
+  const o = await startOrigin(t, (req, res) => {
+    res.setHeader('server', 'Apache/2.4.1 (Unix)');
+    res.setHeader('x-powered-by', 'PHP/5.6');
+    res.setHeader('x-backend-id', 'node-7');
+    if (req.url === '/moved') res.writeHead(302, { location: `${self}/login?next=%2F`, 'content-location': `${self}/doc` });
+    res.end('ok');
+  });
+  self = o.url;
+  const { url } = await startProxy(t, { ...proxyTo([o.url]), hide_headers: ['X-Backend-Id'] });
+  const r = await send(url);
+  assert.equal(r.headers.server, undefined);
+  assert.equal(r.headers['x-powered-by'], undefined);
+  assert.equal(r.headers['x-backend-id'], undefined);
+  const m = await send(`${url}/moved`, { headers: { host: 'www.shop.test' } });
+  assert.equal(m.status, 302);
+  assert.equal(m.headers.location, 'http://www.shop.test/login?next=%2F');
+  assert.equal(m.headers['content-location'], 'http://www.shop.test/doc');
+  assert.ok(!m.rawHeaders.join('\n').includes(String(o.port)));
+});
+
+test('backend failures are the proxy own 502/504 pages, with no backend detail', async (t) => {
+  const dead = await freePort();
+  const { url } = await startProxy(t, proxyTo([`http://127.0.0.1:${dead}`], { retries: 0 }));
+  const r = await send(url);
+  assert.equal(r.status, 502);
+  assert.equal(r.headers['content-type'], 'application/json');
+  const body = JSON.parse(r.text) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(body).sort(), ['code', 'requestId', 'status']);
+  assert.equal(body.code, 'GH_UPSTREAM_CONNECT');
+  assert.ok(!r.text.includes(String(dead)) && !r.text.includes('ECONNREFUSED') && !r.text.includes('127.0.0.1'));
+
+  const broken = await startOrigin(t, (req) => req.socket.destroy());
+  const p2 = await startProxy(t, proxyTo([broken.url], { retries: 0 }));
+  const r2 = await send(p2.url);
+  assert.equal(r2.status, 502);
+  assert.equal((JSON.parse(r2.text) as { code: string }).code, 'GH_UPSTREAM_RESET');
+});
+
+test('timeouts: response headers → 504; idle body cuts the response; connect failures retry on another server', async (t) => {
+  const slow = await startOrigin(t, (_req, res) => { setTimeout(() => res.end('late'), 1500).unref(); });
+  const { url } = await startProxy(t, proxyTo([slow.url], { timeouts: { response_headers: '200ms' } }));
+  const started = Date.now();
+  const r = await send(url);
+  assert.equal(r.status, 504);
+  assert.equal((JSON.parse(r.text) as { code: string }).code, 'GH_UPSTREAM_HEADERS_TIMEOUT');
+  assert.ok(Date.now() - started < 1200);
+
+  const stall = await startOrigin(t, (_req, res) => { res.writeHead(200, { 'content-length': '10' }); res.write('12345'); });
+  const p2 = await startProxy(t, proxyTo([stall.url], { timeouts: { idle: '200ms' } }));
+  await assert.rejects(send(p2.url), /aborted|socket hang up|ECONNRESET/);
+
+  const dead = await freePort();
+  const live = await startOrigin(t, (_req, res) => res.end('live'));
+  const p3 = await startProxy(t, proxyTo([`http://127.0.0.1:${dead}`, live.url]));
+  for (let i = 0; i < 4; i++) assert.equal((await send(p3.url)).text, 'live');
+});
+
+test('103 Early Hints are relayed; 100-continue is answered; trailers are relayed', async (t) => {
+  const o = await startOrigin(t, (req, res) => {
+    if (req.url === '/hints') {
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      setTimeout(() => res.end('page'), 20);
+      return;
+    }
+    if (req.url === '/trailers') {
+      res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum' });
+      res.write('data');
+      res.addTrailers({ 'x-checksum': 'abc123' });
+      res.end();
+      return;
+    }
+    let n = 0;
+    req.on('data', (c: Buffer) => { n += c.length; });
+    req.on('end', () => res.end(`got ${n}`));
+  });
+  const { url, port } = await startProxy(t, proxyTo([o.url]));
+  const hints = await send(`${url}/hints`);
+  assert.equal(hints.text, 'page');
+  assert.equal(hints.informational[0]?.status, 103);
+  assert.equal(hints.informational[0]?.headers.link, '</style.css>; rel=preload; as=style');
+
+  const tr = await send(`${url}/trailers`);
+  assert.equal(tr.text, 'data');
+  assert.equal(tr.trailers['x-checksum'], 'abc123');
+
+  const raw = await new Promise<string>((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    let out = '';
+    s.on('data', (c) => {
+      out += c.toString();
+      if (out.includes('100 Continue') && !out.includes('got')) s.write('hello');
+      if (out.includes('got 5')) s.end();
+    });
+    s.on('close', () => resolve(out));
+    s.on('error', reject);
+    s.write('POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n');
+  });
+  assert.match(raw, /^HTTP\/1\.1 100 Continue\r\n/);
+  assert.match(raw, /HTTP\/1\.1 200 OK[\s\S]*got 5/);
+});
+
+test('a client that goes away aborts its upstream request: no upstream socket is left open', async (t) => {
+  const o = await startOrigin(t, (_req, res) => {
+    res.writeHead(200);
+    const timer = setInterval(() => res.write('x'.repeat(1024)), 5);
+    res.on('close', () => clearInterval(timer));
+  });
+  const { port } = await startProxy(t, proxyTo([o.url]));
+  for (let i = 0; i < 5; i++) {
+    await new Promise<void>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => s.write('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n'));
+      s.once('data', () => { s.destroy(); resolve(); });
+    });
+  }
+  await waitFor(() => o.openSockets() === 0, 3000, 'upstream sockets to close');
+  assert.equal(o.openSockets(), 0);
+});
