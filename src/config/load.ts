@@ -112,7 +112,7 @@ export function parseConfigText<S extends z.ZodType>(schema: S, text: string, op
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
     throw new ConfigError(doc.errors.map((e) => {
-      const pos = e.linePos?.[0];
+      const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
       const issue: ConfigIssue = { path: [], message: e.message.split('\n')[0]! };
       if (opts.file) issue.file = opts.file;
       if (pos) { issue.line = pos.line; issue.col = pos.col; }

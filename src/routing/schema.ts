@@ -42,7 +42,7 @@ export const rewriteSchema = z
     strip_prefix: z.string().startsWith('/').optional().describe('Remove this prefix from the path before forwarding (`/api/users` → `/users`)'),
     add_prefix: z.string().startsWith('/').optional().describe('Put this prefix before the path (applied after strip_prefix)'),
     replace_prefix: z
-      .strictObject({ from: z.string().startsWith('/'), to: z.string().startsWith('/') })
+      .strictObject({ from: z.string().startsWith('/').describe('Prefix to replace'), to: z.string().startsWith('/').describe('What replaces it') })
       .optional()
       .describe('Replace a leading `from` with `to`'),
     regex: z

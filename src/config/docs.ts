@@ -1,0 +1,63 @@
+/** Renders docs/configuration.md from the JSON Schema, so the reference cannot drift from the code. */
+import type { JsonSchema } from './json-schema.js';
+
+function typeOf(n: JsonSchema): string {
+  if (Array.isArray(n.enum)) return (n.enum as unknown[]).map((v) => JSON.stringify(v)).join(' | ');
+  if (n.const !== undefined) return JSON.stringify(n.const);
+  const subs = n.anyOf ?? n.oneOf;
+  if (subs) return [...new Set(subs.map(typeOf))].join(' | ');
+  if (n.type === 'array') return `list of ${n.items ? typeOf(n.items) : 'any'}`;
+  if (n.type === 'object') return n.properties ? 'map' : `map of ${typeof n.additionalProperties === 'object' ? typeOf(n.additionalProperties) : 'any'}`;
+  return Array.isArray(n.type) ? n.type.join(' | ') : (n.type ?? 'any');
+}
+
+function children(n: JsonSchema): JsonSchema[] {
+  const subs = n.anyOf ?? n.oneOf;
+  if (subs) return subs.flatMap(children);
+  if (n.type === 'array' && n.items) return children(n.items);
+  if (n.type === 'object') {
+    if (n.properties) return [n];
+    if (typeof n.additionalProperties === 'object') return children(n.additionalProperties).map((c) => ({ ...c, _record: true }));
+  }
+  return [];
+}
+
+function esc(s: string): string {
+  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+function walk(n: JsonSchema, path: string, rows: string[]): void {
+  for (const obj of children(n)) {
+    const base = obj._record ? `${path}.<name>` : path;
+    const required = new Set((obj.required as string[] | undefined) ?? []);
+    for (const [key, child] of Object.entries(obj.properties ?? {})) {
+      const isList = child.type === 'array' || (child.anyOf ?? []).some((s) => s.type === 'array' && s.items && children(s.items).length);
+      const p = base ? `${base}.${key}` : key;
+      const def = child.default !== undefined ? `\`${JSON.stringify(child.default)}\`` : required.has(key) ? '**required**' : '';
+      rows.push(`| \`${p}\` | ${esc(typeOf(child))} | ${def} | ${esc(String(child.description ?? ''))} |`);
+      walk(child, isList && child.type === 'array' ? `${p}[]` : p, rows);
+    }
+  }
+}
+
+export function renderConfigDocs(schema: JsonSchema): string {
+  const rows: string[] = [];
+  walk(schema, '', rows);
+  return [
+    '# Configuration reference',
+    '',
+    '<!-- Generated from the config schema by `npm run docs`; a test fails when it is out of date. -->',
+    '',
+    'Gatehouse reads one YAML (or JSON) file. Durations are strings such as `500ms`, `30s`, `5m`, `1h`;',
+    'sizes are strings such as `16KiB`, `10MiB` (or a number of bytes). Every key below is checked: an',
+    'unknown or misspelt key is an error naming the file, line and column, with the closest known key.',
+    'Editors complete and check the file through `gatehouse.schema.json` (`gatehouse schema`).',
+    '',
+    'See [routing.md](routing.md) for how a route is chosen and [errors.md](errors.md) for the error codes.',
+    '',
+    '| key | type | default | description |',
+    '|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
+}

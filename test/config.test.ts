@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { renderConfigDocs } from '../src/config/docs.js';
+import { toJsonSchema } from '../src/config/json-schema.js';
+import { parseConfigText } from '../src/config/load.js';
+import { ConfigError, createGatehouse, configSchema } from '../src/index.js';
+
+const parse = (text: string) => parseConfigText(configSchema, text, { file: 'gatehouse.yaml' });
+function errorsOf(text: string): string[] {
+  try {
+    parse(text);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.message.split('\n');
+  }
+  assert.fail('expected a ConfigError');
+}
+
+const CONTRACT = `listeners:
+  - name: public
+    address: 127.0.0.1:18080
+upstreams:
+  app:
+    servers:
+      - http://127.0.0.1:19001
+      - http://127.0.0.1:19002
+routes:
+  - match: { host: hello.test }
+    respond: { status: 200, body: "hello from gatehouse\\n" }
+  - match: { path: /api/ }
+    rewrite: { strip_prefix: /api }
+    proxy: { upstream: app }
+  - match: { path: /old }
+    redirect: { to: /new, status: 301 }
+`;
+
+test('config: the contract config is valid, with defaults filled in', () => {
+  const cfg = parse(CONTRACT);
+  assert.equal(cfg.routes.length, 3);
+  assert.equal(cfg.upstreams.app!.retries, 2);
+  assert.equal(cfg.upstreams.app!.timeouts.connect, 5000);
+  assert.equal(cfg.shutdown.timeout, 30_000);
+  assert.ok(Object.isFrozen(cfg.routes[0]));
+});
+
+test('config: a typo names file, line, column and key path, and suggests the closest key', () => {
+  const text = CONTRACT.replace('proxy: { upstream: app }', 'proxy: { upstrem: app }');
+  const errs = errorsOf(text);
+  assert.deepEqual(errs, ['gatehouse.yaml: unknown key "upstrem" at routes[1].proxy (line 14, col 14): did you mean "upstream"?']);
+});
+
+test('config: every error at once, references checked, durations and sizes validated', () => {
+  const text = `listeners:
+  - name: public
+    address: localhost
+upstreams:
+  app:
+    servers: [ftp://x, { url: http://127.0.0.1:1, wieght: 2 }]
+    timeouts: { connect: 5 seconds }
+routes:
+  - match: { path: /a/ }
+    proxy: { upstream: ap }
+  - match: { path: /b/ }
+    respond: { status: 200 }
+    redirect: { to: /c }
+  - match: { path_regex: "([" }
+    respond: {}
+`;
+  const errs = errorsOf(text);
+  assert.equal(errs.length, 7, errs.join('\n'));
+  assert.match(errs[0]!, /expected host:port.*got "localhost" at listeners\[0\]\.address \(line 3, col 14\)/);
+  assert.match(errs[1]!, /expected an http:\/\/ URL.*at upstreams\.app\.servers\[0\] \(line 6, col 15\)/);
+  assert.match(errs[2]!, /unknown key "wieght" at upstreams\.app\.servers\[1\] \(line 6, col 51\): did you mean "weight"\?/);
+  assert.match(errs[3]!, /expected a duration.*got "5 seconds" at upstreams\.app\.timeouts\.connect \(line 7/);
+  assert.match(errs[4]!, /unknown upstream "ap" \(defined: app\) at routes\[0\]\.proxy\.upstream \(line 10, col 24\)/);
+  assert.match(errs[5]!, /a route takes one action, found respond and redirect at routes\[1\] \(line 11/);
+  assert.match(errs[6]!, /invalid regular expression.*at routes\[2\]\.match\.path_regex \(line 14/);
+});
+
+test('config: YAML syntax errors and duplicate keys are reported with their position', () => {
+  const errs = errorsOf('listeners:\n  - name: a\n    name: b\n    address: 127.0.0.1:1\n');
+  assert.match(errs[0]!, /^gatehouse\.yaml: Map keys must be unique \(line 3, col 5\)/);
+});
+
+test('config: JSON works too, and the library rejects bad objects with the same errors', () => {
+  const cfg = parseConfigText(configSchema, JSON.stringify({ listeners: [{ name: 'p', address: ':8080' }] }));
+  assert.equal(cfg.listeners[0]!.address, ':8080');
+  assert.throws(
+    () => createGatehouse({ listeners: [{ name: 'p', address: '127.0.0.1:1' }], routes: [{ match: { path: '/' }, proxy: { upstream: 'none' } }] }),
+    (err: unknown) => err instanceof ConfigError && /unknown upstream "none" \(no upstreams are defined\) at routes\[0\]\.proxy\.upstream/.test(err.message),
+  );
+});
+
+test('config: sizes accept KiB/MiB and bytes', async () => {
+  const { parseSize, parseDuration } = await import('../src/config/units.js');
+  assert.equal(parseSize('16KiB'), 16384);
+  assert.equal(parseSize('10MiB'), 10 * 1024 * 1024);
+  assert.equal(parseSize('1GB'), 1e9);
+  assert.equal(parseSize('512'), 512);
+  assert.equal(parseDuration('500ms'), 500);
+  assert.equal(parseDuration('1.5s'), 1500);
+  assert.equal(parseDuration('2h'), 7_200_000);
+  assert.equal(parseDuration('5 parsecs'), undefined);
+});
+
+test('config: gatehouse.schema.json and docs/configuration.md are generated from the schema (run npm run docs)', () => {
+  const schema = toJsonSchema(configSchema);
+  const committed = JSON.parse(readFileSync(new URL('../gatehouse.schema.json', import.meta.url), 'utf8')) as unknown;
+  assert.deepEqual(committed, JSON.parse(JSON.stringify(schema)));
+  assert.equal(readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8'), renderConfigDocs(schema));
+  assert.doesNotThrow(() => parse(readFileSync(new URL('../gatehouse.yaml', import.meta.url), 'utf8')));
+});
