@@ -149,7 +149,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n${err.issues.length} error${err.issues.length === 1 ? '' : 's'} in config\n`);
+      process.stderr.write(`${err.message}\n${err.issues.length > 1 ? `${err.issues.length} errors in config\n` : ''}`);
     } else if (err instanceof UsageError || err instanceof ListenError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`gatehouse: ${(err as Error).message}\n`);
     } else {

@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { send } from './helpers/client.js';
+import { collect, ROOT, runCli, spawnCli } from './helpers/cli.js';
+import { freePort, startOrigin, waitFor } from './helpers/origin.js';
+
+function writeConfig(t: TestContext, text: string, name = 'gatehouse.yaml'): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
+  t.after(() => undefined);
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+const config = (port: number, origin: string, extra = '') => `listeners:
+  - name: public
+    address: 127.0.0.1:${port}
+upstreams:
+  app:
+    servers:
+      - ${origin}
+routes:
+  - match: { host: hello.test }
+    respond: { status: 200, body: "hello from gatehouse\\n" }
+  - match: { path: /api/ }
+    rewrite: { strip_prefix: /api }
+    proxy: { upstream: app }
+  - match: { path: /old }
+    redirect: { to: /new, status: 301 }
+${extra}`;
+
+test('cli: validate exits 0 on a good config and 1 listing every error', async (t) => {
+  const good = writeConfig(t, config(18080, 'http://127.0.0.1:19001'));
+  const ok = await runCli(['validate', good]);
+  assert.equal(ok.code, 0);
+  assert.match(ok.stdout, /valid/);
+
+  const bad = writeConfig(t, config(18080, 'http://127.0.0.1:19001').replace('upstream: app', 'upstrem: app').replace('status: 301', 'status: 399'));
+  const r = await runCli(['validate', bad]);
+  assert.equal(r.code, 1);
+  const lines = r.stderr.trim().split('\n');
+  assert.match(lines[0]!, /gatehouse\.yaml: unknown key "upstrem" at routes\[1\]\.proxy \(line 13, col 14\): did you mean "upstream"\?/);
+  assert.match(lines[1]!, /routes\[2\]\.redirect\.status \(line 15/);
+  assert.equal(lines[2], '2 errors in config');
+  assert.ok(!r.stderr.includes('    at '), 'no stack trace');
+});
+
+test('cli: an unreadable config and a port in use are one clear line and exit 1', async (t) => {
+  const missing = await runCli(['run', '-c', '/nonexistent/gatehouse.yaml']);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stderr.trim(), '/nonexistent/gatehouse.yaml: cannot read config: file not found');
+
+  const taken = await startOrigin(t, (_q, s) => s.end());
+  const file = writeConfig(t, config(taken.port, 'http://127.0.0.1:19001'));
+  const r = await runCli(['run', '-c', file]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`gatehouse: listener "public": address 127\\.0\\.0\\.1:${taken.port} is already in use\\n$`));
+  assert.ok(!r.stderr.includes('    at '));
+});
+
+test('cli: schema prints the JSON Schema; --help works for every command', async () => {
+  const r = await runCli(['schema']);
+  assert.equal(r.code, 0);
+  const schema = JSON.parse(r.stdout) as { properties: Record<string, unknown> };
+  assert.ok(schema.properties.listeners && schema.properties.routes && schema.properties.upstreams);
+  for (const cmd of ['run', 'validate', 'schema', 'explain']) {
+    const h = await runCli([cmd, '--help']);
+    assert.equal(h.code, 0, cmd);
+    assert.match(h.stdout, new RegExp(`Usage: gatehouse ${cmd}`));
+  }
+  const top = await runCli(['--help']);
+  assert.match(top.stdout, /Commands:/);
+  const unknown = await runCli(['frobnicate']);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /unknown command "frobnicate"/);
+});
+
+test('cli: explain shows the route, why, the rewritten path, the upstream and the headers sent', async (t) => {
+  const file = writeConfig(t, config(18080, 'http://127.0.0.1:19001'));
+  const r = await runCli(['explain', '-c', file, 'GET', 'http://shop.test/api/users?id=1', '-H', 'X-Request-Id: trace-1']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /✗ routes\[0\]: host shop\.test is not hello\.test/);
+  assert.match(r.stdout, /→ routes\[1\]: any host; path has prefix \/api\//);
+  assert.match(r.stdout, /matched: routes\[1\]/);
+  assert.match(r.stdout, /upstream path: \/users\?id=1/);
+  assert.match(r.stdout, /upstream app: http:\/\/127\.0\.0\.1:19001/);
+  assert.match(r.stdout, /host: shop\.test/);
+  assert.match(r.stdout, /x-forwarded-for: 127\.0\.0\.1/);
+  assert.match(r.stdout, /via: 1\.1 gatehouse/);
+  const none = await runCli(['explain', '-c', file, 'GET', 'http://shop.test/nothing']);
+  assert.match(none.stdout, /matched: no route/);
+  const json = await runCli(['explain', '-c', file, '--json', 'GET', 'http://hello.test/']);
+  assert.equal((JSON.parse(json.stdout) as { chosen: string }).chosen, 'routes[0]');
+});
+
+test('cli: run serves, and SIGTERM finishes in-flight requests then exits 0', async (t) => {
+  const origin = await startOrigin(t, (_req, res) => { setTimeout(() => res.end('slow answer'), 400); });
+  const port = await freePort();
+  const file = writeConfig(t, config(port, origin.url));
+  const child = spawnCli(['run', '-c', file]);
+  const done = collect(child);
+  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  await waitFor(async () => {
+    try { return (await send(`http://127.0.0.1:${port}/`, { headers: { host: 'hello.test' } })).status === 200; } catch { return false; }
+  }, 10_000, 'proxy to start');
+  const inflight = send(`http://127.0.0.1:${port}/api/slow`);
+  await waitFor(() => origin.requests.length === 1, 5000, 'request to reach the origin');
+  child.kill('SIGTERM');
+  const r = await inflight;
+  assert.equal(r.status, 200);
+  assert.equal(r.text, 'slow answer');
+  const result = await done;
+  assert.equal(result.code, 0);
+  await assert.rejects(send(`http://127.0.0.1:${port}/`), /ECONNREFUSED/);
+  const access = result.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const line = access.find((l) => l.path === '/api/slow')!;
+  for (const key of ['time', 'reqId', 'client', 'method', 'host', 'path', 'status', 'bytes_in', 'bytes_out', 'route', 'upstream', 'server', 'duration_ms', 'upstream_ms']) {
+    assert.ok(key in line, `access log has ${key}`);
+  }
+  assert.equal(line.status, 200);
+  assert.equal(line.server, origin.authority);
+});
+
+test('cli: bin/gatehouse.js (the built package) runs', async () => {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/gatehouse.js'), '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = await collect(child);
+  assert.equal(r.code, 0, `run "npm run build" first: ${r.stderr}`);
+  assert.match(r.stdout, /gatehouse <command>/);
+});
