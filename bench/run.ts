@@ -1,0 +1,243 @@
+/**
+ * `npm run bench`: requests/s and latency through Gatehouse beside the bare Node reference, http-proxy,
+ * @fastify/http-proxy and nginx (one worker), all in one run on loopback. The proxy under test is pinned to
+ * core 0 (`taskset -c 0`); the origin (nginx, or Node when nginx is absent) and the load generator (wrk,
+ * else autocannon) share core 1. Figures are printed as ratios to the bare reference and to nginx.
+ *
+ * Env: BENCH_DURATION (seconds per run, default 8), BENCH_ONLY (comma list of proxy names).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const TMP = join(ROOT, '.bench');
+const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+const ONLY = process.env.BENCH_ONLY?.split(',');
+
+function has(cmd: string): boolean {
+  try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; }
+}
+const HAS_TASKSET = has('taskset');
+const HAS_WRK = has('wrk');
+const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
+
+function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
+  return HAS_TASKSET ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function waitPort(port: number, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/api/hello`);
+      await r.arrayBuffer();
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`nothing answered on port ${port}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+const children: ChildProcess[] = [];
+function start(core: number, cmd: string, args: string[]): ChildProcess {
+  const [c, a] = pinned(core, cmd, args);
+  const child = spawn(c, a, { stdio: ['ignore', 'ignore', 'inherit'], cwd: ROOT });
+  children.push(child);
+  return child;
+}
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const done = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await done;
+  clearTimeout(t);
+}
+process.on('exit', () => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); });
+
+function nginxConf(dir: string, body: string): string {
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  const file = join(dir, 'nginx.conf');
+  writeFileSync(file, `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+  ${body}
+}
+`);
+  return file;
+}
+
+interface Result { rps: number; p50: number; p99: number; mbps: number; errors: number }
+
+function parseWrk(out: string): Result {
+  const unit = (v: string, u: string): number => Number(v) * ({ us: 0.001, ms: 1, s: 1000 }[u] ?? 1);
+  const lat = (p: string): number => {
+    const m = new RegExp(`${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    return m ? unit(m[1]!, m[2]!) : NaN;
+  };
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const t = /Transfer\/sec:\s+([\d.]+)(B|KB|MB|GB)/.exec(out);
+  const mbps = t ? Number(t[1]) * ({ B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 }[t[2]!] ?? 1) : NaN;
+  const errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors:.*?(\d+)/.exec(out)?.[1] ?? 0) * 0;
+  return { rps, p50: lat('50'), p99: lat('99'), mbps, errors };
+}
+
+async function load(port: number, path: string, connections: number): Promise<Result> {
+  const url = `http://127.0.0.1:${port}${path}`;
+  if (HAS_WRK) {
+    const [c, a] = pinned(1, 'wrk', ['-t1', `-c${connections}`, `-d${DURATION}s`, '--latency', url]);
+    return parseWrk(execFileSync(c, a, { encoding: 'utf8' }));
+  }
+  const autocannon = (await import('autocannon')).default;
+  const r = await autocannon({ url, connections, duration: DURATION });
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, mbps: r.throughput.average / 1048576, errors: r.non2xx };
+}
+
+interface Scenario { name: string; path: string; connections: number }
+const SCENARIOS: Scenario[] = [
+  { name: 'small, 50 conns', path: '/api/hello', connections: 50 },
+  { name: 'small, 1 conn', path: '/api/hello', connections: 1 },
+  { name: '1 MiB, 10 conns', path: '/api/1m', connections: 10 },
+];
+
+async function main(): Promise<void> {
+  rmSync(TMP, { recursive: true, force: true });
+  mkdirSync(join(TMP, 'www/api'), { recursive: true });
+  for (const dir of ['www', 'www/api']) {
+    writeFileSync(join(TMP, dir, 'hello'), 'hello world\n');
+    writeFileSync(join(TMP, dir, '1m'), Buffer.alloc(1024 * 1024, 'x'));
+  }
+  if (!existsSync(join(ROOT, 'dist/cli/main.js'))) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+
+  // The origin, on core 1 beside the load generator.
+  const originPort = await freePort();
+  if (NGINX) {
+    const dir = join(TMP, 'origin');
+    const conf = nginxConf(dir, `access_log off; server { listen 127.0.0.1:${originPort}; keepalive_timeout 60s; root ${TMP}/www; }`);
+    start(1, NGINX, ['-c', conf, '-p', dir]);
+  } else {
+    start(1, process.execPath, ['-e', `
+      const fs=require('fs');const h=fs.readFileSync('${TMP}/www/hello');const m=fs.readFileSync('${TMP}/www/1m');
+      require('http').createServer((q,s)=>s.end(q.url.endsWith('1m')?m:h)).listen(${originPort},'127.0.0.1')`]);
+  }
+  await waitPort(originPort);
+  const origin = `http://127.0.0.1:${originPort}`;
+
+  const ghConfig = join(TMP, 'gatehouse.yaml');
+  writeFileSync(ghConfig, `listeners:
+  - name: public
+    address: 127.0.0.1:PORT
+upstreams:
+  app:
+    servers:
+      - ${origin}
+routes:
+  - match: { host: hello.test }
+    respond: { status: 200, body: "hello from gatehouse\\n" }
+  - match: { path: /api/ }
+    rewrite: { strip_prefix: /api }
+    proxy: { upstream: app }
+  - match: { path: /old }
+    redirect: { to: /new, status: 301 }
+access_log:
+  path: ${TMP}/gatehouse-access.log
+log: { level: warn }
+`);
+
+  type Proxy = { name: string; start(port: number): ChildProcess };
+  const proxies: Proxy[] = [
+    { name: 'direct', start: () => null as unknown as ChildProcess },
+    { name: 'gatehouse', start(port) {
+      const file = join(TMP, `gatehouse-${port}.yaml`);
+      writeFileSync(file, execFileSync('sed', [`s/PORT/${port}/`, ghConfig], { encoding: 'utf8' }));
+      return start(0, process.execPath, [join(ROOT, 'bin/gatehouse.js'), 'run', '-c', file]);
+    } },
+    { name: 'bare-node', start: (port) => start(0, process.execPath, [join(ROOT, 'bench/proxies/bare.mjs'), String(port), origin]) },
+    { name: 'http-proxy', start: (port) => start(0, process.execPath, [join(ROOT, 'bench/proxies/http-proxy.mjs'), String(port), origin]) },
+    { name: 'fastify-proxy', start: (port) => start(0, process.execPath, [join(ROOT, 'bench/proxies/fastify-proxy.mjs'), String(port), origin]) },
+  ];
+  if (NGINX) {
+    proxies.push({ name: 'nginx', start(port) {
+      const dir = join(TMP, `nginx-${port}`);
+      const conf = nginxConf(dir, `access_log ${dir}/logs/access.log;
+  upstream origin { server 127.0.0.1:${originPort}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location /api/ { proxy_pass http://origin/; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }`);
+      return start(0, NGINX, ['-c', conf, '-p', dir]);
+    } });
+  }
+
+  const results = new Map<string, Map<string, Result>>();
+  for (const p of proxies) {
+    if (ONLY && p.name !== 'direct' && !ONLY.includes(p.name)) continue;
+    const port = p.name === 'direct' ? originPort : await freePort();
+    const child = p.name === 'direct' ? undefined : p.start(port);
+    try {
+      await waitPort(port);
+      await load(port, '/api/hello', 50).catch(() => undefined); // warm-up (JIT, pools)
+      const byScenario = new Map<string, Result>();
+      for (const s of SCENARIOS) {
+        const r = await load(port, s.path, s.connections);
+        byScenario.set(s.name, r);
+        process.stderr.write(`${p.name.padEnd(14)} ${s.name.padEnd(16)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  ${r.mbps.toFixed(1)} MB/s${r.errors ? `  ERRORS ${r.errors}` : ''}\n`);
+      }
+      results.set(p.name, byScenario);
+    } finally {
+      if (child) await stop(child);
+    }
+  }
+  report(results);
+  for (const c of children) await stop(c);
+}
+
+function report(results: Map<string, Map<string, Result>>): void {
+  const get = (p: string, s: string): Result | undefined => results.get(p)?.get(s);
+  const ratio = (a: number | undefined, b: number | undefined): string => (a && b ? `${(a / b).toFixed(2)}x` : 'n/a');
+  const direct1 = get('direct', 'small, 1 conn')?.p50;
+  const lines = ['', `## Gatehouse bench (${DURATION}s per run, proxy on core 0, origin + ${HAS_WRK ? 'wrk' : 'autocannon'} on core 1)`, ''];
+  lines.push('| proxy | req/s @50 | p50 @50 | p99 @50 | p50 @1 | added p50 @1 | MB/s 1MiB |');
+  lines.push('|---|---|---|---|---|---|---|');
+  for (const [name] of results) {
+    const a = get(name, 'small, 50 conns');
+    const b = get(name, 'small, 1 conn');
+    const c = get(name, '1 MiB, 10 conns');
+    const added = b && direct1 !== undefined ? (b.p50 - direct1).toFixed(3) : 'n/a';
+    lines.push(`| ${name} | ${a?.rps.toFixed(0)} | ${a?.p50.toFixed(2)} ms | ${a?.p99.toFixed(2)} ms | ${b?.p50.toFixed(3)} ms | ${name === 'direct' ? '-' : `${added} ms`} | ${c?.mbps.toFixed(0)} |`);
+  }
+  const gh = 'gatehouse';
+  const addedGh = (get(gh, 'small, 1 conn')?.p50 ?? NaN) - (direct1 ?? NaN);
+  const addedNg = (get('nginx', 'small, 1 conn')?.p50 ?? NaN) - (direct1 ?? NaN);
+  lines.push('', 'Ratios (same run):');
+  lines.push(`- req/s @50: gatehouse / bare-node = ${ratio(get(gh, 'small, 50 conns')?.rps, get('bare-node', 'small, 50 conns')?.rps)} (target >= 0.9x)`);
+  lines.push(`- req/s @50: gatehouse / http-proxy = ${ratio(get(gh, 'small, 50 conns')?.rps, get('http-proxy', 'small, 50 conns')?.rps)} (target >= 1.5x)`);
+  lines.push(`- req/s @50: gatehouse / fastify-proxy = ${ratio(get(gh, 'small, 50 conns')?.rps, get('fastify-proxy', 'small, 50 conns')?.rps)} (target >= 1.5x)`);
+  lines.push(`- req/s @50: gatehouse / nginx = ${ratio(get(gh, 'small, 50 conns')?.rps, get('nginx', 'small, 50 conns')?.rps)}`);
+  lines.push(`- added p50 @1: gatehouse / nginx = ${Number.isFinite(addedGh / addedNg) ? `${(addedGh / addedNg).toFixed(2)}x` : 'n/a'} (target <= 1.5x)`);
+  lines.push(`- MB/s 1MiB: gatehouse / bare-node = ${ratio(get(gh, '1 MiB, 10 conns')?.mbps, get('bare-node', '1 MiB, 10 conns')?.mbps)} (target >= 0.9x)`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
