@@ -4,7 +4,10 @@
  * core 0 (`taskset -c 0`); the origin (nginx, or Node when nginx is absent) and the load generator (wrk,
  * else autocannon) share core 1. Figures are printed as ratios to the bare reference and to nginx.
  *
- * Env: BENCH_DURATION (seconds per run, default 8), BENCH_ONLY (comma list of proxy names).
+ * This machine is a shared VM whose speed drifts from minute to minute, so every proxy is measured in
+ * BENCH_ROUNDS interleaved rounds and the median of each figure is reported.
+ *
+ * Env: BENCH_DURATION (seconds per run, default 5), BENCH_ROUNDS (default 3), BENCH_ONLY (comma list of proxy names).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TMP = join(ROOT, '.bench');
-const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+const DURATION = Number(process.env.BENCH_DURATION ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ONLY = process.env.BENCH_ONLY?.split(',');
 
 function has(cmd: string): boolean {
@@ -187,24 +191,42 @@ log: { level: warn }
     } });
   }
 
-  const results = new Map<string, Map<string, Result>>();
-  for (const p of proxies) {
-    if (ONLY && p.name !== 'direct' && !ONLY.includes(p.name)) continue;
-    const port = p.name === 'direct' ? originPort : await freePort();
-    const child = p.name === 'direct' ? undefined : p.start(port);
-    try {
-      await waitPort(port);
-      await load(port, '/api/hello', 50).catch(() => undefined); // warm-up (JIT, pools)
-      const byScenario = new Map<string, Result>();
-      for (const s of SCENARIOS) {
-        const r = await load(port, s.path, s.connections);
-        byScenario.set(s.name, r);
-        process.stderr.write(`${p.name.padEnd(14)} ${s.name.padEnd(16)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  ${r.mbps.toFixed(1)} MB/s${r.errors ? `  ERRORS ${r.errors}` : ''}\n`);
+  const runs = new Map<string, Map<string, Result[]>>();
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const p of proxies) {
+      if (ONLY && p.name !== 'direct' && !ONLY.includes(p.name)) continue;
+      const port = p.name === 'direct' ? originPort : await freePort();
+      const child = p.name === 'direct' ? undefined : p.start(port);
+      try {
+        await waitPort(port);
+        await load(port, '/api/hello', 50).catch(() => undefined); // warm-up (JIT, pools)
+        if (!runs.has(p.name)) runs.set(p.name, new Map());
+        for (const s of SCENARIOS) {
+          const r = await load(port, s.path, s.connections);
+          const list = runs.get(p.name)!.get(s.name) ?? [];
+          list.push(r);
+          runs.get(p.name)!.set(s.name, list);
+          process.stderr.write(`[${round}/${ROUNDS}] ${p.name.padEnd(14)} ${s.name.padEnd(16)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  ${r.mbps.toFixed(1)} MB/s${r.errors ? `  ERRORS ${r.errors}` : ''}\n`);
+        }
+      } finally {
+        if (child) await stop(child);
       }
-      results.set(p.name, byScenario);
-    } finally {
-      if (child) await stop(child);
     }
+  }
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  const results = new Map<string, Map<string, Result>>();
+  for (const [name, byScenario] of runs) {
+    const m = new Map<string, Result>();
+    for (const [sname, list] of byScenario) {
+      m.set(sname, {
+        rps: median(list.map((r) => r.rps)), p50: median(list.map((r) => r.p50)), p99: median(list.map((r) => r.p99)),
+        mbps: median(list.map((r) => r.mbps)), errors: list.reduce((a, r) => a + r.errors, 0),
+      });
+    }
+    results.set(name, m);
   }
   report(results);
   for (const c of children) await stop(c);
@@ -214,7 +236,7 @@ function report(results: Map<string, Map<string, Result>>): void {
   const get = (p: string, s: string): Result | undefined => results.get(p)?.get(s);
   const ratio = (a: number | undefined, b: number | undefined): string => (a && b ? `${(a / b).toFixed(2)}x` : 'n/a');
   const direct1 = get('direct', 'small, 1 conn')?.p50;
-  const lines = ['', `## Gatehouse bench (${DURATION}s per run, proxy on core 0, origin + ${HAS_WRK ? 'wrk' : 'autocannon'} on core 1)`, ''];
+  const lines = ['', `## Gatehouse bench (medians of ${ROUNDS} interleaved rounds, ${DURATION}s per run, proxy on core 0, origin + ${HAS_WRK ? 'wrk' : 'autocannon'} on core 1)`, ''];
   lines.push('| proxy | req/s @50 | p50 @50 | p99 @50 | p50 @1 | added p50 @1 | MB/s 1MiB |');
   lines.push('|---|---|---|---|---|---|---|');
   for (const [name] of results) {

@@ -25,7 +25,7 @@ export const accessLog = definePlugin<AccessLogConfig>({
       global: {
         logging: (ctx, err) => log.write(ctx, err),
       },
-      close: () => log.flush(),
+      close: () => log.close(),
     };
   },
 });
