@@ -44,7 +44,8 @@ export function accessLine(ctx: RequestCtx, err: ProxyError | undefined, now: nu
 }
 
 export function createAccessLog(dest: string | undefined): AccessLog {
-  const stream = pino.destination({ dest: dest ?? 1, sync: true, mkdir: dest !== undefined, minLength: 8 * 1024 });
+  // A file is written synchronously in 8 KiB batches (as nginx writes its log); stdout may be a slow pipe, so async.
+  const stream = pino.destination({ dest: dest ?? 1, sync: dest !== undefined, mkdir: dest !== undefined, minLength: 8 * 1024 });
   const flushNow = (): Promise<void> => new Promise<void>((resolve) => {
     try {
       stream.flush(() => resolve());

@@ -1,14 +1,14 @@
-/** Spawns the `gatehouse` CLI (from source through tsx) as a user would run it. */
+/** Spawns the `gatehouse` command as a user would run it: bin/gatehouse.js on the build (`pretest` builds it). */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const RUNNER = fileURLToPath(new URL('./run-cli.ts', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/gatehouse.js', import.meta.url));
 
 export interface CliResult { code: number | null; stdout: string; stderr: string }
 
 export function spawnCli(args: string[], opts: { cwd?: string } = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', RUNNER, ...args], { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 export function collect(child: ChildProcess): Promise<CliResult> {
