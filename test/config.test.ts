@@ -111,3 +111,12 @@ test('config: gatehouse.schema.json and docs/configuration.md are generated from
   assert.equal(readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8'), renderConfigDocs(schema));
   assert.doesNotThrow(() => parse(readFileSync(new URL('../gatehouse.yaml', import.meta.url), 'utf8')));
 });
+
+test('docs/errors.md lists every error code of the catalogue', async () => {
+  const { errors } = await import('../src/core/errors.js');
+  const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
+  for (const make of Object.values(errors)) {
+    const code = (make as (c?: unknown) => { code: string })(undefined).code;
+    assert.ok(doc.includes(`\`${code}\``), `${code} is documented`);
+  }
+});
