@@ -38,6 +38,11 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 /** Tokens of a Connection header value, lower-cased (each names another hop-by-hop field). */
 export function connectionTokens(value: string | undefined): string[] | undefined {
   if (!value) return undefined;
+  if (value.length === 10 || value.length === 5) {
+    // The common values, `keep-alive` and `close`, name no other field.
+    const v = value.toLowerCase();
+    if (v === 'keep-alive' || v === 'close') return undefined;
+  }
   const out: string[] = [];
   for (const t of value.split(',')) {
     const tok = t.trim().toLowerCase();

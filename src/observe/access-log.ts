@@ -31,8 +31,8 @@ function ms(v: number): number {
 }
 
 /** The JSON line for one request (exported for tests). */
-export function accessLine(ctx: RequestCtx, err: ProxyError | undefined, now: number): string {
-  let line = `{"time":"${new Date().toISOString()}","reqId":${str(ctx.requestId)},"client":${str(ctx.clientIp)}`
+export function accessLine(ctx: RequestCtx, err: ProxyError | undefined, now: number, time: string): string {
+  let line = `{"time":"${time}","reqId":${str(ctx.requestId)},"client":${str(ctx.clientIp)}`
     + `,"method":${str(ctx.req.method ?? '')},"host":${str(ctx.host)},"path":${str(ctx.path)}`
     + `,"status":${ctx.status || ctx.res.statusCode},"bytes_in":${ctx.bytesIn},"bytes_out":${ctx.bytesOut}`
     + `${optStr('route', ctx.route?.id)}${optStr('upstream', ctx.upstreamName)}${optStr('server', ctx.peer?.authority)}`
@@ -53,11 +53,19 @@ export function createAccessLog(dest: string | undefined): AccessLog {
       resolve(); // not yet open or nothing to flush
     }
   });
+  // ISO time, formatted at most once per millisecond.
+  let lastMs = 0;
+  let lastIso = '';
   const timer = setInterval(() => void flushNow(), 1000);
   timer.unref();
   return {
     write(ctx, err) {
-      stream.write(accessLine(ctx, err, performance.now()));
+      const wall = Date.now();
+      if (wall !== lastMs) {
+        lastMs = wall;
+        lastIso = new Date(wall).toISOString();
+      }
+      stream.write(accessLine(ctx, err, performance.now(), lastIso));
     },
     flush: flushNow,
     async close() {
