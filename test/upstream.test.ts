@@ -224,3 +224,58 @@ test('a client that goes away aborts its upstream request: no upstream socket is
   // What may stay open is at most an idle pooled connection or two, never one per aborted request.
   assert.ok(o.openSockets() <= 2, `open upstream sockets: ${o.openSockets()}`);
 });
+
+test('RFC 9112 3.2.2: an absolute-form target is accepted when it agrees with Host, else 400 and close', async (t) => {
+  const o = await startOrigin(t, (req, res) => res.end(`${req.url} ${req.headers.host}`));
+  const { port } = await startProxy(t, proxyTo([o.url]));
+  const ok = await rawRequest(port, 'GET http://shop.test/a?b=1 HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n\r\n');
+  assert.match(ok, /^HTTP\/1\.1 200/);
+  assert.match(ok, /\/a\?b=1 shop\.test$/);
+  const bad = await rawRequest(port, 'GET http://internal.test/admin HTTP/1.1\r\nHost: shop.test\r\n\r\n');
+  assert.match(bad, /^HTTP\/1\.1 400/);
+  assert.match(bad, /connection: close/i);
+  assert.match(bad, /GH_BAD_REQUEST/);
+  assert.equal(o.requests.length, 1, 'the bad request never reached the backend');
+});
+
+test('connect timeout: 504 when the only server does not accept; retried on another server when there is one', async (t) => {
+  // A listener whose accept queue is full: further SYNs go unanswered, so connecting times out.
+  const { spawn } = await import('node:child_process');
+  const py = spawn('python3', ['-c', [
+    'import socket,sys,time',
+    's=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(0)',
+    'print(s.getsockname()[1]); sys.stdout.flush()',
+    'fill=[socket.create_connection(s.getsockname()) for _ in range(1)]',
+    'extra=[]',
+    'for _ in range(3):',
+    '  try:',
+    '    c=socket.socket(); c.setblocking(False); c.connect_ex(s.getsockname()); extra.append(c)',
+    '  except Exception: pass',
+    'print("ready"); sys.stdout.flush(); time.sleep(30)',
+  ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => py.kill('SIGKILL'));
+  const out: string[] = [];
+  py.stdout.on('data', (c: Buffer) => out.push(...c.toString().trim().split('\n')));
+  await waitFor(() => out.includes('ready'), 5000, 'the blackhole listener');
+  const blackhole = `http://127.0.0.1:${out[0]}`;
+
+  const { url } = await startProxy(t, proxyTo([blackhole], { timeouts: { connect: '300ms' } }));
+  const started = Date.now();
+  const r = await send(url);
+  assert.equal(r.status, 504);
+  assert.equal((JSON.parse(r.text) as { code: string }).code, 'GH_UPSTREAM_CONNECT_TIMEOUT');
+  assert.ok(Date.now() - started < 3000);
+
+  const live = await startOrigin(t, (_q, s) => s.end('live'));
+  const p2 = await startProxy(t, proxyTo([blackhole, live.url], { timeouts: { connect: '300ms' } }));
+  assert.equal((await send(p2.url)).text, 'live');
+  assert.equal((await send(p2.url)).text, 'live');
+});
+
+test('every server refusing: the last failure (502), not a 503', async (t) => {
+  const [d1, d2] = [await freePort(), await freePort()];
+  const { url } = await startProxy(t, proxyTo([`http://127.0.0.1:${d1}`, `http://127.0.0.1:${d2}`]));
+  const r = await send(url);
+  assert.equal(r.status, 502);
+  assert.equal((JSON.parse(r.text) as { code: string }).code, 'GH_UPSTREAM_CONNECT');
+});

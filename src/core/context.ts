@@ -47,9 +47,9 @@ export class RequestCtx {
   /** Host without port, lower-cased ('' when absent). */
   host = '';
   /** Path without the query string, as received. */
-  readonly path: string;
+  path: string;
   /** Query string including its '?', or ''. */
-  readonly query: string;
+  query: string;
   route: RouteRef | undefined = undefined;
   head!: RequestHead;
   /** Aborts the upstream exchange in flight (set by the forwarder while one is). */
@@ -81,6 +81,14 @@ export class RequestCtx {
     this.start = performance.now();
     this.proto = secure ? 'https' : 'http';
     const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    this.path = q === -1 ? url : url.slice(0, q);
+    this.query = q === -1 ? '' : url.slice(q);
+    this.upstreamPath = url;
+  }
+
+  /** Replaces the request target (origin-form `/path?query`). */
+  setTarget(url: string): void {
     const q = url.indexOf('?');
     this.path = q === -1 ? url : url.slice(0, q);
     this.query = q === -1 ? '' : url.slice(q);

@@ -11,6 +11,7 @@ import { runVerdicts, type CompiledPhases } from '../core/pipeline.js';
 import type { Verdict } from '../core/plugin.js';
 import { errorReply, sendReply } from './reply.js';
 import { clientAddress, hostName, readHead, requestIdFor } from './request-head.js';
+import { originForm } from './request-target.js';
 
 /** A route, compiled: its phases and its terminal action (forwarding), if not a reply. */
 export interface RoutePipeline {
@@ -92,7 +93,9 @@ export function fail(ctx: RequestCtx, err: ProxyError): void {
   if (err.status >= 500 && err.code !== 'GH_CLIENT_ABORTED') {
     ctx.log.warn({ err: err.cause ?? err, code: err.code, server: ctx.peer?.authority }, 'request failed');
   }
-  sendReply(ctx, reply ?? errorReply(ctx, err), phases?.responseFilter ?? [], tag?.rt.draining ?? false);
+  // A request the proxy could not make sense of leaves the connection in an unknown state: close it.
+  const close = (tag?.rt.draining ?? false) || err.status === 400;
+  sendReply(ctx, reply ?? errorReply(ctx, err), phases?.responseFilter ?? [], close);
 }
 
 function respond(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, verdict: NonNullable<Verdict>): void {
@@ -131,9 +134,13 @@ export function handleRequest(this: ListenerState, req: IncomingMessage, res: Se
   res.on('close', onClose);
   try {
     ctx.head = readHead(ctx);
-    ctx.host = hostName(ctx.head.hostHeader);
     ctx.requestId = requestIdFor(ctx.head);
     ctx.clientIp = clientAddress(ctx, rt.trusted);
+    ctx.host = hostName(ctx.head.hostHeader);
+    if (ctx.path.charCodeAt(0) !== 47 /* / */) {
+      const target = originForm(req.url!, ctx.head.hostHeader);
+      if (target !== undefined) ctx.setTarget(target);
+    }
     const early = runVerdicts(rt.global.earlyRequestFilter, ctx);
     if (early instanceof Promise) {
       early.then((r) => afterEarly(ctx, tag, r), (err: unknown) => fail(ctx, toProxyError(err)));

@@ -3,7 +3,8 @@ import type { RequestCtx } from '../core/context.js';
 import type { ProxyError } from '../core/errors.js';
 import type { Phases, Reply, ResponseHead } from '../core/plugin.js';
 
-export function sendReply(ctx: RequestCtx, reply: Reply, filters: readonly Phases['responseFilter'][], draining: boolean): void {
+/** Sends a reply the proxy makes itself; `close` ends the connection after it (draining, bad requests). */
+export function sendReply(ctx: RequestCtx, reply: Reply, filters: readonly Phases['responseFilter'][], close: boolean): void {
   const res = ctx.res;
   if (res.headersSent || res.destroyed) return;
   const headers: string[] = [];
@@ -16,7 +17,7 @@ export function sendReply(ctx: RequestCtx, reply: Reply, filters: readonly Phase
   }
   const body = reply.body === undefined ? undefined : typeof reply.body === 'string' ? Buffer.from(reply.body) : reply.body;
   headers.push('x-request-id', ctx.requestId, 'content-length', String(body ? body.length : 0));
-  if (draining) headers.push('connection', 'close');
+  if (close) headers.push('connection', 'close');
   const head: ResponseHead = { status: reply.status, headers };
   for (const f of filters) f(ctx, head);
   ctx.status = head.status;

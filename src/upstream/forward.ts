@@ -129,7 +129,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (perr.opts.retryable && !bodyTouched && ctx.attempts.length <= route.upstream.config.retries) {
       const tried = this.tried ?? new Set<Peer>();
       tried.add(peer);
-      return void attempt(ctx, route, tried);
+      // As nginx: when every server failed, the client gets the last failure (502/504), not a 503.
+      if (tried.size < route.upstream.peers.length) return void attempt(ctx, route, tried);
     }
     route.fail(ctx, perr);
   }
