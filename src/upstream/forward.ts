@@ -34,6 +34,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   controller: Controller | undefined;
   private started = false;
   private drainHooked = false;
+  /** Response body bytes still expected per Content-Length (-1: unknown), so a body that arrives whole
+   * in one chunk goes out with res.end(chunk): one write instead of write + end. */
+  private remaining = -1;
+  private ended = false;
   private readonly attemptStart = performance.now();
 
   constructor(
@@ -65,6 +69,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     }
     this.started = true;
     ctx.upstreamMs = performance.now() - ctx.upstreamStart;
+    const cl = headers['content-length'];
+    if (typeof cl === 'string') this.remaining = Number(cl);
     const head: ResponseHead = { status, headers: clientResponseHeaders(ctx, headers, ctx.head.hostHeader, route.responseHeaders) };
     for (const f of route.responseFilters) f(ctx, head);
     ctx.status = head.status;
@@ -80,6 +86,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   onResponseData(controller: Controller, chunk: Buffer): void {
     this.ctx.bytesOut += chunk.length;
     const res = this.ctx.res as ResWithHandler;
+    if (chunk.length === this.remaining && this.ctx.bytesOut === chunk.length) {
+      this.ended = true;
+      res.end(chunk);
+      return;
+    }
     if (!res.write(chunk)) {
       controller.pause();
       if (!this.drainHooked) {
@@ -94,6 +105,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     ctx.peer!.inflight--;
     ctx.abortUpstream = undefined;
     if (ctx.attempts) ctx.attempts.push({ server: this.peer.authority, outcome: String(ctx.status), ms: performance.now() - this.attemptStart });
+    if (this.ended) return;
     let hasTrailers = false;
     for (const _ in trailers) { hasTrailers = true; break; }
     if (hasTrailers) {
