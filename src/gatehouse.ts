@@ -12,13 +12,15 @@ import { validate } from './config/load.js';
 import { loadConfigFile as loadFile } from './config/load.js';
 import { compileGlobal, compileRoute, type NamedInstance } from './core/pipeline.js';
 import type { AppServices } from './core/plugin.js';
-import { roundRobin } from './balance/index.js';
+import { createSelector, stickyCookie } from './balance/index.js';
+import { createHealth, type HealthChecker, type PeerHealth } from './health/index.js';
 import { accessLog, createLogger } from './observe/index.js';
 import { RouteTable, routing, type RouteInput } from './routing/index.js';
 import { fail, type RoutePipeline, type Runtime } from './server/handler.js';
 import { closeListeners, openListener, type Listener } from './server/listen.js';
 import { configSchema, type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } from './schema.js';
 import { createUpstream, forward, hiddenResponseHeaders, type ForwardRoute, type UpstreamRuntime } from './upstream/index.js';
+import type { Peer } from './core/services.js';
 
 const validated = new WeakSet<object>();
 
@@ -44,7 +46,18 @@ export interface GatehouseOptions {
   logger?: Logger;
 }
 
-export interface ServerStatus { id: string; url: string; weight: number; inflight: number }
+export interface ServerStatus {
+  id: string;
+  url: string;
+  weight: number;
+  backup: boolean;
+  /** Taking traffic: passing active checks and not ejected. */
+  up: boolean;
+  inflight: number;
+  /** Latency EWMA of response heads, in ms. */
+  latency_ms: number;
+  health: PeerHealth;
+}
 export interface UpstreamStatus { name: string; servers: ServerStatus[] }
 
 export interface Gatehouse {
@@ -68,6 +81,7 @@ interface Generation {
   config: GatehouseConfig;
   runtime: Runtime;
   upstreams: Map<string, UpstreamRuntime>;
+  health: Map<string, HealthChecker>;
   plugins: NamedInstance<RouteConfig>[];
 }
 
@@ -78,7 +92,20 @@ async function buildGeneration(config: GatehouseConfig, log: Logger, baseDir: st
     { name: accessLog.name, instance: await accessLog.create(config.access_log, app) },
   ];
   const upstreams = new Map<string, UpstreamRuntime>();
-  for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, createUpstream(name, u, (peers) => roundRobin(peers)));
+  const health = new Map<string, HealthChecker>();
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    const runtime = createUpstream(name, u, {
+      selector: (peers) => createSelector(u.balance, peers),
+      observer: (peers) => {
+        const h = createHealth(name, peers, u.health, log);
+        health.set(name, h);
+        return h;
+      },
+      ...(u.sticky ? { affinity: (peers: readonly Peer[]) => stickyCookie(u.sticky!, peers) } : {}),
+      ...(u.balance === 'hash' ? { hashKey: u.hash?.key ?? 'client_ip' } : {}),
+    });
+    upstreams.set(name, runtime);
+  }
   const hidden = hiddenResponseHeaders(config.hide_headers);
 
   const pipelines: RouteInput<RoutePipeline>[] = config.routes.map((route, index) => {
@@ -89,6 +116,8 @@ async function buildGeneration(config: GatehouseConfig, log: Logger, baseDir: st
       const upstream = upstreams.get(route.proxy.upstream)!;
       const fwd: ForwardRoute = {
         upstream, fail,
+        retryWithIdempotencyKey: route.proxy.retry_with_idempotency_key,
+        mirror: route.mirror ? { upstream: upstreams.get(route.mirror.upstream)!, percent: route.mirror.percent } : undefined,
         requestFilters: phases.upstreamRequestFilter,
         responseFilters: phases.responseFilter,
         responseHeaders: { hidden, authorities: upstream.authorities },
@@ -116,7 +145,7 @@ async function buildGeneration(config: GatehouseConfig, log: Logger, baseDir: st
     }
   }
   const runtime: Runtime = { tables, global: compileGlobal(plugins), trusted, log, draining: false, inflight: 0, idleWaiters: [] };
-  return { config, runtime, upstreams, plugins };
+  return { config, runtime, upstreams, health, plugins };
 }
 
 async function retire(gen: Generation, timeoutMs: number): Promise<void> {
@@ -127,6 +156,7 @@ async function retire(gen: Generation, timeoutMs: number): Promise<void> {
       gen.runtime.idleWaiters.push(() => { clearTimeout(t); r(); });
     });
   }
+  await Promise.all([...gen.health.values()].map((h) => h.close()));
   await Promise.all([...gen.upstreams.values()].map((u) => u.close()));
   for (const p of gen.plugins) await p.instance.close?.();
 }
@@ -169,6 +199,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
         throw err;
       }
       gen = g;
+      for (const h of g.health.values()) h.start();
       log.info({ listeners: this.addresses() }, 'gatehouse started');
     },
     async stop(o = {}) {
@@ -203,6 +234,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       }
       gen = g;
       config = cfg;
+      for (const h of g.health.values()) h.start();
       log.info('config reloaded');
       void retire(old, cfg.shutdown.timeout);
     },
@@ -217,10 +249,14 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       return `http://${l.address()}`;
     },
     upstreams() {
-      if (!gen) return [];
-      return [...gen.upstreams.values()].map((u) => ({
+      const g = gen;
+      if (!g) return [];
+      return [...g.upstreams.values()].map((u) => ({
         name: u.name,
-        servers: u.peers.map((p) => ({ id: p.id, url: p.origin, weight: p.weight, inflight: p.inflight })),
+        servers: u.peers.map((p) => ({
+          id: p.id, url: p.url, weight: p.weight, backup: p.backup, up: p.up, inflight: p.inflight,
+          latency_ms: Math.round(p.ewmaMs * 1000) / 1000, health: g.health.get(u.name)!.status(p),
+        })),
       }));
     },
   };

@@ -9,7 +9,17 @@ import {
   headersSchema, matchSchema, redirectSchema, respondSchema, rewriteSchema,
 } from './routing/schema.js';
 import { listenerSchema, shutdownSchema } from './server/schema.js';
-import { proxySchema, upstreamSchema } from './upstream/schema.js';
+import { balanceSchema, hashSchema, mirrorSchema, stickySchema } from './balance/schema.js';
+import { healthSchema } from './health/schema.js';
+import { proxySchema, upstreamBaseSchema } from './upstream/schema.js';
+
+/** An upstream: servers and forwarding (upstream/), balancing (balance/), health (health/). */
+export const upstreamSchema = upstreamBaseSchema.extend({
+  balance: balanceSchema,
+  hash: hashSchema.optional(),
+  sticky: stickySchema.optional(),
+  health: healthSchema.optional(),
+});
 
 const cidr = z.string().refine((s) => {
   const [ip, bits, ...rest] = s.split('/');
@@ -30,6 +40,7 @@ export const routeSchema = z
     respond: respondSchema.optional(),
     redirect: redirectSchema.optional(),
     proxy: proxySchema.optional(),
+    mirror: mirrorSchema.optional(),
   })
   .describe('A route: what it matches, and one action (respond, redirect or proxy)');
 
@@ -70,6 +81,12 @@ function crossCheck(raw: unknown, ctx: z.RefinementCtx): void {
     names.add(name);
   });
   const upstreams = Object.keys(obj(cfg.upstreams) ?? {});
+  for (const [name, u] of Object.entries(obj(cfg.upstreams) ?? {})) {
+    const servers = list(obj(u)?.servers);
+    if (servers.length && servers.every((srv) => obj(srv)?.backup === true)) {
+      ctx.addIssue({ code: 'custom', path: ['upstreams', name, 'servers'], message: 'every server is a backup: at least one must be a primary' });
+    }
+  }
   list(cfg.routes).forEach((r, i) => {
     const route = obj(r);
     if (route) checkRoute(route, i, upstreams, names, ctx);
@@ -100,6 +117,13 @@ function checkRoute(r: Record<string, unknown>, i: number, upstreams: string[], 
       message: `unknown upstream "${upstream}"${upstreams.length ? ` (defined: ${upstreams.join(', ')})` : ' (no upstreams are defined)'}`,
     });
   }
+  const mirror = obj(r.mirror)?.upstream;
+  if (typeof mirror === 'string' && !upstreams.includes(mirror)) {
+    ctx.addIssue({ code: 'custom', path: ['routes', i, 'mirror', 'upstream'], message: `unknown upstream "${mirror}"` });
+  }
+  if (r.mirror !== undefined && r.proxy === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['routes', i, 'mirror'], message: 'mirror needs a proxy route' });
+  }
   const match = obj(r.match) ?? {};
   for (const l of list(match.listener)) {
     if (typeof l === 'string' && !listeners.has(l)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'match', 'listener'], message: `unknown listener "${l}"` });
@@ -118,3 +142,4 @@ export type GatehouseConfig = z.output<typeof configSchema>;
 /** A config as written (YAML/JSON or a TypeScript object): durations and sizes as strings. */
 export type GatehouseConfigInput = z.input<typeof configSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
+export type UpstreamConfig = z.output<typeof upstreamSchema>;

@@ -26,11 +26,12 @@ const ALLOWED: Record<string, string[]> = {
   config: ['config', 'core'],
   routing: ['routing', 'core', 'config'],
   upstream: ['upstream', 'core', 'config'],
-  balance: ['balance', 'core'],
+  balance: ['balance', 'core', 'config'],
+  health: ['health', 'core', 'config'],
   observe: ['observe', 'core', 'config'],
   server: ['server', 'core', 'config'],
   cli: ['cli', 'root', 'config', 'server'],
-  root: ['root', 'core', 'config', 'routing', 'upstream', 'balance', 'observe', 'server'],
+  root: ['root', 'core', 'config', 'routing', 'upstream', 'balance', 'health', 'observe', 'server'],
 };
 
 test('architecture: imports flow one way and no capability imports another (STYLE.md 1)', () => {

@@ -6,7 +6,10 @@ import { send } from './helpers/client.js';
 import { startOrigin } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
 
-const peer = (id: string, weight = 1): Peer => ({ id, origin: `http://${id}`, authority: id, weight, inflight: 0 });
+const peer = (id: string, weight = 1, extra: Partial<Peer> = {}): Peer => ({
+  id, url: `http://${id}`, origin: `http://${id}`, authority: id, weight, backup: false, slowStartMs: 0, maxConnections: 0,
+  inflight: 0, up: true, upSince: 0, ewmaMs: 0, ...extra,
+});
 
 test('balance: smooth weighted round robin spreads picks (3:1 gives a,a,b,a — no bursts)', () => {
   const [a, b] = [peer('a', 3), peer('b', 1)];

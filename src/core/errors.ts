@@ -39,6 +39,7 @@ export const errors = {
   upstreamProtocol: (cause: unknown) =>
     new ProxyError(502, 'GH_UPSTREAM_PROTOCOL', { source: 'upstream', cause }),
   noServer: () => new ProxyError(503, 'GH_UPSTREAM_UNAVAILABLE', { source: 'upstream', retryAfterS: 1 }),
+  overloaded: () => new ProxyError(503, 'GH_UPSTREAM_OVERLOADED', { source: 'upstream', retryAfterS: 1 }),
   clientAborted: (cause?: unknown) =>
     new ProxyError(499, 'GH_CLIENT_ABORTED', { source: 'downstream', cause }),
   badRequest: (cause?: unknown) =>

@@ -1,15 +1,18 @@
 /**
- * The hot path: one undici dispatch per attempt, streaming both ways with backpressure. A connect failure
- * before any byte of the request body was read is retried on another server. A client that goes away aborts
- * the upstream request so no upstream socket leaks.
+ * The hot path: one undici dispatch per attempt, streaming both ways with backpressure. Failed attempts
+ * are retried on another server when that is safe (retry.ts); each outcome feeds passive health and the
+ * latency EWMA used by p2c. A client that goes away aborts the upstream request so no socket leaks.
  */
 import type { Dispatcher } from 'undici';
 import type { RequestCtx } from '../core/context.js';
 import { errors, type ProxyError } from '../core/errors.js';
 import type { Phases, ResponseHead, UpstreamRequest } from '../core/plugin.js';
 import type { Peer } from '../core/services.js';
+import { readBody } from './body.js';
 import { clientResponseHeaders, upstreamRequestHeaders, type ResponseHeaderOptions } from './headers.js';
+import { mirror, type MirrorTarget } from './mirror.js';
 import type { UpstreamRuntime } from './pool.js';
+import { isIdempotent, mayRetry, retryableError } from './retry.js';
 import { fromUndici } from './undici-errors.js';
 
 export interface ForwardRoute {
@@ -17,12 +20,26 @@ export interface ForwardRoute {
   readonly requestFilters: readonly Phases['upstreamRequestFilter'][];
   readonly responseFilters: readonly Phases['responseFilter'][];
   readonly responseHeaders: ResponseHeaderOptions;
+  /** A POST/PATCH with Idempotency-Key may be retried like an idempotent method. */
+  readonly retryWithIdempotencyKey: boolean;
+  readonly mirror: MirrorTarget | undefined;
   /** Answers the client with the proxy's own error page (the kernel's error path). */
   readonly fail: (ctx: RequestCtx, err: ProxyError) => void;
 }
 
-type Controller = Parameters<NonNullable<Dispatcher.DispatchHandler['onRequestStart']>>[0];
+/** One request's forwarding state, across attempts. */
+interface Exchange {
+  readonly ctx: RequestCtx;
+  readonly route: ForwardRoute;
+  tried: Set<Peer> | undefined;
+  body: Buffer | RequestCtx['req'] | null;
+  key: string | undefined;
+  /** The server the client's sticky cookie names, if any. */
+  sticky: Peer | undefined;
+  lastError: ProxyError | undefined;
+}
 
+type Controller = Parameters<NonNullable<Dispatcher.DispatchHandler['onRequestStart']>>[0];
 const kHandler = Symbol('gatehouse.forward');
 type ResWithHandler = RequestCtx['res'] & { [kHandler]?: ForwardHandler };
 
@@ -30,63 +47,97 @@ function onDrain(this: ResWithHandler): void {
   this[kHandler]?.controller?.resume();
 }
 
+const EWMA_ALPHA = 0.3;
+function recordLatency(peer: Peer, ms: number): void {
+  peer.ewmaMs = peer.ewmaMs === 0 ? ms : peer.ewmaMs + EWMA_ALPHA * (ms - peer.ewmaMs);
+}
+
 class ForwardHandler implements Dispatcher.DispatchHandler {
   controller: Controller | undefined;
   private started = false;
+  private settled = false;
   private drainHooked = false;
-  /** Response body bytes still expected per Content-Length (-1: unknown), so a body that arrives whole
-   * in one chunk goes out with res.end(chunk): one write instead of write + end. */
+  /** Bytes still expected per Content-Length (-1: unknown), so a body that arrives whole in one chunk goes
+   * out with res.end(chunk): one write instead of write + end. */
   private remaining = -1;
   private ended = false;
   private readonly attemptStart = performance.now();
 
-  constructor(
-    private readonly ctx: RequestCtx,
-    private readonly route: ForwardRoute,
-    private readonly peer: Peer,
-    private readonly tried: Set<Peer> | undefined,
-  ) {}
+  constructor(private readonly ex: Exchange, private readonly peer: Peer, private queued: boolean) {}
 
   abort(): void {
     this.controller?.abort(errors.clientAborted());
   }
 
+  /** Bookkeeping once per attempt, however it ends. */
+  private settle(outcome: string): void {
+    if (this.settled) return;
+    this.settled = true;
+    const up = this.ex.route.upstream;
+    this.peer.inflight--;
+    up.inflight--;
+    if (this.queued) { this.queued = false; up.pending--; }
+    this.ex.ctx.abortUpstream = undefined;
+    if (this.ex.ctx.attempts) this.ex.ctx.attempts.push({ server: this.peer.authority, outcome, ms: performance.now() - this.attemptStart });
+  }
+
   onRequestStart(controller: Controller): void {
     this.controller = controller;
-    if (this.ctx.res.destroyed) controller.abort(errors.clientAborted());
+    if (this.queued) { this.queued = false; this.ex.route.upstream.pending--; }
+    if (this.ex.ctx.res.destroyed) controller.abort(errors.clientAborted());
   }
 
   onResponseStart(controller: Controller, status: number, headers: Record<string, string | string[] | undefined>): void {
-    const { ctx, route } = this;
+    const { ctx, route } = this.ex;
     if (status < 200) {
       // RFC 9110 15.2: relay informational responses (103 Early Hints); 100 is answered by node:http itself.
-      if (status === 103 && !ctx.res.headersSent) {
-        const hints: Record<string, string | string[]> = {};
-        for (const k in headers) if (k === 'link' || !route.responseHeaders.hidden.has(k)) hints[k] = headers[k]!;
-        if (hints.link) ctx.res.writeEarlyHints(hints as { link: string | string[] });
+      if (status === 103 && !ctx.res.headersSent && headers.link) {
+        ctx.res.writeEarlyHints({ link: headers.link } as { link: string | string[] });
       }
       return;
     }
+    const up = route.upstream;
+    recordLatency(this.peer, performance.now() - this.attemptStart);
+    up.observer?.observe(this.peer, status >= 500 ? 'failure' : 'ok');
+    if (up.config.retry_on_status.includes(status) && this.retryStatus(controller, status)) return;
     this.started = true;
     ctx.upstreamMs = performance.now() - ctx.upstreamStart;
     const cl = headers['content-length'];
     if (typeof cl === 'string') this.remaining = Number(cl);
     const head: ResponseHead = { status, headers: clientResponseHeaders(ctx, headers, ctx.head.hostHeader, route.responseHeaders) };
+    if (up.affinity && this.ex.sticky !== this.peer) head.headers.push('set-cookie', up.affinity.setCookie(this.peer));
     for (const f of route.responseFilters) f(ctx, head);
     ctx.status = head.status;
-    const res = ctx.res;
-    if (res.destroyed) return void controller.abort(errors.clientAborted());
+    if (ctx.res.destroyed) return void controller.abort(errors.clientAborted());
     try {
-      res.writeHead(head.status, head.headers);
+      ctx.res.writeHead(head.status, head.headers);
     } catch (err) {
       controller.abort(err as Error);
     }
   }
 
+  /** A retryable status from an idempotent request: drop this response and try another server. */
+  private retryStatus(controller: Controller, status: number): boolean {
+    const { ex } = this;
+    const { ctx, route } = ex;
+    if (!isIdempotent(ctx, route.retryWithIdempotencyKey)) return false;
+    ctx.attempts ??= [];
+    const tried = (ex.tried ??= new Set());
+    tried.add(this.peer);
+    if (!mayRetry(ctx, route.upstream, ex.body instanceof Buffer, ctx.attempts.length + 1)) { tried.delete(this.peer); return false; }
+    const next = pickPeer(ex);
+    if (!next) { tried.delete(this.peer); return false; } // nobody else to ask: pass this answer on
+    this.settle(String(status));
+    controller.abort(errors.upstreamReset(new Error(`retrying after status ${status}`)));
+    attempt(ex, next);
+    return true;
+  }
+
   onResponseData(controller: Controller, chunk: Buffer): void {
-    this.ctx.bytesOut += chunk.length;
-    const res = this.ctx.res as ResWithHandler;
-    if (chunk.length === this.remaining && this.ctx.bytesOut === chunk.length) {
+    const ctx = this.ex.ctx;
+    ctx.bytesOut += chunk.length;
+    const res = ctx.res as ResWithHandler;
+    if (chunk.length === this.remaining && ctx.bytesOut === chunk.length) {
       this.ended = true;
       res.end(chunk);
       return;
@@ -101,10 +152,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(_controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
-    const { ctx } = this;
-    ctx.peer!.inflight--;
-    ctx.abortUpstream = undefined;
-    if (ctx.attempts) ctx.attempts.push({ server: this.peer.authority, outcome: String(ctx.status), ms: performance.now() - this.attemptStart });
+    const { ctx, route } = this.ex;
+    this.settle(String(ctx.status));
     if (this.ended) return;
     let hasTrailers = false;
     for (const _ in trailers) { hasTrailers = true; break; }
@@ -112,7 +161,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       const t: [string, string][] = [];
       for (const k in trailers) {
         const v = trailers[k];
-        if (v === undefined || this.route.responseHeaders.hidden.has(k)) continue;
+        if (v === undefined || route.responseHeaders.hidden.has(k)) continue;
         for (const item of Array.isArray(v) ? v : [v]) t.push([k, item]);
       }
       ctx.res.addTrailers(t);
@@ -121,37 +170,53 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Controller, err: Error): void {
-    const { ctx, route, peer } = this;
-    peer.inflight--;
-    ctx.abortUpstream = undefined;
+    if (this.settled) return; // this attempt was dropped for a retry
+    const { ex, peer } = this;
+    const { ctx, route } = ex;
     const clientGone = ctx.res.destroyed || (ctx.req.destroyed && !ctx.req.complete);
     const perr = clientGone ? errors.clientAborted(err) : fromUndici(err);
-    (ctx.attempts ??= []).push({ server: peer.authority, outcome: perr.code, ms: performance.now() - this.attemptStart });
+    ctx.attempts ??= [];
+    this.settle(perr.code);
+    if (clientGone) {
+      ctx.status = ctx.status || 499;
+      return;
+    }
+    route.upstream.observer?.observe(peer, 'failure');
+    if (perr.code.endsWith('TIMEOUT')) recordLatency(peer, performance.now() - this.attemptStart);
     if (this.started || ctx.res.headersSent) {
       // Mid-body failure: the status line is gone, so the only honest signal is a cut connection.
-      ctx.status = ctx.status || perr.status;
+      ctx.error = perr;
       ctx.res.destroy();
       return;
     }
-    if (clientGone) {
-      ctx.status = 499;
-      return;
-    }
-    const bodyTouched = ctx.head.hasBody && (ctx.req.readableDidRead || ctx.req.readableEnded);
-    if (perr.opts.retryable && !bodyTouched && ctx.attempts.length <= route.upstream.config.retries) {
-      const tried = this.tried ?? new Set<Peer>();
-      tried.add(peer);
-      // As nginx: when every server failed, the client gets the last failure (502/504), not a 503.
-      if (tried.size < route.upstream.peers.length) return void attempt(ctx, route, tried);
+    ex.lastError = perr;
+    if (retryableError(perr, ctx, route.retryWithIdempotencyKey) && mayRetry(ctx, route.upstream, ex.body instanceof Buffer, ctx.attempts.length)) {
+      (ex.tried ??= new Set()).add(peer);
+      const next = pickPeer(ex);
+      if (next) return void attempt(ex, next);
     }
     route.fail(ctx, perr);
   }
 }
 
-function attempt(ctx: RequestCtx, route: ForwardRoute, tried: Set<Peer> | undefined): void {
+function pickPeer(ex: Exchange): Peer | undefined {
+  const s = ex.sticky;
+  if (s !== undefined && s.up && !ex.tried?.has(s)) return s;
+  return ex.route.upstream.selector.pick(ex.tried, ex.key);
+}
+
+function attempt(ex: Exchange, peer: Peer): void {
+  const { ctx, route } = ex;
   const up = route.upstream;
-  const peer = up.selector.pick(tried);
-  if (peer === undefined) return route.fail(ctx, errors.noServer());
+  const max = up.config.max_requests;
+  if (max !== undefined && up.inflight >= max) return route.fail(ctx, errors.overloaded());
+  let queued = false;
+  if (peer.maxConnections !== 0 && peer.inflight >= peer.maxConnections) {
+    const maxPending = up.config.max_pending;
+    if (maxPending !== undefined && up.pending >= maxPending) return route.fail(ctx, errors.overloaded());
+    queued = true;
+    up.pending++;
+  }
   ctx.peer = peer;
   const req: UpstreamRequest = {
     method: ctx.req.method!,
@@ -159,21 +224,43 @@ function attempt(ctx: RequestCtx, route: ForwardRoute, tried: Set<Peer> | undefi
     headers: upstreamRequestHeaders(ctx, ctx.head, { host: up.config.host }),
   };
   for (const f of route.requestFilters) f(ctx, req);
-  const handler = new ForwardHandler(ctx, route, peer, tried);
+  const handler = new ForwardHandler(ex, peer, queued);
   (ctx.res as ResWithHandler)[kHandler] = handler;
   ctx.abortUpstream = handler;
   peer.inflight++;
+  up.inflight++;
   ctx.upstreamStart = performance.now();
-  up.pool(peer).dispatch({
-    path: req.path,
-    method: req.method,
-    headers: req.headers,
-    body: ctx.head.hasBody ? ctx.req : null,
-  }, handler);
+  if (route.mirror && ctx.attempts === undefined && (ex.body === null || ex.body instanceof Buffer)) {
+    mirror(ctx, route.mirror, req.path, req.headers, ex.body as Buffer | null);
+  }
+  up.pool(peer).dispatch({ path: req.path, method: req.method, headers: req.headers, body: ex.body }, handler);
+}
+
+function start(ex: Exchange): void {
+  const peer = pickPeer(ex);
+  if (peer === undefined) return ex.route.fail(ex.ctx, errors.noServer());
+  attempt(ex, peer);
 }
 
 /** Forwards the request to the route's upstream; the response (or the error page) goes to the client. */
 export function forward(ctx: RequestCtx, route: ForwardRoute): void {
-  ctx.upstreamName = route.upstream.name;
-  attempt(ctx, route, undefined);
+  const up = route.upstream;
+  ctx.upstreamName = up.name;
+  up.budget.request();
+  const head = ctx.head;
+  const ex: Exchange = {
+    ctx, route, tried: undefined, body: head.hasBody ? ctx.req : null, lastError: undefined,
+    key: up.hashKey?.(ctx),
+    sticky: up.affinity?.peerFor(ctx.req.headers.cookie),
+  };
+  // A small body is read whole first, so a retry (or a mirror) can send it again.
+  const cl = head.contentLength;
+  if (head.hasBody && cl > 0 && cl <= up.config.retry_buffer && (up.config.retries > 0 || route.mirror)) {
+    readBody(ctx.req, cl).then((buf) => {
+      ex.body = buf;
+      start(ex);
+    }, (err: unknown) => route.fail(ctx, errors.clientAborted(err)));
+    return;
+  }
+  start(ex);
 }

@@ -4,7 +4,8 @@
  * the Selector (balance/) is injected by the composition root.
  */
 export { forward, type ForwardRoute } from './forward.js';
-export { createUpstream, type UpstreamRuntime, type SelectorFactory } from './pool.js';
+export { createUpstream, hashKeyOf, type UpstreamRuntime, type UpstreamDeps, type Affinity } from './pool.js';
+export type { MirrorTarget } from './mirror.js';
 export { hiddenResponseHeaders, upstreamRequestHeaders, clientResponseHeaders } from './headers.js';
 export { fromUndici } from './undici-errors.js';
 export * from './schema.js';

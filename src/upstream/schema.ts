@@ -1,6 +1,6 @@
 /** Upstream pools: servers, timeouts, keep-alive, and the route's `proxy` action. */
 import { z } from 'zod';
-import { duration } from '../config/units.js';
+import { duration, size } from '../config/units.js';
 
 const serverUrl = z
   .string()
@@ -11,6 +11,9 @@ export const serverSchema = z.union([
   z.strictObject({
     url: serverUrl.describe('The server URL, e.g. http://10.0.0.5:8080'),
     weight: z.number().int().min(1).max(1000).default(1).describe('Relative share of requests'),
+    backup: z.boolean().default(false).describe('Used only when every primary server is down'),
+    max_connections: z.number().int().positive().optional().describe('Most connections to this server; further requests wait (see max_pending)'),
+    slow_start: duration.optional().describe('After recovering, ramp this server\'s share up linearly over this long (overrides the upstream\'s)'),
   }),
 ]);
 
@@ -22,11 +25,27 @@ export const timeoutsSchema = z
   })
   .prefault({});
 
-export const upstreamSchema = z
+export const upstreamBaseSchema = z
   .strictObject({
     servers: z.array(serverSchema).min(1).describe('Servers: a URL string or { url, weight }'),
     host: z.string().optional().describe('Host header sent upstream; by default the client\'s Host is passed through'),
-    retries: z.number().int().min(0).max(10).default(2).describe('Extra attempts on another server after a connection failure'),
+    retries: z.number().int().min(0).max(10).default(2).describe('Extra attempts, each on another server, after a failure that is safe to retry (docs/balancing.md)'),
+    retry_on_status: z
+      .array(z.number().int().min(500).max(599))
+      .default([500, 502, 503, 504])
+      .describe('Response statuses after which an idempotent request is tried on another server'),
+    retry_budget: z
+      .strictObject({
+        percent: z.number().min(0).max(100).default(20).describe('Retries may add at most this share of requests'),
+        window: duration.prefault('10s').describe('Over this sliding window'),
+        min_retries: z.number().int().min(0).default(10).describe('Retries always allowed per window, so a quiet upstream can still fail over'),
+      })
+      .prefault({})
+      .describe('Stops retry storms: extra attempts at most `percent` of requests over `window`'),
+    retry_buffer: size.prefault('64KiB').describe('Request bodies up to this size are buffered so a retry can replay them; larger ones stream and are not replayed'),
+    slow_start: duration.optional().describe('After recovering, a server\'s share ramps up linearly over this long'),
+    max_requests: z.number().int().positive().optional().describe('Circuit breaker: most requests in flight to this upstream; past it 503 at once'),
+    max_pending: z.number().int().min(0).optional().describe('Circuit breaker: most requests waiting for a connection (servers at max_connections); past it 503 at once'),
     timeouts: timeoutsSchema.describe('Upstream timeouts'),
     keepalive: z
       .strictObject({
@@ -41,9 +60,13 @@ export const upstreamSchema = z
 export const proxySchema = z
   .strictObject({
     upstream: z.string().min(1).describe('Name of the upstream (a key of `upstreams`)'),
+    retry_with_idempotency_key: z
+      .boolean()
+      .default(false)
+      .describe('Treat a POST or PATCH that carries an Idempotency-Key header as idempotent for retries'),
   })
   .describe('Forward the request to an upstream');
 
 export type ServerConfig = z.output<typeof serverSchema>;
-export type UpstreamConfig = z.output<typeof upstreamSchema>;
+export type UpstreamBaseConfig = z.output<typeof upstreamBaseSchema>;
 export type ProxyConfig = z.output<typeof proxySchema>;
