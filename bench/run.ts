@@ -7,13 +7,17 @@
  * This machine is a shared VM whose speed drifts from minute to minute, so every proxy is measured in
  * BENCH_ROUNDS interleaved rounds and the median of each figure is reported.
  *
- * Env: BENCH_DURATION (seconds per run, default 5), BENCH_ROUNDS (default 3), BENCH_ONLY (comma list of proxy names).
+ * Then a failover scenario (bench/failover.ts): errors and p99 while one of three origins is killed and restarted.
+ *
+ * Env: BENCH_DURATION (seconds per run, default 5), BENCH_ROUNDS (default 3), BENCH_ONLY (comma list of proxy
+ * names), BENCH_FAILOVER=0 skips the failover scenario.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runFailover } from './failover.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TMP = join(ROOT, '.bench');
@@ -40,11 +44,11 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitPort(port: number, ms = 10_000): Promise<void> {
+async function waitPort(port: number, path = '/api/hello', ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     try {
-      const r = await fetch(`http://127.0.0.1:${port}/api/hello`);
+      const r = await fetch(`http://127.0.0.1:${port}${path}`);
       await r.arrayBuffer();
       return;
     } catch {
@@ -230,6 +234,15 @@ log: { level: warn }
   }
   report(results);
   for (const c of children) await stop(c);
+  if (HAS_WRK && process.env.BENCH_FAILOVER !== '0') {
+    const f = await runFailover({ root: ROOT, tmp: TMP, duration: Math.max(DURATION, 9), pinned, freePort, waitPort });
+    const lines = ['', '## Failover (Gatehouse, 3 origins, 50 connections; one origin SIGKILLed at 1/3 of the run, restarted at 2/3)', '',
+      '| run | requests | socket errors | non-2xx | p50 | p99 |', '|---|---|---|---|---|---|'];
+    for (const r of f) lines.push(`| ${r.label} | ${r.requests} | ${r.errors} | ${r.non2xx} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms |`);
+    const [steady, chaos] = f;
+    if (steady && chaos) lines.push('', `p99 during failover / steady p99 = ${(chaos.p99 / steady.p99).toFixed(2)}x; failed requests: ${chaos.errors + chaos.non2xx}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
 }
 
 function report(results: Map<string, Map<string, Result>>): void {

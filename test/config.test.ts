@@ -120,3 +120,54 @@ test('docs/errors.md lists every error code of the catalogue', async () => {
     assert.ok(doc.includes(`\`${code}\``), `${code} is documented`);
   }
 });
+
+test('config: the issue #4 contract (balancing, health, backups, weights, hash) validates as written', () => {
+  const cfg = parse(`listeners:
+  - name: public
+    address: 127.0.0.1:18080
+upstreams:
+  app:
+    balance: round_robin            # least_request | random | p2c | hash
+    retries: 2
+    health:
+      active: { path: /healthz, interval: 1s, timeout: 500ms, rise: 2, fall: 2 }
+      passive: { failures: 3, ejection: 10s }
+    servers:
+      - http://127.0.0.1:19001
+      - http://127.0.0.1:19002
+      - http://127.0.0.1:19003
+      - { url: http://127.0.0.1:19004, backup: true }
+  weighted:
+    servers:
+      - { url: http://127.0.0.1:19001, weight: 3 }
+      - { url: http://127.0.0.1:19002, weight: 1 }
+  sticky:
+    balance: hash
+    hash: { key: "header:x-user" }  # or client_ip, cookie:NAME, path
+    servers: [http://127.0.0.1:19001, http://127.0.0.1:19002, http://127.0.0.1:19003]
+routes:
+  - match: { path: /w/ }
+    rewrite: { strip_prefix: /w }
+    proxy: { upstream: weighted }
+  - match: { path: /h/ }
+    rewrite: { strip_prefix: /h }
+    proxy: { upstream: sticky }
+  - match: { path: / }
+    proxy: { upstream: app }
+`);
+  const app = cfg.upstreams.app!;
+  assert.equal(app.health!.active!.interval, 1000);
+  assert.equal(app.health!.active!.timeout, 500);
+  assert.equal(app.health!.passive!.ejection, 10_000);
+  assert.deepEqual(app.servers[3], { url: 'http://127.0.0.1:19004', weight: 1, backup: true });
+  assert.equal(cfg.upstreams.sticky!.balance, 'hash');
+  assert.equal(cfg.upstreams.sticky!.hash!.key, 'header:x-user');
+  const errs = errorsOf(`listeners: [{ name: p, address: ":1" }]
+upstreams:
+  a:
+    balance: round_robbin
+    servers: [{ url: "http://127.0.0.1:1", backup: true }]
+`);
+  assert.match(errs.join('\n'), /balance/);
+  assert.match(errs.join('\n'), /every server is a backup/);
+});
