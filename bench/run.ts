@@ -17,6 +17,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { coreContract } from '../test/helpers/contracts.js';
 import { runFailover } from './failover.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -150,25 +151,10 @@ async function main(): Promise<void> {
   const origin = `http://127.0.0.1:${originPort}`;
 
   const ghConfig = join(TMP, 'gatehouse.yaml');
-  writeFileSync(ghConfig, `listeners:
-  - name: public
-    address: 127.0.0.1:PORT
-upstreams:
-  app:
-    servers:
-      - ${origin}
-routes:
-  - match: { host: hello.test }
-    respond: { status: 200, body: "hello from gatehouse\\n" }
-  - match: { path: /api/ }
-    rewrite: { strip_prefix: /api }
-    proxy: { upstream: app }
-  - match: { path: /old }
-    redirect: { to: /new, status: 301 }
-access_log:
-  path: ${TMP}/gatehouse-access.log
-log: { level: warn }
-`);
+  writeFileSync(ghConfig, coreContract({
+    address: '127.0.0.1:PORT', servers: [origin],
+    extra: `access_log:\n  path: ${TMP}/gatehouse-access.log\nlog: { level: warn }\n`,
+  }));
 
   type Proxy = { name: string; start(port: number): ChildProcess };
   const proxies: Proxy[] = [

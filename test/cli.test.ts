@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { send } from './helpers/client.js';
 import { collect, ROOT, runCli, spawnCli } from './helpers/cli.js';
+import { coreContract } from './helpers/contracts.js';
 import { freePort, startOrigin, waitFor } from './helpers/origin.js';
 
 function writeConfig(t: TestContext, text: string, name = 'gatehouse.yaml'): string {
@@ -16,22 +17,7 @@ function writeConfig(t: TestContext, text: string, name = 'gatehouse.yaml'): str
   return file;
 }
 
-const config = (port: number, origin: string, extra = '') => `listeners:
-  - name: public
-    address: 127.0.0.1:${port}
-upstreams:
-  app:
-    servers:
-      - ${origin}
-routes:
-  - match: { host: hello.test }
-    respond: { status: 200, body: "hello from gatehouse\\n" }
-  - match: { path: /api/ }
-    rewrite: { strip_prefix: /api }
-    proxy: { upstream: app }
-  - match: { path: /old }
-    redirect: { to: /new, status: 301 }
-${extra}`;
+const config = (port: number, origin: string, extra = ''): string => coreContract({ address: `127.0.0.1:${port}`, servers: [origin], extra });
 
 test('cli: validate exits 0 on a good config and 1 listing every error', async (t) => {
   const good = writeConfig(t, config(18080, 'http://127.0.0.1:19001'));

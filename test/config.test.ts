@@ -5,6 +5,7 @@ import { renderConfigDocs } from '../src/config/docs.js';
 import { toJsonSchema } from '../src/config/json-schema.js';
 import { parseConfigText } from '../src/config/load.js';
 import { ConfigError, createGatehouse, configSchema } from '../src/index.js';
+import { coreContract } from './helpers/contracts.js';
 
 const parse = (text: string) => parseConfigText(configSchema, text, { file: 'gatehouse.yaml' });
 function errorsOf(text: string): string[] {
@@ -17,23 +18,7 @@ function errorsOf(text: string): string[] {
   assert.fail('expected a ConfigError');
 }
 
-const CONTRACT = `listeners:
-  - name: public
-    address: 127.0.0.1:18080
-upstreams:
-  app:
-    servers:
-      - http://127.0.0.1:19001
-      - http://127.0.0.1:19002
-routes:
-  - match: { host: hello.test }
-    respond: { status: 200, body: "hello from gatehouse\\n" }
-  - match: { path: /api/ }
-    rewrite: { strip_prefix: /api }
-    proxy: { upstream: app }
-  - match: { path: /old }
-    redirect: { to: /new, status: 301 }
-`;
+const CONTRACT = coreContract();
 
 test('config: the contract config is valid, with defaults filled in', () => {
   const cfg = parse(CONTRACT);

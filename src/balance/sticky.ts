@@ -4,6 +4,7 @@
  * server by forging the cookie.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { cookieValue } from '../core/headers.js';
 import type { Peer } from '../core/services.js';
 import type { StickyConfig } from './schema.js';
 
@@ -15,13 +16,6 @@ export interface StickyCookie {
   setCookie(peer: Peer): string;
 }
 
-function cookieValue(header: string, name: string): string | undefined {
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
 
 export function stickyCookie(cfg: StickyConfig, peers: readonly Peer[]): StickyCookie {
   const secret = cfg.secret ?? randomBytes(32).toString('hex');
@@ -37,7 +31,6 @@ export function stickyCookie(cfg: StickyConfig, peers: readonly Peer[]): StickyC
   return {
     name: cfg.cookie,
     peerFor(header) {
-      if (!header) return undefined;
       const v = cookieValue(header, cfg.cookie);
       if (!v) return undefined;
       const dot = v.indexOf('.');

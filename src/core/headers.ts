@@ -50,3 +50,13 @@ export function connectionTokens(value: string | undefined): string[] | undefine
   }
   return out.length ? out : undefined;
 }
+
+/** The value of one cookie in a Cookie header (RFC 6265 5.4), or undefined. */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}

@@ -5,6 +5,7 @@
  */
 import { Pool } from 'undici';
 import type { RequestCtx } from '../core/context.js';
+import { cookieValue } from '../core/headers.js';
 import type { Peer, PeerObserver, Selector } from '../core/services.js';
 import { retryBudget, type RetryBudget } from './retry-budget.js';
 import type { UpstreamBaseConfig } from './schema.js';
@@ -43,14 +44,6 @@ export interface UpstreamDeps {
   hashKey?: string;
 }
 
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
 
 function headerString(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
