@@ -75,6 +75,10 @@ async function cmdRun(args: string[]): Promise<number> {
       process.exit(1);
     });
   };
+  // A bug in one request must not take every other one down: log it and keep serving.
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'uncaught exception', err: { message: err.message, stack: err.stack } })}\n`);
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
