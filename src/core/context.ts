@@ -30,6 +30,8 @@ export interface RequestHead {
   chunked: boolean;
   /** socket.bytesRead when the head was read, to count a chunked body. */
   socketBytesAtStart: number;
+  /** Why the head is refused (400), when node:http's parser let it through. */
+  violation: string | undefined;
 }
 
 /** The route as the pipeline sees it; `id` is its name or `routes[i]`. */

@@ -136,6 +136,7 @@ export function handleRequest(this: ListenerState, req: IncomingMessage, res: Se
     ctx.head = readHead(ctx);
     ctx.requestId = requestIdFor(ctx.head);
     ctx.clientIp = clientAddress(ctx, rt.trusted);
+    if (ctx.head.violation !== undefined) throw errors.badRequest(new Error(ctx.head.violation));
     ctx.host = hostName(ctx.head.hostHeader);
     if (ctx.path.charCodeAt(0) !== 47 /* / */) {
       const target = originForm(req.url!, ctx.head.hostHeader);

@@ -10,14 +10,18 @@ export function readHead(ctx: RequestCtx): RequestHead {
   const raw = ctx.req.rawHeaders;
   const head: RequestHead = {
     hostHeader: undefined, xff: undefined, xfProto: undefined, xfHost: undefined, via: undefined,
-    connection: undefined, requestId: undefined, hasBody: false, contentLength: -1, chunked: false, socketBytesAtStart: ctx.req.socket.bytesRead,
+    connection: undefined, requestId: undefined, hasBody: false, contentLength: -1, chunked: false, socketBytesAtStart: ctx.req.socket.bytesRead, violation: undefined,
   };
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     // Dispatch on length first: most fields are none of these and cost one comparison.
     switch (name.length) {
       case 4:
-        if (name.toLowerCase() === 'host') head.hostHeader = raw[i + 1];
+        if (name.toLowerCase() === 'host') {
+          // RFC 9112 3.2: exactly one Host; two are a request whose target is ambiguous.
+          if (head.hostHeader !== undefined) head.violation = 'several Host headers';
+          head.hostHeader = raw[i + 1];
+        }
         break;
       case 3:
         if (name.toLowerCase() === 'via') head.via = raw[i + 1];
@@ -42,7 +46,13 @@ export function readHead(ctx: RequestCtx): RequestHead {
         break;
       case 17: {
         const lower = name.toLowerCase();
-        if (lower === 'transfer-encoding') head.chunked = head.hasBody = true;
+        if (lower === 'transfer-encoding') {
+          head.chunked = head.hasBody = true;
+          // RFC 9112 6.1: the proxy re-frames bodies, so it accepts only `chunked` alone; a coding it would
+          // have to pass through (gzip, chunked) or an HTTP/1.0 message with Transfer-Encoding is refused.
+          if (raw[i + 1]!.trim().toLowerCase() !== 'chunked') head.violation = 'unsupported Transfer-Encoding';
+          else if (ctx.req.httpVersionMinor === 0) head.violation = 'Transfer-Encoding in HTTP/1.0';
+        }
         else if (lower === 'x-forwarded-proto') head.xfProto = raw[i + 1];
         break;
       }
