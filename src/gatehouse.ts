@@ -3,7 +3,8 @@
  * the plugins in pipeline order, compiles each route's phases, wires upstream pools to balancers, and swaps
  * whole config generations on reload.
  *
- * Plugin order (= the order of hooks in every phase): routing, access_log.
+ * Plugin order (= the order of hooks in every phase): access, rate_limit, auth, limits, routing, access_log —
+ * refusals before any answer (a `respond` route is protected too), logging last.
  */
 import { BlockList } from 'node:net';
 import { dirname, resolve } from 'node:path';
@@ -15,9 +16,10 @@ import type { AppServices } from './core/plugin.js';
 import { createSelector, stickyCookie } from './balance/index.js';
 import { createHealth, type HealthChecker, type PeerHealth } from './health/index.js';
 import { accessLog, createLogger } from './observe/index.js';
+import { access, auth, limits, rateLimits } from './protect/index.js';
 import { RouteTable, routing, type RouteInput } from './routing/index.js';
 import { fail, type RoutePipeline, type Runtime } from './server/handler.js';
-import { closeListeners, openListener, type Listener } from './server/listen.js';
+import { closeListeners, openListener, type Listener, type ServerOptions } from './server/listen.js';
 import { configSchema, type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } from './schema.js';
 import { createUpstream, forward, hiddenResponseHeaders, type ForwardRoute, type UpstreamRuntime } from './upstream/index.js';
 import type { Peer } from './core/services.js';
@@ -88,6 +90,10 @@ interface Generation {
 async function buildGeneration(config: GatehouseConfig, log: Logger, baseDir: string): Promise<Generation> {
   const app: AppServices = { log, baseDir };
   const plugins: NamedInstance<RouteConfig>[] = [
+    { name: access.name, instance: await access.create(config.access, app) },
+    { name: rateLimits.name, instance: await rateLimits.create(undefined, app) },
+    { name: auth.name, instance: await auth.create(undefined, app) },
+    { name: limits.name, instance: await limits.create(config.limits, app) },
     { name: routing.name, instance: await routing.create(undefined, app) },
     { name: accessLog.name, instance: await accessLog.create(config.access_log, app) },
   ];
@@ -117,6 +123,8 @@ async function buildGeneration(config: GatehouseConfig, log: Logger, baseDir: st
       const fwd: ForwardRoute = {
         upstream, fail,
         retryWithIdempotencyKey: route.proxy.retry_with_idempotency_key,
+        bufferBodyUpTo: Math.max(config.limits.request_buffer, upstream.config.retries > 0 || route.mirror ? upstream.config.retry_buffer : 0),
+        responseBuffer: config.limits.response_buffer,
         mirror: route.mirror ? { upstream: upstreams.get(route.mirror.upstream)!, percent: route.mirror.percent } : undefined,
         requestFilters: phases.upstreamRequestFilter,
         responseFilters: phases.responseFilter,
@@ -148,6 +156,14 @@ async function buildGeneration(config: GatehouseConfig, log: Logger, baseDir: st
   return { config, runtime, upstreams, health, plugins };
 }
 
+function serverOptions(cfg: GatehouseConfig): ServerOptions {
+  const l = cfg.limits;
+  return {
+    maxHeaderSize: l.header_size, headersTimeout: l.header_timeout, keepAliveTimeout: l.keepalive_timeout,
+    maxRequestsPerSocket: l.max_requests_per_connection, maxHeadersCount: Math.max(2000, l.header_count + 1),
+  };
+}
+
 async function retire(gen: Generation, timeoutMs: number): Promise<void> {
   if (gen.runtime.inflight > 0) {
     await new Promise<void>((r) => {
@@ -174,7 +190,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       for (const l of cfg.listeners) {
         const existing = listeners.get(l.name);
         if (existing && existing.config.address === l.address) continue;
-        opened.push(await openListener(l, g.runtime));
+        opened.push(await openListener(l, g.runtime, serverOptions(cfg)));
       }
     } catch (err) {
       await closeListeners(opened, [], 0);

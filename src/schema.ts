@@ -2,7 +2,6 @@
  * The root config schema, composed from each capability's schema. Written once: it gives the TypeScript
  * types (`GatehouseConfig`), the validation and the JSON Schema (`gatehouse schema`).
  */
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import { accessLogSchema, logSchema } from './observe/schema.js';
 import {
@@ -11,6 +10,7 @@ import {
 import { listenerSchema, shutdownSchema } from './server/schema.js';
 import { balanceSchema, hashSchema, mirrorSchema, stickySchema } from './balance/schema.js';
 import { healthSchema } from './health/schema.js';
+import { accessSchema, authSchema, cidr, limitsSchema, rateLimitSchema, routeLimitsSchema } from './protect/schema.js';
 import { proxySchema, upstreamBaseSchema } from './upstream/schema.js';
 
 /** An upstream: servers and forwarding (upstream/), balancing (balance/), health (health/). */
@@ -21,15 +21,6 @@ export const upstreamSchema = upstreamBaseSchema.extend({
   health: healthSchema.optional(),
 });
 
-const cidr = z.string().refine((s) => {
-  const [ip, bits, ...rest] = s.split('/');
-  if (rest.length || !ip) return false;
-  const v = isIP(ip);
-  if (!v) return false;
-  if (bits === undefined) return true;
-  const n = Number(bits);
-  return /^\d+$/.test(bits) && n <= (v === 4 ? 32 : 128);
-}, 'an IP address or CIDR block, e.g. 10.0.0.0/8 or fd00::/8');
 
 export const routeSchema = z
   .strictObject({
@@ -41,6 +32,10 @@ export const routeSchema = z
     redirect: redirectSchema.optional(),
     proxy: proxySchema.optional(),
     mirror: mirrorSchema.optional(),
+    access: accessSchema.optional(),
+    limits: routeLimitsSchema.optional(),
+    auth: authSchema.optional(),
+    rate_limit: rateLimitSchema.optional(),
   })
   .describe('A route: what it matches, and one action (respond, redirect or proxy)');
 
@@ -54,6 +49,8 @@ export const configSchema = z
       .array(cidr)
       .default([])
       .describe('Peers (IP or CIDR) whose X-Forwarded-For/-Proto/-Host headers are believed; from anyone else they are replaced'),
+    limits: limitsSchema,
+    access: accessSchema.optional().describe('IP rules for every request (403); routes may add their own'),
     hide_headers: z
       .array(z.string())
       .default([])

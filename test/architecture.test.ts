@@ -28,10 +28,11 @@ const ALLOWED: Record<string, string[]> = {
   upstream: ['upstream', 'core', 'config'],
   balance: ['balance', 'core', 'config'],
   health: ['health', 'core', 'config'],
+  protect: ['protect', 'core', 'config'],
   observe: ['observe', 'core', 'config'],
   server: ['server', 'core', 'config'],
-  cli: ['cli', 'root', 'config', 'server'],
-  root: ['root', 'core', 'config', 'routing', 'upstream', 'balance', 'health', 'observe', 'server'],
+  cli: ['cli', 'root', 'config', 'server', 'protect'],
+  root: ['root', 'core', 'config', 'routing', 'upstream', 'balance', 'health', 'protect', 'observe', 'server'],
 };
 
 test('architecture: imports flow one way and no capability imports another (STYLE.md 1)', () => {

@@ -43,6 +43,7 @@ test('a 1 GiB upload and a 1 GiB download stream through with peak RSS under 150
 upstreams: { app: { servers: ["${origin.url}"] } }
 routes: [{ match: { path: / }, proxy: { upstream: app } }]
 access_log: { enabled: false }
+limits: { body_size: 2GiB }
 `);
   const child = spawnCli(['run', '-c', file]);
   const done = collect(child);

@@ -8,6 +8,7 @@ import { ConfigError } from '../config/errors.js';
 import { toJsonSchema } from '../config/json-schema.js';
 import { explain, formatExplanation } from '../explain.js';
 import { createGatehouse, loadConfig } from '../gatehouse.js';
+import { hashPassword } from '../protect/index.js';
 import { configSchema } from '../schema.js';
 import { ListenError } from '../server/listen.js';
 
@@ -22,6 +23,7 @@ Commands:
   schema                      print the config's JSON Schema (for editor completion)
   explain -c FILE METHOD URL [-H 'Name: value']...
                               show which route a request matches and why, and what is sent upstream
+  hash-password               read a password (prompt, or stdin when piped) and print its hash for auth.basic
 
 Run 'gatehouse <command> --help' for a command's options.`,
   run: `Usage: gatehouse run -c FILE
@@ -51,7 +53,57 @@ Options:
   --json                 print the explanation as JSON`,
 };
 
+HELP['hash-password'] = `Usage: gatehouse hash-password
+
+Reads a password (a hidden prompt on a terminal, or the first line of stdin when piped) and prints its
+scrypt hash, for auth.basic.users in the config:
+  auth: { basic: { users: { alice: "$scrypt$ln=15,r=8,p=1$…" } } }`;
+
 class UsageError extends Error {}
+
+function readPassword(): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    return new Promise((resolve, reject) => {
+      let data = '';
+      stdin.setEncoding('utf8');
+      stdin.on('data', (c: string) => { data += c; });
+      stdin.on('end', () => resolve(data.split(/\r?\n/)[0] ?? ''));
+      stdin.on('error', reject);
+    });
+  }
+  process.stderr.write('Password: ');
+  stdin.setRawMode(true);
+  stdin.setEncoding('utf8');
+  return new Promise((resolve) => {
+    let pw = '';
+    const onData = (c: string): void => {
+      for (const ch of c) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') {
+          stdin.setRawMode(false);
+          stdin.pause();
+          stdin.off('data', onData);
+          process.stderr.write('\n');
+          return resolve(pw);
+        }
+        if (ch === '\u0003') process.exit(130);
+        if (ch === '\u007f') pw = pw.slice(0, -1);
+        else pw += ch;
+      }
+    };
+    stdin.on('data', onData);
+    stdin.resume();
+  });
+}
+
+async function cmdHashPassword(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { help: { type: 'boolean', short: 'h' } } });
+  if (values.help) return out(HELP['hash-password']!), 0;
+  const pw = await readPassword();
+  if (!pw) throw new UsageError('empty password');
+  out(await hashPassword(pw));
+  return 0;
+}
 
 function out(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -147,6 +199,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'validate': return await cmdValidate(rest);
       case 'schema': return cmdSchema(rest);
       case 'explain': return await cmdExplain(rest);
+      case 'hash-password': return await cmdHashPassword(rest);
       case '--version': case '-v': return out(version()), 0;
       case undefined: case '--help': case '-h': case 'help': return out(HELP.main!), 0;
       default: throw new UsageError(`unknown command "${cmd}"\n\n${HELP.main}`);

@@ -54,6 +54,8 @@ export class RequestCtx {
   query: string;
   route: RouteRef | undefined = undefined;
   head!: RequestHead;
+  /** The request body as it should be sent upstream, when a filter wraps it (limits); else req itself. */
+  body: import('node:stream').Readable | undefined = undefined;
   /** Aborts the upstream exchange in flight (set by the forwarder while one is). */
   abortUpstream: { abort(): void } | undefined = undefined;
   /** The response head has been sent to the client. */

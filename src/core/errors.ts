@@ -9,6 +9,8 @@ export interface ProxyErrorOptions {
   /** The request may be tried again on another server (set where the error is raised). */
   retryable?: boolean;
   retryAfterS?: number;
+  /** Headers the error reply carries (WWW-Authenticate, RateLimit…). */
+  headers?: Record<string, string>;
   cause?: unknown;
 }
 
@@ -44,6 +46,16 @@ export const errors = {
     new ProxyError(499, 'GH_CLIENT_ABORTED', { source: 'downstream', cause }),
   badRequest: (cause?: unknown) =>
     new ProxyError(400, 'GH_BAD_REQUEST', { source: 'downstream', cause }),
+  accessDenied: () => new ProxyError(403, 'GH_ACCESS_DENIED', { source: 'downstream' }),
+  uriTooLong: () => new ProxyError(414, 'GH_URI_TOO_LONG', { source: 'downstream' }),
+  headersTooLarge: () => new ProxyError(431, 'GH_HEADERS_TOO_LARGE', { source: 'downstream' }),
+  bodyTooLarge: () => new ProxyError(413, 'GH_BODY_TOO_LARGE', { source: 'downstream' }),
+  bodyTimeout: () => new ProxyError(408, 'GH_BODY_TIMEOUT', { source: 'downstream' }),
+  unauthorized: (headers?: Record<string, string>) => new ProxyError(401, 'GH_UNAUTHORIZED', { source: 'downstream', ...(headers ? { headers } : {}) }),
+  rateLimited: (retryAfterS?: number, headers?: Record<string, string>) =>
+    new ProxyError(429, 'GH_RATE_LIMITED', { source: 'downstream', ...(retryAfterS !== undefined ? { retryAfterS } : {}), ...(headers ? { headers } : {}) }),
+  requestBlocked: (cause?: unknown) => new ProxyError(400, 'GH_REQUEST_BLOCKED', { source: 'downstream', cause }),
+  shed: () => new ProxyError(503, 'GH_OVERLOADED', { source: 'internal', retryAfterS: 1 }),
   shuttingDown: () => new ProxyError(503, 'GH_SHUTTING_DOWN', { source: 'internal', retryAfterS: 1 }),
   internal: (cause: unknown) => new ProxyError(500, 'GH_INTERNAL', { source: 'internal', cause }),
 } as const;

@@ -7,6 +7,7 @@ import type { RequestCtx } from './context.js';
 import type { Awaitable, Hooks, Phases, PluginInstance, Verdict } from './plugin.js';
 
 export interface CompiledPhases {
+  readonly connectionFilter: Phases['connectionFilter'][];
   readonly earlyRequestFilter: Phases['earlyRequestFilter'][];
   readonly requestFilter: Phases['requestFilter'][];
   readonly upstreamRequestFilter: Phases['upstreamRequestFilter'][];
@@ -15,10 +16,10 @@ export interface CompiledPhases {
   readonly logging: Phases['logging'][];
 }
 
-const PHASES = ['earlyRequestFilter', 'requestFilter', 'upstreamRequestFilter', 'responseFilter', 'errorFilter', 'logging'] as const;
+const PHASES = ['connectionFilter', 'earlyRequestFilter', 'requestFilter', 'upstreamRequestFilter', 'responseFilter', 'errorFilter', 'logging'] as const;
 
 function empty(): CompiledPhases {
-  return { earlyRequestFilter: [], requestFilter: [], upstreamRequestFilter: [], responseFilter: [], errorFilter: [], logging: [] };
+  return { connectionFilter: [], earlyRequestFilter: [], requestFilter: [], upstreamRequestFilter: [], responseFilter: [], errorFilter: [], logging: [] };
 }
 
 function add(target: CompiledPhases, hooks: Hooks | undefined, plugin: string): void {

@@ -33,6 +33,8 @@ export interface ResponseHead {
 }
 
 export interface Phases {
+  /** On accept, before anything is read: false closes the socket (connection caps). Synchronous. */
+  connectionFilter(socket: import('node:net').Socket): boolean;
   /** Headers parsed, before routing: request id, client address, size limits. */
   earlyRequestFilter(ctx: RequestCtx): Awaitable<Verdict>;
   /** After routing set `ctx.route`: auth, rate limits, cache hits. */

@@ -94,7 +94,8 @@ export function fail(ctx: RequestCtx, err: ProxyError): void {
     ctx.log.warn({ err: err.cause ?? err, code: err.code, server: ctx.peer?.authority }, 'request failed');
   }
   // A request the proxy could not make sense of leaves the connection in an unknown state: close it.
-  const close = (tag?.rt.draining ?? false) || err.status === 400;
+  // So is one whose body was refused part way (413, 408): what is left of it cannot be skipped safely.
+  const close = (tag?.rt.draining ?? false) || err.status === 400 || (ctx.head?.hasBody === true && !ctx.req.complete);
   sendReply(ctx, reply ?? errorReply(ctx, err), phases?.responseFilter ?? [], close);
 }
 

@@ -1,6 +1,6 @@
 /** node:http listeners: create, bind (with a clear error for a taken port), and close gracefully. */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { handleRequest, type ListenerState, type Runtime } from './handler.js';
 import type { ListenerConfig } from './schema.js';
 
@@ -21,15 +21,40 @@ export function parseAddress(address: string): { host: string | undefined; port:
 
 export class ListenError extends Error {}
 
-export async function openListener(config: ListenerConfig, runtime: Runtime): Promise<Listener> {
+/** Connection-level settings, from the config's `limits`. */
+export interface ServerOptions {
+  maxHeaderSize: number;
+  headersTimeout: number;
+  keepAliveTimeout: number;
+  maxRequestsPerSocket: number;
+  maxHeadersCount: number;
+}
+
+function onConnection(this: ListenerState, socket: Socket): void {
+  for (const f of this.runtime.global.connectionFilter) {
+    if (!f(socket)) {
+      socket.destroy();
+      return;
+    }
+  }
+}
+
+export async function openListener(config: ListenerConfig, runtime: Runtime, opts: ServerOptions): Promise<Listener> {
   const state: ListenerState = { name: config.name, secure: false, runtime };
   const server = createServer({
     // RFC 9112 3.2: a request without Host is a 400 (node:http enforces it).
     requireHostHeader: true,
-    keepAliveTimeout: 5000,
-    headersTimeout: 60_000,
+    // Request line + headers past this: 431 from node:http's parser itself.
+    maxHeaderSize: opts.maxHeaderSize,
+    keepAliveTimeout: opts.keepAliveTimeout,
+    // Slowloris: the head must arrive within headersTimeout; checked every second, not every 30 s.
+    headersTimeout: opts.headersTimeout,
     requestTimeout: 300_000,
+    connectionsCheckingInterval: 1000,
   });
+  server.maxRequestsPerSocket = opts.maxRequestsPerSocket;
+  server.maxHeadersCount = opts.maxHeadersCount;
+  server.on('connection', onConnection.bind(state));
   server.on('request', handleRequest.bind(state));
   const { host, port } = parseAddress(config.address);
   await new Promise<void>((resolve, reject) => {

@@ -28,7 +28,7 @@ export function sendReply(ctx: RequestCtx, reply: Reply, filters: readonly Phase
 
 /** `{"status":502,"code":"GH_UPSTREAM_CONNECT","requestId":"…"}` — never the cause, stack or peer address. */
 export function errorReply(ctx: RequestCtx, err: ProxyError): Reply {
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store', ...err.opts.headers };
   if (err.opts.retryAfterS !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(err.opts.retryAfterS)));
   return { status: err.status, headers, body: `${JSON.stringify({ status: err.status, code: err.code, requestId: ctx.requestId })}\n` };
 }

@@ -3,9 +3,10 @@
  * are retried on another server when that is safe (retry.ts); each outcome feeds passive health and the
  * latency EWMA used by p2c. A client that goes away aborts the upstream request so no socket leaks.
  */
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { RequestCtx } from '../core/context.js';
-import { errors, type ProxyError } from '../core/errors.js';
+import { errors, ProxyError } from '../core/errors.js';
 import type { Phases, ResponseHead, UpstreamRequest } from '../core/plugin.js';
 import type { Peer } from '../core/services.js';
 import { readBody } from './body.js';
@@ -22,6 +23,11 @@ export interface ForwardRoute {
   readonly responseHeaders: ResponseHeaderOptions;
   /** A POST/PATCH with Idempotency-Key may be retried like an idempotent method. */
   readonly retryWithIdempotencyKey: boolean;
+  /** Request bodies with a Content-Length up to this are read whole before a server is picked: a retry can
+   * replay them, and a slow sender cannot pin an upstream connection. */
+  readonly bufferBodyUpTo: number;
+  /** Response bytes held for a slow client before the upstream is paused. */
+  readonly responseBuffer: number;
   readonly mirror: MirrorTarget | undefined;
   /** Answers the client with the proxy's own error page (the kernel's error path). */
   readonly fail: (ctx: RequestCtx, err: ProxyError) => void;
@@ -32,7 +38,7 @@ interface Exchange {
   readonly ctx: RequestCtx;
   readonly route: ForwardRoute;
   tried: Set<Peer> | undefined;
-  body: Buffer | RequestCtx['req'] | null;
+  body: Buffer | Readable | null;
   key: string | undefined;
   /** The server the client's sticky cookie names, if any. */
   sticky: Peer | undefined;
@@ -142,7 +148,9 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       res.end(chunk);
       return;
     }
-    if (!res.write(chunk)) {
+    // Past the socket's high-water mark node:http keeps buffering; pause the upstream only beyond
+    // `responseBuffer`, so a small response to a slow reader releases its upstream connection at once.
+    if (!res.write(chunk) && res.writableLength > this.ex.route.responseBuffer) {
       controller.pause();
       if (!this.drainHooked) {
         this.drainHooked = true;
@@ -248,18 +256,20 @@ export function forward(ctx: RequestCtx, route: ForwardRoute): void {
   ctx.upstreamName = up.name;
   up.budget.request();
   const head = ctx.head;
+  const source = ctx.body ?? ctx.req;
   const ex: Exchange = {
-    ctx, route, tried: undefined, body: head.hasBody ? ctx.req : null, lastError: undefined,
+    ctx, route, tried: undefined, body: head.hasBody ? source : null, lastError: undefined,
     key: up.hashKey?.(ctx),
     sticky: up.affinity?.peerFor(ctx.req.headers.cookie),
   };
-  // A small body is read whole first, so a retry (or a mirror) can send it again.
+  // A small body is read whole first: a retry (or a mirror) can send it again, and a slow sender holds no
+  // upstream connection while it trickles in.
   const cl = head.contentLength;
-  if (head.hasBody && cl > 0 && cl <= up.config.retry_buffer && (up.config.retries > 0 || route.mirror)) {
-    readBody(ctx.req, cl).then((buf) => {
+  if (head.hasBody && cl > 0 && cl <= route.bufferBodyUpTo) {
+    readBody(source, cl).then((buf) => {
       ex.body = buf;
       start(ex);
-    }, (err: unknown) => route.fail(ctx, errors.clientAborted(err)));
+    }, (err: unknown) => route.fail(ctx, err instanceof ProxyError ? err : errors.clientAborted(err)));
     return;
   }
   start(ex);

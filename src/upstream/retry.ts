@@ -29,6 +29,7 @@ export function retryableError(err: ProxyError, ctx: RequestCtx, withKey: boolea
  * budget. Takes from the budget. */
 export function mayRetry(ctx: RequestCtx, up: UpstreamRuntime, bodyBuffered: boolean, failures: number): boolean {
   if (failures > up.config.retries) return false;
-  if (ctx.head.hasBody && !bodyBuffered && (ctx.req.readableDidRead || ctx.req.readableEnded)) return false;
+  const body = ctx.body ?? ctx.req;
+  if (ctx.head.hasBody && !bodyBuffered && (body.readableDidRead || body.readableEnded)) return false;
   return up.budget.tryRetry();
 }

@@ -1,0 +1,44 @@
+/**
+ * A request body, counted and watched while it streams: past `max` bytes it errors with 413 (so the upstream
+ * never receives more than the limit: the request to it is aborted), and a pause longer than `idleMs`
+ * errors with 408 (a slow sender cannot hold an upstream connection).
+ */
+import type { IncomingMessage } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
+import { errors } from '../core/errors.js';
+
+class LimitedBody extends Transform {
+  private seen = 0;
+  private timer: NodeJS.Timeout;
+
+  constructor(private readonly max: number, idleMs: number) {
+    super();
+    this.timer = setTimeout(() => this.destroy(errors.bodyTimeout()), idleMs);
+    this.timer.unref();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.max) return cb(errors.bodyTooLarge());
+    this.timer.refresh();
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    clearTimeout(this.timer);
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    clearTimeout(this.timer);
+    cb(err);
+  }
+}
+
+export function limitBody(req: IncomingMessage, max: number, idleMs: number): LimitedBody {
+  const body = new LimitedBody(max, idleMs);
+  req.on('error', (err) => body.destroy(err));
+  req.on('aborted', () => body.destroy(new Error('client aborted the request body')));
+  req.pipe(body);
+  return body;
+}

@@ -1,0 +1,118 @@
+/**
+ * Protection: limits (414, 431, 413, 408), IP rules (403), basic auth (401), rate limits (429) and
+ * connection caps. Hooks: connectionFilter (caps), earlyRequestFilter (global access), requestFilter
+ * (route access, rate limit, auth, limits), upstreamRequestFilter (auth headers), responseFilter (RateLimit).
+ * Plugin order: access, rate_limit, auth, limits — the cheapest refusals first.
+ */
+import { errors } from '../core/errors.js';
+import { removeHeader, setHeader } from '../core/headers.js';
+import { definePlugin, type Hooks } from '../core/plugin.js';
+import { stateKey } from '../core/context.js';
+import { accessRule } from './access.js';
+import { basicAuth } from './basic-auth.js';
+import { limitBody } from './body-limit.js';
+import { connectionCaps } from './connections.js';
+import { rateLimit } from './rate-limit.js';
+import type { AccessConfig, AuthConfig, LimitsConfig, RateLimitConfig, RouteLimitsConfig } from './schema.js';
+import { memoryStore } from './stores/memory.js';
+import type { RateStore } from './stores/store.js';
+
+export * from './schema.js';
+export { hashPassword, verifyPassword } from './password.js';
+export { memoryStore } from './stores/memory.js';
+export type { RateStore, RateDecision } from './stores/store.js';
+
+/** The parts of a route this capability reads. */
+export interface ProtectRoute {
+  name?: string | undefined;
+  access?: AccessConfig | undefined;
+  limits?: RouteLimitsConfig | undefined;
+  auth?: AuthConfig | undefined;
+  rate_limit?: RateLimitConfig | undefined;
+}
+
+const kUser = stateKey<string>('auth.user');
+
+export const access = definePlugin<AccessConfig | undefined, ProtectRoute>({
+  name: 'access',
+  create(global) {
+    const hooks: Hooks = {};
+    if (global) {
+      const ok = accessRule(global);
+      hooks.earlyRequestFilter = (ctx) => { if (!ok(ctx.clientIp)) throw errors.accessDenied(); return undefined; };
+    }
+    return {
+      global: hooks,
+      forRoute(route) {
+        if (!route.access) return undefined;
+        const ok = accessRule(route.access);
+        return { requestFilter: (ctx) => { if (!ok(ctx.clientIp)) throw errors.accessDenied(); return undefined; } };
+      },
+    };
+  },
+});
+
+export const rateLimits = definePlugin<undefined, ProtectRoute>({
+  name: 'rate_limit',
+  create() {
+    const stores: RateStore[] = [];
+    return {
+      forRoute(route, index) {
+        if (!route.rate_limit) return undefined;
+        const store = memoryStore({ maxKeys: route.rate_limit.max_keys });
+        stores.push(store);
+        const rl = rateLimit(route.rate_limit, route.name ?? `routes[${index}]`, store);
+        return { requestFilter: rl.requestFilter, responseFilter: rl.responseFilter };
+      },
+      close() { for (const s of stores) s.close(); },
+    };
+  },
+});
+
+export const auth = definePlugin<undefined, ProtectRoute>({
+  name: 'auth',
+  create() {
+    return {
+      forRoute(route) {
+        const basic = route.auth?.basic;
+        if (!basic) return undefined;
+        const check = basicAuth(basic);
+        return {
+          requestFilter: (ctx) => check.check(ctx).then((user) => { ctx.set(kUser, user); return undefined; }),
+          upstreamRequestFilter(ctx, req) {
+            if (!basic.pass_authorization) removeHeader(req.headers, 'authorization');
+            setHeader(req.headers, 'x-forwarded-user', ctx.get(kUser) ?? '');
+          },
+        };
+      },
+    };
+  },
+});
+
+export const limits = definePlugin<LimitsConfig, ProtectRoute>({
+  name: 'limits',
+  create(global) {
+    const caps = connectionCaps(global.connections_per_client, global.connections);
+    return {
+      global: { connectionFilter: caps },
+      forRoute(route) {
+        const urlMax = route.limits?.url_size ?? global.url_size;
+        const headersMax = route.limits?.header_count ?? global.header_count;
+        const bodyMax = route.limits?.body_size ?? global.body_size;
+        const idle = global.body_timeout;
+        return {
+          requestFilter(ctx) {
+            if (ctx.req.url!.length > urlMax) throw errors.uriTooLong();
+            if (ctx.req.rawHeaders.length > headersMax * 2) throw errors.headersTooLarge();
+            const head = ctx.head;
+            if (head.hasBody) {
+              if (head.contentLength > bodyMax) throw errors.bodyTooLarge();
+              ctx.body = limitBody(ctx.req, bodyMax, idle);
+            }
+            return undefined;
+          },
+        };
+      },
+    };
+  },
+});

@@ -1,0 +1,94 @@
+/** Protection: request limits, IP rules, authentication, rate limits, connection caps. */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { duration, size } from '../config/units.js';
+
+export const cidr = z.string().refine((s) => {
+  const [ip, bits, ...rest] = s.split('/');
+  if (rest.length || !ip) return false;
+  const v = isIP(ip);
+  if (!v) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d+$/.test(bits) && n <= (v === 4 ? 32 : 128);
+}, 'an IP address or CIDR block, e.g. 10.0.0.0/8 or fd00::/8');
+
+export const accessSchema = z
+  .strictObject({
+    allow: z.array(cidr).optional().describe('Only these addresses (IP or CIDR) may pass; others get 403'),
+    deny: z.array(cidr).optional().describe('These addresses get 403 (checked before allow)'),
+  })
+  .describe('IP rules on the client address (the socket peer, or X-Forwarded-For from trusted_proxies)');
+
+/** Limits a route may tighten or loosen. */
+export const routeLimitsSchema = z
+  .strictObject({
+    body_size: size.optional().describe('Largest request body (413); enforced while streaming, chunked bodies too'),
+    url_size: size.optional().describe('Longest request target (414)'),
+    header_count: z.number().int().positive().optional().describe('Most request header fields (431)'),
+  })
+  .describe('Per-route limits; unset keys use the global `limits`');
+
+export const limitsSchema = z
+  .strictObject({
+    header_size: size.prefault('16KiB').describe('Request line plus headers (431); node:http enforces it while parsing'),
+    url_size: size.prefault('8KiB').describe('Longest request target (414)'),
+    header_count: z.number().int().positive().default(100).describe('Most request header fields (431)'),
+    body_size: size.prefault('10MiB').describe('Largest request body (413), enforced while streaming so a backend never receives more'),
+    header_timeout: duration.prefault('10s').describe('Time to receive the request head (slowloris); past it the connection is closed'),
+    body_timeout: duration.prefault('10s').describe('Longest pause while receiving a request body; past it 408 and the upstream request is aborted'),
+    keepalive_timeout: duration.prefault('5s').describe('Close an idle client connection after this long'),
+    max_requests_per_connection: z.number().int().min(0).default(1000).describe('Requests served on one connection before it is closed (0: unlimited)'),
+    connections_per_client: z.number().int().min(0).default(1024).describe('Open connections from one client address (0: unlimited); more are closed at once'),
+    connections: z.number().int().min(0).default(16384).describe('Open client connections in total (0: unlimited); more are closed at once'),
+    request_buffer: size.prefault('64KiB').describe('Request bodies up to this size are read whole before an upstream connection is taken (slow senders cannot pin one)'),
+    response_buffer: size.prefault('64KiB').describe('Response bytes held for a slow reader before the upstream is paused, so small responses release their upstream connection at once'),
+  })
+  .prefault({})
+  .describe('Request limits and slow-client defences (docs/security.md)');
+
+const SCRYPT_RE = /^\$scrypt\$ln=\d+,r=\d+,p=\d+\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/;
+
+export const basicAuthSchema = z
+  .strictObject({
+    users: z
+      .record(z.string().regex(/^[^:]+$/, 'a user name without ":"'), z.string().regex(SCRYPT_RE, 'a password hash from `gatehouse hash-password` (plain-text passwords are refused)'))
+      .describe('User name → password hash printed by `gatehouse hash-password`'),
+    realm: z.string().default('gatehouse').describe('Realm shown by browsers'),
+    pass_authorization: z.boolean().default(false).describe('Forward the Authorization header upstream (dropped by default)'),
+  })
+  .describe('HTTP Basic authentication (RFC 7617) against hashed passwords');
+
+export const authSchema = z
+  .strictObject({
+    basic: basicAuthSchema.optional(),
+  })
+  .describe('Authentication; a request without valid credentials gets 401 with WWW-Authenticate');
+
+const RATE_RE = /^(\d+(?:\.\d+)?)\/(s|m|h)$/;
+export const rateLimitSchema = z
+  .strictObject({
+    key: z
+      .string()
+      .regex(/^(client_ip|route|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$/, 'client_ip, route or header:NAME')
+      .default('client_ip')
+      .describe('What to count by: client_ip, route (all clients together) or header:NAME (by client address when the header is absent)'),
+    rate: z
+      .string()
+      .regex(RATE_RE, 'a rate such as 10/s, 600/m or 1000/h')
+      .transform((s) => {
+        const m = RATE_RE.exec(s)!;
+        return { perSecond: Number(m[1]) / ({ s: 1, m: 60, h: 3600 }[m[2]!] ?? 1), text: s, count: Number(m[1]), windowS: { s: 1, m: 60, h: 3600 }[m[2]!]! };
+      })
+      .describe('Sustained rate per key: 10/s, 600/m, 1000/h'),
+    burst: z.number().int().positive().optional().describe('Requests allowed at once above the sustained rate (default: one second\'s worth, at least 1)'),
+    max_keys: z.number().int().positive().default(100_000).describe('Most keys tracked at once; the least recently seen are forgotten first'),
+  })
+  .describe('Rate limit (GCRA): past it 429 with Retry-After and RateLimit-Policy / RateLimit headers');
+
+export type AccessConfig = z.output<typeof accessSchema>;
+export type LimitsConfig = z.output<typeof limitsSchema>;
+export type RouteLimitsConfig = z.output<typeof routeLimitsSchema>;
+export type BasicAuthConfig = z.output<typeof basicAuthSchema>;
+export type AuthConfig = z.output<typeof authSchema>;
+export type RateLimitConfig = z.output<typeof rateLimitSchema>;
