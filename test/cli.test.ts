@@ -123,3 +123,45 @@ test('library: `import { createGatehouse } from "gatehouse"` resolves to the bui
   const r = await collect(child);
   assert.equal(r.stdout.trim(), 'function function', r.stderr);
 });
+
+test('cli: hash-password reads stdin and prints a hash the contract config accepts; plain text is refused', async (t) => {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/gatehouse.js'), 'hash-password'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin!.end('correct horse\n');
+  const r = await collect(child);
+  assert.equal(r.code, 0, r.stderr);
+  const hash = r.stdout.trim();
+  assert.match(hash, /^\$scrypt\$ln=15,r=8,p=1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
+  const { verifyPassword } = await import('../src/protect/index.js');
+  assert.equal(await verifyPassword('correct horse', hash), true);
+  assert.equal(await verifyPassword('wrong', hash), false);
+
+  const contract = (users: string) => `listeners:
+  - name: public
+    address: 127.0.0.1:18080
+limits:
+  header_size: 16KiB
+  body_size: 1MiB
+upstreams:
+  app:
+    servers: [http://127.0.0.1:19001]
+routes:
+  - match: { path: /limited/ }
+    rate_limit: { key: "header:x-api-key", rate: 10/s, burst: 10 }
+    proxy: { upstream: app }
+  - match: { path: /internal/ }
+    access: { allow: [10.0.0.0/8, "fd00::/8"] }
+    proxy: { upstream: app }
+  - match: { path: /private/ }
+    auth:
+      basic:
+        users: { alice: "${users}" }    # HASH printed by \`gatehouse hash-password\`
+    proxy: { upstream: app }
+  - match: { path: / }
+    proxy: { upstream: app }
+`;
+  const good = await runCli(['validate', writeConfig(t, contract(hash))]);
+  assert.equal(good.code, 0, good.stderr);
+  const plain = await runCli(['validate', writeConfig(t, contract('correct horse'))]);
+  assert.equal(plain.code, 1);
+  assert.match(plain.stderr, /expected a password hash from `gatehouse hash-password` \(plain-text passwords are refused\), got "correct horse" at routes\[2\]\.auth\.basic\.users\.alice \(line 20, col 25\)/);
+});
