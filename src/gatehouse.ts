@@ -3,7 +3,8 @@
  * the plugins in pipeline order, compiles each route's phases, wires upstream pools to balancers, and swaps
  * whole config generations on reload.
  *
- * Plugin order (= the order of hooks in every phase): access, rate_limit, auth, limits, routing, access_log —
+ * Plugin order (= the order of hooks in every phase): overload, access, request_rules, rate_limit, auth, limits,
+ * routing, access_log —
  * refusals before any answer (a `respond` route is protected too), logging last.
  */
 import { BlockList } from 'node:net';
@@ -16,7 +17,7 @@ import type { AppServices } from './core/plugin.js';
 import { createSelector, stickyCookie } from './balance/index.js';
 import { createHealth, type HealthChecker, type PeerHealth } from './health/index.js';
 import { accessLog, createLogger } from './observe/index.js';
-import { access, auth, limits, rateLimits } from './protect/index.js';
+import { access, auth, limits, rateLimits, rules, shedding } from './protect/index.js';
 import { RouteTable, routing, type RouteInput } from './routing/index.js';
 import { fail, type RoutePipeline, type Runtime } from './server/handler.js';
 import { closeListeners, openListener, type Listener, type ServerOptions } from './server/listen.js';
@@ -90,7 +91,9 @@ interface Generation {
 async function buildGeneration(config: GatehouseConfig, log: Logger, baseDir: string): Promise<Generation> {
   const app: AppServices = { log, baseDir };
   const plugins: NamedInstance<RouteConfig>[] = [
+    { name: shedding.name, instance: await shedding.create(config.overload, app) },
     { name: access.name, instance: await access.create(config.access, app) },
+    { name: rules.name, instance: await rules.create(config.request_rules, app) },
     { name: rateLimits.name, instance: await rateLimits.create(undefined, app) },
     { name: auth.name, instance: await auth.create(undefined, app) },
     { name: limits.name, instance: await limits.create(config.limits, app) },

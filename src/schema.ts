@@ -10,7 +10,9 @@ import {
 import { listenerSchema, shutdownSchema } from './server/schema.js';
 import { balanceSchema, hashSchema, mirrorSchema, stickySchema } from './balance/schema.js';
 import { healthSchema } from './health/schema.js';
-import { accessSchema, authSchema, cidr, limitsSchema, rateLimitSchema, routeLimitsSchema } from './protect/schema.js';
+import {
+  accessSchema, authSchema, cidr, concurrencySchema, limitsSchema, overloadSchema, rateLimitSchema, requestRulesSchema, routeLimitsSchema,
+} from './protect/schema.js';
 import { proxySchema, upstreamBaseSchema } from './upstream/schema.js';
 
 /** An upstream: servers and forwarding (upstream/), balancing (balance/), health (health/). */
@@ -36,6 +38,8 @@ export const routeSchema = z
     limits: routeLimitsSchema.optional(),
     auth: authSchema.optional(),
     rate_limit: rateLimitSchema.optional(),
+    request_rules: requestRulesSchema.optional(),
+    concurrency: concurrencySchema.optional(),
   })
   .describe('A route: what it matches, and one action (respond, redirect or proxy)');
 
@@ -51,6 +55,8 @@ export const configSchema = z
       .describe('Peers (IP or CIDR) whose X-Forwarded-For/-Proto/-Host headers are believed; from anyone else they are replaced'),
     limits: limitsSchema,
     access: accessSchema.optional().describe('IP rules for every request (403); routes may add their own'),
+    request_rules: requestRulesSchema.prefault({}),
+    overload: z.union([overloadSchema, z.literal(false)]).prefault({}).describe('Load shedding (on by default); false turns it off'),
     hide_headers: z
       .array(z.string())
       .default([])

@@ -150,14 +150,13 @@ test('rate limit: one key over its limit gets 429 with Retry-After and RateLimit
   const { url } = await guarded(t, {
     routes: [{ match: { path: '/limited/' }, rate_limit: { key: 'header:x-api-key', rate: '10/s', burst: 10 }, proxy: { upstream: 'app' } }],
   });
-  const statuses: number[] = [];
-  let last;
-  for (let i = 0; i < 15; i++) {
-    last = await send(`${url}/limited/x`, { headers: { 'x-api-key': 'flooder' } });
-    statuses.push(last.status);
-  }
-  assert.equal(statuses.filter((s) => s === 200).length, 10, statuses.join(','));
-  assert.equal(last!.status, 429);
+  const started = Date.now();
+  const flood = await Promise.all(Array.from({ length: 30 }, () => send(`${url}/limited/x`, { headers: { 'x-api-key': 'flooder' } })));
+  const elapsedS = (Date.now() - started) / 1000;
+  const ok = flood.filter((r) => r.status === 200).length;
+  assert.ok(ok >= 10 && ok <= 10 + Math.ceil(elapsedS * 10), `${ok} of 30 allowed in ${elapsedS} s`);
+  const last = flood.find((r) => r.status === 429);
+  assert.ok(last, 'some requests got 429');
   assert.equal(last!.headers['retry-after'], '1');
   assert.equal(last!.headers['ratelimit-policy'], '"default";q=10;w=1');
   assert.match(String(last!.headers.ratelimit), /^"default";r=0;t=\d+$/);

@@ -13,7 +13,12 @@ import { basicAuth } from './basic-auth.js';
 import { limitBody } from './body-limit.js';
 import { connectionCaps } from './connections.js';
 import { rateLimit } from './rate-limit.js';
-import type { AccessConfig, AuthConfig, LimitsConfig, RateLimitConfig, RouteLimitsConfig } from './schema.js';
+import { concurrencyLimit } from './concurrency.js';
+import { overloadMonitor } from './overload.js';
+import { requestRules } from './request-rules.js';
+import type {
+  AccessConfig, AuthConfig, ConcurrencyConfig, LimitsConfig, OverloadConfig, RateLimitConfig, RequestRulesConfig, RouteLimitsConfig,
+} from './schema.js';
 import { memoryStore } from './stores/memory.js';
 import type { RateStore } from './stores/store.js';
 
@@ -29,7 +34,38 @@ export interface ProtectRoute {
   limits?: RouteLimitsConfig | undefined;
   auth?: AuthConfig | undefined;
   rate_limit?: RateLimitConfig | undefined;
+  request_rules?: RequestRulesConfig | undefined;
+  concurrency?: ConcurrencyConfig | undefined;
 }
+
+/** Load shedding (global) and per-route concurrency limits. */
+export const shedding = definePlugin<OverloadConfig | false, ProtectRoute>({
+  name: 'overload',
+  create(cfg) {
+    const monitor = cfg === false ? undefined : overloadMonitor(cfg);
+    return {
+      global: monitor ? { earlyRequestFilter: (ctx) => { if (monitor.overloaded) { ctx.res.shouldKeepAlive = false; throw errors.shed(); } return undefined; } } : {},
+      forRoute(route) {
+        return route.concurrency ? { requestFilter: concurrencyLimit(route.concurrency) } : undefined;
+      },
+      close: () => monitor?.close(),
+    };
+  },
+});
+
+/** Request rules: the global set on every request, a route's own on top. */
+export const rules = definePlugin<RequestRulesConfig, ProtectRoute>({
+  name: 'request_rules',
+  create(global) {
+    return {
+      global: { earlyRequestFilter: requestRules(global) },
+      forRoute(route) {
+        if (!route.request_rules) return undefined;
+        return { requestFilter: requestRules({ ...route.request_rules, defaults: false }) };
+      },
+    };
+  },
+});
 
 const kUser = stateKey<string>('auth.user');
 

@@ -92,3 +92,39 @@ export type RouteLimitsConfig = z.output<typeof routeLimitsSchema>;
 export type BasicAuthConfig = z.output<typeof basicAuthSchema>;
 export type AuthConfig = z.output<typeof authSchema>;
 export type RateLimitConfig = z.output<typeof rateLimitSchema>;
+
+const ruleSchema = z.strictObject({
+  method: z.array(z.string()).optional().describe('Methods the rule applies to'),
+  path: z.string().optional().describe('Regular expression on the decoded path'),
+  query: z.string().optional().describe('Regular expression on the raw query string'),
+  headers: z.record(z.string(), z.string()).optional().describe('Header name → regular expression on its value'),
+  user_agent: z.string().optional().describe('Regular expression on User-Agent'),
+});
+
+export const requestRulesSchema = z
+  .strictObject({
+    defaults: z.boolean().default(true).describe('The built-in rules: path traversal after decoding, NUL bytes, malformed percent-encoding (400)'),
+    max_cookie_size: size.prefault('8KiB').describe('Largest Cookie header (400 past it)'),
+    deny: z.array(ruleSchema).default([]).describe('A request matching every condition of one of these rules gets 403'),
+    allow: z.array(ruleSchema).optional().describe('If given, only requests matching one of these rules pass (others get 403)'),
+  })
+  .describe('Request rules: refuse requests by method, path, query, headers or user agent');
+
+export const overloadSchema = z
+  .strictObject({
+    event_loop_delay: duration.prefault('100ms').describe('Shed new requests (503) while the event loop lags more than this (p99 over the last 250 ms)'),
+    heap_used_percent: z.number().min(1).max(100).default(90).describe('Shed new requests while the heap is fuller than this share of its limit'),
+  })
+  .describe('Load shedding: when the proxy itself is overloaded, new requests get 503 before they cost work; accepted ones finish');
+
+export const concurrencySchema = z
+  .strictObject({
+    max: z.number().int().positive().describe('Requests of this route in flight at once'),
+    queue: z.number().int().min(0).default(0).describe('Requests that may wait for a slot'),
+    queue_timeout: duration.prefault('1s').describe('Longest wait in the queue; then 503'),
+  })
+  .describe('Concurrency limit for a route: past `max` in flight and a full queue, 503 with Retry-After');
+
+export type RequestRulesConfig = z.output<typeof requestRulesSchema>;
+export type OverloadConfig = z.output<typeof overloadSchema>;
+export type ConcurrencyConfig = z.output<typeof concurrencySchema>;

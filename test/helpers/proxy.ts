@@ -10,6 +10,8 @@ export interface StartedProxy { gh: Gatehouse; url: string; port: number }
 export async function startProxy(t: TestContext, config: ProxyConfig): Promise<StartedProxy> {
   const full: GatehouseConfigInput = {
     access_log: { enabled: false },
+    // Tests share one event loop with their origins and clients; shedding is tested on its own.
+    overload: false,
     ...config,
     listeners: config.listeners ?? [{ name: 'public', address: '127.0.0.1:0' }],
   };
