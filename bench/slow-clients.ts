@@ -1,6 +1,7 @@
 /**
  * `npm run bench:slow`: slowhttptest attacks (slowloris, slow body, slow read; 500 connections, 20 s)
- * against Gatehouse, the bare node:http + undici reference and nginx, each in front of the same Node origin,
+ * against Gatehouse, the bare node:http + undici reference and nginx, each in front of the same Node origin
+ * (at most 100 connections, 32 KiB answers, as a small application server),
  * while a probe client sends one request every 200 ms (1 s timeout). Prints the share of probes served.
  * All traffic stays on 127.0.0.1; every attack is bounded by slowhttptest's -l.
  */
@@ -65,7 +66,8 @@ async function main(): Promise<void> {
     return c;
   };
   process.on('exit', () => { for (const p of procs) p.kill('SIGKILL'); });
-  start(process.execPath, ['-e', `require('http').createServer((q,s)=>{q.resume();q.on('end',()=>s.end('x'.repeat(4096)))}).listen(${originPort},'127.0.0.1')`]);
+  // The origin stands for a real application server: at most 100 connections at once, 32 KiB pages.
+  start(process.execPath, ['-e', `const s=require('http').createServer((q,r)=>{q.resume();q.on('end',()=>r.end('x'.repeat(32768)))});s.maxConnections=100;s.listen(${originPort},'127.0.0.1')`]);
   const targets: { name: string; run(port: number): ChildProcess }[] = [
     { name: 'gatehouse', run(port) {
       const file = join(TMP, 'slow-gatehouse.yaml');

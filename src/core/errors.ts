@@ -55,6 +55,7 @@ export const errors = {
   rateLimited: (retryAfterS?: number, headers?: Record<string, string>) =>
     new ProxyError(429, 'GH_RATE_LIMITED', { source: 'downstream', ...(retryAfterS !== undefined ? { retryAfterS } : {}), ...(headers ? { headers } : {}) }),
   requestBlocked: (cause?: unknown) => new ProxyError(400, 'GH_REQUEST_BLOCKED', { source: 'downstream', cause }),
+  authUnavailable: (cause?: unknown) => new ProxyError(503, 'GH_AUTH_UNAVAILABLE', { source: 'upstream', retryAfterS: 1, cause }),
   requestDenied: () => new ProxyError(403, 'GH_REQUEST_DENIED', { source: 'downstream' }),
   shed: () => new ProxyError(503, 'GH_OVERLOADED', { source: 'internal', retryAfterS: 1 }),
   shuttingDown: () => new ProxyError(503, 'GH_SHUTTING_DOWN', { source: 'internal', retryAfterS: 1 }),

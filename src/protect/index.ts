@@ -10,6 +10,8 @@ import { definePlugin, type Hooks } from '../core/plugin.js';
 import { stateKey } from '../core/context.js';
 import { accessRule } from './access.js';
 import { basicAuth } from './basic-auth.js';
+import { forwardAuth } from './forward-auth.js';
+import { jwtAuth } from './jwt.js';
 import { limitBody } from './body-limit.js';
 import { connectionCaps } from './connections.js';
 import { rateLimit } from './rate-limit.js';
@@ -67,7 +69,8 @@ export const rules = definePlugin<RequestRulesConfig, ProtectRoute>({
   },
 });
 
-const kUser = stateKey<string>('auth.user');
+/** Headers the auth checks add to the upstream request (user, claims, forward-auth answers). */
+const kAuthHeaders = stateKey<[string, string][]>('auth.headers');
 
 export const access = definePlugin<AccessConfig | undefined, ProtectRoute>({
   name: 'access',
@@ -107,17 +110,34 @@ export const rateLimits = definePlugin<undefined, ProtectRoute>({
 
 export const auth = definePlugin<undefined, ProtectRoute>({
   name: 'auth',
-  create() {
+  create(_cfg, app) {
     return {
       forRoute(route) {
-        const basic = route.auth?.basic;
-        if (!basic) return undefined;
-        const check = basicAuth(basic);
+        const a = route.auth;
+        if (!a || (!a.basic && !a.jwt && !a.forward_auth)) return undefined;
+        const basic = a.basic && basicAuth(a.basic);
+        const jwt = a.jwt && jwtAuth(a.jwt, app.baseDir);
+        const fwd = a.forward_auth && forwardAuth(a.forward_auth);
+        const dropAuthorization = (a.basic && !a.basic.pass_authorization) ?? false;
         return {
-          requestFilter: (ctx) => check.check(ctx).then((user) => { ctx.set(kUser, user); return undefined; }),
+          async requestFilter(ctx) {
+            const extra: [string, string][] = [];
+            if (basic) {
+              const user = await basic.check(ctx);
+              extra.push(['x-forwarded-user', user]);
+            }
+            if (jwt) extra.push(...jwt.forwarded(await jwt.verify(ctx)));
+            if (fwd) {
+              const r = await fwd(ctx);
+              if (r.reply) return r.reply;
+              extra.push(...r.copy);
+            }
+            ctx.set(kAuthHeaders, extra);
+            return undefined;
+          },
           upstreamRequestFilter(ctx, req) {
-            if (!basic.pass_authorization) removeHeader(req.headers, 'authorization');
-            setHeader(req.headers, 'x-forwarded-user', ctx.get(kUser) ?? '');
+            if (dropAuthorization) removeHeader(req.headers, 'authorization');
+            for (const [n, v] of ctx.get(kAuthHeaders) ?? []) setHeader(req.headers, n, v);
           },
         };
       },

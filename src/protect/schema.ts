@@ -62,6 +62,8 @@ export const basicAuthSchema = z
 export const authSchema = z
   .strictObject({
     basic: basicAuthSchema.optional(),
+    get jwt() { return jwtSchema.optional(); },
+    get forward_auth() { return forwardAuthSchema.optional(); },
   })
   .describe('Authentication; a request without valid credentials gets 401 with WWW-Authenticate');
 
@@ -128,3 +130,29 @@ export const concurrencySchema = z
 export type RequestRulesConfig = z.output<typeof requestRulesSchema>;
 export type OverloadConfig = z.output<typeof overloadSchema>;
 export type ConcurrencyConfig = z.output<typeof concurrencySchema>;
+
+export const jwtSchema = z
+  .strictObject({
+    secret: z.string().min(32).optional().describe('Shared secret for HS256/384/512 (at least 32 characters)'),
+    public_key: z.string().optional().describe('PEM public key (SPKI) for RS*, PS*, ES* or EdDSA; inline or a file path relative to the config'),
+    jwks_url: z.string().url().optional().describe('JWKS URL; keys are fetched and cached (refetched on an unknown key id)'),
+    algorithms: z.array(z.string()).optional().describe('Accepted algorithms (default: those the key allows)'),
+    issuer: z.union([z.string(), z.array(z.string())]).optional().describe('Required `iss`'),
+    audience: z.union([z.string(), z.array(z.string())]).optional().describe('Required `aud`'),
+    required_claims: z.array(z.string()).default([]).describe('Claims that must be present'),
+    clock_tolerance: duration.prefault('30s').describe('Leeway for exp and nbf'),
+    forward_claims: z.record(z.string(), z.string()).default({}).describe('Claim → request header sent upstream, e.g. { sub: X-User-Id }'),
+    cookie: z.string().optional().describe('Read the token from this cookie when there is no Authorization: Bearer header'),
+  })
+  .describe('JWT bearer tokens (jose): signature, issuer, audience, expiry, not-before and required claims checked');
+
+export const forwardAuthSchema = z
+  .strictObject({
+    url: z.string().url().describe('The auth service; it gets the request\'s method and headers (no body) plus X-Forwarded-Method/-Uri/-Host/-Proto/-For'),
+    copy_headers: z.array(z.string()).default([]).describe('Headers of a 2xx answer copied onto the request sent upstream'),
+    timeout: duration.prefault('5s').describe('Longest wait for the auth service; past it 503'),
+  })
+  .describe('Forward auth (Traefik ForwardAuth, nginx auth_request): 2xx lets the request through; any other answer goes back to the client');
+
+export type JwtConfig = z.output<typeof jwtSchema>;
+export type ForwardAuthConfig = z.output<typeof forwardAuthSchema>;

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { test } from 'node:test';
+import { exportJWK, SignJWT } from 'jose';
+import { send } from './helpers/client.js';
+import { freePort, startOrigin } from './helpers/origin.js';
+import { startProxy } from './helpers/proxy.js';
+
+const SECRET = 'a-shared-secret-that-is-long-enough!';
+
+async function echo(t: Parameters<typeof startOrigin>[0]) {
+  return startOrigin(t, (req, res) => res.end(JSON.stringify({ user: req.headers['x-user-id'] ?? null, auth: req.headers.authorization ?? null, role: req.headers['x-role'] ?? null })));
+}
+
+test('jwt: HS256 with issuer, audience, expiry and required claims; claims forwarded; 401 with a Bearer challenge', async (t) => {
+  const origin = await echo(t);
+  const { url } = await startProxy(t, {
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{
+      match: {},
+      auth: { jwt: { secret: SECRET, issuer: 'https://id.example', audience: 'api', required_claims: ['sub'], forward_claims: { sub: 'X-User-Id' } } },
+      proxy: { upstream: 'app' },
+    }],
+  });
+  const key = new TextEncoder().encode(SECRET);
+  const sign = (claims: Record<string, unknown>, exp = '5m') =>
+    new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setIssuer('https://id.example').setAudience('api').setExpirationTime(exp).sign(key);
+  const good = await send(url, { headers: { authorization: `Bearer ${await sign({ sub: 'user-7' })}` } });
+  assert.equal(good.status, 200);
+  assert.equal((JSON.parse(good.text) as { user: string }).user, 'user-7');
+
+  const none = await send(url);
+  assert.equal(none.status, 401);
+  assert.equal(none.headers['www-authenticate'], 'Bearer realm="gatehouse"');
+  for (const bad of [
+    await sign({ sub: 'u' }, '-1h'), // expired
+    await sign({}), // no sub
+    await new SignJWT({ sub: 'u' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://id.example').setAudience('other').setExpirationTime('5m').sign(key),
+    await new SignJWT({ sub: 'u' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://id.example').setAudience('api').setExpirationTime('5m').sign(new TextEncoder().encode(`${SECRET}-wrong`)),
+    'not.a.token',
+  ]) {
+    const r = await send(url, { headers: { authorization: `Bearer ${bad}` } });
+    assert.equal(r.status, 401);
+    assert.equal(r.headers['www-authenticate'], 'Bearer realm="gatehouse", error="invalid_token"');
+  }
+  assert.equal(origin.requests.length, 1);
+});
+
+test('jwt: ES256 keys from a JWKS URL and EdDSA from a PEM public key', async (t) => {
+  const es = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = { ...(await exportJWK(es.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+  const jwks = await startOrigin(t, (_q, res) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ keys: [jwk] })); });
+  const ed = generateKeyPairSync('ed25519');
+  const origin = await echo(t);
+  const { url } = await startProxy(t, {
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [
+      { match: { path: '/es/' }, auth: { jwt: { jwks_url: `${jwks.url}/.well-known/jwks.json`, forward_claims: { sub: 'X-User-Id', role: 'X-Role' } } }, proxy: { upstream: 'app' } },
+      { match: { path: '/ed/' }, auth: { jwt: { public_key: ed.publicKey.export({ type: 'spki', format: 'pem' }).toString(), algorithms: ['EdDSA'] } }, proxy: { upstream: 'app' } },
+    ],
+  });
+  const esToken = await new SignJWT({ sub: 'es-user', role: 'admin' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setExpirationTime('5m').sign(es.privateKey);
+  const r1 = await send(`${url}/es/x`, { headers: { authorization: `Bearer ${esToken}` } });
+  assert.equal(r1.status, 200);
+  assert.deepEqual(JSON.parse(r1.text), { user: 'es-user', auth: `Bearer ${esToken}`, role: 'admin' });
+  const edToken = await new SignJWT({ sub: 'ed-user' }).setProtectedHeader({ alg: 'EdDSA' }).setExpirationTime('5m').sign(ed.privateKey);
+  assert.equal((await send(`${url}/ed/x`, { headers: { authorization: `Bearer ${edToken}` } })).status, 200);
+  assert.equal((await send(`${url}/ed/x`, { headers: { authorization: `Bearer ${esToken}` } })).status, 401, 'a token for another key');
+});
+
+test('forward_auth: 2xx lets the request through with copied headers; other answers go back as they are; a dead service is 503', async (t) => {
+  const authSeen: Record<string, unknown>[] = [];
+  const authService = await startOrigin(t, (req, res) => {
+    authSeen.push(req.headers);
+    if (req.headers.authorization === 'Token good') {
+      res.setHeader('x-user-id', 'u-42');
+      res.setHeader('x-internal', 'not copied');
+      return res.end();
+    }
+    res.writeHead(302, { location: 'https://login.example/?next=%2F', 'x-reason': 'login' });
+    res.end('please log in');
+  });
+  const origin = await startOrigin(t, (req, res) => res.end(JSON.stringify({ user: req.headers['x-user-id'] ?? null, internal: req.headers['x-internal'] ?? null })));
+  const dead = await freePort();
+  const { url } = await startProxy(t, {
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [
+      { match: { path: '/down/' }, auth: { forward_auth: { url: `http://127.0.0.1:${dead}/check`, timeout: '500ms' } }, proxy: { upstream: 'app' } },
+      { match: {}, auth: { forward_auth: { url: `${authService.url}/check`, copy_headers: ['X-User-Id'] } }, proxy: { upstream: 'app' } },
+    ],
+  });
+  const ok = await send(`${url}/orders?id=1`, { method: 'POST', body: 'secret body', headers: { authorization: 'Token good' } });
+  assert.equal(ok.status, 200);
+  assert.deepEqual(JSON.parse(ok.text), { user: 'u-42', internal: null });
+  assert.equal(authSeen[0]!['x-forwarded-method'], 'POST');
+  assert.equal(authSeen[0]!['x-forwarded-uri'], '/orders?id=1');
+  assert.equal(authSeen[0]!['content-length'], undefined, 'the body is not sent to the auth service');
+  const denied = await send(`${url}/orders`);
+  assert.equal(denied.status, 302);
+  assert.equal(denied.headers.location, 'https://login.example/?next=%2F');
+  assert.equal(denied.headers['x-reason'], 'login');
+  assert.equal(denied.text, 'please log in');
+  const down = await send(`${url}/down/x`);
+  assert.equal(down.status, 503);
+  assert.equal(origin.requests.length, 1);
+});
