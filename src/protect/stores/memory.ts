@@ -30,7 +30,7 @@ export function memoryStore(opts: { maxKeys: number }): RateStore {
       tats.delete(key); // re-insert: the Map stays in last-update order for the sweep
       tats.set(key, next);
       if (tats.size > opts.maxKeys) tats.delete(tats.keys().next().value!);
-      return { allowed: true, retryAfterMs: 0, remaining: Math.max(0, Math.floor((now + tolerance + intervalMs - next) / intervalMs)), resetMs: next - now };
+      return { allowed: true, retryAfterMs: 0, remaining: Math.max(0, Math.floor((now + tolerance + intervalMs - next) / intervalMs + 1e-6)), resetMs: next - now };
     },
     size: () => tats.size,
     close() { clearInterval(timer); },
