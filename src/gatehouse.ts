@@ -3,7 +3,7 @@
  * the plugins in pipeline order, compiles each route's phases, wires upstream pools to balancers, and swaps
  * whole config generations on reload.
  *
- * Plugin order (= the order of hooks in every phase): overload, access, request_rules, rate_limit, auth, limits,
+ * Plugin order (= the order of hooks in every phase): overload, access, request_rules, auth, rate_limit, limits,
  * routing, access_log —
  * refusals before any answer (a `respond` route is protected too), logging last.
  */
@@ -94,8 +94,8 @@ async function buildGeneration(config: GatehouseConfig, log: Logger, baseDir: st
     { name: shedding.name, instance: await shedding.create(config.overload, app) },
     { name: access.name, instance: await access.create(config.access, app) },
     { name: rules.name, instance: await rules.create(config.request_rules, app) },
-    { name: rateLimits.name, instance: await rateLimits.create(undefined, app) },
     { name: auth.name, instance: await auth.create(undefined, app) },
+    { name: rateLimits.name, instance: await rateLimits.create(undefined, app) },
     { name: limits.name, instance: await limits.create(config.limits, app) },
     { name: routing.name, instance: await routing.create(undefined, app) },
     { name: accessLog.name, instance: await accessLog.create(config.access_log, app) },

@@ -104,3 +104,18 @@ test('forward_auth: 2xx lets the request through with copied headers; other answ
   assert.equal(down.status, 503);
   assert.equal(origin.requests.length, 1);
 });
+
+test('rate limit keyed on a verified JWT claim', async (t) => {
+  const origin = await echo(t);
+  const { url } = await startProxy(t, {
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ match: {}, auth: { jwt: { secret: SECRET } }, rate_limit: { key: 'jwt:sub', rate: '2/m', burst: 2 }, proxy: { upstream: 'app' } }],
+  });
+  const key = new TextEncoder().encode(SECRET);
+  const token = (sub: string) => new SignJWT({ sub }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(key);
+  const a = await token('a');
+  const statuses = [];
+  for (let i = 0; i < 3; i++) statuses.push((await send(url, { headers: { authorization: `Bearer ${a}` } })).status);
+  assert.deepEqual(statuses, [200, 200, 429]);
+  assert.equal((await send(url, { headers: { authorization: `Bearer ${await token('b')}` } })).status, 200);
+});

@@ -2,12 +2,13 @@
  * Protection: limits (414, 431, 413, 408), IP rules (403), basic auth (401), rate limits (429) and
  * connection caps. Hooks: connectionFilter (caps), earlyRequestFilter (global access), requestFilter
  * (route access, rate limit, auth, limits), upstreamRequestFilter (auth headers), responseFilter (RateLimit).
- * Plugin order: access, rate_limit, auth, limits — the cheapest refusals first.
+ * Plugin order: access, request_rules, auth, rate_limit, limits — the cheapest refusals first, and rate
+ * limits after auth so that they can key on verified JWT claims.
  */
 import { errors } from '../core/errors.js';
 import { removeHeader, setHeader } from '../core/headers.js';
 import { definePlugin, type Hooks } from '../core/plugin.js';
-import { stateKey } from '../core/context.js';
+import { kAuthHeaders, kJwtClaims } from './state.js';
 import { accessRule } from './access.js';
 import { basicAuth } from './basic-auth.js';
 import { forwardAuth } from './forward-auth.js';
@@ -69,8 +70,7 @@ export const rules = definePlugin<RequestRulesConfig, ProtectRoute>({
   },
 });
 
-/** Headers the auth checks add to the upstream request (user, claims, forward-auth answers). */
-const kAuthHeaders = stateKey<[string, string][]>('auth.headers');
+
 
 export const access = definePlugin<AccessConfig | undefined, ProtectRoute>({
   name: 'access',
@@ -126,7 +126,11 @@ export const auth = definePlugin<undefined, ProtectRoute>({
               const user = await basic.check(ctx);
               extra.push(['x-forwarded-user', user]);
             }
-            if (jwt) extra.push(...jwt.forwarded(await jwt.verify(ctx)));
+            if (jwt) {
+              const claims = await jwt.verify(ctx);
+              ctx.set(kJwtClaims, claims);
+              extra.push(...jwt.forwarded(claims));
+            }
             if (fwd) {
               const r = await fwd(ctx);
               if (r.reply) return r.reply;

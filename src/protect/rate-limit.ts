@@ -7,6 +7,7 @@ import type { RequestCtx } from '../core/context.js';
 import { errors } from '../core/errors.js';
 import type { Awaitable, ResponseHead } from '../core/plugin.js';
 import type { RateLimitConfig } from './schema.js';
+import { kJwtClaims } from './state.js';
 import type { RateDecision, RateStore } from './stores/store.js';
 
 export interface RouteRateLimit {
@@ -17,6 +18,13 @@ export interface RouteRateLimit {
 function keyOf(cfg: RateLimitConfig, routeId: string): (ctx: RequestCtx) => string {
   if (cfg.key === 'route') return () => `r:${routeId}`;
   if (cfg.key === 'client_ip') return (ctx) => `r:${routeId}|ip:${ctx.clientIp}`;
+  if (cfg.key.startsWith('jwt:')) {
+    const claim = cfg.key.slice(4);
+    return (ctx) => {
+      const v = ctx.get(kJwtClaims)?.[claim];
+      return v !== undefined ? `r:${routeId}|jwt:${String(v)}` : `r:${routeId}|ip:${ctx.clientIp}`;
+    };
+  }
   const name = cfg.key.slice(7).toLowerCase();
   return (ctx) => {
     const v = ctx.req.headers[name];

@@ -72,9 +72,9 @@ export const rateLimitSchema = z
   .strictObject({
     key: z
       .string()
-      .regex(/^(client_ip|route|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$/, 'client_ip, route or header:NAME')
+      .regex(/^(client_ip|route|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|jwt:[\w.-]+)$/, 'client_ip, route, header:NAME or jwt:CLAIM')
       .default('client_ip')
-      .describe('What to count by: client_ip, route (all clients together) or header:NAME (by client address when the header is absent)'),
+      .describe('What to count by: client_ip, route (all clients together), header:NAME or jwt:CLAIM (a verified claim of auth.jwt); by client address when the header or claim is absent'),
     rate: z
       .string()
       .regex(RATE_RE, 'a rate such as 10/s, 600/m or 1000/h')
