@@ -14,9 +14,9 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/helpers/origin.js';
 import { coreContract } from '../test/helpers/contracts.js';
 import { runFailover } from './failover.js';
 
@@ -37,13 +37,6 @@ function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
   return HAS_TASKSET ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function waitPort(port: number, path = '/api/hello', ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;

@@ -8,9 +8,9 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/helpers/origin.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TMP = join(ROOT, '.bench');
@@ -18,13 +18,6 @@ const SECONDS = Number(process.env.SLOW_SECONDS ?? 20);
 const CONNECTIONS = Number(process.env.SLOW_CONNECTIONS ?? 500);
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function probe(port: number): Promise<boolean> {
   return new Promise((resolve) => {
