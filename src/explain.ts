@@ -44,7 +44,7 @@ export async function explain(config: GatehouseConfig, input: ExplainInput): Pro
   ctx.host = hostName(ctx.head.hostHeader);
   ctx.requestId = requestIdFor(ctx.head);
 
-  const plugins: NamedInstance<RouteConfig>[] = [{ name: 'routing', instance: await routing.create(undefined, { log: pino({ level: 'silent' }), baseDir: '.' }) }];
+  const plugins: NamedInstance<RouteConfig>[] = [{ name: 'routing', instance: await routing.create(undefined, { log: pino({ level: 'silent' }), baseDir: '.', address: () => undefined }) }];
   const inputs = config.routes.map((r, index) => ({ id: r.name ?? `routes[${index}]`, index, match: r.match, config: r }))
     .filter((r) => {
       const only = r.match.listener;

@@ -3,7 +3,7 @@
  * the plugins in pipeline order, compiles each route's phases, wires upstream pools to balancers, and swaps
  * whole config generations on reload.
  *
- * Plugin order (= the order of hooks in every phase): overload, access, request_rules, auth, rate_limit, limits,
+ * Plugin order (= the order of hooks in every phase): overload, tls (redirect_https, HSTS), access, request_rules, auth, rate_limit, limits,
  * routing, access_log —
  * refusals before any answer (a `respond` route is protected too), logging last.
  */
@@ -18,9 +18,10 @@ import { createSelector, stickyCookie } from './balance/index.js';
 import { createHealth, type HealthChecker, type PeerHealth } from './health/index.js';
 import { accessLog, createLogger } from './observe/index.js';
 import { access, auth, limits, rateLimits, rules, shedding } from './protect/index.js';
+import { createCertStore, tls } from './tls/index.js';
 import { RouteTable, routing, type RouteInput } from './routing/index.js';
 import { fail, type RoutePipeline, type Runtime } from './server/handler.js';
-import { closeListeners, openListener, type Listener, type ServerOptions } from './server/listen.js';
+import { closeListeners, openListener, type Listener, type SecureOptions, type ServerOptions } from './server/listen.js';
 import { configSchema, type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } from './schema.js';
 import { createUpstream, forward, hiddenResponseHeaders, type ForwardRoute, type UpstreamRuntime } from './upstream/index.js';
 import type { Peer } from './core/services.js';
@@ -88,10 +89,11 @@ interface Generation {
   plugins: NamedInstance<RouteConfig>[];
 }
 
-async function buildGeneration(config: GatehouseConfig, log: Logger, baseDir: string): Promise<Generation> {
-  const app: AppServices = { log, baseDir };
+async function buildGeneration(config: GatehouseConfig, log: Logger, baseDir: string, address: AppServices['address']): Promise<Generation> {
+  const app: AppServices = { log, baseDir, address };
   const plugins: NamedInstance<RouteConfig>[] = [
     { name: shedding.name, instance: await shedding.create(config.overload, app) },
+    { name: tls.name, instance: await tls.create(config.listeners, app) },
     { name: access.name, instance: await access.create(config.access, app) },
     { name: rules.name, instance: await rules.create(config.request_rules, app) },
     { name: auth.name, instance: await auth.create(undefined, app) },
@@ -186,6 +188,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   const baseDir = opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd();
   let gen: Generation | undefined;
   const listeners = new Map<string, Listener>();
+  const boundAddress = (name: string): string | undefined => listeners.get(name)?.address();
 
   async function openAll(g: Generation, cfg: GatehouseConfig): Promise<void> {
     const opened: Listener[] = [];
@@ -193,7 +196,12 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       for (const l of cfg.listeners) {
         const existing = listeners.get(l.name);
         if (existing && existing.config.address === l.address) continue;
-        opened.push(await openListener(l, g.runtime, serverOptions(cfg)));
+        let secure: SecureOptions | undefined;
+        if (l.tls) {
+          const store = createCertStore(l.tls, baseDir, log);
+          secure = { options: store.serverOptions(), sni: store.sni, h2: l.tls.h2, close: store.close };
+        }
+        opened.push(await openListener(l, g.runtime, serverOptions(cfg), secure));
       }
     } catch (err) {
       await closeListeners(opened, [], 0);
@@ -210,7 +218,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     get config() { return config; },
     async start() {
       if (gen) return;
-      const g = await buildGeneration(config, log, baseDir);
+      const g = await buildGeneration(config, log, baseDir, boundAddress);
       try {
         await openAll(g, config);
       } catch (err) {
@@ -234,7 +242,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     async reload(next) {
       const cfg = parseConfig(next);
       if (!gen) { config = cfg; return; }
-      const g = await buildGeneration(cfg, log, baseDir);
+      const g = await buildGeneration(cfg, log, baseDir, boundAddress);
       try {
         await openAll(g, cfg);
       } catch (err) {
@@ -265,7 +273,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     url(listener) {
       const l = listener ? listeners.get(listener) : listeners.values().next().value;
       if (!l) throw new Error(listener ? `no listener "${listener}"` : 'gatehouse is not started');
-      return `http://${l.address()}`;
+      const tlsOn = config.listeners.find((x) => x.name === l.config.name)?.tls !== undefined;
+      return `${tlsOn ? 'https' : 'http'}://${l.address()}`;
     },
     upstreams() {
       const g = gen;

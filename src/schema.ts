@@ -7,7 +7,11 @@ import { accessLogSchema, logSchema } from './observe/schema.js';
 import {
   headersSchema, matchSchema, redirectSchema, respondSchema, rewriteSchema,
 } from './routing/schema.js';
-import { listenerSchema, shutdownSchema } from './server/schema.js';
+import { listenerSchema as listenerBaseSchema, shutdownSchema } from './server/schema.js';
+import { redirectHttpsSchema, tlsSchema } from './tls/schema.js';
+
+/** A listener: address (server/), TLS (tls/). */
+export const listenerSchema = listenerBaseSchema.extend({ tls: tlsSchema.optional(), redirect_https: redirectHttpsSchema });
 import { balanceSchema, hashSchema, mirrorSchema, stickySchema } from './balance/schema.js';
 import { healthSchema } from './health/schema.js';
 import {

@@ -29,10 +29,11 @@ const ALLOWED: Record<string, string[]> = {
   balance: ['balance', 'core', 'config'],
   health: ['health', 'core', 'config'],
   protect: ['protect', 'core', 'config'],
+  tls: ['tls', 'core', 'config'],
   observe: ['observe', 'core', 'config'],
   server: ['server', 'core', 'config'],
-  cli: ['cli', 'root', 'config', 'server', 'protect'],
-  root: ['root', 'core', 'config', 'routing', 'upstream', 'balance', 'health', 'protect', 'observe', 'server'],
+  cli: ['cli', 'root', 'config', 'server', 'protect', 'tls'],
+  root: ['root', 'core', 'config', 'routing', 'upstream', 'balance', 'health', 'protect', 'tls', 'observe', 'server'],
 };
 
 test('architecture: imports flow one way and no capability imports another (STYLE.md 1)', () => {

@@ -11,6 +11,7 @@ import { createGatehouse, loadConfig } from '../gatehouse.js';
 import { hashPassword } from '../protect/index.js';
 import { configSchema } from '../schema.js';
 import { ListenError } from '../server/listen.js';
+import { TlsConfigError } from '../tls/index.js';
 
 const HELP: Record<string, string> = {
   main: `gatehouse — a reverse proxy and load balancer
@@ -207,7 +208,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n${err.issues.length > 1 ? `${err.issues.length} errors in config\n` : ''}`);
-    } else if (err instanceof UsageError || err instanceof ListenError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    } else if (err instanceof UsageError || err instanceof ListenError || err instanceof TlsConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`gatehouse: ${(err as Error).message}\n`);
     } else {
       process.stderr.write(`gatehouse: ${(err as Error).message ?? String(err)}\n`);

@@ -4,8 +4,8 @@
  */
 import { z } from 'zod';
 
-const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|y)$/;
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 31_536_000_000 };
 
 const SIZE_RE = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB|K|M|G)?$/;
 const SIZE_UNITS: Record<string, number> = {
@@ -28,7 +28,7 @@ export function parseSize(text: string): number | undefined {
 /** A duration in the config: a string such as `500ms`, `30s`, `5m`; becomes milliseconds. */
 export const duration = z
   .string()
-  .regex(DURATION_RE, 'a duration such as 500ms, 30s, 5m or 1h')
+  .regex(DURATION_RE, 'a duration such as 500ms, 30s, 5m, 1h, 7d or 1y')
   .transform((s) => parseDuration(s)!);
 
 /** A size in the config: a string such as `16KiB`, `10MiB` (or a plain number of bytes); becomes bytes. */

@@ -56,6 +56,8 @@ export interface AppServices {
   log: Logger;
   /** Directory of the config file, for resolving relative paths. */
   baseDir: string;
+  /** The bound `host:port` of a listener (the real port when the config says :0), once it is open. */
+  address(listener: string): string | undefined;
 }
 
 export interface PluginInstance<R = unknown> {

@@ -1,8 +1,19 @@
 /** node:http listeners: create, bind (with a clear error for a taken port), and close gracefully. */
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createSecureServer } from 'node:http2';
+import type { SecureContext } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { handleRequest, type ListenerState, type Runtime } from './handler.js';
 import type { ListenerConfig } from './schema.js';
+
+/** What a TLS listener needs from the tls capability. */
+export interface SecureOptions {
+  options: Record<string, unknown>;
+  sni(servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void;
+  h2: boolean;
+  close(): void;
+}
 
 export interface Listener {
   readonly state: ListenerState;
@@ -10,6 +21,10 @@ export interface Listener {
   readonly config: ListenerConfig;
   /** The bound address, e.g. `127.0.0.1:18080` (the real port when the config said :0). */
   address(): string;
+  /** Closes idle connections (HTTP/1.1 keep-alive; HTTP/2 sessions get GOAWAY). */
+  closeIdle(): void;
+  /** Closes every connection now. */
+  closeAll(): void;
 }
 
 export function parseAddress(address: string): { host: string | undefined; port: number } {
@@ -39,9 +54,9 @@ function onConnection(this: ListenerState, socket: Socket): void {
   }
 }
 
-export async function openListener(config: ListenerConfig, runtime: Runtime, opts: ServerOptions): Promise<Listener> {
-  const state: ListenerState = { name: config.name, secure: false, runtime };
-  const server = createServer({
+export async function openListener(config: ListenerConfig, runtime: Runtime, opts: ServerOptions, secure?: SecureOptions): Promise<Listener> {
+  const state: ListenerState = { name: config.name, secure: secure !== undefined, runtime };
+  const httpOptions = {
     // RFC 9112 3.2: a request without Host is a 400 (node:http enforces it).
     requireHostHeader: true,
     // Request line + headers past this: 431 from node:http's parser itself.
@@ -51,6 +66,32 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     headersTimeout: opts.headersTimeout,
     requestTimeout: 300_000,
     connectionsCheckingInterval: 1000,
+  };
+  let server: Server;
+  if (!secure) {
+    server = createServer(httpOptions);
+  } else if (secure.h2) {
+    // HTTP/2 by ALPN, HTTP/1.1 for the rest, through the same handler. Node bounds the streams and
+    // refuses the rapid-reset pattern (CVE-2023-44487) itself; the limits below tighten the defaults.
+    server = createSecureServer({
+      ...httpOptions, ...secure.options, SNICallback: secure.sni, allowHTTP1: true,
+      settings: { maxConcurrentStreams: 128, maxHeaderListSize: opts.maxHeaderSize },
+      maxSessionInvalidFrames: 100, maxSessionRejectedStreams: 100,
+    }) as unknown as Server;
+  } else {
+    server = createHttpsServer({ ...httpOptions, ...secure.options, SNICallback: secure.sni }) as unknown as Server;
+  }
+  if (secure) server.once('close', () => secure.close());
+  // Every socket, so that HTTP/2 servers (which have no closeAllConnections) can be closed too.
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  const sessions = new Set<{ close(): void; closed: boolean }>();
+  server.on('session', (session: { close(): void; closed: boolean; once(e: string, f: () => void): void }) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
   });
   server.maxRequestsPerSocket = opts.maxRequestsPerSocket;
   server.maxHeadersCount = opts.maxHeadersCount;
@@ -72,6 +113,14 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
   });
   return {
     state, server, config,
+    closeIdle() {
+      if (typeof server.closeIdleConnections === 'function') server.closeIdleConnections();
+      for (const s of sessions) s.close(); // HTTP/2 GOAWAY: open streams finish, no new ones
+    },
+    closeAll() {
+      if (typeof server.closeAllConnections === 'function') server.closeAllConnections();
+      for (const s of sockets) s.destroy();
+    },
     address() {
       const a = server.address() as AddressInfo | null;
       if (!a) return config.address;
@@ -90,9 +139,9 @@ export async function closeListeners(listeners: readonly Listener[], runtimes: r
   const busy = (): boolean => runtimes.some((rt) => rt.inflight > 0);
   const deadline = Date.now() + timeoutMs;
   while (busy() && Date.now() < deadline) {
-    for (const l of listeners) l.server.closeIdleConnections();
+    for (const l of listeners) l.closeIdle();
     await new Promise((r) => setTimeout(r, 50).unref());
   }
-  for (const l of listeners) l.server.closeAllConnections();
+  for (const l of listeners) l.closeAll();
   await Promise.all(closed);
 }

@@ -17,7 +17,8 @@ export function sendReply(ctx: RequestCtx, reply: Reply, filters: readonly Phase
   }
   const body = reply.body === undefined ? undefined : typeof reply.body === 'string' ? Buffer.from(reply.body) : reply.body;
   headers.push('x-request-id', ctx.requestId, 'content-length', String(body ? body.length : 0));
-  if (close) headers.push('connection', 'close');
+  // HTTP/2 has no Connection field (RFC 9113 8.2.2); its streams end on their own.
+  if (close && ctx.req.httpVersionMajor < 2) headers.push('connection', 'close');
   const head: ResponseHead = { status: reply.status, headers };
   for (const f of filters) f(ctx, head);
   ctx.status = head.status;

@@ -26,9 +26,12 @@ export function readHead(ctx: RequestCtx): RequestHead {
       case 3:
         if (name.toLowerCase() === 'via') head.via = raw[i + 1];
         break;
-      case 10:
-        if (name.toLowerCase() === 'connection') head.connection = raw[i + 1];
+      case 10: {
+        const lower = name.toLowerCase();
+        if (lower === 'connection') head.connection = raw[i + 1];
+        else if (lower === ':authority') head.hostHeader ??= raw[i + 1]; // HTTP/2 (RFC 9113 8.3.1)
         break;
+      }
       case 12:
         if (name.toLowerCase() === 'x-request-id') head.requestId = raw[i + 1];
         break;

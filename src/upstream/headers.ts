@@ -28,6 +28,7 @@ export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts:
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    if (name.charCodeAt(0) === 58 /* : */) continue; // HTTP/2 pseudo-headers
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || REQUEST_REPLACED.has(lower)) continue;
     if (extra !== undefined && extra.includes(lower)) continue;
@@ -48,7 +49,7 @@ export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts:
     out.push('x-forwarded-for', peerIp, 'x-forwarded-proto', ctx.proto);
     if (head.hostHeader !== undefined) out.push('x-forwarded-host', head.hostHeader);
   }
-  const hop = `${ctx.req.httpVersion} gatehouse`;
+  const hop = `${ctx.req.httpVersionMajor === 2 ? '2' : ctx.req.httpVersion} gatehouse`;
   out.push('via', head.via ? `${head.via}, ${hop}` : hop, 'x-request-id', ctx.requestId);
   return out;
 }

@@ -1,0 +1,114 @@
+/**
+ * TLS termination: certificates chosen by SNI from the names in each certificate's SAN list (exact, then a
+ * one-label wildcard), the first certificate as the default; TLS 1.2+ with Mozilla's "intermediate" cipher
+ * list (forward secrecy only). Certificate and key files are watched: a renewed pair serves new handshakes
+ * within seconds; a broken pair is refused with a log line and the old one stays.
+ */
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { isAbsolute, resolve } from 'node:path';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import type { Logger } from 'pino';
+import type { TlsConfig } from './schema.js';
+
+/** Mozilla intermediate (TLS 1.2 suites; TLS 1.3 suites are OpenSSL's defaults, all AEAD). */
+export const INTERMEDIATE_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+  'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+export class TlsConfigError extends Error {}
+
+interface Pair { cert: string; key: string; names: string[]; context: SecureContext }
+
+export interface CertStore {
+  /** The SNICallback for tls/https/http2 servers. */
+  sni(servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void;
+  /** Options for the server itself: the default certificate and the protocol settings. */
+  serverOptions(): { cert: string; key: string; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string; ca?: string; requestCert: boolean; rejectUnauthorized: boolean };
+  names(): string[][];
+  close(): void;
+}
+
+function read(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new TlsConfigError(`cannot read TLS ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): CertStore {
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const ca = cfg.client_auth ? read(abs(cfg.client_auth.ca), 'CA bundle') : undefined;
+  const contextOptions = { minVersion: cfg.min_version, ciphers: INTERMEDIATE_CIPHERS, honorCipherOrder: true, ...(ca ? { ca } : {}) };
+
+  function load(certPath: string, keyPath: string): Pair {
+    const cert = read(certPath, 'certificate');
+    const key = read(keyPath, 'key');
+    let names: string[];
+    let context: SecureContext;
+    try {
+      const x509 = new X509Certificate(cert);
+      if (!x509.checkPrivateKey(createPrivateKey(key))) throw new Error('the key does not match the certificate');
+      names = (x509.subjectAltName ?? '').split(',').map((s) => s.trim()).filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4).toLowerCase());
+      context = createSecureContext({ cert, key, ...contextOptions });
+    } catch (err) {
+      throw new TlsConfigError(`bad TLS pair ${certPath} / ${keyPath}: ${(err as Error).message}`);
+    }
+    return { cert, key, names, context };
+  }
+
+  const paths = cfg.certificates.map((c) => ({ cert: abs(c.cert), key: abs(c.key) }));
+  const pairs = paths.map((p) => load(p.cert, p.key));
+  let exact = new Map<string, SecureContext>();
+  let wildcard = new Map<string, SecureContext>();
+  const index = (): void => {
+    const e = new Map<string, SecureContext>();
+    const w = new Map<string, SecureContext>();
+    // Earlier certificates win a name both carry.
+    for (const p of [...pairs].reverse()) {
+      for (const n of p.names) (n.startsWith('*.') ? w.set(n.slice(2), p.context) : e.set(n, p.context));
+    }
+    exact = e;
+    wildcard = w;
+  };
+  index();
+
+  const watched: string[] = [];
+  paths.forEach((p, i) => {
+    const reload = (): void => {
+      try {
+        pairs[i] = load(p.cert, p.key);
+        index();
+        log.info({ cert: p.cert, names: pairs[i]!.names }, 'certificate reloaded');
+      } catch (err) {
+        log.error({ cert: p.cert, err: (err as Error).message }, 'certificate reload refused; the previous one stays');
+      }
+    };
+    for (const f of [p.cert, p.key]) {
+      watchFile(f, { interval: 1000, persistent: false }, reload);
+      watched.push(f);
+    }
+  });
+
+  return {
+    sni(servername, cb) {
+      const name = servername.toLowerCase();
+      const hit = exact.get(name) ?? wildcard.get(name.slice(name.indexOf('.') + 1));
+      cb(null, hit ?? pairs[0]!.context);
+    },
+    serverOptions() {
+      const first = pairs[0]!;
+      return {
+        cert: first.cert, key: first.key, minVersion: cfg.min_version, ciphers: INTERMEDIATE_CIPHERS,
+        ...(ca ? { ca } : {}),
+        requestCert: cfg.client_auth !== undefined,
+        rejectUnauthorized: cfg.client_auth?.required ?? false,
+      };
+    },
+    names: () => pairs.map((p) => p.names),
+    close() { for (const f of watched) unwatchFile(f); },
+  };
+}

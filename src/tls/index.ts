@@ -1,0 +1,65 @@
+/**
+ * TLS: certificate stores for TLS listeners (SNI from SAN lists, hot reload) and the plugin `tls`:
+ * redirect_https (earlyRequestFilter), HSTS (responseFilter) and the client-certificate headers of mTLS
+ * (upstreamRequestFilter). The server capability creates the sockets with the options given here.
+ */
+import type { TLSSocket } from 'node:tls';
+import { definePlugin, type Hooks } from '../core/plugin.js';
+import { setHeader } from '../core/headers.js';
+import type { TlsConfig } from './schema.js';
+
+export { createCertStore, INTERMEDIATE_CIPHERS, TlsConfigError, type CertStore } from './certs.js';
+export * from './schema.js';
+
+export interface TlsListener { name: string; address: string; tls?: TlsConfig | undefined; redirect_https: boolean }
+
+function portOf(address: string): string {
+  return address.slice(address.lastIndexOf(':') + 1);
+}
+
+export const tls = definePlugin<readonly TlsListener[]>({
+  name: 'tls',
+  create(listeners, app) {
+    const hsts = new Map<string, string>();
+    const redirect = new Set<string>();
+    const forwardCerts = new Set<string>();
+    for (const l of listeners) {
+      if (l.tls?.hsts !== undefined) hsts.set(l.name, `max-age=${Math.floor(l.tls.hsts / 1000)}`);
+      if (l.redirect_https) redirect.add(l.name);
+      if (l.tls?.client_auth?.forward_headers) forwardCerts.add(l.name);
+    }
+    const httpsListener = listeners.find((l) => l.tls);
+    const suffix = (): string => {
+      if (!httpsListener) return '';
+      const port = portOf(app.address(httpsListener.name) ?? httpsListener.address);
+      return port === '443' ? '' : `:${port}`;
+    };
+    const hooks: Hooks = {};
+    if (redirect.size) {
+      hooks.earlyRequestFilter = (ctx) => {
+        if (!redirect.has(ctx.listener)) return undefined;
+        const host = ctx.host.includes(':') && !ctx.host.startsWith('[') ? `[${ctx.host}]` : ctx.host;
+        const m = ctx.req.method;
+        // 301 for GET/HEAD (what users expect); 308 keeps the method and body of anything else.
+        return { status: m === 'GET' || m === 'HEAD' ? 301 : 308, headers: { location: `https://${host}${suffix()}${ctx.path}${ctx.query}` } };
+      };
+    }
+    if (hsts.size) {
+      hooks.responseFilter = (ctx, head) => {
+        const v = hsts.get(ctx.listener);
+        if (v !== undefined) head.headers.push('strict-transport-security', v);
+      };
+    }
+    if (forwardCerts.size) {
+      hooks.upstreamRequestFilter = (ctx, req) => {
+        if (!forwardCerts.has(ctx.listener)) return;
+        const sock = ctx.req.socket as TLSSocket;
+        const cert = sock.getPeerCertificate?.();
+        if (!cert || !sock.authorized || !cert.subject) return;
+        setHeader(req.headers, 'x-client-cert-subject', Object.entries(cert.subject).map(([k, v]) => `${k}=${String(v)}`).join(','));
+        setHeader(req.headers, 'x-client-cert-fingerprint', cert.fingerprint256.replace(/:/g, '').toLowerCase());
+      };
+    }
+    return { global: hooks };
+  },
+});

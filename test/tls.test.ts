@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { connect as h2connect } from 'node:http2';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
+import { makeCa, makeLeaf } from './helpers/certs.js';
+import { send } from './helpers/client.js';
+import { runCli } from './helpers/cli.js';
+import { startOrigin, waitFor } from './helpers/origin.js';
+import { startProxy } from './helpers/proxy.js';
+
+function peerCert(port: number, servername: string | undefined, ca: string, extra: Record<string, unknown> = {}): Promise<PeerCertificate> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ port, host: '127.0.0.1', ...(servername ? { servername } : {}), ca, ...extra }, () => {
+      const c = s.getPeerCertificate();
+      s.destroy();
+      resolve(c);
+    });
+    s.on('error', reject);
+  });
+}
+
+function httpsGet(url: string, opts: Record<string, unknown>): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { agent: false, ...opts }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => { text += c.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function tlsProxy(t: Parameters<typeof startOrigin>[0], tlsExtra: Record<string, unknown> = {}) {
+  const ca = makeCa();
+  const a = makeLeaf(ca, 'a.test', ['a.test', 'www.a.test'], { file: 'a' });
+  const b = makeLeaf(ca, 'b.test', ['b.test', '*.w.test'], { file: 'b' });
+  const origin = await startOrigin(t, (req, res) => res.end(JSON.stringify({ proto: req.headers['x-forwarded-proto'], subject: req.headers['x-client-cert-subject'] ?? null, via: req.headers.via })));
+  const proxy = await startProxy(t, {
+    listeners: [
+      { name: 'plain', address: '127.0.0.1:0', redirect_https: true },
+      { name: 'secure', address: '127.0.0.1:0', tls: { certificates: [{ cert: a.cert, key: a.key }, { cert: b.cert, key: b.key }], hsts: '365d', ...tlsExtra } },
+    ],
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ match: {}, proxy: { upstream: 'app' } }],
+  });
+  const port = Number(new URL(proxy.gh.url('secure')).port);
+  return { ca, a, b, origin, proxy, port };
+}
+
+test('TLS: SNI picks the certificate by the names in its SAN list, wildcards included; the first is the default', async (t) => {
+  const { ca, port } = await tlsProxy(t);
+  assert.equal((await peerCert(port, 'a.test', ca.certPem)).subject.CN, 'a.test');
+  assert.equal((await peerCert(port, 'www.a.test', ca.certPem)).subject.CN, 'a.test');
+  assert.equal((await peerCert(port, 'b.test', ca.certPem)).subject.CN, 'b.test');
+  assert.equal((await peerCert(port, 'x.w.test', ca.certPem)).subject.CN, 'b.test', 'wildcard *.w.test');
+  assert.equal((await peerCert(port, 'deep.x.w.test', ca.certPem, { checkServerIdentity: () => undefined })).subject.CN, 'a.test', 'a wildcard covers one label only');
+  assert.equal((await peerCert(port, undefined, ca.certPem, { checkServerIdentity: () => undefined })).subject.CN, 'a.test', 'no SNI: the default');
+});
+
+test('TLS: 1.0 and 1.1 are refused; 1.2 and 1.3 accepted', async (t) => {
+  const { ca, port } = await tlsProxy(t);
+  for (const v of ['TLSv1', 'TLSv1.1'] as const) {
+    await assert.rejects(peerCert(port, 'a.test', ca.certPem, { minVersion: v, maxVersion: v }), /protocol|version|alert|disabled|unsupported/i, v);
+  }
+  for (const v of ['TLSv1.2', 'TLSv1.3'] as const) {
+    assert.equal((await peerCert(port, 'a.test', ca.certPem, { minVersion: v, maxVersion: v })).subject.CN, 'a.test');
+  }
+});
+
+test('HTTP/2 and HTTP/1.1 clients reach the same route; HSTS on TLS responses; redirect_https on the plain listener', async (t) => {
+  const { ca, port, proxy } = await tlsProxy(t);
+  const h1 = await httpsGet(`https://127.0.0.1:${port}/x`, { ca: ca.certPem, servername: 'a.test', headers: { host: 'a.test' } });
+  assert.equal(h1.status, 200);
+  assert.equal((JSON.parse(h1.text) as { proto: string }).proto, 'https');
+  assert.equal(h1.headers['strict-transport-security'], 'max-age=31536000');
+
+  const session = h2connect(`https://127.0.0.1:${port}`, { ca: ca.certPem, servername: 'a.test' });
+  t.after(() => session.close());
+  const h2 = await new Promise<{ status: number; body: string; hsts: unknown }>((resolve, reject) => {
+    const stream = session.request({ ':path': '/x', ':authority': 'a.test' });
+    let body = '';
+    let status = 0;
+    let hsts: unknown;
+    stream.on('response', (h) => { status = Number(h[':status']); hsts = h['strict-transport-security']; });
+    stream.on('data', (c: Buffer) => { body += c.toString(); });
+    stream.on('end', () => resolve({ status, body, hsts }));
+    stream.on('error', reject);
+    stream.end();
+  });
+  assert.equal(h2.status, 200);
+  assert.equal((JSON.parse(h2.body) as { proto: string; via: string }).proto, 'https');
+  assert.equal((JSON.parse(h2.body) as { via: string }).via, '2 gatehouse');
+  assert.equal(h2.hsts, 'max-age=31536000');
+
+  const plain = proxy.gh.url('plain');
+  const get = await send(`${plain}/path?q=1`, { headers: { host: 'shop.test' } });
+  assert.equal(get.status, 301);
+  assert.equal(get.headers.location, `https://shop.test:${port}/path?q=1`);
+  assert.equal(get.headers['strict-transport-security'], undefined, 'no HSTS over plain HTTP');
+  const post = await send(`${plain}/form`, { method: 'POST', body: 'x', headers: { host: 'shop.test' } });
+  assert.equal(post.status, 308);
+});
+
+test('mTLS: a required client certificate is checked against the CA; its subject can be forwarded', async (t) => {
+  const clientCa = makeCa('Client CA');
+  const good = makeLeaf(clientCa, 'client-1', [], { client: true });
+  const other = makeCa('Other CA');
+  const bad = makeLeaf(other, 'intruder', [], { client: true });
+  const { ca, port } = await tlsProxy(t, { client_auth: { ca: clientCa.cert, required: true, forward_headers: true } });
+  const ok = await httpsGet(`https://127.0.0.1:${port}/`, { ca: ca.certPem, servername: 'a.test', cert: good.certPem, key: good.keyPem });
+  assert.equal(ok.status, 200);
+  assert.equal((JSON.parse(ok.text) as { subject: string }).subject, 'CN=client-1');
+  await assert.rejects(httpsGet(`https://127.0.0.1:${port}/`, { ca: ca.certPem, servername: 'a.test' }), /certificate|handshake|alert|reset|socket hang up/i);
+  await assert.rejects(httpsGet(`https://127.0.0.1:${port}/`, { ca: ca.certPem, servername: 'a.test', cert: bad.certPem, key: bad.keyPem }), /certificate|alert|unknown ca|reset|socket hang up/i);
+});
+
+test('TLS: a renewed pair serves new handshakes without a restart; a broken pair is refused and the old one stays', async (t) => {
+  const { ca, a, port } = await tlsProxy(t);
+  const first = await peerCert(port, 'a.test', ca.certPem);
+  const renewed = makeLeaf(ca, 'a.test', ['a.test', 'www.a.test'], { file: 'a-renewed' });
+  copyFileSync(renewed.key, a.key);
+  copyFileSync(renewed.cert, a.cert);
+  await waitFor(async () => (await peerCert(port, 'a.test', ca.certPem)).serialNumber !== first.serialNumber, 8000, 'the renewed certificate');
+  const current = await peerCert(port, 'a.test', ca.certPem);
+  writeFileSync(a.cert, 'not a certificate');
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal((await peerCert(port, 'a.test', ca.certPem)).serialNumber, current.serialNumber);
+});
+
+test('cli: a missing certificate file is one clear line and exit 1', async (t) => {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'gh-tls-'));
+  const file = join(dir, 'gatehouse.yaml');
+  writeFileSync(file, 'listeners: [{ name: s, address: "127.0.0.1:0", tls: { certificates: [{ cert: certs/a.pem, key: certs/a-key.pem }] } }]\n');
+  const r = await runCli(['run', '-c', file]);
+  void t;
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr.trim(), `gatehouse: cannot read TLS certificate ${join(dir, 'certs/a.pem')}: ENOENT`);
+});
