@@ -196,10 +196,6 @@ async function main(): Promise<void> {
       }
     }
   }
-  const median = (xs: number[]): number => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
   const results = new Map<string, Map<string, Result>>();
   for (const [name, byScenario] of runs) {
     const m = new Map<string, Result>();
@@ -211,7 +207,7 @@ async function main(): Promise<void> {
     }
     results.set(name, m);
   }
-  report(results);
+  report(results, runs);
   for (const c of children) await stop(c);
   if (HAS_WRK && process.env.BENCH_FAILOVER !== '0') {
     const f = await runFailover({ root: ROOT, tmp: TMP, duration: Math.max(DURATION, 9), pinned, freePort, waitPort });
@@ -224,9 +220,24 @@ async function main(): Promise<void> {
   }
 }
 
-function report(results: Map<string, Map<string, Result>>): void {
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+function report(results: Map<string, Map<string, Result>>, runs: Map<string, Map<string, Result[]>>): void {
   const get = (p: string, s: string): Result | undefined => results.get(p)?.get(s);
   const ratio = (a: number | undefined, b: number | undefined): string => (a && b ? `${(a / b).toFixed(2)}x` : 'n/a');
+  // The VM's speed drifts between rounds, so a ratio is taken within each round (the two proxies ran
+  // minutes apart at most) and the median of those is reported beside the ratio of medians.
+  const paired = (a: string, b: string, scenario: string, metric: (r: Result) => number): string => {
+    const ra = runs.get(a)?.get(scenario) ?? [];
+    const rb = runs.get(b)?.get(scenario) ?? [];
+    const n = Math.min(ra.length, rb.length);
+    if (n === 0) return 'n/a';
+    const per = Array.from({ length: n }, (_, i) => metric(ra[i]!) / metric(rb[i]!));
+    return `${median(per).toFixed(2)}x per round [${per.map((x) => x.toFixed(2)).join(', ')}]`;
+  };
   const direct1 = get('direct', 'small, 1 conn')?.p50;
   const lines = ['', `## Gatehouse bench (medians of ${ROUNDS} interleaved rounds, ${DURATION}s per run, proxy on core 0, origin + ${HAS_WRK ? 'wrk' : 'autocannon'} on core 1)`, ''];
   lines.push('| proxy | req/s @50 | p50 @50 | p99 @50 | p50 @1 | added p50 @1 | MB/s 1MiB |');
@@ -242,9 +253,10 @@ function report(results: Map<string, Map<string, Result>>): void {
   const addedGh = (get(gh, 'small, 1 conn')?.p50 ?? NaN) - (direct1 ?? NaN);
   const addedNg = (get('nginx', 'small, 1 conn')?.p50 ?? NaN) - (direct1 ?? NaN);
   lines.push('', 'Ratios (same run):');
-  lines.push(`- req/s @50: gatehouse / bare-node = ${ratio(get(gh, 'small, 50 conns')?.rps, get('bare-node', 'small, 50 conns')?.rps)} (target >= 0.9x)`);
-  lines.push(`- req/s @50: gatehouse / http-proxy = ${ratio(get(gh, 'small, 50 conns')?.rps, get('http-proxy', 'small, 50 conns')?.rps)} (target >= 1.5x)`);
-  lines.push(`- req/s @50: gatehouse / fastify-proxy = ${ratio(get(gh, 'small, 50 conns')?.rps, get('fastify-proxy', 'small, 50 conns')?.rps)} (target >= 1.5x)`);
+  const rps = (r: Result): number => r.rps;
+  lines.push(`- req/s @50: gatehouse / bare-node = ${ratio(get(gh, 'small, 50 conns')?.rps, get('bare-node', 'small, 50 conns')?.rps)}; ${paired(gh, 'bare-node', 'small, 50 conns', rps)} (target >= 0.9x)`);
+  lines.push(`- req/s @50: gatehouse / http-proxy = ${ratio(get(gh, 'small, 50 conns')?.rps, get('http-proxy', 'small, 50 conns')?.rps)}; ${paired(gh, 'http-proxy', 'small, 50 conns', rps)} (target >= 1.5x)`);
+  lines.push(`- req/s @50: gatehouse / fastify-proxy = ${ratio(get(gh, 'small, 50 conns')?.rps, get('fastify-proxy', 'small, 50 conns')?.rps)}; ${paired(gh, 'fastify-proxy', 'small, 50 conns', rps)} (target >= 1.5x)`);
   lines.push(`- req/s @50: gatehouse / nginx = ${ratio(get(gh, 'small, 50 conns')?.rps, get('nginx', 'small, 50 conns')?.rps)}`);
   lines.push(`- added p50 @1: gatehouse / nginx = ${Number.isFinite(addedGh / addedNg) ? `${(addedGh / addedNg).toFixed(2)}x` : 'n/a'} (target <= 1.5x)`);
   lines.push(`- MB/s 1MiB: gatehouse / bare-node = ${ratio(get(gh, '1 MiB, 10 conns')?.mbps, get('bare-node', '1 MiB, 10 conns')?.mbps)} (target >= 0.9x)`);
