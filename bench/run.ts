@@ -60,7 +60,7 @@ function start(core: number, cmd: string, args: string[]): ChildProcess {
   return child;
 }
 async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null) return; // already gone (a signal sets signalCode only)
   const done = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
   const t = setTimeout(() => child.kill('SIGKILL'), 3000);
