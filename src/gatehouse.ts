@@ -106,9 +106,10 @@ async function buildGeneration(config: GatehouseConfig, log: Logger, baseDir: st
   const health = new Map<string, HealthChecker>();
   for (const [name, u] of Object.entries(config.upstreams)) {
     const runtime = createUpstream(name, u, {
+      baseDir, log,
       selector: (peers) => createSelector(u.balance, peers),
-      observer: (peers) => {
-        const h = createHealth(name, peers, u.health, log);
+      observer: (peers, connect) => {
+        const h = createHealth(name, peers, u.health, log, connect);
         health.set(name, h);
         return h;
       },

@@ -55,7 +55,7 @@ routes:
   const errs = errorsOf(text);
   assert.equal(errs.length, 7, errs.join('\n'));
   assert.match(errs[0]!, /expected host:port.*got "localhost" at listeners\[0\]\.address \(line 3, col 14\)/);
-  assert.match(errs[1]!, /expected an http:\/\/ URL.*at upstreams\.app\.servers\[0\] \(line 6, col 15\)/);
+  assert.match(errs[1]!, /expected an http:\/\/ or https:\/\/ URL.*at upstreams\.app\.servers\[0\] \(line 6, col 15\)/);
   assert.match(errs[2]!, /unknown key "wieght" at upstreams\.app\.servers\[1\] \(line 6, col 51\): did you mean "weight"\?/);
   assert.match(errs[3]!, /expected a duration.*got "5 seconds" at upstreams\.app\.timeouts\.connect \(line 7/);
   assert.match(errs[4]!, /unknown upstream "ap" \(defined: app\) at routes\[0\]\.proxy\.upstream \(line 10, col 24\)/);

@@ -142,3 +142,44 @@ test('cli: a missing certificate file is one clear line and exit 1', async (t) =
   assert.equal(r.code, 1);
   assert.equal(r.stderr.trim(), `gatehouse: cannot read TLS certificate ${join(dir, 'certs/a.pem')}: ENOENT`);
 });
+
+test('upstream TLS: verified against a CA by default; a wrong CA is a 502; insecure_skip_verify opts out; h2 upstream', async (t) => {
+  const { createServer: createHttpsServer } = await import('node:https');
+  const { createSecureServer } = await import('node:http2');
+  const ca = makeCa('Upstream CA');
+  const leaf = makeLeaf(ca, 'backend.internal', ['backend.internal']);
+  const h1 = createHttpsServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => res.end(`h1 ${req.httpVersion}`));
+  const h2 = createSecureServer({ cert: leaf.certPem, key: leaf.keyPem, allowHTTP1: false }, (req, res) => res.end(`h2 ${req.httpVersion}`));
+  const sessions = new Set<{ destroy(): void }>();
+  h2.on('session', (s) => sessions.add(s));
+  for (const s of [h1, h2]) {
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    t.after(() => {
+      h1.closeAllConnections();
+      for (const x of sessions) x.destroy();
+      s.close();
+    });
+  }
+  const port = (s: { address(): unknown }): number => (s.address() as { port: number }).port;
+  const other = makeCa('Some other CA');
+  const { url } = await startProxy(t, {
+    upstreams: {
+      good: { servers: [`https://127.0.0.1:${port(h1)}`], retries: 0, tls: { ca: ca.cert, server_name: 'backend.internal' } },
+      wrongca: { servers: [`https://127.0.0.1:${port(h1)}`], retries: 0, tls: { ca: other.cert, server_name: 'backend.internal' } },
+      skip: { servers: [`https://127.0.0.1:${port(h1)}`], retries: 0, tls: { insecure_skip_verify: true } },
+      h2: { servers: [`https://127.0.0.1:${port(h2)}`], h2: true, tls: { ca: ca.cert, server_name: 'backend.internal' } },
+    },
+    routes: [
+      { match: { path: '/good' }, proxy: { upstream: 'good' } },
+      { match: { path: '/wrongca' }, proxy: { upstream: 'wrongca' } },
+      { match: { path: '/skip' }, proxy: { upstream: 'skip' } },
+      { match: { path: '/h2' }, proxy: { upstream: 'h2' } },
+    ],
+  });
+  assert.equal((await send(`${url}/good`)).text, 'h1 1.1');
+  const bad = await send(`${url}/wrongca`);
+  assert.equal(bad.status, 502);
+  assert.ok(!bad.text.includes('certificate'), 'no TLS detail reaches the client');
+  assert.equal((await send(`${url}/skip`)).text, 'h1 1.1');
+  assert.equal((await send(`${url}/h2`)).text, 'h2 2.0');
+});

@@ -15,7 +15,7 @@ function statusRange(spec: string): [number, number] {
 }
 
 /** One probe of one server. */
-export function createProbe(peer: Peer, cfg: ActiveHealthConfig): { run(): Promise<CheckResult>; close(): Promise<void> } {
+export function createProbe(peer: Peer, cfg: ActiveHealthConfig, tlsOptions: Record<string, unknown> = {}): { run(): Promise<CheckResult>; close(): Promise<void> } {
   if (cfg.type === 'tcp') {
     const u = new URL(peer.origin);
     return {
@@ -32,7 +32,7 @@ export function createProbe(peer: Peer, cfg: ActiveHealthConfig): { run(): Promi
   const [lo, hi] = statusRange(cfg.expect_status);
   const bodyRe = cfg.expect_body !== undefined ? new RegExp(cfg.expect_body) : undefined;
   // A client of its own, so a hung server does not hold a connection of the traffic pool.
-  const client = new Client(peer.origin, { connect: { timeout: cfg.timeout }, headersTimeout: cfg.timeout, bodyTimeout: cfg.timeout, pipelining: 1 });
+  const client = new Client(peer.origin, { connect: { timeout: cfg.timeout, ...(peer.origin.startsWith('https:') ? tlsOptions : {}) }, headersTimeout: cfg.timeout, bodyTimeout: cfg.timeout, pipelining: 1 });
   return {
     async run() {
       const ac = new AbortController();

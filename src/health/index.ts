@@ -28,7 +28,9 @@ export interface HealthChecker extends PeerObserver {
   close(): Promise<void>;
 }
 
-export function createHealth(upstream: string, peers: readonly Peer[], cfg: HealthConfig | undefined, log: Logger): HealthChecker {
+export function createHealth(
+  upstream: string, peers: readonly Peer[], cfg: HealthConfig | undefined, log: Logger, connect: Record<string, unknown> = {},
+): HealthChecker {
   const state = new Map<Peer, PeerHealth & { rise: number; fall: number; ejectTimer?: NodeJS.Timeout }>();
   for (const p of peers) state.set(p, { active: true, ejectedUntil: 0, ejections: 0, consecutiveFailures: 0, rise: 0, fall: 0 });
   const timers = new Set<NodeJS.Timeout>();
@@ -101,7 +103,7 @@ export function createHealth(upstream: string, peers: readonly Peer[], cfg: Heal
       const a = cfg?.active;
       if (!a) return;
       for (const p of peers) {
-        const probe = createProbe(p, a);
+        const probe = createProbe(p, a, connect);
         probes.push(probe);
         const tick = (): void => {
           if (closed) return;

@@ -3,6 +3,8 @@
  * health observer, the retry budget and the circuit-breaker counters. Balancing and health come from
  * other capabilities through the contracts in core/services.ts, wired by the composition root.
  */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import { Pool } from 'undici';
 import type { RequestCtx } from '../core/context.js';
 import { cookieValue } from '../core/headers.js';
@@ -37,8 +39,12 @@ export interface UpstreamRuntime {
 }
 
 export interface UpstreamDeps {
+  /** Directory that relative TLS file paths resolve against. */
+  baseDir?: string;
+  log?: { warn(obj: object, msg: string): void };
   selector(peers: readonly Peer[]): Selector;
-  observer?(peers: readonly Peer[]): PeerObserver;
+  /** `connect` holds the TLS options for https:// servers, for health probes to use the same trust. */
+  observer?(peers: readonly Peer[], connect: Record<string, unknown>): PeerObserver;
   affinity?(peers: readonly Peer[]): Affinity;
   /** `client_ip`, `path`, `header:NAME` or `cookie:NAME`. */
   hashKey?: string;
@@ -58,8 +64,23 @@ export function hashKeyOf(spec: string): (ctx: RequestCtx) => string | undefined
   return (ctx) => cookieValue(headerString(ctx.req.headers.cookie), spec.slice(spec.indexOf(':') + 1));
 }
 
+function tlsOptions(name: string, cfg: UpstreamBaseConfig, deps: UpstreamDeps): Record<string, unknown> {
+  const t = cfg.tls;
+  if (!t) return {};
+  const file = (p: string): string => readFileSync(isAbsolute(p) ? p : resolve(deps.baseDir ?? '.', p), 'utf8');
+  if (t.insecure_skip_verify) deps.log?.warn({ upstream: name }, 'upstream TLS certificates are NOT verified (insecure_skip_verify)');
+  return {
+    rejectUnauthorized: !t.insecure_skip_verify,
+    ...(t.ca ? { ca: file(t.ca) } : {}),
+    ...(t.server_name ? { servername: t.server_name } : {}),
+    ...(t.cert ? { cert: file(t.cert) } : {}),
+    ...(t.key ? { key: file(t.key) } : {}),
+  };
+}
+
 export function createUpstream(name: string, cfg: UpstreamBaseConfig, deps: UpstreamDeps): UpstreamRuntime {
   const peers: Peer[] = [];
+  const tls = tlsOptions(name, cfg, deps);
   const pools = new Map<Peer, Pool>();
   cfg.servers.forEach((s, i) => {
     const server = typeof s === 'string' ? { url: s, weight: 1, backup: false } : s;
@@ -73,7 +94,8 @@ export function createUpstream(name: string, cfg: UpstreamBaseConfig, deps: Upst
     peers.push(peer);
     const maxConnections = peer.maxConnections;
     pools.set(peer, new Pool(u.origin, {
-      connect: { timeout: cfg.timeouts.connect },
+      connect: { timeout: cfg.timeouts.connect, ...(u.protocol === 'https:' ? tls : {}) },
+      ...(cfg.h2 && u.protocol === 'https:' ? { allowH2: true } : {}),
       headersTimeout: cfg.timeouts.response_headers,
       bodyTimeout: cfg.timeouts.idle,
       keepAliveTimeout: cfg.keepalive.idle_timeout,
@@ -90,7 +112,7 @@ export function createUpstream(name: string, cfg: UpstreamBaseConfig, deps: Upst
   return {
     name, config: cfg, peers, authorities, inflight: 0, pending: 0,
     selector: deps.selector(peers),
-    observer: deps.observer?.(peers),
+    observer: deps.observer?.(peers, tls),
     affinity: deps.affinity?.(peers),
     hashKey: deps.hashKey !== undefined ? hashKeyOf(deps.hashKey) : undefined,
     budget: retryBudget({ percent: cfg.retry_budget.percent, windowMs: cfg.retry_budget.window, minRetries: cfg.retry_budget.min_retries }),

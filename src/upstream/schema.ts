@@ -4,7 +4,7 @@ import { duration, size } from '../config/units.js';
 
 const serverUrl = z
   .string()
-  .regex(/^http:\/\/[^/?#\s]+\/?$/, 'an http:// URL with a host and port and no path, e.g. http://127.0.0.1:9001');
+  .regex(/^https?:\/\/[^/?#\s]+\/?$/, 'an http:// or https:// URL with a host and port and no path, e.g. http://127.0.0.1:9001');
 
 export const serverSchema = z.union([
   serverUrl.describe('The server URL'),
@@ -29,6 +29,17 @@ export const upstreamBaseSchema = z
   .strictObject({
     servers: z.array(serverSchema).min(1).describe('Servers: a URL string or { url, weight }'),
     host: z.string().optional().describe('Host header sent upstream; by default the client\'s Host is passed through'),
+    tls: z
+      .strictObject({
+        ca: z.string().optional().describe('PEM CA bundle that signs the servers\' certificates (relative to the config file); the system CAs by default'),
+        server_name: z.string().optional().describe('SNI and the name checked in the server certificate (the URL host by default)'),
+        cert: z.string().optional().describe('Client certificate (PEM file) for mTLS to the servers'),
+        key: z.string().optional().describe('Key of the client certificate (PEM file)'),
+        insecure_skip_verify: z.boolean().default(false).describe('Do not verify the servers\' certificates. Only for tests: a warning is logged at start'),
+      })
+      .optional()
+      .describe('TLS to https:// servers: verification is on by default'),
+    h2: z.boolean().default(false).describe('Speak HTTP/2 to https:// servers (by ALPN)'),
     retries: z.number().int().min(0).max(10).default(2).describe('Extra attempts, each on another server, after a failure that is safe to retry (docs/balancing.md)'),
     retry_on_status: z
       .array(z.number().int().min(500).max(599))
