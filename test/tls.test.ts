@@ -183,3 +183,28 @@ test('upstream TLS: verified against a CA by default; a wrong CA is a 502; insec
   assert.equal((await send(`${url}/skip`)).text, 'h1 1.1');
   assert.equal((await send(`${url}/h2`)).text, 'h2 2.0');
 });
+
+test('HTTP/2: the rapid-reset pattern (CVE-2023-44487) gets the abusing connection closed; others are served', async (t) => {
+  const { constants } = await import('node:http2');
+  const { ca, port } = await tlsProxy(t);
+  const session = h2connect(`https://127.0.0.1:${port}`, { ca: ca.certPem, servername: 'a.test' });
+  t.after(() => session.destroy());
+  session.on('error', () => {});
+  let closed = false;
+  session.on('close', () => { closed = true; });
+  session.on('goaway', () => { closed = true; });
+  await new Promise((r) => session.once('connect', r));
+  for (let i = 0; i < 5000 && !closed && !session.destroyed; i++) {
+    try {
+      const s = session.request({ ':path': '/', ':authority': 'a.test' });
+      s.on('error', () => {});
+      s.close(constants.NGHTTP2_CANCEL);
+    } catch {
+      break;
+    }
+    if (i % 100 === 0) await new Promise((r) => setImmediate(r));
+  }
+  await waitFor(() => closed || session.destroyed, 5000, 'the abusive session to be closed');
+  const ok = await httpsGet(`https://127.0.0.1:${port}/`, { ca: ca.certPem, servername: 'a.test' });
+  assert.equal(ok.status, 200);
+});
