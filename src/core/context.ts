@@ -32,6 +32,8 @@ export interface RequestHead {
   socketBytesAtStart: number;
   /** Why the head is refused (400), when node:http's parser let it through. */
   violation: string | undefined;
+  /** Total length of the Cookie header values (0 when none). */
+  cookieLength: number;
 }
 
 /** The route as the pipeline sees it; `id` is its name or `routes[i]`. */

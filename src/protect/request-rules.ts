@@ -53,8 +53,8 @@ export function requestRules(cfg: RequestRulesConfig): (ctx: RequestCtx) => unde
       if (decoded === undefined) throw errors.requestBlocked(new Error('malformed percent-encoding'));
       if (TRAVERSAL.test(decoded)) throw errors.requestBlocked(new Error('path traversal'));
       if (decoded.includes('\0') || /%00/.test(ctx.query)) throw errors.requestBlocked(new Error('NUL byte'));
-      const cookie = ctx.req.headers.cookie;
-      if (cookie !== undefined && cookie.length > maxCookie) throw errors.requestBlocked(new Error('oversized cookie'));
+      // From the head's single pass: reading req.headers here would build the headers object per request.
+      if (ctx.head.cookieLength > maxCookie) throw errors.requestBlocked(new Error('oversized cookie'));
     }
     const path = decoded ?? ctx.path;
     for (const rule of deny) if (rule(ctx, path)) throw errors.requestDenied();

@@ -10,7 +10,7 @@ export function readHead(ctx: RequestCtx): RequestHead {
   const raw = ctx.req.rawHeaders;
   const head: RequestHead = {
     hostHeader: undefined, xff: undefined, xfProto: undefined, xfHost: undefined, via: undefined,
-    connection: undefined, requestId: undefined, hasBody: false, contentLength: -1, chunked: false, socketBytesAtStart: ctx.req.socket.bytesRead, violation: undefined,
+    connection: undefined, requestId: undefined, hasBody: false, contentLength: -1, chunked: false, socketBytesAtStart: ctx.req.socket.bytesRead, violation: undefined, cookieLength: 0,
   };
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -34,6 +34,9 @@ export function readHead(ctx: RequestCtx): RequestHead {
       }
       case 12:
         if (name.toLowerCase() === 'x-request-id') head.requestId = raw[i + 1];
+        break;
+      case 6:
+        if (name.toLowerCase() === 'cookie') head.cookieLength += raw[i + 1]!.length;
         break;
       case 14:
         if (name.toLowerCase() === 'content-length') {
