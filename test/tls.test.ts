@@ -208,3 +208,19 @@ test('HTTP/2: the rapid-reset pattern (CVE-2023-44487) gets the abusing connecti
   const ok = await httpsGet(`https://127.0.0.1:${port}/`, { ca: ca.certPem, servername: 'a.test' });
   assert.equal(ok.status, 200);
 });
+
+test('TLS: sessions resume with tickets', async (t) => {
+  const { ca, port } = await tlsProxy(t);
+  const connectOnce = (session?: Buffer) => new Promise<{ reused: boolean; session: Buffer | undefined }>((resolve, reject) => {
+    let ticket: Buffer | undefined;
+    const s = tlsConnect({ port, host: '127.0.0.1', servername: 'a.test', ca: ca.certPem, maxVersion: 'TLSv1.2', ...(session ? { session } : {}) }, () => {
+      const reused = s.isSessionReused();
+      setTimeout(() => { ticket = s.getSession(); s.destroy(); resolve({ reused, session: ticket }); }, 50);
+    });
+    s.on('error', reject);
+  });
+  const first = await connectOnce();
+  assert.equal(first.reused, false);
+  const second = await connectOnce(first.session);
+  assert.equal(second.reused, true);
+});

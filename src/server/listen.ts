@@ -1,4 +1,5 @@
 /** node:http listeners: create, bind (with a clear error for a taken port), and close gracefully. */
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createSecureServer } from 'node:http2';
@@ -81,7 +82,15 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
   } else {
     server = createHttpsServer({ ...httpOptions, ...secure.options, SNICallback: secure.sni }) as unknown as Server;
   }
-  if (secure) server.once('close', () => secure.close());
+  if (secure) {
+    // Session resumption with ticket keys rotated every 12 hours, so a stolen key opens at most half a day
+    // of recorded sessions (Node's own key would live as long as the process).
+    const tlsServer = server as unknown as { setTicketKeys(keys: Buffer): void };
+    tlsServer.setTicketKeys(randomBytes(48));
+    const rotate = setInterval(() => tlsServer.setTicketKeys(randomBytes(48)), 12 * 3600_000);
+    rotate.unref();
+    server.once('close', () => { clearInterval(rotate); secure.close(); });
+  }
   // Every socket, so that HTTP/2 servers (which have no closeAllConnections) can be closed too.
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
