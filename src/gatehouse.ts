@@ -18,7 +18,7 @@ import { createSelector, stickyCookie } from './balance/index.js';
 import { createHealth, type HealthChecker, type PeerHealth } from './health/index.js';
 import { accessLog, createLogger } from './observe/index.js';
 import { access, auth, limits, rateLimits, rules, shedding } from './protect/index.js';
-import { createCertStore, tls } from './tls/index.js';
+import { createAcme, createCertStore, tls, type AcmeManager } from './tls/index.js';
 import { RouteTable, routing, type RouteInput } from './routing/index.js';
 import { fail, type RoutePipeline, type Runtime } from './server/handler.js';
 import { closeListeners, openListener, type Listener, type SecureOptions, type ServerOptions } from './server/listen.js';
@@ -79,6 +79,8 @@ export interface Gatehouse {
   url(listener?: string): string;
   /** Upstreams and their servers, with requests in flight. */
   upstreams(): UpstreamStatus[];
+  /** Orders new ACME certificates for every listener that has `tls.acme` now (renewal does this by itself). */
+  renewCertificates(): Promise<void>;
 }
 
 interface Generation {
@@ -89,11 +91,13 @@ interface Generation {
   plugins: NamedInstance<RouteConfig>[];
 }
 
-async function buildGeneration(config: GatehouseConfig, log: Logger, baseDir: string, address: AppServices['address']): Promise<Generation> {
+async function buildGeneration(
+  config: GatehouseConfig, log: Logger, baseDir: string, address: AppServices['address'], challenges: Map<string, string>,
+): Promise<Generation> {
   const app: AppServices = { log, baseDir, address };
   const plugins: NamedInstance<RouteConfig>[] = [
     { name: shedding.name, instance: await shedding.create(config.overload, app) },
-    { name: tls.name, instance: await tls.create(config.listeners, app) },
+    { name: tls.name, instance: await tls.create({ listeners: config.listeners, challenges }, app) },
     { name: access.name, instance: await access.create(config.access, app) },
     { name: rules.name, instance: await rules.create(config.request_rules, app) },
     { name: auth.name, instance: await auth.create(undefined, app) },
@@ -162,6 +166,19 @@ async function buildGeneration(config: GatehouseConfig, log: Logger, baseDir: st
   return { config, runtime, upstreams, health, plugins };
 }
 
+/** The exact host names of the routes that serve a listener: what ACME certifies by default. */
+function routeHosts(cfg: GatehouseConfig, listener: string): string[] {
+  const names = new Set<string>();
+  for (const r of cfg.routes) {
+    const only = r.match.listener;
+    if (only !== undefined && !(Array.isArray(only) ? only.includes(listener) : only === listener)) continue;
+    for (const h of r.match.host === undefined ? [] : Array.isArray(r.match.host) ? r.match.host : [r.match.host]) {
+      if (!h.includes('*')) names.add(h.toLowerCase());
+    }
+  }
+  return [...names];
+}
+
 function serverOptions(cfg: GatehouseConfig): ServerOptions {
   const l = cfg.limits;
   return {
@@ -190,6 +207,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   let gen: Generation | undefined;
   const listeners = new Map<string, Listener>();
   const boundAddress = (name: string): string | undefined => listeners.get(name)?.address();
+  const challenges = new Map<string, string>();
+  const acmeManagers = new Map<string, AcmeManager>();
 
   async function openAll(g: Generation, cfg: GatehouseConfig): Promise<void> {
     const opened: Listener[] = [];
@@ -200,7 +219,15 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
         let secure: SecureOptions | undefined;
         if (l.tls) {
           const store = createCertStore(l.tls, baseDir, log);
-          secure = { options: store.serverOptions(), sni: store.sni, h2: l.tls.h2, close: store.close };
+          let manager: AcmeManager | undefined;
+          if (l.tls.acme) {
+            manager = createAcme({ cfg: l.tls.acme, names: l.tls.acme.domains ?? routeHosts(cfg, l.name), baseDir, log, store, challenges });
+            acmeManagers.set(l.name, manager);
+          }
+          secure = {
+            options: store.serverOptions(), sni: store.sni, h2: l.tls.h2,
+            close: () => { store.close(); manager?.close(); if (acmeManagers.get(l.name) === manager) acmeManagers.delete(l.name); },
+          };
         }
         opened.push(await openListener(l, g.runtime, serverOptions(cfg), secure));
       }
@@ -219,7 +246,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     get config() { return config; },
     async start() {
       if (gen) return;
-      const g = await buildGeneration(config, log, baseDir, boundAddress);
+      const g = await buildGeneration(config, log, baseDir, boundAddress, challenges);
       try {
         await openAll(g, config);
       } catch (err) {
@@ -243,7 +270,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     async reload(next) {
       const cfg = parseConfig(next);
       if (!gen) { config = cfg; return; }
-      const g = await buildGeneration(cfg, log, baseDir, boundAddress);
+      const g = await buildGeneration(cfg, log, baseDir, boundAddress, challenges);
       try {
         await openAll(g, cfg);
       } catch (err) {
@@ -276,6 +303,9 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       if (!l) throw new Error(listener ? `no listener "${listener}"` : 'gatehouse is not started');
       const tlsOn = config.listeners.find((x) => x.name === l.config.name)?.tls !== undefined;
       return `${tlsOn ? 'https' : 'http'}://${l.address()}`;
+    },
+    async renewCertificates() {
+      await Promise.all([...acmeManagers.values()].map((m) => m.renew()));
     },
     upstreams() {
       const g = gen;

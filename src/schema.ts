@@ -82,6 +82,10 @@ function crossCheck(raw: unknown, ctx: z.RefinementCtx): void {
   if (!cfg) return;
   const names = new Set<string>();
   list(cfg.listeners).forEach((l, i) => {
+    const t = obj(obj(l)?.tls);
+    if (t && list(t.certificates).length === 0 && t.acme === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['listeners', i, 'tls'], message: 'tls needs certificates or acme' });
+    }
     const name = obj(l)?.name;
     if (typeof name !== 'string') return;
     if (names.has(name)) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'name'], message: `duplicate listener name "${name}"` });

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
-import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
 import type { RequestCtx } from '../core/context.js';
 import { cookieValue } from '../core/headers.js';
 import { errors } from '../core/errors.js';
@@ -19,8 +19,13 @@ export interface JwtAuth {
   forwarded(payload: JWTPayload): [string, string][];
 }
 
-function keyFor(cfg: JwtConfig, baseDir: string): KeyObject | JWTVerifyGetKey {
-  if (cfg.jwks_url) return createRemoteJWKSet(new URL(cfg.jwks_url), { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000 });
+type Jose = typeof import('jose');
+/** jose is loaded on the first route that uses JWT, not by every proxy. */
+let josePromise: Promise<Jose> | undefined;
+const loadJose = (): Promise<Jose> => (josePromise ??= import('jose'));
+
+function keyFor(jose: Jose, cfg: JwtConfig, baseDir: string): KeyObject | JWTVerifyGetKey {
+  if (cfg.jwks_url) return jose.createRemoteJWKSet(new URL(cfg.jwks_url), { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000 });
   if (cfg.public_key) {
     const pem = cfg.public_key.includes('-----BEGIN')
       ? cfg.public_key
@@ -32,7 +37,9 @@ function keyFor(cfg: JwtConfig, baseDir: string): KeyObject | JWTVerifyGetKey {
 }
 
 export function jwtAuth(cfg: JwtConfig, baseDir: string): JwtAuth {
-  const key = keyFor(cfg, baseDir);
+  // Resolved once; the key (and a JWKS set with its cache) lives as long as the route.
+  const ready = loadJose().then((jose) => ({ jose, key: keyFor(jose, cfg, baseDir) }));
+  ready.catch(() => undefined);
   const opts: JWTVerifyOptions = {
     clockTolerance: Math.round(cfg.clock_tolerance / 1000),
     requiredClaims: cfg.required_claims,
@@ -49,8 +56,9 @@ export function jwtAuth(cfg: JwtConfig, baseDir: string): JwtAuth {
       const auth = ctx.req.headers.authorization;
       const token = auth && /^bearer /i.test(auth) ? auth.slice(7).trim() : cfg.cookie ? cookieValue(ctx.req.headers.cookie, cfg.cookie) : undefined;
       if (!token) throw errors.unauthorized(challenge());
+      const { jose, key } = await ready;
       try {
-        const { payload } = typeof key === 'function' ? await jwtVerify(token, key, opts) : await jwtVerify(token, key, opts);
+        const { payload } = typeof key === 'function' ? await jose.jwtVerify(token, key, opts) : await jose.jwtVerify(token, key, opts);
         return payload;
       } catch {
         throw errors.unauthorized(challenge('invalid_token'));

@@ -1,8 +1,6 @@
 /** node:http listeners: create, bind (with a clear error for a taken port), and close gracefully. */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import { createSecureServer } from 'node:http2';
 import type { SecureContext } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { handleRequest, type ListenerState, type Runtime } from './handler.js';
@@ -72,6 +70,8 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
   if (!secure) {
     server = createServer(httpOptions);
   } else if (secure.h2) {
+    // node:http2 and node:https are loaded only for TLS listeners (some 8 MB of memory).
+    const { createSecureServer } = await import('node:http2');
     // HTTP/2 by ALPN, HTTP/1.1 for the rest, through the same handler. Node bounds the streams and
     // refuses the rapid-reset pattern (CVE-2023-44487) itself; the limits below tighten the defaults.
     server = createSecureServer({
@@ -80,6 +80,7 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
       maxSessionInvalidFrames: 100, maxSessionRejectedStreams: 100,
     }) as unknown as Server;
   } else {
+    const { createServer: createHttpsServer } = await import('node:https');
     server = createHttpsServer({ ...httpOptions, ...secure.options, SNICallback: secure.sni }) as unknown as Server;
   }
   if (secure) {

@@ -23,10 +23,12 @@ export class TlsConfigError extends Error {}
 interface Pair { cert: string; key: string; names: string[]; context: SecureContext }
 
 export interface CertStore {
+  /** Adds or replaces the managed (ACME) pair; its names take precedence. Throws on a broken pair. */
+  setManaged(cert: string, key: string): void;
   /** The SNICallback for tls/https/http2 servers. */
   sni(servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void;
   /** Options for the server itself: the default certificate and the protocol settings. */
-  serverOptions(): { cert: string; key: string; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string; ca?: string; requestCert: boolean; rejectUnauthorized: boolean };
+  serverOptions(): { cert?: string; key?: string; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string; ca?: string; requestCert: boolean; rejectUnauthorized: boolean };
   names(): string[][];
   close(): void;
 }
@@ -44,31 +46,28 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
   const ca = cfg.client_auth ? read(abs(cfg.client_auth.ca), 'CA bundle') : undefined;
   const contextOptions = { minVersion: cfg.min_version, ciphers: INTERMEDIATE_CIPHERS, honorCipherOrder: true, ...(ca ? { ca } : {}) };
 
-  function load(certPath: string, keyPath: string): Pair {
-    const cert = read(certPath, 'certificate');
-    const key = read(keyPath, 'key');
-    let names: string[];
-    let context: SecureContext;
+  function fromPem(cert: string, key: string, label: string): Pair {
     try {
       const x509 = new X509Certificate(cert);
       if (!x509.checkPrivateKey(createPrivateKey(key))) throw new Error('the key does not match the certificate');
-      names = (x509.subjectAltName ?? '').split(',').map((s) => s.trim()).filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4).toLowerCase());
-      context = createSecureContext({ cert, key, ...contextOptions });
+      const names = (x509.subjectAltName ?? '').split(',').map((s) => s.trim()).filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4).toLowerCase());
+      return { cert, key, names, context: createSecureContext({ cert, key, ...contextOptions }) };
     } catch (err) {
-      throw new TlsConfigError(`bad TLS pair ${certPath} / ${keyPath}: ${(err as Error).message}`);
+      throw new TlsConfigError(`bad TLS pair ${label}: ${(err as Error).message}`);
     }
-    return { cert, key, names, context };
   }
 
+  const load = (certPath: string, keyPath: string): Pair => fromPem(read(certPath, 'certificate'), read(keyPath, 'key'), `${certPath} / ${keyPath}`);
   const paths = cfg.certificates.map((c) => ({ cert: abs(c.cert), key: abs(c.key) }));
   const pairs = paths.map((p) => load(p.cert, p.key));
+  let managed: Pair | undefined;
   let exact = new Map<string, SecureContext>();
   let wildcard = new Map<string, SecureContext>();
   const index = (): void => {
     const e = new Map<string, SecureContext>();
     const w = new Map<string, SecureContext>();
     // Earlier certificates win a name both carry.
-    for (const p of [...pairs].reverse()) {
+    for (const p of [...pairs, ...(managed ? [managed] : [])].reverse()) {
       for (const n of p.names) (n.startsWith('*.') ? w.set(n.slice(2), p.context) : e.set(n, p.context));
     }
     exact = e;
@@ -93,22 +92,27 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
     }
   });
 
+  const fallback = (): Pair | undefined => pairs[0] ?? managed;
   return {
+    setManaged(cert, key) {
+      managed = fromPem(cert, key, 'from ACME');
+      index();
+    },
     sni(servername, cb) {
       const name = servername.toLowerCase();
       const hit = exact.get(name) ?? wildcard.get(name.slice(name.indexOf('.') + 1));
-      cb(null, hit ?? pairs[0]!.context);
+      cb(null, hit ?? fallback()?.context);
     },
     serverOptions() {
-      const first = pairs[0]!;
+      const first = fallback();
       return {
-        cert: first.cert, key: first.key, minVersion: cfg.min_version, ciphers: INTERMEDIATE_CIPHERS,
+        ...(first ? { cert: first.cert, key: first.key } : {}), minVersion: cfg.min_version, ciphers: INTERMEDIATE_CIPHERS,
         ...(ca ? { ca } : {}),
         requestCert: cfg.client_auth !== undefined,
         rejectUnauthorized: cfg.client_auth?.required ?? false,
       };
     },
-    names: () => pairs.map((p) => p.names),
+    names: () => [...pairs, ...(managed ? [managed] : [])].map((p) => p.names),
     close() { for (const f of watched) unwatchFile(f); },
   };
 }

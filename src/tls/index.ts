@@ -4,11 +4,12 @@
  * (upstreamRequestFilter). The server capability creates the sockets with the options given here.
  */
 import type { TLSSocket } from 'node:tls';
-import { definePlugin, type Hooks } from '../core/plugin.js';
+import { definePlugin, type Hooks, type Verdict } from '../core/plugin.js';
 import { setHeader } from '../core/headers.js';
 import type { TlsConfig } from './schema.js';
 
 export { createCertStore, INTERMEDIATE_CIPHERS, TlsConfigError, type CertStore } from './certs.js';
+export { createAcme, type AcmeManager } from './acme.js';
 export * from './schema.js';
 
 export interface TlsListener { name: string; address: string; tls?: TlsConfig | undefined; redirect_https: boolean }
@@ -17,9 +18,17 @@ function portOf(address: string): string {
   return address.slice(address.lastIndexOf(':') + 1);
 }
 
-export const tls = definePlugin<readonly TlsListener[]>({
+const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+
+export interface TlsPluginConfig {
+  listeners: readonly TlsListener[];
+  /** ACME http-01 tokens → key authorizations, answered on every listener. */
+  challenges: ReadonlyMap<string, string>;
+}
+
+export const tls = definePlugin<TlsPluginConfig>({
   name: 'tls',
-  create(listeners, app) {
+  create({ listeners, challenges }, app) {
     const hsts = new Map<string, string>();
     const redirect = new Set<string>();
     const forwardCerts = new Set<string>();
@@ -35,8 +44,14 @@ export const tls = definePlugin<readonly TlsListener[]>({
       return port === '443' ? '' : `:${port}`;
     };
     const hooks: Hooks = {};
-    if (redirect.size) {
-      hooks.earlyRequestFilter = (ctx) => {
+    const acme = listeners.some((l) => l.tls?.acme);
+    if (redirect.size || acme) {
+      hooks.earlyRequestFilter = (ctx): Verdict => {
+        // RFC 8555 8.3: the http-01 answer, before any redirect (the CA asks over plain HTTP).
+        if (acme && ctx.path.startsWith(CHALLENGE_PREFIX)) {
+          const answer = challenges.get(ctx.path.slice(CHALLENGE_PREFIX.length));
+          if (answer !== undefined) return { status: 200, headers: { 'content-type': 'application/octet-stream' }, body: answer };
+        }
         if (!redirect.has(ctx.listener)) return undefined;
         const host = ctx.host.includes(':') && !ctx.host.startsWith('[') ? `[${ctx.host}]` : ctx.host;
         const m = ctx.req.method;
