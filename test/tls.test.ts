@@ -224,3 +224,23 @@ test('TLS: sessions resume with tickets', async (t) => {
   const second = await connectOnce(first.session);
   assert.equal(second.reused, true);
 });
+
+test('h2c: a listener can speak cleartext HTTP/2 by prior knowledge, through the same routes', async (t) => {
+  const origin = await startOrigin(t, (req, res) => res.end(`${req.url} via ${String(req.headers.via)}`));
+  const { gh } = await startProxy(t, {
+    listeners: [{ name: 'grpc', address: '127.0.0.1:0', h2c: true }],
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ match: { path: '/api/' }, rewrite: { strip_prefix: '/api' }, proxy: { upstream: 'app' } }],
+  });
+  const session = h2connect(gh.url('grpc'));
+  t.after(() => session.close());
+  const body = await new Promise<string>((resolve, reject) => {
+    const stream = session.request({ ':path': '/api/x' });
+    let b = '';
+    stream.on('data', (c: Buffer) => { b += c.toString(); });
+    stream.on('end', () => resolve(b));
+    stream.on('error', reject);
+    stream.end();
+  });
+  assert.equal(body, '/x via 2 gatehouse');
+});

@@ -67,7 +67,11 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     connectionsCheckingInterval: 1000,
   };
   let server: Server;
-  if (!secure) {
+  const h2Settings = { maxConcurrentStreams: 128, maxHeaderListSize: opts.maxHeaderSize };
+  if (!secure && config.h2c) {
+    const { createServer: createH2cServer } = await import('node:http2');
+    server = createH2cServer({ settings: h2Settings, maxSessionInvalidFrames: 100, maxSessionRejectedStreams: 100 }) as unknown as Server;
+  } else if (!secure) {
     server = createServer(httpOptions);
   } else if (secure.h2) {
     // node:http2 and node:https are loaded only for TLS listeners (some 8 MB of memory).
@@ -76,7 +80,7 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     // refuses the rapid-reset pattern (CVE-2023-44487) itself; the limits below tighten the defaults.
     server = createSecureServer({
       ...httpOptions, ...secure.options, SNICallback: secure.sni, allowHTTP1: true,
-      settings: { maxConcurrentStreams: 128, maxHeaderListSize: opts.maxHeaderSize },
+      settings: h2Settings,
       maxSessionInvalidFrames: 100, maxSessionRejectedStreams: 100,
     }) as unknown as Server;
   } else {
@@ -103,8 +107,10 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
   });
-  server.maxRequestsPerSocket = opts.maxRequestsPerSocket;
-  server.maxHeadersCount = opts.maxHeadersCount;
+  if (!config.h2c) {
+    server.maxRequestsPerSocket = opts.maxRequestsPerSocket;
+    server.maxHeadersCount = opts.maxHeadersCount;
+  }
   server.on('connection', onConnection.bind(state));
   server.on('request', handleRequest.bind(state));
   const { host, port } = parseAddress(config.address);
