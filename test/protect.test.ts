@@ -38,6 +38,10 @@ const SMUGGLING: Record<string, string> = {
   'RFC 9112 3.2.2: absolute-form authority differs from Host': 'GET http://internal/ HTTP/1.1\r\nHost: a\r\n\r\n',
   'RFC 9112 3.2: no Host': 'GET / HTTP/1.1\r\n\r\n',
   'RFC 9112 3.2: several Host headers': 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n',
+  'RFC 9110 7.2: Host with a space': 'GET / HTTP/1.1\r\nHost: a b\r\n\r\n',
+  'RFC 9110 7.2: Host with a path': 'GET / HTTP/1.1\r\nHost: a/b\r\n\r\n',
+  'RFC 9110 7.2: Host with userinfo': 'GET / HTTP/1.1\r\nHost: user@a\r\n\r\n',
+  'RFC 9112 2.3: HTTP/2.0 in an HTTP/1 request line': 'GET / HTTP/2.0\r\nHost: a\r\n\r\n',
 };
 
 test('strict parsing: every smuggling pattern gets 400 and closes, and the backend sees nothing', async (t) => {

@@ -66,8 +66,15 @@ export function readHead(ctx: RequestCtx): RequestHead {
         break;
     }
   }
+  const host = head.hostHeader;
+  if (host !== undefined && host !== '' && !HOST_RE.test(host)) head.violation = 'invalid Host';
+  // An HTTP/1 connection claiming another major version (llhttp lets `HTTP/2.0` through).
+  if (ctx.req.httpVersionMajor !== 1 && !('stream' in ctx.req)) head.violation = 'unsupported HTTP version';
   return head;
 }
+
+/** RFC 9110 7.2 / RFC 3986 3.2: host [":" port], no userinfo; an empty Host is allowed (RFC 9112 3.2). */
+const HOST_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::\d{1,5})?$/;
 
 /** `Example.COM:8080` → `example.com`; `[::1]:8080` → `[::1]`. */
 export function hostName(hostHeader: string | undefined): string {
