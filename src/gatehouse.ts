@@ -18,7 +18,7 @@ import { createSelector, stickyCookie } from './balance/index.js';
 import { createHealth, type HealthChecker, type PeerHealth } from './health/index.js';
 import { accessLog, createLogger } from './observe/index.js';
 import { access, auth, limits, rateLimits, rules, shedding } from './protect/index.js';
-import { createAcme, createCertStore, tls, type AcmeManager } from './tls/index.js';
+import { createAcme, createCertStore, ocspStapler, tls, type AcmeManager } from './tls/index.js';
 import { RouteTable, routing, type RouteInput } from './routing/index.js';
 import { fail, type RoutePipeline, type Runtime } from './server/handler.js';
 import { closeListeners, openListener, type Listener, type SecureOptions, type ServerOptions } from './server/listen.js';
@@ -225,7 +225,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
             acmeManagers.set(l.name, manager);
           }
           secure = {
-            options: store.serverOptions(), sni: store.sni, h2: l.tls.h2,
+            options: store.serverOptions(), sni: store.sni, h2: l.tls.h2, ocsp: ocspStapler().onRequest,
             close: () => { store.close(); manager?.close(); if (acmeManagers.get(l.name) === manager) acmeManagers.delete(l.name); },
           };
         }

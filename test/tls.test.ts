@@ -244,3 +244,46 @@ test('h2c: a listener can speak cleartext HTTP/2 by prior knowledge, through the
   });
   assert.equal(body, '/x via 2 gatehouse');
 });
+
+test('OCSP stapling: a certificate that names a responder gets its OCSP answer stapled', { timeout: 30_000 }, async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { readFileSync } = await import('node:fs');
+  const { freePort: fp } = await import('./helpers/origin.js');
+  const ca = makeCa('OCSP CA');
+  const ocspPort = await fp();
+  const leaf = makeLeaf(ca, 'ocsp.test', ['ocsp.test'], { file: 'ocsp', ext: [`authorityInfoAccess=OCSP;URI:http://127.0.0.1:${ocspPort}`] });
+  // The served chain includes the CA, so the issuer is known for the OCSP request.
+  writeFileSync(leaf.cert, leaf.certPem + ca.certPem);
+  const { X509Certificate } = await import('node:crypto');
+  const x = new X509Certificate(leaf.certPem);
+  const expiry = new Date(x.validTo).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
+  writeFileSync(join(ca.dir, 'index.txt'), `V\t${expiry}\t\t${x.serialNumber}\tunknown\t/CN=ocsp.test\n`);
+  const responder = spawn('openssl', ['ocsp', '-index', join(ca.dir, 'index.txt'), '-port', String(ocspPort), '-rsigner', ca.cert, '-rkey', ca.key, '-CA', ca.cert, '-ignore_err'], { stdio: 'ignore' });
+  t.after(() => responder.kill('SIGKILL'));
+  await new Promise((r) => setTimeout(r, 500));
+  const origin = await startOrigin(t, (_q, s) => s.end('ok'));
+  const { gh } = await startProxy(t, {
+    listeners: [{ name: 's', address: '127.0.0.1:0', tls: { certificates: [{ cert: leaf.cert, key: leaf.key }] } }],
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ match: {}, proxy: { upstream: 'app' } }],
+  });
+  const port = Number(new URL(gh.url('s')).port);
+  const stapled = () => new Promise<Buffer | null>((resolve, reject) => {
+    let resp: Buffer | null = null;
+    const s = tlsConnect({ port, host: '127.0.0.1', servername: 'ocsp.test', ca: ca.certPem, requestOCSP: true }, () => {
+      setTimeout(() => { s.destroy(); resolve(resp); }, 50);
+    });
+    s.on('OCSPResponse', (r: Buffer) => { resp = r; });
+    s.on('error', reject);
+  });
+  let resp: Buffer | null = null;
+  await waitFor(async () => ((resp = await stapled())?.length ?? 0) > 0, 10_000, 'a stapled OCSP response');
+  // The responder said "successful" and "good" for this very certificate (the CertID matched).
+  writeFileSync(join(ca.dir, 'resp.der'), resp!);
+  const { execFileSync } = await import('node:child_process');
+  const text = execFileSync('openssl', ['ocsp', '-respin', join(ca.dir, 'resp.der'), '-resp_text', '-noverify'], { encoding: 'utf8' });
+  assert.match(text, /OCSP Response Status: successful/);
+  assert.match(text, /Cert Status: good/);
+  assert.match(text, new RegExp(`Serial Number: ${x.serialNumber}`, 'i'));
+  void readFileSync;
+});

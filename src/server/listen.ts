@@ -11,6 +11,8 @@ export interface SecureOptions {
   options: Record<string, unknown>;
   sni(servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void;
   h2: boolean;
+  /** Answers OCSPRequest events (stapling), when the certificates name a responder. */
+  ocsp?: (cert: Buffer, issuer: Buffer, cb: (err: Error | null, resp?: Buffer) => void) => void;
   close(): void;
 }
 
@@ -87,6 +89,7 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     const { createServer: createHttpsServer } = await import('node:https');
     server = createHttpsServer({ ...httpOptions, ...secure.options, SNICallback: secure.sni }) as unknown as Server;
   }
+  if (secure?.ocsp) server.on('OCSPRequest', secure.ocsp);
   if (secure) {
     // Session resumption with ticket keys rotated every 12 hours, so a stolen key opens at most half a day
     // of recorded sessions (Node's own key would live as long as the process).

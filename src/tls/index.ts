@@ -10,6 +10,7 @@ import type { TlsConfig } from './schema.js';
 
 export { createCertStore, INTERMEDIATE_CIPHERS, TlsConfigError, type CertStore } from './certs.js';
 export { createAcme, type AcmeManager } from './acme.js';
+export { ocspStapler, ocspRequest, type Stapler } from './ocsp.js';
 export * from './schema.js';
 
 export interface TlsListener { name: string; address: string; tls?: TlsConfig | undefined; redirect_https: boolean }
