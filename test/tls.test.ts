@@ -270,7 +270,9 @@ test('OCSP stapling: a certificate that names a responder gets its OCSP answer s
   const port = Number(new URL(gh.url('s')).port);
   const stapled = () => new Promise<Buffer | null>((resolve, reject) => {
     let resp: Buffer | null = null;
-    const s = tlsConnect({ port, host: '127.0.0.1', servername: 'ocsp.test', ca: ca.certPem, requestOCSP: true }, () => {
+    // requestOCSP is a TLSSocket option that @types/node leaves out of ConnectionOptions.
+    const opts = { port, host: '127.0.0.1', servername: 'ocsp.test', ca: ca.certPem, requestOCSP: true } as Parameters<typeof tlsConnect>[0];
+    const s = tlsConnect(opts, () => {
       setTimeout(() => { s.destroy(); resolve(resp); }, 50);
     });
     s.on('OCSPResponse', (r: Buffer) => { resp = r; });
