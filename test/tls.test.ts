@@ -271,7 +271,8 @@ test('OCSP stapling: a certificate that names a responder gets its OCSP answer s
   const stapled = () => new Promise<Buffer | null>((resolve, reject) => {
     let resp: Buffer | null = null;
     // requestOCSP is a TLSSocket option that @types/node leaves out of ConnectionOptions.
-    const opts = { port, host: '127.0.0.1', servername: 'ocsp.test', ca: ca.certPem, requestOCSP: true } as Parameters<typeof tlsConnect>[0];
+    const opts: import('node:tls').ConnectionOptions = { port, host: '127.0.0.1', servername: 'ocsp.test', ca: ca.certPem };
+    Object.assign(opts, { requestOCSP: true });
     const s = tlsConnect(opts, () => {
       setTimeout(() => { s.destroy(); resolve(resp); }, 50);
     });
