@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { errors } from '../core/errors.js';
+import { noteStreamed } from '../core/memory.js';
 
 class LimitedBody extends Transform {
   private seen = 0;
@@ -19,6 +20,7 @@ class LimitedBody extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.seen += chunk.length;
+    noteStreamed(chunk.length);
     if (this.seen > this.max) return cb(errors.bodyTooLarge());
     this.timer.refresh();
     cb(null, chunk);

@@ -9,6 +9,7 @@ import type { RequestCtx } from '../core/context.js';
 import { errors, ProxyError } from '../core/errors.js';
 import type { Phases, ResponseHead, UpstreamRequest } from '../core/plugin.js';
 import type { Peer } from '../core/services.js';
+import { noteStreamed } from '../core/memory.js';
 import { readBody } from './body.js';
 import { clientResponseHeaders, upstreamRequestHeaders, type ResponseHeaderOptions } from './headers.js';
 import { mirror, type MirrorTarget } from './mirror.js';
@@ -142,6 +143,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   onResponseData(controller: Controller, chunk: Buffer): void {
     const ctx = this.ex.ctx;
     ctx.bytesOut += chunk.length;
+    noteStreamed(chunk.length);
     const res = ctx.res as ResWithHandler;
     if (chunk.length === this.remaining && ctx.bytesOut === chunk.length) {
       this.ended = true;
