@@ -22,7 +22,7 @@ export interface Explanation {
   chosen: string | undefined;
   action: string;
   upstreamPath?: string;
-  upstream?: { name: string; servers: string[] };
+  upstream?: { name: string; balance: string; servers: string[] };
   headers?: [string, string][];
 }
 
@@ -61,7 +61,7 @@ export async function explain(config: GatehouseConfig, input: ExplainInput): Pro
   else if (route.proxy) {
     const up = config.upstreams[route.proxy.upstream]!;
     out.action = `proxy to upstream ${route.proxy.upstream}`;
-    out.upstream = { name: route.proxy.upstream, servers: up.servers.map((s) => (typeof s === 'string' ? s : `${s.url} (weight ${s.weight})`)) };
+    out.upstream = { name: route.proxy.upstream, balance: up.balance, servers: up.servers.map((s) => (typeof s === 'string' ? s : `${s.url} (weight ${s.weight})`)) };
     const phases = compileRoute(plugins, route, found.index);
     const ureq: UpstreamRequest = { method: input.method, path: ctx.upstreamPath, headers: upstreamRequestHeaders(ctx, ctx.head, { host: up.host }) };
     for (const f of phases.upstreamRequestFilter) f(ctx, ureq);
@@ -77,7 +77,7 @@ export function formatExplanation(e: Explanation): string {
   for (const r of e.routes) lines.push(`  ${r.id === e.chosen ? '→' : r.matches ? '~' : '✗'} ${r.id}: ${r.reason}${r.matches && r.id !== e.chosen ? ' (matches, but a more specific route wins)' : ''}`);
   lines.push('', `matched: ${e.chosen ?? 'no route'}`, `action: ${e.action}`);
   if (e.upstreamPath !== undefined) lines.push(`upstream path: ${e.upstreamPath}`);
-  if (e.upstream) lines.push(`upstream ${e.upstream.name}: ${e.upstream.servers.join(', ')} (round robin)`);
+  if (e.upstream) lines.push(`upstream ${e.upstream.name}: ${e.upstream.servers.join(', ')} (${e.upstream.balance.replace('_', ' ')})`);
   if (e.headers) {
     lines.push('headers sent upstream:');
     for (const [n, v] of e.headers) lines.push(`  ${n}: ${n === 'x-request-id' ? '(generated per request)' : v}`);
