@@ -212,6 +212,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
 
   async function openAll(g: Generation, cfg: GatehouseConfig): Promise<void> {
     const opened: Listener[] = [];
+    const certificatesReady: Promise<void>[] = [];
     try {
       for (const l of cfg.listeners) {
         const existing = listeners.get(l.name);
@@ -223,6 +224,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
           if (l.tls.acme) {
             manager = createAcme({ cfg: l.tls.acme, names: l.tls.acme.domains ?? routeHosts(cfg, l.name), baseDir, log, store, challenges });
             acmeManagers.set(l.name, manager);
+            certificatesReady.push(manager.ready);
           }
           secure = {
             options: store.serverOptions(), sni: store.sni, h2: l.tls.h2, ocsp: ocspStapler().onRequest,
@@ -235,6 +237,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       await closeListeners(opened, [], 0);
       throw err;
     }
+    // An ACME listener has a certificate (stored, or the stand-in) before start() resolves.
+    await Promise.all(certificatesReady);
     for (const l of opened) {
       const old = listeners.get(l.config.name);
       if (old) void closeListeners([old], [], cfg.shutdown.timeout);

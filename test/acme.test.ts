@@ -49,6 +49,8 @@ test('ACME (RFC 8555) against pebble: obtain a certificate by http-01, verify it
   }, { logger: pino({ level: process.env.ACME_DEBUG ? 'debug' : 'silent' }) });
   await gh.start();
   t.after(() => gh.stop({ timeoutMs: 1000 }));
+  // start() resolves once the self-signed stand-in serves: a handshake works at once.
+  assert.equal((await peer(httpsPort, undefined)).subject.CN, 'localhost');
 
   // Pebble's root signs what it issues; fetch it from the management interface.
   const rootPem = await new Promise<string>((resolve, reject) => {

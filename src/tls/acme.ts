@@ -17,6 +17,8 @@ import type { TlsConfig } from './schema.js';
 type AcmeConfig = NonNullable<TlsConfig['acme']>;
 
 export interface AcmeManager {
+  /** Resolves once a certificate is installed (the stored one, or the self-signed stand-in). */
+  ready: Promise<void>;
   /** Orders a certificate now (also what the renewal timer calls). */
   renew(): Promise<void>;
   close(): void;
@@ -111,22 +113,30 @@ export function createAcme(opts: { cfg: AcmeConfig; names: string[]; baseDir: st
 
   // Start: a stored certificate still good for more than a third of its life is reused; otherwise a
   // self-signed stand-in serves while the first order runs.
+  let installed!: () => void;
+  const ready = new Promise<void>((r) => { installed = r; });
   void (async () => {
     try {
       const cert = readFileSync(join(certDir, 'cert.pem'), 'utf8');
       const key = readFileSync(join(certDir, 'key.pem'), 'utf8');
       if (renewAt(cert) > Date.now()) {
         store.setManaged(cert, key);
+        installed();
         log.info({ names }, 'stored certificate reused');
         return schedule(renewAt(cert));
       }
     } catch { /* none stored yet */ }
     const stand = await selfSigned(names);
     store.setManaged(stand.cert, stand.key);
+    installed();
     await renew().catch(() => undefined);
-  })();
+  })().catch((err: unknown) => {
+    installed();
+    log.error({ names, err: (err as Error).message }, 'ACME start failed');
+  });
 
   return {
+    ready,
     renew,
     close() {
       closed = true;
