@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/origin.js';
 import { coreContract } from '../test/helpers/contracts.js';
 import { runFailover } from './failover.js';
+import { has, pinned } from './util.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TMP = join(ROOT, '.bench');
@@ -26,16 +27,9 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ONLY = process.env.BENCH_ONLY?.split(',');
 
-function has(cmd: string): boolean {
-  try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; }
-}
-const HAS_TASKSET = has('taskset');
 const HAS_WRK = has('wrk');
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
 
-function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
-  return HAS_TASKSET ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
-}
 
 
 async function waitPort(port: number, path = '/api/hello', ms = 10_000): Promise<void> {

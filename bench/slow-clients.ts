@@ -5,12 +5,13 @@
  * while a probe client sends one request every 200 ms (1 s timeout). Prints the share of probes served.
  * All traffic stays on 127.0.0.1; every attack is bounded by slowhttptest's -l.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/origin.js';
+import { has } from './util.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TMP = join(ROOT, '.bench');
@@ -101,7 +102,7 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
   for (const p of procs) p.kill('SIGKILL');
 }
 
-try { execFileSync('sh', ['-c', 'command -v slowhttptest'], { stdio: 'ignore' }); } catch {
+if (!has('slowhttptest')) {
   process.stderr.write('slowhttptest is not installed (apt-get install slowhttptest)\n');
   process.exit(1);
 }

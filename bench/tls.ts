@@ -10,16 +10,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeCa, makeLeaf } from '../test/helpers/certs.js';
 import { freePort } from '../test/helpers/origin.js';
+import { has, pinned } from './util.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TMP = join(ROOT, '.bench');
 const SECONDS = Number(process.env.BENCH_DURATION ?? 5);
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
-const has = (cmd: string): boolean => { try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; } };
-
-function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
-  return has('taskset') ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
-}
 
 function sTime(port: number, reuse: boolean): number {
   const [c, a] = pinned(1, 'openssl', ['s_time', '-connect', `127.0.0.1:${port}`, reuse ? '-reuse' : '-new', '-time', String(SECONDS)]);

@@ -131,14 +131,13 @@ test('TLS: a renewed pair serves new handshakes without a restart; a broken pair
   assert.equal((await peerCert(port, 'a.test', ca.certPem)).serialNumber, current.serialNumber);
 });
 
-test('cli: a missing certificate file is one clear line and exit 1', async (t) => {
+test('cli: a missing certificate file is one clear line and exit 1', async () => {
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const dir = mkdtempSync(join(tmpdir(), 'gh-tls-'));
   const file = join(dir, 'gatehouse.yaml');
   writeFileSync(file, 'listeners: [{ name: s, address: "127.0.0.1:0", tls: { certificates: [{ cert: certs/a.pem, key: certs/a-key.pem }] } }]\n');
   const r = await runCli(['run', '-c', file]);
-  void t;
   assert.equal(r.code, 1);
   assert.equal(r.stderr.trim(), `gatehouse: cannot read TLS certificate ${join(dir, 'certs/a.pem')}: ENOENT`);
 });
@@ -247,7 +246,6 @@ test('h2c: a listener can speak cleartext HTTP/2 by prior knowledge, through the
 
 test('OCSP stapling: a certificate that names a responder gets its OCSP answer stapled', { timeout: 30_000 }, async (t) => {
   const { spawn } = await import('node:child_process');
-  const { readFileSync } = await import('node:fs');
   const { freePort: fp } = await import('./helpers/origin.js');
   const ca = makeCa('OCSP CA');
   const ocspPort = await fp();
@@ -288,5 +286,4 @@ test('OCSP stapling: a certificate that names a responder gets its OCSP answer s
   assert.match(text, /OCSP Response Status: successful/);
   assert.match(text, /Cert Status: good/);
   assert.match(text, new RegExp(`Serial Number: ${x.serialNumber}`, 'i'));
-  void readFileSync;
 });

@@ -4,11 +4,11 @@
  * Backups take part only when no primary is eligible; slow start lowers a recovering peer's weight.
  */
 import { effectiveWeight, type Peer, type Selector } from '../core/services.js';
-import { isEligible } from './tiers.js';
+import { hasSlowStart, isEligible } from './tiers.js';
 
 export function roundRobin(peers: readonly Peer[]): Selector {
   const current = new Float64Array(peers.length);
-  const slow = peers.some((p) => p.slowStartMs > 0);
+  const slow = hasSlowStart(peers);
 
   function pickTier(exclude: ReadonlySet<Peer> | undefined, backup: boolean, now: number): Peer | undefined {
     let best = -1;

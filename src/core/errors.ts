@@ -58,7 +58,6 @@ export const errors = {
   authUnavailable: (cause?: unknown) => new ProxyError(503, 'GH_AUTH_UNAVAILABLE', { source: 'upstream', retryAfterS: 1, cause }),
   requestDenied: () => new ProxyError(403, 'GH_REQUEST_DENIED', { source: 'downstream' }),
   shed: () => new ProxyError(503, 'GH_OVERLOADED', { source: 'internal', retryAfterS: 1 }),
-  shuttingDown: () => new ProxyError(503, 'GH_SHUTTING_DOWN', { source: 'internal', retryAfterS: 1 }),
   internal: (cause: unknown) => new ProxyError(500, 'GH_INTERNAL', { source: 'internal', cause }),
 } as const;
 

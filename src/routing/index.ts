@@ -9,7 +9,7 @@ import { redirectHandler, respondReply } from './actions.js';
 import { compileRewrite } from './rewrite.js';
 import type { HeaderOpsConfig, HeadersConfig, MatchConfig, RedirectConfig, RespondConfig, RewriteConfig } from './schema.js';
 
-export { RouteTable, prefixKeys, conditionMismatch, type CompiledRoute, type RouteInput } from './table.js';
+export { RouteTable, conditionMismatch, type CompiledRoute, type RouteInput } from './table.js';
 export { compileRewrite, type PathRewriter } from './rewrite.js';
 export { explainRoute, type RouteVerdict } from './explain.js';
 export * from './schema.js';

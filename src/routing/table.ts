@@ -80,17 +80,6 @@ function firstPassing<R>(list: CompiledRoute<R>[] | undefined, method: string, r
   return undefined;
 }
 
-/** Prefix keys for a path, longest first: `/a/b` → `/a/b`, `/a/`, `/a`, `/`. A prefix matches whole segments. */
-export function prefixKeys(path: string): string[] {
-  const keys = [path];
-  for (let i = path.length - 1; i >= 0; i--) {
-    if (path.charCodeAt(i) !== 47 /* / */) continue;
-    if (i + 1 !== path.length) keys.push(path.slice(0, i + 1));
-    if (i > 0) keys.push(path.slice(0, i));
-  }
-  return keys;
-}
-
 export class RouteTable<R> {
   readonly routes: CompiledRoute<R>[];
   private readonly exactHosts = new Map<string, Bucket<R>>();
@@ -123,21 +112,6 @@ export class RouteTable<R> {
     let b = map.get(key);
     if (!b) map.set(key, (b = newBucket()));
     return b;
-  }
-
-  /** Host buckets that apply to `host`, most specific first. */
-  bucketsFor(host: string): Bucket<R>[] {
-    const out: Bucket<R>[] = [];
-    const exact = this.exactHosts.get(host);
-    if (exact) out.push(exact);
-    if (this.hasWildcards) {
-      for (let i = host.indexOf('.'); i !== -1; i = host.indexOf('.', i + 1)) {
-        const b = this.wildcardHosts.get(host.slice(i));
-        if (b) out.push(b);
-      }
-    }
-    out.push(this.anyHost);
-    return out;
   }
 
   /** The route for a request, or undefined (404). */
