@@ -9,6 +9,7 @@
  */
 import { BlockList } from 'node:net';
 import { dirname, resolve } from 'node:path';
+import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import { validate } from './config/load.js';
 import { loadConfigFile as loadFile } from './config/load.js';
@@ -18,7 +19,7 @@ import { createSelector, stickyCookie } from './balance/index.js';
 import { createHealth, type HealthChecker, type PeerHealth } from './health/index.js';
 import { accessLog, createLogger } from './observe/index.js';
 import { access, auth, limits, rateLimits, rules, shedding } from './protect/index.js';
-import { createAcme, createCertStore, ocspStapler, tls, type AcmeManager } from './tls/index.js';
+import { alpnChallengeInterceptor, createAcme, createCertStore, ocspStapler, tls, type AcmeManager } from './tls/index.js';
 import { RouteTable, routing, type RouteInput } from './routing/index.js';
 import { fail, type RoutePipeline, type Runtime } from './server/handler.js';
 import { closeListeners, openListener, type Listener, type SecureOptions, type ServerOptions } from './server/listen.js';
@@ -208,6 +209,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   const listeners = new Map<string, Listener>();
   const boundAddress = (name: string): string | undefined => listeners.get(name)?.address();
   const challenges = new Map<string, string>();
+  const alpnChallenges = new Map<string, SecureContext>();
+  const interceptAlpn = alpnChallengeInterceptor(alpnChallenges);
   const acmeManagers = new Map<string, AcmeManager>();
 
   async function openAll(g: Generation, cfg: GatehouseConfig): Promise<void> {
@@ -222,12 +225,14 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
           const store = createCertStore(l.tls, baseDir, log);
           let manager: AcmeManager | undefined;
           if (l.tls.acme) {
-            manager = createAcme({ cfg: l.tls.acme, names: l.tls.acme.domains ?? routeHosts(cfg, l.name), baseDir, log, store, challenges });
+            manager = createAcme({ cfg: l.tls.acme, names: l.tls.acme.domains ?? routeHosts(cfg, l.name), baseDir, log, store, challenges, alpnChallenges });
             acmeManagers.set(l.name, manager);
             certificatesReady.push(manager.ready);
           }
           secure = {
             options: store.serverOptions(), sni: store.sni, h2: l.tls.h2, ocsp: ocspStapler().onRequest,
+            // tls-alpn-01 is validated on port 443, whichever TLS listener holds it: all of them answer.
+            ...(cfg.listeners.some((x) => x.tls?.acme?.challenge === 'tls-alpn-01') ? { intercept: interceptAlpn } : {}),
             close: () => { store.close(); manager?.close(); if (acmeManagers.get(l.name) === manager) acmeManagers.delete(l.name); },
           };
         }

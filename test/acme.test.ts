@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import pino from 'pino';
 import { createGatehouse } from '../src/index.js';
@@ -22,14 +22,17 @@ function peer(port: number, ca: string | undefined): Promise<PeerCertificate & {
   });
 }
 
-test('ACME (RFC 8555) against pebble: obtain a certificate by http-01, verify it with pebble\'s root, renew it without a restart', { timeout: 90_000 }, async (t) => {
+interface Pebble { acmePort: number; rootPem(): Promise<string>; log(): string; ca: ReturnType<typeof makeCa>; dir: string }
+
+/** Pebble on loopback; it validates http-01 on `httpPort` and tls-alpn-01 on `tlsPort`. */
+async function startPebble(t: TestContext, httpPort: number, tlsPort: number): Promise<Pebble> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-acme-'));
   const ca = makeCa('Pebble TLS CA');
   const pebbleTls = makeLeaf(ca, 'localhost', ['localhost']);
-  const [acmePort, mgmtPort, httpPort, httpsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [acmePort, mgmtPort] = [await freePort(), await freePort()];
   writeFileSync(join(dir, 'pebble.json'), JSON.stringify({ pebble: {
     listenAddress: `127.0.0.1:${acmePort}`, managementListenAddress: `127.0.0.1:${mgmtPort}`,
-    certificate: pebbleTls.cert, privateKey: pebbleTls.key, httpPort, tlsPort: await freePort(), ocspResponderURL: '', externalAccountBindingRequired: false,
+    certificate: pebbleTls.cert, privateKey: pebbleTls.key, httpPort, tlsPort, ocspResponderURL: '', externalAccountBindingRequired: false,
   } }));
   const pebble = spawn('pebble', ['-config', join(dir, 'pebble.json')], { env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => pebble.kill('SIGKILL'));
@@ -37,6 +40,21 @@ test('ACME (RFC 8555) against pebble: obtain a certificate by http-01, verify it
   pebble.stdout.on('data', (c: Buffer) => { pebbleLog += c.toString(); });
   pebble.stderr.on('data', (c: Buffer) => { pebbleLog += c.toString(); });
   await waitFor(() => pebbleLog.includes('Listening on'), 10_000, 'pebble to start');
+  // Pebble's root signs what it issues; fetched from the management interface.
+  const rootPem = (): Promise<string> => new Promise<string>((resolve, reject) => {
+    import('node:https').then(({ get }) => get(`https://localhost:${mgmtPort}/roots/0`, { ca: ca.certPem }, (res) => {
+      let b = '';
+      res.on('data', (c: Buffer) => { b += c.toString(); });
+      res.on('end', () => resolve(b));
+    }).on('error', reject));
+  });
+  return { acmePort, rootPem, log: () => pebbleLog, ca, dir };
+}
+
+test('ACME (RFC 8555) against pebble: obtain a certificate by http-01, verify it with pebble\'s root, renew it without a restart', { timeout: 90_000 }, async (t) => {
+  const [httpPort, httpsPort] = [await freePort(), await freePort()];
+  const pebble = await startPebble(t, httpPort, await freePort());
+  const { ca, dir, acmePort } = pebble;
 
   const gh = createGatehouse({
     listeners: [
@@ -52,15 +70,7 @@ test('ACME (RFC 8555) against pebble: obtain a certificate by http-01, verify it
   // start() resolves once the self-signed stand-in serves: a handshake works at once.
   assert.equal((await peer(httpsPort, undefined)).subject.CN, 'localhost');
 
-  // Pebble's root signs what it issues; fetch it from the management interface.
-  const rootPem = await new Promise<string>((resolve, reject) => {
-    import('node:https').then(({ get }) => get(`https://localhost:${mgmtPort}/roots/0`, { ca: ca.certPem }, (res) => {
-      let b = '';
-      res.on('data', (c: Buffer) => { b += c.toString(); });
-      res.on('end', () => resolve(b));
-    }).on('error', reject));
-  });
-  // Until the self-signed stand-in is installed (a few ms after start) a handshake can fail: keep polling.
+  const rootPem = await pebble.rootPem();
   const authorized = async (): Promise<boolean> => { try { return (await peer(httpsPort, rootPem)).authorized; } catch { return false; } };
   await waitFor(authorized, 30_000, 'a certificate from pebble');
   const first = await peer(httpsPort, rootPem);
@@ -70,5 +80,56 @@ test('ACME (RFC 8555) against pebble: obtain a certificate by http-01, verify it
   await waitFor(async () => (await peer(httpsPort, rootPem)).serialNumber !== first.serialNumber, 10_000, 'the renewed certificate');
   const renewed = await peer(httpsPort, rootPem);
   assert.equal(renewed.authorized, true);
-  assert.match(pebbleLog, /Attempting to validate w\/ HTTP/, 'pebble validated the http-01 challenge against the proxy');
+  assert.match(pebble.log(), /Attempting to validate w\/ HTTP/, 'pebble validated the http-01 challenge against the proxy');
 });
+
+test('ACME tls-alpn-01 (RFC 8737) against pebble: the TLS listener answers the challenge; other clients are served throughout', { timeout: 90_000 }, async (t) => {
+  const httpsPort = await freePort();
+  // No plain listener at all: pebble can only validate in the TLS handshake, on the proxy's TLS port.
+  const pebble = await startPebble(t, await freePort(), httpsPort);
+  const { ca, dir, acmePort } = pebble;
+  const gh = createGatehouse({
+    listeners: [
+      { name: 'secure', address: `127.0.0.1:${httpsPort}`, tls: { acme: { email: 'ops@example.com', directory: `https://localhost:${acmePort}/dir`, challenge: 'tls-alpn-01', ca: ca.cert, storage: join(dir, 'acme') } } },
+    ],
+    access_log: { enabled: false },
+    overload: false,
+    routes: [{ match: { host: 'localhost' }, respond: { body: 'secured\n' } }],
+  }, { logger: pino({ level: process.env.ACME_DEBUG ? 'debug' : 'silent' }) });
+  await gh.start();
+  t.after(() => gh.stop({ timeoutMs: 1000 }));
+  const rootPem = await pebble.rootPem();
+
+  // Ordinary HTTPS clients (h2 and http/1.1 by ALPN) keep being served while challenges are answered.
+  let served = 0;
+  let failed = 0;
+  let stop = false;
+  const load = (async () => {
+    for (let i = 0; i < 2000 && !stop; i++) {
+      const res = await httpsGet(httpsPort).catch(() => undefined);
+      if (res === 'secured\n') served++; else failed++;
+    }
+  })();
+  const authorized = async (): Promise<boolean> => { try { return (await peer(httpsPort, rootPem)).authorized; } catch { return false; } };
+  await waitFor(authorized, 30_000, 'a certificate from pebble');
+  await gh.renewCertificates();
+  stop = true;
+  await load;
+  // Nothing listens on pebble's http-01 port: the authorizations were validated in the TLS handshake.
+  assert.match(pebble.log(), /set VALID by completed challenge/);
+  assert.doesNotMatch(pebble.log(), /Attempting to validate w\/ HTTP/);
+  assert.equal((await peer(httpsPort, rootPem)).subjectaltname, 'DNS:localhost');
+  assert.ok(served > 0);
+  assert.equal(failed, 0);
+});
+
+/** One HTTPS request, any certificate accepted (the stand-in, then pebble's). */
+function httpsGet(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    import('node:https').then(({ get }) => get({ host: '127.0.0.1', port, servername: 'localhost', headers: { host: 'localhost' }, rejectUnauthorized: false, agent: false }, (res) => {
+      let b = '';
+      res.on('data', (c: Buffer) => { b += c.toString(); });
+      res.on('end', () => resolve(b));
+    }).on('error', reject));
+  });
+}

@@ -11,6 +11,8 @@ export interface SecureOptions {
   options: Record<string, unknown>;
   sni(servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void;
   h2: boolean;
+  /** Sees each accepted socket before the TLS server does, and hands it on with `next` (or answers it itself). */
+  intercept?: (socket: Socket, next: (socket: Socket) => void) => void;
   /** Answers OCSPRequest events (stapling), when the certificates name a responder. */
   ocsp?: (cert: Buffer, issuer: Buffer, cb: (err: Error | null, resp?: Buffer) => void) => void;
   close(): void;
@@ -88,6 +90,14 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
   } else {
     const { createServer: createHttpsServer } = await import('node:https');
     server = createHttpsServer({ ...httpOptions, ...secure.options, SNICallback: secure.sni }) as unknown as Server;
+  }
+  if (secure?.intercept) {
+    // The TLS server wraps a socket on 'connection'; let the interceptor see it first.
+    const intercept = secure.intercept;
+    const wrap = server.listeners('connection') as ((s: Socket) => void)[];
+    server.removeAllListeners('connection');
+    const next = (s: Socket): void => { for (const f of wrap) f.call(server, s); };
+    server.on('connection', (s: Socket) => intercept(s, next));
   }
   if (secure?.ocsp) server.on('OCSPRequest', secure.ocsp);
   if (secure) {

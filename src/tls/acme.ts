@@ -3,10 +3,12 @@
  * `storage` and reused across restarts; a new order starts when no stored certificate is valid for more than
  * a third of its lifetime, and renewal is scheduled at that point (with jitter, and backoff after a failure).
  * While the first order is pending, a self-signed certificate for the names is served. http-01 challenges are
- * answered from `challenges`, which the tls plugin serves on every listener. acme-client and @peculiar/x509
+ * answered from `challenges`, which the tls plugin serves on every listener; tls-alpn-01 challenges from
+ * `alpnChallenges` (one certificate per name), which every TLS listener answers (alpn-challenge.ts). acme-client and @peculiar/x509
  * are loaded only when a listener uses ACME (they weigh some 20 MB of memory).
  */
 import { webcrypto, X509Certificate } from 'node:crypto';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -52,8 +54,8 @@ function renewAt(certPem: string): number {
   return to - (to - from) / 3;
 }
 
-export function createAcme(opts: { cfg: AcmeConfig; names: string[]; baseDir: string; log: Logger; store: CertStore; challenges: Map<string, string> }): AcmeManager {
-  const { cfg, names, log, store, challenges } = opts;
+export function createAcme(opts: { cfg: AcmeConfig; names: string[]; baseDir: string; log: Logger; store: CertStore; challenges: Map<string, string>; alpnChallenges: Map<string, SecureContext> }): AcmeManager {
+  const { cfg, names, log, store, challenges, alpnChallenges } = opts;
   const dir = isAbsolute(cfg.storage) ? cfg.storage : resolve(opts.baseDir, cfg.storage);
   const certDir = join(dir, names[0] ?? 'default');
   mkdirSync(certDir, { recursive: true });
@@ -92,9 +94,19 @@ export function createAcme(opts: { cfg: AcmeConfig; names: string[]; baseDir: st
       const client = new acme.Client({ directoryUrl: cfg.directory, accountKey: await accountKey(acme) });
       const [key, csr] = await acme.crypto.createCsr({ commonName: names[0]!, altNames: names });
       const cert = await client.auto({
-        csr, email: cfg.email, termsOfServiceAgreed: true, challengePriority: ['http-01'], skipChallengeVerification: true,
-        challengeCreateFn: async (_authz, challenge, keyAuthorization) => { challenges.set(challenge.token, keyAuthorization); },
-        challengeRemoveFn: async (_authz, challenge) => { challenges.delete(challenge.token); },
+        csr, email: cfg.email, termsOfServiceAgreed: true, challengePriority: [cfg.challenge], skipChallengeVerification: true,
+        challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+          if ((challenge.type as string) === 'tls-alpn-01') {
+            const [alpnKey, alpnCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization);
+            alpnChallenges.set(authz.identifier.value.toLowerCase(), createSecureContext({ key: alpnKey, cert: alpnCert, minVersion: 'TLSv1.2' }));
+          } else {
+            challenges.set(challenge.token, keyAuthorization);
+          }
+        },
+        challengeRemoveFn: async (authz, challenge) => {
+          if ((challenge.type as string) === 'tls-alpn-01') alpnChallenges.delete(authz.identifier.value.toLowerCase());
+          else challenges.delete(challenge.token);
+        },
       });
       store.setManaged(cert, key.toString());
       writeFileSync(join(certDir, 'cert.pem'), cert);

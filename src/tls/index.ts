@@ -10,6 +10,8 @@ import type { TlsConfig } from './schema.js';
 
 export { createCertStore, INTERMEDIATE_CIPHERS, TlsConfigError, type CertStore } from './certs.js';
 export { createAcme, type AcmeManager } from './acme.js';
+export { alpnChallengeInterceptor, ACME_TLS_ALPN } from './alpn-challenge.js';
+export { readClientHello, type ClientHello } from './client-hello.js';
 export { ocspStapler, ocspRequest, type Stapler } from './ocsp.js';
 export * from './schema.js';
 

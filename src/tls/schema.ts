@@ -15,7 +15,7 @@ export const tlsSchema = z
       .strictObject({
         email: z.string().email().describe('Account contact e-mail'),
         directory: z.string().url().describe('ACME directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory'),
-        challenge: z.enum(['http-01']).default('http-01').describe('Challenge type: http-01, answered on the plain listeners (port 80 in production)'),
+        challenge: z.enum(['http-01', 'tls-alpn-01']).default('http-01').describe('Challenge type: http-01 (answered on every listener; the CA asks on port 80) or tls-alpn-01 (answered in the TLS handshake on every TLS listener; the CA connects to port 443)'),
         domains: z.array(z.string()).optional().describe('Names to certify; by default the exact host names of the routes on this listener'),
         storage: z.string().default('.gatehouse/acme').describe('Directory (relative to the config file) for the account key and certificates, reused across restarts'),
         ca: z.string().optional().describe('PEM file trusted for the directory\'s own TLS (for a test CA such as pebble)'),
