@@ -215,7 +215,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
 
   async function openAll(g: Generation, cfg: GatehouseConfig): Promise<void> {
     const opened: Listener[] = [];
-    const certificatesReady: Promise<void>[] = [];
+    const ordering: AcmeManager[] = [];
     try {
       for (const l of cfg.listeners) {
         const existing = listeners.get(l.name);
@@ -227,7 +227,9 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
           if (l.tls.acme) {
             manager = createAcme({ cfg: l.tls.acme, names: l.tls.acme.domains ?? routeHosts(cfg, l.name), baseDir, log, store, challenges, alpnChallenges });
             acmeManagers.set(l.name, manager);
-            certificatesReady.push(manager.ready);
+            // A certificate (stored, or the stand-in) is installed before the socket is bound.
+            await manager.ready;
+            ordering.push(manager);
           }
           secure = {
             options: store.serverOptions(), sni: store.sni, h2: l.tls.h2, ocsp: ocspStapler().onRequest,
@@ -242,8 +244,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       await closeListeners(opened, [], 0);
       throw err;
     }
-    // An ACME listener has a certificate (stored, or the stand-in) before start() resolves.
-    await Promise.all(certificatesReady);
+    // Orders start once every listener is bound (the CA's challenge may come to any of them).
+    for (const m of ordering) m.begin();
     for (const l of opened) {
       const old = listeners.get(l.config.name);
       if (old) void closeListeners([old], [], cfg.shutdown.timeout);

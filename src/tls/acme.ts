@@ -21,6 +21,8 @@ type AcmeConfig = NonNullable<TlsConfig['acme']>;
 export interface AcmeManager {
   /** Resolves once a certificate is installed (the stored one, or the self-signed stand-in). */
   ready: Promise<void>;
+  /** Lets the first order start (called once the listeners that answer challenges are bound). */
+  begin(): void;
   /** Orders a certificate now (also what the renewal timer calls). */
   renew(): Promise<void>;
   close(): void;
@@ -92,7 +94,9 @@ export function createAcme(opts: { cfg: AcmeConfig; names: string[]; baseDir: st
     try {
       const acme = await acmeReady;
       const client = new acme.Client({ directoryUrl: cfg.directory, accountKey: await accountKey(acme) });
-      const [key, csr] = await acme.crypto.createCsr({ commonName: names[0]!, altNames: names });
+      // ECDSA P-256, like the stand-in: Node adds an SNI context's certificate beside the default one rather
+      // than replacing it, so a key type that differs from the default's could lose to it in the handshake.
+      const [key, csr] = await acme.crypto.createCsr({ commonName: names[0]!, altNames: names }, await acme.crypto.createPrivateEcdsaKey('P-256'));
       const cert = await client.auto({
         csr, email: cfg.email, termsOfServiceAgreed: true, challengePriority: [cfg.challenge], skipChallengeVerification: true,
         challengeCreateFn: async (authz, challenge, keyAuthorization) => {
@@ -127,6 +131,8 @@ export function createAcme(opts: { cfg: AcmeConfig; names: string[]; baseDir: st
   // self-signed stand-in serves while the first order runs.
   let installed!: () => void;
   const ready = new Promise<void>((r) => { installed = r; });
+  let begin!: () => void;
+  const begun = new Promise<void>((r) => { begin = r; });
   void (async () => {
     try {
       const cert = readFileSync(join(certDir, 'cert.pem'), 'utf8');
@@ -135,12 +141,14 @@ export function createAcme(opts: { cfg: AcmeConfig; names: string[]; baseDir: st
         store.setManaged(cert, key);
         installed();
         log.info({ names }, 'stored certificate reused');
+        await begun;
         return schedule(renewAt(cert));
       }
     } catch { /* none stored yet */ }
     const stand = await selfSigned(names);
     store.setManaged(stand.cert, stand.key);
     installed();
+    await begun;
     await renew().catch(() => undefined);
   })().catch((err: unknown) => {
     installed();
@@ -149,6 +157,7 @@ export function createAcme(opts: { cfg: AcmeConfig; names: string[]; baseDir: st
 
   return {
     ready,
+    begin,
     renew,
     close() {
       closed = true;

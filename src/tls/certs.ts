@@ -20,7 +20,7 @@ export const INTERMEDIATE_CIPHERS = [
 
 export class TlsConfigError extends Error {}
 
-interface Pair { cert: string; key: string; names: string[]; context: SecureContext }
+interface Pair { cert: string; key: string; names: string[]; keyType: string; context: SecureContext }
 
 export interface CertStore {
   /** Adds or replaces the managed (ACME) pair; its names take precedence. Throws on a broken pair. */
@@ -51,7 +51,7 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
       const x509 = new X509Certificate(cert);
       if (!x509.checkPrivateKey(createPrivateKey(key))) throw new Error('the key does not match the certificate');
       const names = (x509.subjectAltName ?? '').split(',').map((s) => s.trim()).filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4).toLowerCase());
-      return { cert, key, names, context: createSecureContext({ cert, key, ...contextOptions }) };
+      return { cert, key, names, keyType: x509.publicKey.asymmetricKeyType ?? 'unknown', context: createSecureContext({ cert, key, ...contextOptions }) };
     } catch (err) {
       throw new TlsConfigError(`bad TLS pair ${label}: ${(err as Error).message}`);
     }
@@ -72,6 +72,11 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
     }
     exact = e;
     wildcard = w;
+    // Node adds an SNI context's certificate beside the default one instead of replacing it (SSL_use_certificate),
+    // so a pair whose key type differs from the default's can lose to the default in the handshake.
+    const all = [...pairs, ...(managed ? [managed] : [])];
+    const mixed = all.find((p) => p.keyType !== all[0]!.keyType);
+    if (mixed) log.warn({ names: mixed.names, keyType: mixed.keyType, defaultKeyType: all[0]!.keyType }, 'certificates of different key types on one listener: clients may be served the default certificate for these names; use one key type per listener');
   };
   index();
 
