@@ -11,7 +11,7 @@ import type { Phases, ResponseHead, UpstreamRequest } from '../core/plugin.js';
 import type { Peer } from '../core/services.js';
 import { noteStreamed } from '../core/memory.js';
 import { readBody } from './body.js';
-import { clientResponseHeaders, upstreamRequestHeaders, type ResponseHeaderOptions } from './headers.js';
+import { clientResponseHeaders, clientTrailers, upstreamRequestHeaders, type ResponseHeaderOptions } from './headers.js';
 import { mirror, type MirrorTarget } from './mirror.js';
 import type { UpstreamRuntime } from './pool.js';
 import { isIdempotent, mayRetry, retryableError } from './retry.js';
@@ -46,12 +46,11 @@ interface Exchange {
   lastError: ProxyError | undefined;
 }
 
-type Controller = Parameters<NonNullable<Dispatcher.DispatchHandler['onRequestStart']>>[0];
 const kHandler = Symbol('gatehouse.forward');
 type ResWithHandler = RequestCtx['res'] & { [kHandler]?: ForwardHandler };
 
 function onDrain(this: ResWithHandler): void {
-  this[kHandler]?.controller?.resume();
+  this[kHandler]?.resume?.();
 }
 
 const EWMA_ALPHA = 0.3;
@@ -59,8 +58,14 @@ function recordLatency(peer: Peer, ms: number): void {
   peer.ewmaMs = peer.ewmaMs === 0 ? ms : peer.ewmaMs + EWMA_ALPHA * (ms - peer.ewmaMs);
 }
 
+/**
+ * undici's handler interface in its raw form (onConnect/onHeaders/onData/onComplete/onError): the response
+ * headers arrive as raw Buffer pairs and go to the client's header list directly, with none of the parsed
+ * header object, the controller and the wrapper undici builds per request for the object form.
+ */
 class ForwardHandler implements Dispatcher.DispatchHandler {
-  controller: Controller | undefined;
+  private abortUpstream: ((err?: Error) => void) | undefined;
+  resume: (() => void) | undefined;
   private started = false;
   private settled = false;
   private drainHooked = false;
@@ -73,7 +78,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   constructor(private readonly ex: Exchange, private readonly peer: Peer, private queued: boolean) {}
 
   abort(): void {
-    this.controller?.abort(errors.clientAborted());
+    this.abortUpstream?.(errors.clientAborted());
   }
 
   /** Bookkeeping once per attempt, however it ends. */
@@ -88,43 +93,50 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.ex.ctx.attempts) this.ex.ctx.attempts.push({ server: this.peer.authority, outcome, ms: performance.now() - this.attemptStart });
   }
 
-  onRequestStart(controller: Controller): void {
-    this.controller = controller;
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortUpstream = abort;
     if (this.queued) { this.queued = false; this.ex.route.upstream.pending--; }
-    if (this.ex.ctx.res.destroyed) controller.abort(errors.clientAborted());
+    if (this.ex.ctx.res.destroyed) abort(errors.clientAborted());
   }
 
-  onResponseStart(controller: Controller, status: number, headers: Record<string, string | string[] | undefined>): void {
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    this.resume = resume;
     const { ctx, route } = this.ex;
     if (status < 200) {
       // RFC 9110 15.2: relay informational responses (103 Early Hints); 100 is answered by node:http itself.
-      if (status === 103 && !ctx.res.headersSent && headers.link) {
-        ctx.res.writeEarlyHints({ link: headers.link } as { link: string | string[] });
+      if (status === 103 && !ctx.res.headersSent) {
+        const link: string[] = [];
+        for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toString('latin1').toLowerCase() === 'link') link.push(raw[i + 1]!.toString('latin1'));
+        if (link.length) ctx.res.writeEarlyHints({ link });
       }
-      return;
+      return true;
     }
     const up = route.upstream;
     recordLatency(this.peer, performance.now() - this.attemptStart);
     up.observer?.observe(this.peer, status >= 500 ? 'failure' : 'ok');
-    if (up.config.retry_on_status.includes(status) && this.retryStatus(controller, status)) return;
+    if (up.config.retry_on_status.includes(status) && this.retryStatus(status)) return true;
     this.started = true;
     ctx.upstreamMs = performance.now() - ctx.upstreamStart;
-    const cl = headers['content-length'];
-    if (typeof cl === 'string') this.remaining = Number(cl);
-    const head: ResponseHead = { status, headers: clientResponseHeaders(ctx, headers, ctx.head.hostHeader, route.responseHeaders) };
+    const built = clientResponseHeaders(ctx, raw, ctx.head.hostHeader, route.responseHeaders);
+    this.remaining = built.contentLength;
+    const head: ResponseHead = { status, headers: built.headers };
     if (up.affinity && this.ex.sticky !== this.peer) head.headers.push('set-cookie', up.affinity.setCookie(this.peer));
     for (const f of route.responseFilters) f(ctx, head);
     ctx.status = head.status;
-    if (ctx.res.destroyed) return void controller.abort(errors.clientAborted());
+    if (ctx.res.destroyed) {
+      this.abortUpstream?.(errors.clientAborted());
+      return true;
+    }
     try {
       ctx.res.writeHead(head.status, head.headers);
     } catch (err) {
-      controller.abort(err as Error);
+      this.abortUpstream?.(err as Error);
     }
+    return true;
   }
 
   /** A retryable status from an idempotent request: drop this response and try another server. */
-  private retryStatus(controller: Controller, status: number): boolean {
+  private retryStatus(status: number): boolean {
     const { ex } = this;
     const { ctx, route } = ex;
     if (!isIdempotent(ctx, route.retryWithIdempotencyKey)) return false;
@@ -135,12 +147,13 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     const next = pickPeer(ex);
     if (!next) { tried.delete(this.peer); return false; } // nobody else to ask: pass this answer on
     this.settle(String(status));
-    controller.abort(errors.upstreamReset(new Error(`retrying after status ${status}`)));
+    this.abortUpstream?.(errors.upstreamReset(new Error(`retrying after status ${status}`)));
     attempt(ex, next);
     return true;
   }
 
-  onResponseData(controller: Controller, chunk: Buffer): void {
+  /** Returns false to pause the upstream until the client drains (undici's raw interface). */
+  onData(chunk: Buffer): boolean {
     const ctx = this.ex.ctx;
     ctx.bytesOut += chunk.length;
     noteStreamed(chunk.length);
@@ -148,38 +161,29 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (chunk.length === this.remaining && ctx.bytesOut === chunk.length) {
       this.ended = true;
       res.end(chunk);
-      return;
+      return true;
     }
     // Past the socket's high-water mark node:http keeps buffering; pause the upstream only beyond
     // `responseBuffer`, so a small response to a slow reader releases its upstream connection at once.
     if (!res.write(chunk) && res.writableLength > this.ex.route.responseBuffer) {
-      controller.pause();
       if (!this.drainHooked) {
         this.drainHooked = true;
         res.on('drain', onDrain);
       }
+      return false;
     }
+    return true;
   }
 
-  onResponseEnd(_controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
+  onComplete(trailers: (Buffer | string)[] | null): void {
     const { ctx, route } = this.ex;
     this.settle(String(ctx.status));
     if (this.ended) return;
-    let hasTrailers = false;
-    for (const _ in trailers) { hasTrailers = true; break; }
-    if (hasTrailers) {
-      const t: [string, string][] = [];
-      for (const k in trailers) {
-        const v = trailers[k];
-        if (v === undefined || route.responseHeaders.hidden.has(k)) continue;
-        for (const item of Array.isArray(v) ? v : [v]) t.push([k, item]);
-      }
-      ctx.res.addTrailers(t);
-    }
+    if (trailers && trailers.length) ctx.res.addTrailers(clientTrailers(trailers, route.responseHeaders.hidden));
     ctx.res.end();
   }
 
-  onResponseError(_controller: Controller, err: Error): void {
+  onError(err: Error): void {
     if (this.settled) return; // this attempt was dropped for a retry
     const { ex, peer } = this;
     const { ctx, route } = ex;

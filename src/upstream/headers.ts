@@ -4,8 +4,11 @@
  * Via appended (RFC 9110 7.6.3), X-Request-Id set. Responses: hop-by-hop and backend-identifying fields dropped,
  * Location/Content-Location pointing at a backend rewritten to the public host.
  */
+import { util as undiciUtil } from 'undici';
 import { connectionTokens, HOP_BY_HOP } from '../core/headers.js';
 import type { RequestCtx, RequestHead } from '../core/context.js';
+
+const { headerNameToString } = undiciUtil;
 
 /** Request fields the proxy sets itself, so the client's copies are dropped. */
 const REQUEST_REPLACED: ReadonlySet<string> = new Set([
@@ -75,27 +78,50 @@ function rewriteLocation(value: string, ctx: RequestCtx, hostHeader: string | un
   return hostHeader ? `${ctx.proto}://${hostHeader}${rest}` : rest;
 }
 
-/** Builds the header list sent to the client from undici's parsed response headers. */
+/** The client's header list built from the upstream's raw header pairs, and the Content-Length (-1: none). */
+export interface ClientHeaders { headers: string[]; contentLength: number }
+
+/**
+ * Builds the header list sent to the client straight from undici's raw header pairs (`[name, value, ...]` as
+ * Buffers): names lower-cased through undici's table of known names, hop-by-hop and hidden fields dropped,
+ * Location / Content-Location pointing at a backend rewritten. No intermediate header object is built.
+ */
 export function clientResponseHeaders(
-  ctx: RequestCtx, headers: Record<string, string | string[] | undefined>, hostHeader: string | undefined, opts: ResponseHeaderOptions,
-): string[] {
+  ctx: RequestCtx, raw: readonly Buffer[], hostHeader: string | undefined, opts: ResponseHeaderOptions,
+): ClientHeaders {
   const out: string[] = [];
-  const c = headers.connection;
-  const extra = connectionTokens(Array.isArray(c) ? c.join(',') : c);
-  for (const name in headers) {
-    if (opts.hidden.has(name)) continue;
-    if (extra !== undefined && extra.includes(name)) continue;
-    const v = headers[name];
-    if (v === undefined) continue;
-    if (name === 'location' || name === 'content-location') {
-      out.push(name, rewriteLocation(Array.isArray(v) ? v[0]! : v, ctx, hostHeader, opts));
-    } else if (typeof v === 'string') {
-      out.push(name, v);
-    } else {
-      for (const item of v) out.push(name, item);
+  let extra: string[] | undefined;
+  let contentLength = -1;
+  const names: string[] = new Array<string>(raw.length >> 1);
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = headerNameToString(raw[i]!);
+    names[i >> 1] = name;
+    if (name === 'connection') {
+      const tokens = connectionTokens(raw[i + 1]!.toString('latin1'));
+      if (tokens) extra = extra ? extra.concat(tokens) : tokens;
     }
   }
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = names[i >> 1]!;
+    if (opts.hidden.has(name)) continue;
+    if (extra !== undefined && extra.includes(name)) continue;
+    const value = raw[i + 1]!.toString('latin1');
+    if (name === 'content-length') contentLength = Number(value);
+    if (name === 'location' || name === 'content-location') out.push(name, rewriteLocation(value, ctx, hostHeader, opts));
+    else out.push(name, value);
+  }
   out.push('x-request-id', ctx.requestId);
+  return { headers: out, contentLength };
+}
+
+/** Raw trailer pairs as [name, value] entries for res.addTrailers, hidden fields dropped. */
+export function clientTrailers(raw: readonly (Buffer | string)[], hidden: ReadonlySet<string>): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = headerNameToString(raw[i]!);
+    const v = raw[i + 1]!;
+    if (!hidden.has(name)) out.push([name, typeof v === 'string' ? v : v.toString('latin1')]);
+  }
   return out;
 }
 
