@@ -147,7 +147,12 @@ test('upstream TLS: verified against a CA by default; a wrong CA is a 502; insec
   const { createSecureServer } = await import('node:http2');
   const ca = makeCa('Upstream CA');
   const leaf = makeLeaf(ca, 'backend.internal', ['backend.internal']);
-  const h1 = createHttpsServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => res.end(`h1 ${req.httpVersion}`));
+  const h1 = createHttpsServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => {
+    res.setHeader('x-sni', String((req.socket as import('node:tls').TLSSocket).servername));
+    res.end(`h1 ${req.httpVersion}`);
+  });
+  let h1Handshakes = 0;
+  h1.on('secureConnection', () => { h1Handshakes++; });
   const h2 = createSecureServer({ cert: leaf.certPem, key: leaf.keyPem, allowHTTP1: false }, (req, res) => res.end(`h2 ${req.httpVersion}`));
   const sessions = new Set<{ destroy(): void }>();
   h2.on('session', (s) => sessions.add(s));
@@ -176,6 +181,14 @@ test('upstream TLS: verified against a CA by default; a wrong CA is a 502; insec
     ],
   });
   assert.equal((await send(`${url}/good`)).text, 'h1 1.1');
+  // SNI is the configured server name, never the client's Host; a change of Host keeps the connection.
+  const before = h1Handshakes;
+  for (const host of ['one.example', 'two.example', 'one.example']) {
+    const r = await send(`${url}/good`, { headers: { host } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-sni'], 'backend.internal');
+  }
+  assert.equal(h1Handshakes, before, 'one upstream connection across client Hosts');
   const bad = await send(`${url}/wrongca`);
   assert.equal(bad.status, 502);
   assert.ok(!bad.text.includes('certificate'), 'no TLS detail reaches the client');

@@ -247,7 +247,11 @@ function attempt(ex: Exchange, peer: Peer): void {
   if (route.mirror && ctx.attempts === undefined && (ex.body === null || ex.body instanceof Buffer)) {
     mirror(ctx, route.mirror, req.path, req.headers, ex.body as Buffer | null);
   }
-  up.pool(peer).dispatch({ path: req.path, method: req.method, headers: req.headers, body: ex.body }, handler);
+  // The server name is the peer's own (undici would otherwise derive SNI from the client's Host, per request,
+  // and drop a TLS connection whenever it changes).
+  // (undici reads `servername` from the dispatch options; its types do not list it.)
+  const opts: Dispatcher.DispatchOptions & { servername?: string | undefined } = { path: req.path, method: req.method, headers: req.headers, body: ex.body, servername: peer.servername };
+  up.pool(peer).dispatch(opts, handler);
 }
 
 function start(ex: Exchange): void {

@@ -3,6 +3,7 @@
  * health observer, the retry budget and the circuit-breaker counters. Balancing and health come from
  * other capabilities through the contracts in core/services.ts, wired by the composition root.
  */
+import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { Pool } from 'undici';
@@ -90,6 +91,7 @@ export function createUpstream(name: string, cfg: UpstreamBaseConfig, deps: Upst
       backup: server.backup, slowStartMs: ('slow_start' in server ? server.slow_start : undefined) ?? cfg.slow_start ?? 0,
       maxConnections: ('max_connections' in server ? server.max_connections : undefined) ?? cfg.keepalive.max_connections ?? 0,
       inflight: 0, up: true, upSince: 0, ewmaMs: 0,
+      servername: cfg.tls?.server_name ?? (isIP(u.hostname.replace(/^\[|\]$/g, '')) ? undefined : u.hostname),
     };
     peers.push(peer);
     const maxConnections = peer.maxConnections;
