@@ -252,7 +252,19 @@ function report(results: Map<string, Map<string, Result>>, runs: Map<string, Map
   lines.push(`- req/s @50: gatehouse / http-proxy = ${ratio(get(gh, 'small, 50 conns')?.rps, get('http-proxy', 'small, 50 conns')?.rps)}; ${paired(gh, 'http-proxy', 'small, 50 conns', rps)} (target >= 1.5x)`);
   lines.push(`- req/s @50: gatehouse / fastify-proxy = ${ratio(get(gh, 'small, 50 conns')?.rps, get('fastify-proxy', 'small, 50 conns')?.rps)}; ${paired(gh, 'fastify-proxy', 'small, 50 conns', rps)} (target >= 1.5x)`);
   lines.push(`- req/s @50: gatehouse / nginx = ${ratio(get(gh, 'small, 50 conns')?.rps, get('nginx', 'small, 50 conns')?.rps)}`);
-  lines.push(`- added p50 @1: gatehouse / nginx = ${Number.isFinite(addedGh / addedNg) ? `${(addedGh / addedNg).toFixed(2)}x` : 'n/a'} (target <= 1.5x)`);
+  // Added latency per round: each proxy's p50 minus the direct p50 of the same round.
+  const addedPerRound = (name: string): number[] => {
+    const d = runs.get('direct')?.get('small, 1 conn') ?? [];
+    return (runs.get(name)?.get('small, 1 conn') ?? []).map((r, i) => r.p50 - (d[i]?.p50 ?? NaN));
+  };
+  const perRound = (name: string): string => {
+    const a = addedPerRound(name);
+    const n = addedPerRound('nginx');
+    const per = a.map((x, i) => x / n[i]!).filter(Number.isFinite);
+    return per.length ? `${median(per).toFixed(2)}x per round [${per.map((x) => x.toFixed(2)).join(', ')}]` : 'n/a';
+  };
+  lines.push(`- added p50 @1: gatehouse / nginx = ${Number.isFinite(addedGh / addedNg) ? `${(addedGh / addedNg).toFixed(2)}x` : 'n/a'}; ${perRound(gh)} (target <= 1.5x)`);
+  lines.push(`- added p50 @1: bare-node / nginx = ${perRound('bare-node')}`);
   lines.push(`- MB/s 1MiB: gatehouse / bare-node = ${ratio(get(gh, '1 MiB, 10 conns')?.mbps, get('bare-node', '1 MiB, 10 conns')?.mbps)} (target >= 0.9x)`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
