@@ -1,0 +1,122 @@
+/**
+ * A buffered line writer for the access log. Lines are encoded straight into a fixed buffer and written in
+ * batches of at least `batch` bytes: synchronously for a file (as nginx writes its log; a page-cache write
+ * is a few microseconds), asynchronously for stdout, which may be a slow pipe. Written by hand because
+ * sonic-boom (pino.destination) measures the whole pending batch on every write, which made the access log
+ * a fifth of the proxy's cost per request at 8 KiB batches.
+ *
+ * If stdout stops draining, at most `maxPending` bytes wait; newer batches are dropped and counted, never
+ * allowed to grow the heap without bound.
+ */
+import { closeSync, mkdirSync, openSync, write, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface LineWriter {
+  write(line: string): void;
+  /** Writes what is buffered; resolves once it has reached the file or pipe. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  /** Batches of lines dropped because stdout did not drain (async mode only). */
+  readonly dropped: number;
+}
+
+export interface LineWriterOptions {
+  /** A file path (appended to, parent directories created), or undefined for stdout. */
+  path: string | undefined;
+  batch?: number;
+  maxPending?: number;
+}
+
+export function createLineWriter(opts: LineWriterOptions): LineWriter {
+  const batch = opts.batch ?? 8 * 1024;
+  const cap = batch * 4;
+  const maxPending = opts.maxPending ?? 16 * 1024 * 1024;
+  const sync = opts.path !== undefined;
+  let fd = 1;
+  if (opts.path !== undefined) {
+    mkdirSync(dirname(opts.path), { recursive: true });
+    fd = openSync(opts.path, 'a');
+  }
+  let buf = Buffer.allocUnsafe(cap);
+  let off = 0;
+  // Async mode: batches waiting for the pipe, and who waits for them to drain.
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let writing = false;
+  let dropped = 0;
+  let waiters: (() => void)[] = [];
+
+  function writeAllSync(b: Buffer): void {
+    let done = 0;
+    while (done < b.length) done += writeSync(fd, b, done, b.length - done);
+  }
+
+  function pump(): void {
+    const b = queue[0];
+    if (b === undefined) {
+      writing = false;
+      for (const w of waiters.splice(0)) w();
+      return;
+    }
+    writing = true;
+    write(fd, b, 0, b.length, null, (err, n) => {
+      if (err) {
+        if (err.code === 'EAGAIN') return void setTimeout(pump, 10).unref();
+        queue.length = 0; // stdout is gone: nothing more can be written
+        queued = 0;
+        return pump();
+      }
+      if (n < b.length) queue[0] = b.subarray(n);
+      else queue.shift();
+      queued -= n;
+      pump();
+    });
+  }
+
+  function drain(): void {
+    if (off === 0) return;
+    const chunk = buf.subarray(0, off);
+    if (sync) {
+      writeAllSync(chunk);
+      off = 0;
+      return;
+    }
+    buf = Buffer.allocUnsafe(cap);
+    off = 0;
+    if (queued + chunk.length > maxPending) {
+      dropped++;
+      return;
+    }
+    queue.push(chunk);
+    queued += chunk.length;
+    if (!writing) pump();
+  }
+
+  return {
+    write(line) {
+      // line.length * 3 bounds its UTF-8 size; ASCII lines (nearly all) fit in line.length.
+      if (off + line.length * 3 > cap) {
+        drain();
+        if (line.length * 3 > cap) {
+          const big = Buffer.from(line);
+          if (sync) writeAllSync(big);
+          else if (queued + big.length <= maxPending) { queue.push(big); queued += big.length; if (!writing) pump(); } else dropped++;
+          return;
+        }
+      }
+      off += buf.write(line, off);
+      if (off >= batch) drain();
+    },
+    flush() {
+      drain();
+      if (sync || !writing) return Promise.resolve();
+      return new Promise<void>((resolve) => { waiters.push(resolve); });
+    },
+    async close() {
+      await this.flush();
+      if (fd !== 1) closeSync(fd);
+      waiters = [];
+    },
+    get dropped() { return dropped; },
+  };
+}

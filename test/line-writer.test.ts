@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { createLineWriter } from '../src/observe/line-writer.js';
+
+function lines(n: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const extra = i % 97 === 0 ? 'é€😀'.repeat(i % 50) : 'x'.repeat(i % 300);
+    out.push(`{"n":${i},"v":"${extra}"}\n`);
+  }
+  out.splice(5000, 0, `{"big":"${'y'.repeat(100_000)}"}\n`); // larger than a whole buffer
+  return out;
+}
+
+test('access log writer: every line reaches the file intact, in order (multi-byte and oversized lines too)', async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'gh-lw-')), 'sub/dir/access.log');
+  const w = createLineWriter({ path: file });
+  const all = lines(20_000);
+  for (const l of all) w.write(l);
+  await w.close();
+  assert.equal(readFileSync(file, 'utf8'), all.join(''));
+});
+
+test('access log writer: stdout (asynchronous) keeps every line and order', async () => {
+  const mod = pathToFileURL(join(import.meta.dirname, '../dist/observe/line-writer.js')).href;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    import { createLineWriter } from ${JSON.stringify(mod)};
+    const w = createLineWriter({ path: undefined });
+    for (let i = 0; i < 50000; i++) w.write('line ' + i + ' ' + 'z'.repeat(i % 200) + '\\n');
+    await w.close();
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (c: string) => { out += c; });
+  const code = await new Promise((r) => child.on('close', r));
+  assert.equal(code, 0);
+  const got = out.split('\n');
+  assert.equal(got.length, 50001);
+  for (let i = 0; i < 50000; i += 997) assert.equal(got[i], `line ${i} ${'z'.repeat(i % 200)}`);
+});
