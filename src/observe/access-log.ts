@@ -36,8 +36,10 @@ function ms(v: number): string {
 
 /** The JSON line for one request (exported for tests). */
 export function accessLine(ctx: RequestCtx, err: ProxyError | undefined, now: number, time: string): string {
-  let line = `{"time":"${time}","reqId":${str(ctx.requestId)},"client":${str(ctx.clientIp)}`
-    + `,"method":${str(ctx.req.method ?? '')},"host":${str(ctx.host)},"path":${str(ctx.path)}`
+  // The request id (generated, or a client's checked against [A-Za-z0-9._:+/=-]), the client address and
+  // the method (an HTTP token, checked by the parser) never need escaping.
+  let line = `{"time":"${time}","reqId":"${ctx.requestId}","client":"${ctx.clientIp}"`
+    + `,"method":"${ctx.req.method ?? ''}","host":${str(ctx.host)},"path":${str(ctx.path)}`
     + `,"status":${ctx.status || ctx.res.statusCode},"bytes_in":${ctx.bytesIn},"bytes_out":${ctx.bytesOut}`
     + `${optStr('route', ctx.route?.id)}${optStr('upstream', ctx.upstreamName)}${optStr('server', ctx.peer?.authority)}`
     + `,"duration_ms":${ms(now - ctx.start)}`;
