@@ -20,7 +20,7 @@ import { createHealth, type HealthChecker, type PeerHealth } from './health/inde
 import { accessLog, createLogger } from './observe/index.js';
 import { access, auth, limits, rateLimits, rules, shedding } from './protect/index.js';
 import { alpnChallengeInterceptor, createAcme, createCertStore, ocspStapler, tls, type AcmeManager } from './tls/index.js';
-import { RouteTable, routing, type RouteInput } from './routing/index.js';
+import { compileUnrewrite, RouteTable, routing, type RouteInput } from './routing/index.js';
 import { fail, type RoutePipeline, type Runtime } from './server/handler.js';
 import { closeListeners, openListener, type Listener, type SecureOptions, type ServerOptions } from './server/listen.js';
 import { configSchema, type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } from './schema.js';
@@ -139,7 +139,7 @@ async function buildGeneration(
         mirror: route.mirror ? { upstream: upstreams.get(route.mirror.upstream)!, percent: route.mirror.percent } : undefined,
         requestFilters: phases.upstreamRequestFilter,
         responseFilters: phases.responseFilter,
-        responseHeaders: { hidden, authorities: upstream.authorities },
+        responseHeaders: { hidden, authorities: upstream.authorities, unrewrite: compileUnrewrite(route.rewrite) },
       };
       action = (ctx) => forward(ctx, fwd);
     }
@@ -191,8 +191,7 @@ function serverOptions(cfg: GatehouseConfig): ServerOptions {
 async function retire(gen: Generation, timeoutMs: number): Promise<void> {
   if (gen.runtime.inflight > 0) {
     await new Promise<void>((r) => {
-      const t = setTimeout(r, timeoutMs);
-      t.unref();
+      const t = setTimeout(r, timeoutMs); // ref'd: the retiring generation is waited for
       gen.runtime.idleWaiters.push(() => { clearTimeout(t); r(); });
     });
   }

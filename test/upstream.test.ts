@@ -124,6 +124,27 @@ test('backends are hidden: Server, X-Powered-By and configured headers dropped, 
   assert.ok(!m.rawHeaders.join('\n').includes(String(o.port)));
 });
 
+test('a backend URL in Location gets the route\'s prefix back (strip_prefix, replace_prefix), as nginx\'s proxy_redirect default', async (t) => {
+  let self = '';
+  const o = await startOrigin(t, (req, res) => {
+    res.writeHead(302, { location: `${self}${req.url === '/v2/moved' ? '/v2/there' : '/there'}?q=1#top`, 'content-location': '/relative/stays' });
+    res.end();
+  });
+  self = o.url;
+  const { url } = await startProxy(t, {
+    upstreams: { app: { servers: [o.url] } },
+    routes: [
+      { match: { path: '/api/' }, rewrite: { strip_prefix: '/api' }, proxy: { upstream: 'app' } },
+      { match: { path: '/old/' }, rewrite: { replace_prefix: { from: '/old/', to: '/v2/' } }, proxy: { upstream: 'app' } },
+    ],
+  });
+  const a = await send(`${url}/api/moved`, { headers: { host: 'shop.test' } });
+  assert.equal(a.headers.location, 'http://shop.test/api/there?q=1#top');
+  assert.equal(a.headers['content-location'], '/relative/stays', 'a relative URL is left as the backend sent it');
+  const b = await send(`${url}/old/moved`, { headers: { host: 'shop.test' } });
+  assert.equal(b.headers.location, 'http://shop.test/old/there?q=1#top');
+});
+
 test('backend failures are the proxy own 502/504 pages, with no backend detail', async (t) => {
   const dead = await freePort();
   const { url } = await startProxy(t, proxyTo([`http://127.0.0.1:${dead}`], { retries: 0 }));

@@ -61,7 +61,7 @@ export function createLineWriter(opts: LineWriterOptions): LineWriter {
     writing = true;
     write(fd, b, 0, b.length, null, (err, n) => {
       if (err) {
-        if (err.code === 'EAGAIN') return void setTimeout(pump, 10).unref();
+        if (err.code === 'EAGAIN') return void setTimeout(pump, 5); // a full non-blocking pipe: try again shortly
         queue.length = 0; // stdout is gone: nothing more can be written
         queued = 0;
         return pump();

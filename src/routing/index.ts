@@ -10,7 +10,7 @@ import { compileRewrite } from './rewrite.js';
 import type { HeaderOpsConfig, HeadersConfig, MatchConfig, RedirectConfig, RespondConfig, RewriteConfig } from './schema.js';
 
 export { RouteTable, conditionMismatch, type CompiledRoute, type RouteInput } from './table.js';
-export { compileRewrite, type PathRewriter } from './rewrite.js';
+export { compileRewrite, compileUnrewrite, type PathRewriter } from './rewrite.js';
 export { explainRoute, type RouteVerdict } from './explain.js';
 export * from './schema.js';
 

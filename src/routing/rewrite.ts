@@ -41,3 +41,24 @@ export function compileRewrite(cfg: RewriteConfig | undefined): PathRewriter | u
     return path;
   };
 }
+
+/**
+ * The inverse of a route's rewrite, for a backend's own URLs in Location / Content-Location (nginx's
+ * `proxy_redirect default`): a path the backend sees as `/x` after `strip_prefix: /api` is `/api/x` to the
+ * client. Undefined when the route does not rewrite, or rewrites by regex (not invertible).
+ */
+export function compileUnrewrite(cfg: RewriteConfig | undefined): PathRewriter | undefined {
+  if (!cfg || cfg.regex) return undefined;
+  const steps: PathRewriter[] = [];
+  if (cfg.add_prefix) steps.push(stripPrefix(cfg.add_prefix));
+  if (cfg.replace_prefix) {
+    const { from, to } = cfg.replace_prefix;
+    steps.push((path) => (path.startsWith(to) ? from + path.slice(to.length) : path));
+  }
+  if (cfg.strip_prefix) steps.push(addPrefix(cfg.strip_prefix));
+  if (steps.length === 0) return undefined;
+  return (path) => {
+    for (const s of steps) path = s(path);
+    return path;
+  };
+}

@@ -169,7 +169,8 @@ export async function closeListeners(listeners: readonly Listener[], runtimes: r
   const deadline = Date.now() + timeoutMs;
   while (busy() && Date.now() < deadline) {
     for (const l of listeners) l.closeIdle();
-    await new Promise((r) => setTimeout(r, 50).unref());
+    // Ref'd on purpose: a shutdown in progress keeps the process alive until it has finished (logs flushed).
+    await new Promise((r) => setTimeout(r, 50));
   }
   for (const l of listeners) l.closeAll();
   await Promise.all(closed);

@@ -65,6 +65,8 @@ export interface ResponseHeaderOptions {
   hidden: ReadonlySet<string>;
   /** Lower-cased `host:port` of this upstream's servers, to recognise backend URLs in Location. */
   authorities: ReadonlySet<string>;
+  /** Maps a backend path back to the client's (the inverse of the route's rewrite), for backend URLs. */
+  unrewrite?: ((path: string) => string) | undefined;
 }
 
 function rewriteLocation(value: string, ctx: RequestCtx, hostHeader: string | undefined, opts: ResponseHeaderOptions): string {
@@ -74,7 +76,12 @@ function rewriteLocation(value: string, ctx: RequestCtx, hostHeader: string | un
   if (end === -1) end = value.length;
   const authority = value.slice(scheme, end).toLowerCase();
   if (!opts.authorities.has(authority)) return value;
-  const rest = value.slice(end) || '/';
+  let rest = value.slice(end) || '/';
+  if (opts.unrewrite) {
+    let q = rest.search(/[?#]/);
+    if (q === -1) q = rest.length;
+    rest = opts.unrewrite(rest.slice(0, q)) + rest.slice(q);
+  }
   return hostHeader ? `${ctx.proto}://${hostHeader}${rest}` : rest;
 }
 
