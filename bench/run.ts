@@ -7,10 +7,12 @@
  * This machine is a shared VM whose speed drifts from minute to minute, so every proxy is measured in
  * BENCH_ROUNDS interleaved rounds and the median of each figure is reported.
  *
- * Then a failover scenario (bench/failover.ts): errors and p99 while one of three origins is killed and restarted.
+ * Then a failover scenario (bench/failover.ts): errors and p99 while one of three origins is killed and restarted;
+ * then HTTPS handshakes (new and resumed) and HTTP/2 requests beside nginx (bench/tls.ts).
  *
  * Env: BENCH_DURATION (seconds per run, default 5), BENCH_ROUNDS (default 3), BENCH_ONLY (comma list of proxy
- * names), BENCH_FAILOVER=0 skips the failover scenario.
+ * names), BENCH_FAILOVER=0 skips the failover scenario, BENCH_TLS=0 the HTTPS / HTTP/2 scenarios (bench/tls.ts, also
+ * `npm run bench:tls` on its own).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -211,6 +213,9 @@ async function main(): Promise<void> {
     const [steady, chaos] = f;
     if (steady && chaos) lines.push('', `p99 during failover / steady p99 = ${(chaos.p99 / steady.p99).toFixed(2)}x; failed requests: ${chaos.errors + chaos.non2xx}`);
     process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  if (process.env.BENCH_TLS !== '0') {
+    execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/tls.ts')], { cwd: ROOT, stdio: 'inherit' });
   }
 }
 
