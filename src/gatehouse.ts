@@ -19,7 +19,7 @@ import { createSelector, stickyCookie } from './balance/index.js';
 import { createHealth, type HealthChecker, type PeerHealth } from './health/index.js';
 import { accessLog, createLogger } from './observe/index.js';
 import { access, auth, limits, rateLimits, rules, shedding } from './protect/index.js';
-import { alpnChallengeInterceptor, createAcme, createCertStore, ocspStapler, tls, type AcmeManager } from './tls/index.js';
+import { createAcme, helloInterceptor, createCertStore, ocspStapler, tls, type AcmeManager } from './tls/index.js';
 import { compileUnrewrite, RouteTable, routing, type RouteInput } from './routing/index.js';
 import { fail, type RoutePipeline, type Runtime } from './server/handler.js';
 import { closeListeners, openListener, type Listener, type SecureOptions, type ServerOptions } from './server/listen.js';
@@ -209,7 +209,6 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   const boundAddress = (name: string): string | undefined => listeners.get(name)?.address();
   const challenges = new Map<string, string>();
   const alpnChallenges = new Map<string, SecureContext>();
-  const interceptAlpn = alpnChallengeInterceptor(alpnChallenges);
   const acmeManagers = new Map<string, AcmeManager>();
 
   async function openAll(g: Generation, cfg: GatehouseConfig): Promise<void> {
@@ -230,10 +229,13 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
             await manager.ready;
             ordering.push(manager);
           }
+          const options = store.serverOptions();
+          // tls-alpn-01 is validated on port 443, whichever TLS listener holds it: all of them answer.
+          const alpn = cfg.listeners.some((x) => x.tls?.acme?.challenge === 'tls-alpn-01');
+          const routeNoSni = store.noSniContext() !== undefined;
           secure = {
-            options: store.serverOptions(), sni: store.sni, h2: l.tls.h2, ocsp: ocspStapler().onRequest,
-            // tls-alpn-01 is validated on port 443, whichever TLS listener holds it: all of them answer.
-            ...(cfg.listeners.some((x) => x.tls?.acme?.challenge === 'tls-alpn-01') ? { intercept: interceptAlpn } : {}),
+            options, sni: store.sni, h2: l.tls.h2, ocsp: ocspStapler().onRequest,
+            ...(alpn || routeNoSni ? { intercept: helloInterceptor({ challenges: alpn ? alpnChallenges : undefined, routeNoSni }), noSniContext: store.noSniContext } : {}),
             close: () => { store.close(); manager?.close(); if (acmeManagers.get(l.name) === manager) acmeManagers.delete(l.name); },
           };
         }

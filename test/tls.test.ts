@@ -61,6 +61,25 @@ test('TLS: SNI picks the certificate by the names in its SAN list, wildcards inc
   assert.equal((await peerCert(port, undefined, ca.certPem, { checkServerIdentity: () => undefined })).subject.CN, 'a.test', 'no SNI: the default');
 });
 
+test('TLS: certificates of mixed key types (ECDSA first, RSA second) are each served for their own names; no SNI gets the first', async (t) => {
+  const ca = makeCa();
+  const ec = makeLeaf(ca, 'ec.test', ['ec.test'], { file: 'ec' });
+  const rsa = makeLeaf(ca, 'rsa.test', ['rsa.test'], { file: 'rsa', rsa: true });
+  const proxy = await startProxy(t, {
+    listeners: [{ name: 'secure', address: '127.0.0.1:0', tls: { certificates: [{ cert: ec.cert, key: ec.key }, { cert: rsa.cert, key: rsa.key }] } }],
+    routes: [{ match: {}, respond: { body: 'ok' } }],
+  });
+  const port = Number(new URL(proxy.gh.url('secure')).port);
+  for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+    // A client that accepts both key types (as every browser does) still gets the certificate for its name.
+    assert.equal((await peerCert(port, 'rsa.test', ca.certPem, { maxVersion })).subject.CN, 'rsa.test', maxVersion);
+    assert.equal((await peerCert(port, 'ec.test', ca.certPem, { maxVersion })).subject.CN, 'ec.test', maxVersion);
+    assert.equal((await peerCert(port, undefined, ca.certPem, { maxVersion, checkServerIdentity: () => undefined })).subject.CN, 'ec.test', `no SNI, ${maxVersion}`);
+  }
+  const r = await httpsGet(`https://127.0.0.1:${port}/`, { ca: ca.certPem, servername: 'rsa.test' });
+  assert.equal(r.status, 200);
+});
+
 test('TLS: 1.0 and 1.1 are refused; 1.2 and 1.3 accepted', async (t) => {
   const { ca, port } = await tlsProxy(t);
   for (const v of ['TLSv1', 'TLSv1.1'] as const) {

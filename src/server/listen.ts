@@ -11,8 +11,11 @@ export interface SecureOptions {
   options: Record<string, unknown>;
   sni(servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void;
   h2: boolean;
-  /** Sees each accepted socket before the TLS server does, and hands it on with `next` (or answers it itself). */
-  intercept?: (socket: Socket, next: (socket: Socket) => void) => void;
+  /** Sees each accepted socket before the TLS server does, and hands it on with `next` (or answers it itself);
+   * `noSni` asks for the `noSniContext` for that connection. */
+  intercept?: (socket: Socket, next: (socket: Socket, noSni?: boolean) => void) => void;
+  /** The context for a client without SNI, when the server itself has no default certificate. */
+  noSniContext?: () => SecureContext | undefined;
   /** Answers OCSPRequest events (stapling), when the certificates name a responder. */
   ocsp?: (cert: Buffer, issuer: Buffer, cb: (err: Error | null, resp?: Buffer) => void) => void;
   close(): void;
@@ -96,7 +99,23 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     const intercept = secure.intercept;
     const wrap = server.listeners('connection') as ((s: Socket) => void)[];
     server.removeAllListeners('connection');
-    const next = (s: Socket): void => { for (const f of wrap) f.call(server, s); };
+    const creds = server as unknown as { _sharedCreds: SecureContext };
+    const next = (s: Socket, noSni?: boolean): void => {
+      const ctx = noSni ? secure.noSniContext?.() : undefined;
+      if (ctx === undefined) {
+        for (const f of wrap) f.call(server, s);
+        return;
+      }
+      // Node's TLS server builds the connection from its shared context, synchronously: this one connection
+      // gets the default certificate's context instead (the server's own has no certificate).
+      const own = creds._sharedCreds;
+      creds._sharedCreds = ctx;
+      try {
+        for (const f of wrap) f.call(server, s);
+      } finally {
+        creds._sharedCreds = own;
+      }
+    };
     server.on('connection', (s: Socket) => intercept(s, next));
   }
   if (secure?.ocsp) server.on('OCSPRequest', secure.ocsp);
@@ -104,8 +123,13 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     // Session resumption with ticket keys rotated every 12 hours, so a stolen key opens at most half a day
     // of recorded sessions (Node's own key would live as long as the process).
     const tlsServer = server as unknown as { setTicketKeys(keys: Buffer): void };
-    tlsServer.setTicketKeys(randomBytes(48));
-    const rotate = setInterval(() => tlsServer.setTicketKeys(randomBytes(48)), 12 * 3600_000);
+    const setKeys = (): void => {
+      const keys = randomBytes(48);
+      tlsServer.setTicketKeys(keys);
+      (secure.noSniContext?.() as { context?: { setTicketKeys(k: Buffer): void } } | undefined)?.context?.setTicketKeys(keys);
+    };
+    setKeys();
+    const rotate = setInterval(setKeys, 12 * 3600_000);
     rotate.unref();
     server.once('close', () => { clearInterval(rotate); secure.close(); });
   }

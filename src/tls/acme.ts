@@ -4,7 +4,7 @@
  * a third of its lifetime, and renewal is scheduled at that point (with jitter, and backoff after a failure).
  * While the first order is pending, a self-signed certificate for the names is served. http-01 challenges are
  * answered from `challenges`, which the tls plugin serves on every listener; tls-alpn-01 challenges from
- * `alpnChallenges` (one certificate per name), which every TLS listener answers (alpn-challenge.ts). acme-client and @peculiar/x509
+ * `alpnChallenges` (one certificate per name), which every TLS listener answers (client-hello-intercept.ts). acme-client and @peculiar/x509
  * are loaded only when a listener uses ACME (they weigh some 20 MB of memory).
  */
 import { webcrypto, X509Certificate } from 'node:crypto';

@@ -27,8 +27,15 @@ export interface CertStore {
   setManaged(cert: string, key: string): void;
   /** The SNICallback for tls/https/http2 servers. */
   sni(servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void;
-  /** Options for the server itself: the default certificate and the protocol settings. */
+  /**
+   * Options for the server itself: the default certificate and the protocol settings. When the certificates
+   * mix key types (ECDSA and RSA), the server gets no default certificate: Node adds an SNI context's
+   * certificate beside the server's rather than in its place, and the client would be free to pick the
+   * default one. Clients without SNI are then given `noSniContext()` (see server/listen.ts).
+   */
   serverOptions(): { cert?: string; key?: string; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string; ca?: string; requestCert: boolean; rejectUnauthorized: boolean };
+  /** The context for clients without SNI when the server itself has no default certificate, else undefined. */
+  noSniContext(): SecureContext | undefined;
   names(): string[][];
   close(): void;
 }
@@ -73,11 +80,16 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
     exact = e;
     wildcard = w;
     // Node adds an SNI context's certificate beside the default one instead of replacing it (SSL_use_certificate),
-    // so a pair whose key type differs from the default's can lose to the default in the handshake.
-    const all = [...pairs, ...(managed ? [managed] : [])];
-    const mixed = all.find((p) => p.keyType !== all[0]!.keyType);
-    if (mixed) log.warn({ names: mixed.names, keyType: mixed.keyType, defaultKeyType: all[0]!.keyType }, 'certificates of different key types on one listener: clients may be served the default certificate for these names; use one key type per listener');
+    // so a pair whose key type differs from a server default's can lose to it in the handshake. A listener
+    // mixed from the start has no server default (see serverOptions); one that becomes mixed by a reload does.
+    const mixed = mixedPair();
+    if (mixed && !certless) log.warn({ names: mixed.names, keyType: mixed.keyType }, 'a reloaded certificate has another key type than the listener\'s first: restart to serve both correctly');
   };
+  const mixedPair = (): Pair | undefined => {
+    const all = [...pairs, ...(managed ? [managed] : [])];
+    return all.find((p) => p.keyType !== all[0]!.keyType);
+  };
+  let certless = false;
   index();
 
   const watched: string[] = [];
@@ -109,7 +121,8 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
       cb(null, hit ?? fallback()?.context);
     },
     serverOptions() {
-      const first = fallback();
+      certless = mixedPair() !== undefined;
+      const first = certless ? undefined : fallback();
       return {
         ...(first ? { cert: first.cert, key: first.key } : {}), minVersion: cfg.min_version, ciphers: INTERMEDIATE_CIPHERS,
         ...(ca ? { ca } : {}),
@@ -117,6 +130,7 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
         rejectUnauthorized: cfg.client_auth?.required ?? false,
       };
     },
+    noSniContext: () => (certless ? fallback()?.context : undefined),
     names: () => [...pairs, ...(managed ? [managed] : [])].map((p) => p.names),
     close() { for (const f of watched) unwatchFile(f); },
   };

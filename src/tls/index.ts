@@ -10,7 +10,7 @@ import type { TlsConfig } from './schema.js';
 
 export { createCertStore, INTERMEDIATE_CIPHERS, TlsConfigError, type CertStore } from './certs.js';
 export { createAcme, type AcmeManager } from './acme.js';
-export { alpnChallengeInterceptor, ACME_TLS_ALPN } from './alpn-challenge.js';
+export { helloInterceptor, ACME_TLS_ALPN, type ConnectionInterceptor } from './client-hello-intercept.js';
 export { readClientHello, type ClientHello } from './client-hello.js';
 export { ocspStapler, ocspRequest, type Stapler } from './ocsp.js';
 export * from './schema.js';

@@ -19,8 +19,8 @@ export function makeCa(name = 'Gatehouse Test CA'): Ca {
 }
 
 let serial = 1;
-/** A leaf signed by `ca`, for `names` (DNS SANs); `client` makes a client-auth certificate. */
-export function makeLeaf(ca: Ca, cn: string, names: string[], opts: { client?: boolean; file?: string; ext?: string[] } = {}): Leaf {
+/** A leaf signed by `ca`, for `names` (DNS SANs); `client` makes a client-auth certificate; ECDSA P-256 unless `rsa`. */
+export function makeLeaf(ca: Ca, cn: string, names: string[], opts: { client?: boolean; file?: string; ext?: string[]; rsa?: boolean } = {}): Leaf {
   const base = opts.file ?? `leaf-${serial++}`;
   const ext = join(ca.dir, `${base}.ext`);
   writeFileSync(ext, [
@@ -28,7 +28,8 @@ export function makeLeaf(ca: Ca, cn: string, names: string[], opts: { client?: b
     `extendedKeyUsage=${opts.client ? 'clientAuth' : 'serverAuth'}`,
     ...(opts.ext ?? []),
   ].filter(Boolean).join('\n'));
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${base}-key.pem`, '-out', `${base}.csr`], ca.dir);
+  const keyArgs = opts.rsa ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+  openssl(['req', ...keyArgs, '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${base}-key.pem`, '-out', `${base}.csr`], ca.dir);
   openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', `${base}.pem`], ca.dir);
   const cert = join(ca.dir, `${base}.pem`);
   const key = join(ca.dir, `${base}-key.pem`);
