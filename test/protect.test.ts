@@ -54,6 +54,15 @@ test('strict parsing: every smuggling pattern gets 400 and closes, and the backe
   assert.equal(origin.requests.length, 0, 'nothing reached the backend');
 });
 
+test('CONNECT gets 405 with Allow and the JSON error body, and never reaches a backend', async (t) => {
+  const { origin, port } = await guarded(t);
+  const out = await rawRequest(port, 'CONNECT internal:22 HTTP/1.1\r\nHost: internal:22\r\n\r\n', 1500);
+  assert.match(out, /^HTTP\/1\.1 405 /);
+  assert.match(out, /\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n/i);
+  assert.match(out, /"code":"GH_METHOD_NOT_ALLOWED"/);
+  assert.equal(origin.requests.length, 0);
+});
+
 test('Upgrade: h2c is never passed to a backend; what is forwarded is re-framed', async (t) => {
   const seen: Record<string, unknown>[] = [];
   const origin = await startOrigin(t, (req, res) => { seen.push(req.headers); res.end('ok'); });

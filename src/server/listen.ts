@@ -1,6 +1,7 @@
 /** node:http listeners: create, bind (with a clear error for a taken port), and close gracefully. */
-import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { errors } from '../core/errors.js';
 import type { SecureContext } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { handleRequest, type ListenerState, type Runtime } from './handler.js';
@@ -49,6 +50,18 @@ export interface ServerOptions {
   keepAliveTimeout: number;
   maxRequestsPerSocket: number;
   maxHeadersCount: number;
+}
+
+/**
+ * CONNECT (RFC 9110 9.3.6) asks for a tunnel, which a reverse proxy does not open: 405 with the usual error
+ * body, then close (node:http would otherwise drop the connection without an answer).
+ */
+function onConnect(_req: IncomingMessage, socket: Socket): void {
+  const err = errors.connectNotAllowed();
+  const body = `${JSON.stringify({ status: err.status, code: err.code, requestId: randomUUID() })}\n`;
+  socket.on('error', () => socket.destroy());
+  socket.end(`HTTP/1.1 405 Method Not Allowed\r\nallow: ${err.opts.headers!.allow}\r\ncontent-type: application/json\r\n`
+    + `cache-control: no-store\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 function onConnection(this: ListenerState, socket: Socket): void {
@@ -150,6 +163,7 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
   }
   server.on('connection', onConnection.bind(state));
   server.on('request', handleRequest.bind(state));
+  server.on('connect', onConnect);
   const { host, port } = parseAddress(config.address);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
