@@ -21,7 +21,7 @@ import { accessLog, createLogger } from './observe/index.js';
 import { access, auth, limits, rateLimits, rules, shedding } from './protect/index.js';
 import { createAcme, helloInterceptor, createCertStore, ocspStapler, tls, type AcmeManager } from './tls/index.js';
 import { compileUnrewrite, RouteTable, routing, type RouteInput } from './routing/index.js';
-import { fail, type RoutePipeline, type Runtime } from './server/handler.js';
+import { fail, reply, type RoutePipeline, type Runtime } from './server/handler.js';
 import { closeListeners, openListener, type Listener, type SecureOptions, type ServerOptions } from './server/listen.js';
 import { configSchema, type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } from './schema.js';
 import { createUpstream, forward, hiddenResponseHeaders, type ForwardRoute, type UpstreamRuntime } from './upstream/index.js';
@@ -132,7 +132,7 @@ async function buildGeneration(
     if (route.proxy) {
       const upstream = upstreams.get(route.proxy.upstream)!;
       const fwd: ForwardRoute = {
-        upstream, fail,
+        upstream, fail, reply,
         retryWithIdempotencyKey: route.proxy.retry_with_idempotency_key,
         bufferBodyUpTo: Math.max(config.limits.request_buffer, upstream.config.retries > 0 || route.mirror ? upstream.config.retry_buffer : 0),
         responseBuffer: config.limits.response_buffer,

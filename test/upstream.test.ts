@@ -145,6 +145,21 @@ test('a backend URL in Location gets the route\'s prefix back (strip_prefix, rep
   assert.equal(b.headers.location, 'http://shop.test/old/there?q=1#top');
 });
 
+test('Max-Forwards (RFC 9110 7.6.2): OPTIONS and TRACE at 0 are answered by the proxy; above 0 forwarded, decremented', async (t) => {
+  const seen: (string | undefined)[] = [];
+  const o = await startOrigin(t, (req, res) => { seen.push(`${req.method} ${String(req.headers['max-forwards'])}`); res.end('origin'); });
+  const { url } = await startProxy(t, proxyTo([o.url]));
+  const opt0 = await send(url, { method: 'OPTIONS', headers: { 'max-forwards': '0' } });
+  assert.equal(opt0.status, 200);
+  assert.match(String(opt0.headers.allow), /GET/);
+  const trace0 = await send(url, { method: 'TRACE', headers: { 'max-forwards': '0' } });
+  assert.equal(trace0.status, 405);
+  assert.equal(seen.length, 0, 'neither reached the backend');
+  assert.equal((await send(url, { method: 'OPTIONS', headers: { 'max-forwards': '3' } })).text, 'origin');
+  await send(url, { method: 'GET', headers: { 'max-forwards': '0' } });
+  assert.deepEqual(seen, ['OPTIONS 2', 'GET 0'], 'decremented for OPTIONS; other methods pass it on as sent');
+});
+
 test('backend failures are the proxy own 502/504 pages, with no backend detail', async (t) => {
   const dead = await freePort();
   const { url } = await startProxy(t, proxyTo([`http://127.0.0.1:${dead}`], { retries: 0 }));

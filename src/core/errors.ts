@@ -57,7 +57,7 @@ export const errors = {
   requestBlocked: (cause?: unknown) => new ProxyError(400, 'GH_REQUEST_BLOCKED', { source: 'downstream', cause }),
   authUnavailable: (cause?: unknown) => new ProxyError(503, 'GH_AUTH_UNAVAILABLE', { source: 'upstream', retryAfterS: 1, cause }),
   requestDenied: () => new ProxyError(403, 'GH_REQUEST_DENIED', { source: 'downstream' }),
-  connectNotAllowed: () => new ProxyError(405, 'GH_METHOD_NOT_ALLOWED', { source: 'downstream', headers: { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' } }),
+  methodNotAllowed: () => new ProxyError(405, 'GH_METHOD_NOT_ALLOWED', { source: 'downstream', headers: { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' } }),
   shed: () => new ProxyError(503, 'GH_OVERLOADED', { source: 'internal', retryAfterS: 1 }),
   internal: (cause: unknown) => new ProxyError(500, 'GH_INTERNAL', { source: 'internal', cause }),
 } as const;

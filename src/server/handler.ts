@@ -99,6 +99,12 @@ export function fail(ctx: RequestCtx, err: ProxyError): void {
   sendReply(ctx, reply ?? errorReply(ctx, err), phases?.responseFilter ?? [], close);
 }
 
+/** A reply the proxy makes itself from inside an action (forwarding), through the route's response filters. */
+export function reply(ctx: RequestCtx, verdict: NonNullable<Verdict>): void {
+  const tag = (ctx.res as ServerResponse & Tagged)[kCtx];
+  sendReply(ctx, verdict, tag ? phasesOf(tag).responseFilter : [], tag?.rt.draining ?? false);
+}
+
 function respond(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, verdict: NonNullable<Verdict>): void {
   sendReply(ctx, verdict, phasesOf(tag).responseFilter, tag.rt.draining);
 }

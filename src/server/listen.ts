@@ -57,7 +57,7 @@ export interface ServerOptions {
  * body, then close (node:http would otherwise drop the connection without an answer).
  */
 function onConnect(_req: IncomingMessage, socket: Socket): void {
-  const err = errors.connectNotAllowed();
+  const err = errors.methodNotAllowed();
   const body = `${JSON.stringify({ status: err.status, code: err.code, requestId: randomUUID() })}\n`;
   socket.on('error', () => socket.destroy());
   socket.end(`HTTP/1.1 405 Method Not Allowed\r\nallow: ${err.opts.headers!.allow}\r\ncontent-type: application/json\r\n`

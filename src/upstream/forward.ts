@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { RequestCtx } from '../core/context.js';
 import { errors, ProxyError } from '../core/errors.js';
-import type { Phases, ResponseHead, UpstreamRequest } from '../core/plugin.js';
+import type { Phases, Reply, ResponseHead, UpstreamRequest } from '../core/plugin.js';
 import type { Peer } from '../core/services.js';
 import { noteStreamed } from '../core/memory.js';
 import { readBody } from './body.js';
@@ -32,6 +32,8 @@ export interface ForwardRoute {
   readonly mirror: MirrorTarget | undefined;
   /** Answers the client with the proxy's own error page (the kernel's error path). */
   readonly fail: (ctx: RequestCtx, err: ProxyError) => void;
+  /** Answers the client with a reply of the proxy's own (through the route's response filters). */
+  readonly reply: (ctx: RequestCtx, reply: Reply) => void;
 }
 
 /** One request's forwarding state, across attempts. */
@@ -213,6 +215,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 }
 
+function maxForwards(ctx: RequestCtx): number | undefined {
+  const v = ctx.req.headers['max-forwards'];
+  return typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : undefined;
+}
+
 function pickPeer(ex: Exchange): Peer | undefined {
   const s = ex.sticky;
   if (s !== undefined && s.up && !ex.tried?.has(s)) return s;
@@ -262,6 +269,13 @@ function start(ex: Exchange): void {
 
 /** Forwards the request to the route's upstream; the response (or the error page) goes to the client. */
 export function forward(ctx: RequestCtx, route: ForwardRoute): void {
+  const m = ctx.req.method;
+  // RFC 9110 7.6.2: an OPTIONS or TRACE whose Max-Forwards is 0 is answered here, as its final recipient.
+  if ((m === 'OPTIONS' || m === 'TRACE') && maxForwards(ctx) === 0) {
+    const notAllowed = errors.methodNotAllowed();
+    if (m === 'TRACE') return route.fail(ctx, notAllowed);
+    return route.reply(ctx, { status: 200, headers: { allow: notAllowed.opts.headers!.allow! } });
+  }
   const up = route.upstream;
   ctx.upstreamName = up.name;
   up.budget.request();

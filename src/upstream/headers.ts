@@ -35,6 +35,12 @@ export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts:
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || REQUEST_REPLACED.has(lower)) continue;
     if (extra !== undefined && extra.includes(lower)) continue;
+    if (lower === 'max-forwards') {
+      // RFC 9110 7.6.2: decremented on OPTIONS and TRACE (0 was answered by the proxy itself).
+      const m = ctx.req.method;
+      const n = Number(raw[i + 1]);
+      if ((m === 'OPTIONS' || m === 'TRACE') && n > 0) { out.push(name, String(n - 1)); continue; }
+    }
     out.push(name, raw[i + 1]!);
   }
   const host = opts.host ?? head.hostHeader;
