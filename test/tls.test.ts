@@ -274,6 +274,14 @@ test('h2c: a listener can speak cleartext HTTP/2 by prior knowledge, through the
     stream.end();
   });
   assert.equal(body, '/x via 2 gatehouse');
+  // CONNECT over HTTP/2 (RFC 9113 8.5) is refused on its stream; the session goes on.
+  const status = await new Promise<unknown>((resolve, reject) => {
+    const stream = session.request({ ':method': 'CONNECT', ':authority': 'internal:22' });
+    stream.on('response', (h) => resolve(h[':status']));
+    stream.on('error', reject);
+  });
+  assert.equal(status, 405);
+  assert.equal(origin.requests.length, 1, 'only the GET reached the backend');
 });
 
 test('OCSP stapling: a certificate that names a responder gets its OCSP answer stapled', { timeout: 30_000 }, async (t) => {

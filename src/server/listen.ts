@@ -1,6 +1,6 @@
 /** node:http listeners: create, bind (with a clear error for a taken port), and close gracefully. */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { errors } from '../core/errors.js';
 import type { SecureContext } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
@@ -56,9 +56,15 @@ export interface ServerOptions {
  * CONNECT (RFC 9110 9.3.6) asks for a tunnel, which a reverse proxy does not open: 405 with the usual error
  * body, then close (node:http would otherwise drop the connection without an answer).
  */
-function onConnect(_req: IncomingMessage, socket: Socket): void {
+function onConnect(_req: IncomingMessage, socket: Socket | ServerResponse): void {
   const err = errors.methodNotAllowed();
   const body = `${JSON.stringify({ status: err.status, code: err.code, requestId: randomUUID() })}\n`;
+  if ('writeHead' in socket) {
+    // HTTP/2 (RFC 9113 8.5): the compatibility layer hands over a response for the stream.
+    socket.writeHead(405, { allow: err.opts.headers!.allow!, 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': String(body.length) });
+    socket.end(body);
+    return;
+  }
   socket.on('error', () => socket.destroy());
   socket.end(`HTTP/1.1 405 Method Not Allowed\r\nallow: ${err.opts.headers!.allow}\r\ncontent-type: application/json\r\n`
     + `cache-control: no-store\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
