@@ -19,7 +19,7 @@ export interface Peer {
   /** Ramp-up time after the server comes back (0: none). */
   readonly slowStartMs: number;
   /** The name sent as SNI and checked against an https server's certificate: the upstream's `tls.server_name`,
-   * else the URL's host name (unset for an IP address). Never the client's Host. */
+   * else the URL's host name (unset for an IP address). Never the client's Host. Unused for plain http. */
   readonly servername?: string | undefined;
   /** Most connections to this server (0: unlimited); requests beyond wait in its queue. */
   readonly maxConnections: number;

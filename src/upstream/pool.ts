@@ -91,7 +91,8 @@ export function createUpstream(name: string, cfg: UpstreamBaseConfig, deps: Upst
       backup: server.backup, slowStartMs: ('slow_start' in server ? server.slow_start : undefined) ?? cfg.slow_start ?? 0,
       maxConnections: ('max_connections' in server ? server.max_connections : undefined) ?? cfg.keepalive.max_connections ?? 0,
       inflight: 0, up: true, upSince: 0, ewmaMs: 0,
-      servername: cfg.tls?.server_name ?? (isIP(u.hostname.replace(/^\[|\]$/g, '')) ? undefined : u.hostname),
+      // Plain http: any name (undici then skips deriving one from each request's Host; it uses none).
+      servername: u.protocol !== 'https:' ? u.hostname : cfg.tls?.server_name ?? (isIP(u.hostname.replace(/^\[|\]$/g, '')) ? undefined : u.hostname),
     };
     peers.push(peer);
     const maxConnections = peer.maxConnections;
