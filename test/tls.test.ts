@@ -284,6 +284,37 @@ test('h2c: a listener can speak cleartext HTTP/2 by prior knowledge, through the
   assert.equal(origin.requests.length, 1, 'only the GET reached the backend');
 });
 
+test('HTTP/2 request bodies without Content-Length (DATA frames only) reach the backend whole; a GET stays bodiless', async (t) => {
+  const origin = await startOrigin(t, (req, res) => {
+    let n = 0;
+    req.on('data', (c: Buffer) => { n += c.length; });
+    req.on('end', () => res.end(`${req.method} ${n} te=${String(req.headers['transfer-encoding'])} cl=${String(req.headers['content-length'])}`));
+  });
+  const { gh } = await startProxy(t, {
+    listeners: [{ name: 'h2', address: '127.0.0.1:0', h2c: true }],
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ match: {}, proxy: { upstream: 'app' } }],
+  });
+  const session = h2connect(gh.url('h2'));
+  t.after(() => session.close());
+  const call = (headers: Record<string, string>, body?: string[]): Promise<string> => new Promise((resolve, reject) => {
+    const stream = session.request(headers, { endStream: body === undefined });
+    let b = '';
+    stream.on('data', (c: Buffer) => { b += c.toString(); });
+    stream.on('end', () => resolve(b));
+    stream.on('error', reject);
+    if (body) {
+      for (const part of body) stream.write(part);
+      stream.end();
+    }
+  });
+  const big = 'x'.repeat(100_000);
+  assert.match(await call({ ':method': 'POST', ':path': '/' }, ['hello ', 'body']), /^POST 10 /);
+  assert.match(await call({ ':method': 'PUT', ':path': '/' }, [big, big]), /^PUT 200000 /);
+  assert.equal(await call({ ':method': 'POST', ':path': '/', 'content-length': '4' }, ['abcd']), 'POST 4 te=undefined cl=4');
+  assert.equal(await call({ ':method': 'GET', ':path': '/' }), 'GET 0 te=undefined cl=undefined');
+});
+
 test('OCSP stapling: a certificate that names a responder gets its OCSP answer stapled', { timeout: 30_000 }, async (t) => {
   const { spawn } = await import('node:child_process');
   const { freePort: fp } = await import('./helpers/origin.js');

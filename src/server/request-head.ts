@@ -68,8 +68,17 @@ export function readHead(ctx: RequestCtx): RequestHead {
   }
   const host = head.hostHeader;
   if (host !== undefined && host !== '' && !HOST_RE.test(host)) head.violation = 'invalid Host';
-  // An HTTP/1 connection claiming another major version (llhttp lets `HTTP/2.0` through).
-  if (ctx.req.httpVersionMajor !== 1 && !('stream' in ctx.req)) head.violation = 'unsupported HTTP version';
+  if ('stream' in ctx.req) {
+    // HTTP/2 (RFC 9113 8.1): a body is framed by DATA frames and Content-Length is optional; there is one
+    // unless the HEADERS frame ended the stream. Of unknown length, it is streamed on like a chunked one.
+    if (!head.hasBody && head.contentLength === -1 && !(ctx.req.stream as { endAfterHeaders: boolean }).endAfterHeaders) {
+      head.hasBody = true;
+      head.chunked = true;
+    }
+  } else if (ctx.req.httpVersionMajor !== 1) {
+    // An HTTP/1 connection claiming another major version (llhttp lets `HTTP/2.0` through).
+    head.violation = 'unsupported HTTP version';
+  }
   return head;
 }
 
