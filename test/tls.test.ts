@@ -284,8 +284,9 @@ test('h2c: a listener can speak cleartext HTTP/2 by prior knowledge, through the
   assert.equal(origin.requests.length, 1, 'only the GET reached the backend');
 });
 
-test('HTTP/2 request bodies without Content-Length (DATA frames only) reach the backend whole; a GET stays bodiless', async (t) => {
+test('HTTP/2 to HTTP/1.1: bodies without Content-Length (DATA frames only) reach the backend whole, a GET stays bodiless, split cookies are joined', async (t) => {
   const origin = await startOrigin(t, (req, res) => {
+    if (req.url === '/cookies') return void res.end(JSON.stringify(req.rawHeaders.filter((_, i) => i % 2 === 1 && req.rawHeaders[i - 1]!.toLowerCase() === 'cookie')));
     let n = 0;
     req.on('data', (c: Buffer) => { n += c.length; });
     req.on('end', () => res.end(`${req.method} ${n} te=${String(req.headers['transfer-encoding'])} cl=${String(req.headers['content-length'])}`));
@@ -313,6 +314,15 @@ test('HTTP/2 request bodies without Content-Length (DATA frames only) reach the 
   assert.match(await call({ ':method': 'PUT', ':path': '/' }, [big, big]), /^PUT 200000 /);
   assert.equal(await call({ ':method': 'POST', ':path': '/', 'content-length': '4' }, ['abcd']), 'POST 4 te=undefined cl=4');
   assert.equal(await call({ ':method': 'GET', ':path': '/' }), 'GET 0 te=undefined cl=undefined');
+  // RFC 9113 8.2.3: cookies split over several fields reach an HTTP/1.1 backend as one Cookie field.
+  const cookies = await new Promise<string>((resolve, reject) => {
+    const stream = session.request({ ':path': '/cookies', cookie: ['a=1', 'b=2', 'c=3'] });
+    let b = '';
+    stream.on('data', (c: Buffer) => { b += c.toString(); });
+    stream.on('end', () => resolve(b));
+    stream.on('error', reject);
+  });
+  assert.equal(cookies, '["a=1; b=2; c=3"]');
 });
 
 test('OCSP stapling: a certificate that names a responder gets its OCSP answer stapled', { timeout: 30_000 }, async (t) => {

@@ -29,10 +29,17 @@ export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts:
   const raw = ctx.req.rawHeaders;
   const extra = connectionTokens(head.connection);
   const out: string[] = [];
+  const h2 = ctx.req.httpVersionMajor === 2;
+  let cookies: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     if (name.charCodeAt(0) === 58 /* : */) continue; // HTTP/2 pseudo-headers
     const lower = name.toLowerCase();
+    if (h2 && lower === 'cookie') {
+      // RFC 9113 8.2.3: HTTP/2 clients may split Cookie into several fields; HTTP/1.1 gets them as one.
+      cookies = cookies === undefined ? raw[i + 1]! : `${cookies}; ${raw[i + 1]!}`;
+      continue;
+    }
     if (HOP_BY_HOP.has(lower) || REQUEST_REPLACED.has(lower)) continue;
     if (extra !== undefined && extra.includes(lower)) continue;
     if (lower === 'max-forwards') {
@@ -43,6 +50,7 @@ export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts:
     }
     out.push(name, raw[i + 1]!);
   }
+  if (cookies !== undefined) out.push('cookie', cookies);
   const host = opts.host ?? head.hostHeader;
   if (host !== undefined) out.push('host', host);
   const peer = ctx.req.socket.remoteAddress ?? '';
