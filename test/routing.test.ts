@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { send } from './helpers/client.js';
+import { rawRequest, send } from './helpers/client.js';
 import { startOrigin } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
 
@@ -150,4 +150,29 @@ test('routing: routes can be limited to a listener', async (t) => {
   });
   assert.equal((await send(gh.url('one'))).text, 'from one');
   assert.equal((await send(gh.url('two'))).text, 'from two');
+});
+
+test('routing: paths are normalised before matching and forwarding, so encodings and dot segments cannot dodge a route', async (t) => {
+  const seen: string[] = [];
+  const origin = await startOrigin(t, (req, res) => { seen.push(req.url!); res.end('origin'); });
+  const { port } = await startProxy(t, {
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [
+      { match: { path: '/admin/' }, access: { deny: ['127.0.0.1/32', '::1/128'] }, proxy: { upstream: 'app' } },
+      { match: { path: '/' }, proxy: { upstream: 'app' } },
+    ],
+  });
+  for (const p of ['/admin/x', '/%61dmin/x', '/%61%64%6D%69%6E/x', '//admin/x', '/./admin/x', '/admin/./x', '///admin//x']) {
+    const out = await rawRequest(port, `GET ${p} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+    assert.match(out, /^HTTP\/1\.1 403 /, p);
+  }
+  assert.equal(seen.length, 0);
+  // What is forwarded is the normal form; %2F stays data (it is not a separator), the query is untouched.
+  for (const [p, want] of [['/a/%7Euser/./b//c?x=%61', '/a/~user/b/c?x=%61'], ['/admin%2fx', '/admin%2Fx'], ['/.well-known/x', '/.well-known/x']]) {
+    const out = await rawRequest(port, `GET ${p} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+    assert.match(out, /^HTTP\/1\.1 200 /, p);
+    assert.equal(seen.pop(), want);
+  }
+  const traversal = await rawRequest(port, 'GET /x/%2e%2e/admin/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  assert.match(traversal, /^HTTP\/1\.1 400 /, 'an encoded .. is still refused');
 });

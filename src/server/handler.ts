@@ -11,7 +11,7 @@ import { runVerdicts, type CompiledPhases } from '../core/pipeline.js';
 import type { Verdict } from '../core/plugin.js';
 import { errorReply, sendReply } from './reply.js';
 import { clientAddress, hostName, readHead, requestIdFor } from './request-head.js';
-import { originForm } from './request-target.js';
+import { mayNeedNormalizing, normalizePath, originForm } from './request-target.js';
 
 /** A route, compiled: its phases and its terminal action (forwarding), if not a reply. */
 export interface RoutePipeline {
@@ -148,6 +148,10 @@ export function handleRequest(this: ListenerState, req: IncomingMessage, res: Se
     if (ctx.path.charCodeAt(0) !== 47 /* / */) {
       const target = originForm(req.url!, ctx.head.hostHeader);
       if (target !== undefined) ctx.setTarget(target);
+    }
+    if (mayNeedNormalizing(ctx.path)) {
+      const normal = normalizePath(ctx.path);
+      if (normal !== ctx.path) ctx.setTarget(normal + ctx.query);
     }
     const early = runVerdicts(rt.global.earlyRequestFilter, ctx);
     if (early instanceof Promise) {

@@ -1,5 +1,5 @@
 /**
- * RFC 9112 3.2: the request target. Origin-form (`/path?q`) is the norm; absolute-form
+ * RFC 9112 3.2: the request target, and its path's normal form. Origin-form (`/path?q`) is the norm; absolute-form
  * (`http://host/path`) is accepted, and its authority must agree with Host, or the request is refused
  * (a proxy that routes on one and forwards the other is a smuggling vector). Anything else but `*` is a 400.
  */
@@ -17,4 +17,38 @@ export function originForm(target: string, hostHeader: string | undefined): stri
   }
   const rest = m[2]!;
   return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+
+/**
+ * The path every route, rule and backend sees (RFC 3986 6.2.2, as nginx normalises before matching): percent-
+ * encoded unreserved characters decoded (`/%61dmin` is `/admin`) and other escapes upper-cased, repeated
+ * slashes merged (nginx's merge_slashes), `.` segments removed. `..` is left for the request rules, which
+ * refuse it. `%2F` stays encoded: it is data, not a separator.
+ */
+export function normalizePath(path: string): string {
+  let out = path;
+  if (out.includes('%')) {
+    out = out.replace(/%([0-9A-Fa-f]{2})/g, (_m, hex: string) => {
+      const c = String.fromCharCode(parseInt(hex, 16));
+      return UNRESERVED.test(c) ? c : `%${hex.toUpperCase()}`;
+    });
+  }
+  if (out.includes('//')) out = out.replace(/\/{2,}/g, '/');
+  if (out.includes('/.')) {
+    const segs = out.split('/');
+    const kept: string[] = [];
+    for (let i = 0; i < segs.length; i++) {
+      if (segs[i] !== '.') kept.push(segs[i]!);
+      else if (i === segs.length - 1) kept.push(''); // `/a/.` is `/a/`
+    }
+    out = kept.join('/');
+  }
+  return out;
+}
+
+/** Whether a path may need normalising (a cheap test for the common case that does not). */
+export function mayNeedNormalizing(path: string): boolean {
+  return path.includes('%') || path.includes('//') || path.includes('/.');
 }
