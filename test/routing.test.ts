@@ -173,6 +173,9 @@ test('routing: paths are normalised before matching and forwarding, so encodings
     assert.match(out, /^HTTP\/1\.1 200 /, p);
     assert.equal(seen.pop(), want);
   }
+  const fragment = await rawRequest(port, 'GET /x?q=1#frag HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  assert.match(fragment, /^HTTP\/1\.1 200 /);
+  assert.equal(seen.pop(), '/x?q=1', 'a fragment is not forwarded');
   const traversal = await rawRequest(port, 'GET /x/%2e%2e/admin/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
   assert.match(traversal, /^HTTP\/1\.1 400 /, 'an encoded .. is still refused');
 });

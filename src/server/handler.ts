@@ -149,6 +149,12 @@ export function handleRequest(this: ListenerState, req: IncomingMessage, res: Se
       const target = originForm(req.url!, ctx.head.hostHeader);
       if (target !== undefined) ctx.setTarget(target);
     }
+    const hash = req.url!.indexOf('#');
+    if (hash !== -1) {
+      // RFC 9110 4.2.5 / RFC 9113 8.3.1: a fragment is never part of a request target; it is not forwarded.
+      const target = ctx.path + ctx.query;
+      ctx.setTarget(target.slice(0, target.indexOf('#')));
+    }
     if (mayNeedNormalizing(ctx.path)) {
       const normal = normalizePath(ctx.path);
       if (normal !== ctx.path) ctx.setTarget(normal + ctx.query);
