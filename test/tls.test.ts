@@ -368,3 +368,42 @@ test('OCSP stapling: a certificate that names a responder gets its OCSP answer s
   assert.match(text, /Cert Status: good/);
   assert.match(text, new RegExp(`Serial Number: ${x.serialNumber}`, 'i'));
 });
+
+test('idle connections: an HTTP/2 connection without open streams is closed after keepalive_timeout (a slow stream is not); a TLS handshake must finish within header_timeout', async (t) => {
+  const origin = await startOrigin(t, (req, res) => { setTimeout(() => res.end('slow'), req.url === '/slow' ? 900 : 0); });
+  const ca = makeCa();
+  const a = makeLeaf(ca, 'a.test', ['a.test']);
+  const { gh } = await startProxy(t, {
+    listeners: [
+      { name: 'h2', address: '127.0.0.1:0', h2c: true },
+      { name: 'secure', address: '127.0.0.1:0', tls: { certificates: [{ cert: a.cert, key: a.key }] } },
+    ],
+    limits: { keepalive_timeout: '300ms', header_timeout: '500ms' },
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ match: {}, proxy: { upstream: 'app' } }],
+  });
+  const session = h2connect(gh.url('h2'));
+  t.after(() => session.destroy());
+  let closedAt = 0;
+  session.on('close', () => { closedAt = Date.now(); });
+  session.on('error', () => {});
+  const started = Date.now();
+  const body = await new Promise<string>((resolve, reject) => {
+    const stream = session.request({ ':path': '/slow' });
+    let b = '';
+    stream.on('data', (c: Buffer) => { b += c.toString(); });
+    stream.on('end', () => resolve(b));
+    stream.on('error', reject);
+    stream.end();
+  });
+  assert.equal(body, 'slow', 'a stream open longer than keepalive_timeout is served');
+  await waitFor(() => closedAt > 0, 3000, 'the idle HTTP/2 connection to be closed');
+  assert.ok(closedAt - started >= 900, 'not before its stream ended');
+
+  const { connect } = await import('node:net');
+  const port = Number(new URL(gh.url('secure')).port);
+  const raw = connect(port, '127.0.0.1');
+  const opened = Date.now();
+  const gone = await new Promise<number>((resolve) => { raw.on('close', () => resolve(Date.now() - opened)); raw.on('error', () => {}); });
+  assert.ok(gone < 2500, `a silent TLS client is dropped (after ${gone} ms)`);
+});

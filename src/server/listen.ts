@@ -70,6 +70,36 @@ function onConnect(_req: IncomingMessage, socket: Socket | ServerResponse): void
     + `cache-control: no-store\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
 }
 
+interface H2Session {
+  close(): void;
+  readonly closed: boolean;
+  readonly destroyed: boolean;
+  once(e: 'close', f: () => void): void;
+  on(e: 'stream', f: (stream: { once(e: 'close', f: () => void): void }) => void): void;
+}
+
+/**
+ * An HTTP/2 connection with no open stream for `idleMs` gets GOAWAY and is closed, as an idle HTTP/1.1
+ * keep-alive connection is (nginx's keepalive_timeout for HTTP/2). A stream that stays open (a long poll, an
+ * event stream) keeps its connection, however quiet.
+ */
+function closeWhenIdle(session: H2Session, idleMs: number): void {
+  let open = 0;
+  let timer: NodeJS.Timeout | undefined = setTimeout(() => session.close(), idleMs);
+  timer.unref();
+  session.on('stream', (stream) => {
+    open++;
+    if (timer) { clearTimeout(timer); timer = undefined; }
+    stream.once('close', () => {
+      if (--open === 0 && !session.closed && !session.destroyed) {
+        timer = setTimeout(() => session.close(), idleMs);
+        timer.unref();
+      }
+    });
+  });
+  session.once('close', () => { if (timer) clearTimeout(timer); });
+}
+
 function onConnection(this: ListenerState, socket: Socket): void {
   for (const f of this.runtime.global.connectionFilter) {
     if (!f(socket)) {
@@ -91,6 +121,9 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     headersTimeout: opts.headersTimeout,
     requestTimeout: 300_000,
     connectionsCheckingInterval: 1000,
+    // TLS listeners: the handshake must be done as soon as a request head must have arrived (Node's own
+    // default is 120 s, a slowloris' delight).
+    handshakeTimeout: opts.headersTimeout,
   };
   let server: Server;
   const h2Settings = { maxConcurrentStreams: 128, maxHeaderListSize: opts.maxHeaderSize };
@@ -159,9 +192,10 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     s.once('close', () => sockets.delete(s));
   });
   const sessions = new Set<{ close(): void; closed: boolean }>();
-  server.on('session', (session: { close(): void; closed: boolean; once(e: string, f: () => void): void }) => {
+  server.on('session', (session: H2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
+    closeWhenIdle(session, opts.keepAliveTimeout);
   });
   if (!config.h2c) {
     server.maxRequestsPerSocket = opts.maxRequestsPerSocket;
