@@ -3,6 +3,7 @@
  * types (`GatehouseConfig`), the validation and the JSON Schema (`gatehouse schema`).
  */
 import { z } from 'zod';
+import { headerName } from './config/units.js';
 import { accessLogSchema, logSchema } from './observe/schema.js';
 import {
   headersSchema, matchSchema, redirectSchema, respondSchema, rewriteSchema,
@@ -51,7 +52,7 @@ export const configSchema = z
   .strictObject({
     $schema: z.string().optional().describe('Path or URL of the JSON Schema, for editors'),
     listeners: z.array(listenerSchema).min(1).describe('Addresses to accept connections on'),
-    upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), upstreamSchema).default({}).describe('Named pools of servers'),
+    upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a name made of letters, digits, _ . and -'), upstreamSchema).default({}).describe('Named pools of servers'),
     routes: z.array(routeSchema).default([]).describe('Routes; see docs/routing.md for how one is chosen'),
     trusted_proxies: z
       .array(cidr)
@@ -62,7 +63,7 @@ export const configSchema = z
     request_rules: requestRulesSchema.prefault({}),
     overload: z.union([overloadSchema, z.literal(false)]).prefault({}).describe('Load shedding (on by default); false turns it off'),
     hide_headers: z
-      .array(z.string())
+      .array(headerName)
       .default([])
       .describe('Response headers removed before the client sees them, besides Server and X-Powered-By (always removed)'),
     log: logSchema,

@@ -156,3 +156,19 @@ upstreams:
   assert.match(errs.join('\n'), /balance/);
   assert.match(errs.join('\n'), /every server is a backup/);
 });
+
+test('config: header names must be tokens and values free of CR/LF (no header injection from a config)', () => {
+  const errs = errorsOf(`listeners:
+  - name: public
+    address: 127.0.0.1:18080
+hide_headers: ["X Bad"]
+routes:
+  - match: {}
+    headers: { response: { set: { X-A: "a\\r\\nSet-Cookie: evil=1" }, add: { "Bad Name": x } } }
+    respond: { body: "hi" }
+`);
+  assert.equal(errs.length, 3, errs.join('\n'));
+  assert.match(errs[0]!, /header name .* at hide_headers\[0\] \(line 4, col 16\)/);
+  assert.match(errs[1]!, /expected a header value without CR, LF .* at routes\[0\]\.headers\.response\.set\.X-A \(line 7, col 40\)/);
+  assert.match(errs[2]!, /key "Bad Name": expected a header name .* at routes\[0\]\.headers\.response\.add\["Bad Name"\]/);
+});

@@ -92,6 +92,12 @@ function convert(ctx: Ctx, issue: ZodIssue, base: ConfigPath): ConfigIssue[] {
         return [at(ctx, parent, `missing required key "${String(path[path.length - 1])}" (${issue.expected})`, true)];
       }
       return [at(ctx, path, `expected ${issue.expected}, got ${describe(value)}`)];
+    case 'invalid_key': {
+      // A record key that fails its own schema (a header name, an upstream name): say what a key must be.
+      const inner = (issue as { issues?: { message: string }[] }).issues?.[0]?.message;
+      const key = String(path[path.length - 1]);
+      return [at(ctx, path, inner ? `key "${key}": expected ${inner}` : issue.message)];
+    }
     case 'invalid_format':
     case 'custom':
     default: {

@@ -35,3 +35,13 @@ export const duration = z
 export const size = z
   .union([z.number().int().nonnegative(), z.string().regex(SIZE_RE, 'a size such as 512, 16KiB or 10MiB')])
   .transform((v) => (typeof v === 'number' ? v : parseSize(v)!));
+
+/** A header field name in the config: an HTTP token (RFC 9110 5.1). */
+export const headerName = z
+  .string()
+  .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'a header name made of letters, digits and !#$%&\'*+-.^_`|~ (RFC 9110 5.1)');
+
+/** A header field value in the config: no CR, LF, NUL or other control characters (RFC 9110 5.5). */
+export const headerValue = z
+  .string()
+  .regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'a header value without CR, LF or other control characters (RFC 9110 5.5)');

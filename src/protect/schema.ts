@@ -1,7 +1,7 @@
 /** Protection: request limits, IP rules, authentication, rate limits, connection caps. */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { duration, size } from '../config/units.js';
+import { duration, headerName, size } from '../config/units.js';
 
 export const cidr = z.string().refine((s) => {
   const [ip, bits, ...rest] = s.split('/');
@@ -141,7 +141,7 @@ export const jwtSchema = z
     audience: z.union([z.string(), z.array(z.string())]).optional().describe('Required `aud`'),
     required_claims: z.array(z.string()).default([]).describe('Claims that must be present'),
     clock_tolerance: duration.prefault('30s').describe('Leeway for exp and nbf'),
-    forward_claims: z.record(z.string(), z.string()).default({}).describe('Claim → request header sent upstream, e.g. { sub: X-User-Id }'),
+    forward_claims: z.record(z.string(), headerName).default({}).describe('Claim → request header sent upstream, e.g. { sub: X-User-Id }'),
     cookie: z.string().optional().describe('Read the token from this cookie when there is no Authorization: Bearer header'),
   })
   .describe('JWT bearer tokens (jose): signature, issuer, audience, expiry, not-before and required claims checked');

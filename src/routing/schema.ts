@@ -1,5 +1,6 @@
 /** Route matching, rewriting and the built-in terminal handlers (respond, redirect). */
 import { z } from 'zod';
+import { headerName, headerValue } from '../config/units.js';
 
 const oneOrMany = <T extends z.ZodType>(t: T) => z.union([t, z.array(t).min(1)]);
 
@@ -57,9 +58,9 @@ export const rewriteSchema = z
 
 const headerOps = z
   .strictObject({
-    set: z.record(z.string(), z.string()).optional().describe('Set these headers, replacing any existing value'),
-    add: z.record(z.string(), z.string()).optional().describe('Append these headers, keeping existing values'),
-    remove: z.array(z.string()).optional().describe('Remove these headers'),
+    set: z.record(headerName, headerValue).optional().describe('Set these headers, replacing any existing value'),
+    add: z.record(headerName, headerValue).optional().describe('Append these headers, keeping existing values'),
+    remove: z.array(headerName).optional().describe('Remove these headers'),
   });
 
 export const headersSchema = z
@@ -73,7 +74,7 @@ export const respondSchema = z
   .strictObject({
     status: z.number().int().min(200).max(599).default(200).describe('Status code'),
     body: z.string().default('').describe('Response body'),
-    headers: z.record(z.string(), z.string()).optional().describe('Response headers; Content-Type defaults to text/plain; charset=utf-8'),
+    headers: z.record(headerName, headerValue).optional().describe('Response headers; Content-Type defaults to text/plain; charset=utf-8'),
   })
   .describe('Answer directly, without an upstream');
 

@@ -23,7 +23,14 @@ export function sendReply(ctx: RequestCtx, reply: Reply, filters: readonly Phase
   for (const f of filters) f(ctx, head);
   ctx.status = head.status;
   if (body) ctx.bytesOut = body.length;
-  res.writeHead(head.status, head.headers);
+  try {
+    res.writeHead(head.status, head.headers);
+  } catch (err) {
+    // A header a filter set that node:http refuses: the connection is cut rather than the error escaping.
+    ctx.log.error({ err }, 'reply headers refused');
+    res.destroy();
+    return;
+  }
   res.end(ctx.req.method === 'HEAD' ? undefined : body);
 }
 

@@ -1,6 +1,6 @@
 /** Upstream pools: servers, timeouts, keep-alive, and the route's `proxy` action. */
 import { z } from 'zod';
-import { duration, size } from '../config/units.js';
+import { duration, size, headerValue } from '../config/units.js';
 
 const serverUrl = z
   .string()
@@ -28,7 +28,7 @@ export const timeoutsSchema = z
 export const upstreamBaseSchema = z
   .strictObject({
     servers: z.array(serverSchema).min(1).describe('Servers: a URL string or { url, weight }'),
-    host: z.string().optional().describe('Host header sent upstream; by default the client\'s Host is passed through'),
+    host: headerValue.optional().describe('Host header sent upstream; by default the client\'s Host is passed through'),
     tls: z
       .strictObject({
         ca: z.string().optional().describe('PEM CA bundle that signs the servers\' certificates (relative to the config file); the system CAs by default'),
