@@ -80,7 +80,7 @@ export const respondSchema = z
 
 export const redirectSchema = z
   .strictObject({
-    to: z.string().min(1).describe('Target: a path (`/new`) or an absolute URL'),
+    to: headerValue.min(1).describe('Target: a path (`/new`) or an absolute URL'),
     status: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]).default(302).describe('Redirect status'),
     keep_query: z.boolean().default(false).describe('Append the request query string to the target'),
   })
