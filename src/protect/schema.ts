@@ -54,7 +54,7 @@ export const basicAuthSchema = z
     users: z
       .record(z.string().regex(/^[^:]+$/, 'a user name without ":"'), z.string().regex(SCRYPT_RE, 'a password hash from `gatehouse hash-password` (plain-text passwords are refused)'))
       .describe('User name → password hash printed by `gatehouse hash-password`'),
-    realm: z.string().default('gatehouse').describe('Realm shown by browsers'),
+    realm: z.string().regex(/^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/, 'printable ASCII without " or \\').default('gatehouse').describe('Realm shown by browsers'),
     pass_authorization: z.boolean().default(false).describe('Forward the Authorization header upstream (dropped by default)'),
   })
   .describe('HTTP Basic authentication (RFC 7617) against hashed passwords');
@@ -149,7 +149,7 @@ export const jwtSchema = z
 export const forwardAuthSchema = z
   .strictObject({
     url: z.string().url().describe('The auth service; it gets the request\'s method and headers (no body) plus X-Forwarded-Method/-Uri/-Host/-Proto/-For'),
-    copy_headers: z.array(z.string()).default([]).describe('Headers of a 2xx answer copied onto the request sent upstream'),
+    copy_headers: z.array(headerName).default([]).describe('Headers of a 2xx answer copied onto the request sent upstream'),
     timeout: duration.prefault('5s').describe('Longest wait for the auth service; past it 503'),
   })
   .describe('Forward auth (Traefik ForwardAuth, nginx auth_request): 2xx lets the request through; any other answer goes back to the client');
