@@ -223,3 +223,44 @@ test('connection caps: past connections_per_client a client address gets its ext
   await new Promise((r) => setTimeout(r, 50));
   assert.equal((await send(url)).status, 200);
 });
+
+/** Sends a head with Expect: 100-continue; sends the body only once told to, as curl and browsers do. */
+function expectContinue(port: number, head: string, body: string): Promise<{ got100: boolean; response: string }> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    let data = '';
+    let got100 = false;
+    const timer = setTimeout(() => sock.destroy(), 3000);
+    sock.on('data', (c: Buffer) => {
+      data += c.toString('latin1');
+      if (!got100 && data.startsWith('HTTP/1.1 100 Continue\r\n\r\n')) {
+        got100 = true;
+        data = data.slice('HTTP/1.1 100 Continue\r\n\r\n'.length);
+        sock.write(body);
+      }
+    });
+    sock.on('close', () => { clearTimeout(timer); resolve({ got100, response: data }); });
+    sock.on('error', reject);
+    sock.write(head);
+  });
+}
+
+test('Expect: 100-continue is answered only once the request passed its checks: a refused request never uploads its body', async (t) => {
+  const { origin, port } = await guarded(t, {
+    limits: { body_size: '1KiB' },
+    routes: [
+      { match: { path: '/private/' }, auth: { basic: { users: {} } }, proxy: { upstream: 'app' } },
+      { match: { path: '/' }, proxy: { upstream: 'app' } },
+    ],
+  });
+  const big = await expectContinue(port, 'POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n', 'x'.repeat(5000));
+  assert.equal(big.got100, false);
+  assert.match(big.response, /^HTTP\/1\.1 413 /);
+  const denied = await expectContinue(port, 'POST /private/x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n', 'hello');
+  assert.equal(denied.got100, false);
+  assert.match(denied.response, /^HTTP\/1\.1 401 /);
+  assert.equal(origin.requests.length, 0);
+  const ok = await expectContinue(port, 'POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n', 'hello');
+  assert.equal(ok.got100, true);
+  assert.match(ok.response, /^HTTP\/1\.1 200 [\s\S]*ok 5$/);
+});

@@ -60,6 +60,9 @@ export class RequestCtx {
   body: import('node:stream').Readable | undefined = undefined;
   /** Aborts the upstream exchange in flight (set by the forwarder while one is). */
   abortUpstream: { abort(): void } | undefined = undefined;
+  /** The client sent `Expect: 100-continue` and has not been told to go on yet: whoever reads the body first
+   * sends `100 Continue` (RFC 9110 10.1.1), so a request refused before that never uploads its body. */
+  expectContinue = false;
   /** The response head has been sent to the client. */
   get headersSent(): boolean { return this.res.headersSent; }
   /** Path (with query) to send upstream; rewrite filters change it. */

@@ -133,9 +133,22 @@ function afterEarly(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, earl
 
 /** The listener's 'request' handler (`this` is the ListenerState). */
 export function handleRequest(this: ListenerState, req: IncomingMessage, res: ServerResponse): void {
-  const rt = this.runtime;
+  serve(this, req, res, false);
+}
+
+/**
+ * The listener's 'checkContinue' handler: a request with `Expect: 100-continue`. node:http would answer
+ * 100 at once; here it is sent only when the body is about to be read, after routing, auth and limits.
+ */
+export function handleCheckContinue(this: ListenerState, req: IncomingMessage, res: ServerResponse): void {
+  serve(this, req, res, true);
+}
+
+function serve(state: ListenerState, req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+  const rt = state.runtime;
   rt.inflight++;
-  const ctx = new RequestCtx(req, res, this.name, rt.log, this.secure);
+  const ctx = new RequestCtx(req, res, state.name, rt.log, state.secure);
+  if (expectContinue) ctx.expectContinue = true;
   const tag = { ctx, rt, pipe: undefined as RoutePipeline | undefined };
   (res as ServerResponse & Tagged)[kCtx] = tag;
   res.on('close', onClose);

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { errors } from '../core/errors.js';
 import type { SecureContext } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
-import { handleRequest, type ListenerState, type Runtime } from './handler.js';
+import { handleCheckContinue, handleRequest, type ListenerState, type Runtime } from './handler.js';
 import type { ListenerConfig } from './schema.js';
 
 /** What a TLS listener needs from the tls capability. */
@@ -203,6 +203,7 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
   }
   server.on('connection', onConnection.bind(state));
   server.on('request', handleRequest.bind(state));
+  server.on('checkContinue', handleCheckContinue.bind(state));
   server.on('connect', onConnect);
   const { host, port } = parseAddress(config.address);
   await new Promise<void>((resolve, reject) => {

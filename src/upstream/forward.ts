@@ -276,6 +276,11 @@ export function forward(ctx: RequestCtx, route: ForwardRoute): void {
     if (m === 'TRACE') return route.fail(ctx, notAllowed);
     return route.reply(ctx, { status: 200, headers: { allow: notAllowed.opts.headers!.allow! } });
   }
+  if (ctx.expectContinue && ctx.head.hasBody && !ctx.res.headersSent) {
+    // Everything before forwarding passed: now the client may send its body (RFC 9110 10.1.1).
+    ctx.expectContinue = false;
+    ctx.res.writeContinue();
+  }
   const up = route.upstream;
   ctx.upstreamName = up.name;
   up.budget.request();
