@@ -12,6 +12,9 @@ class LimitedBody extends Transform {
   private seen = 0;
   private timer: NodeJS.Timeout;
 
+  /** Bytes of body received so far (the access log's bytes_in when the length was not declared). */
+  get bytesSeen(): number { return this.seen; }
+
   constructor(private readonly max: number, idleMs: number) {
     super();
     this.timer = setTimeout(() => this.destroy(errors.bodyTimeout()), idleMs);

@@ -64,7 +64,9 @@ function onClose(this: ServerResponse & Tagged): void {
   }
   const head = ctx.head;
   if (head?.hasBody) {
-    ctx.bytesIn = head.chunked ? Math.max(0, (ctx.req.socket?.bytesRead ?? 0) - head.socketBytesAtStart) : head.contentLength;
+    // A counted body (limits) says exactly; else a chunked HTTP/1.1 body is what the socket read since the head.
+    const seen = (ctx.body as { bytesSeen?: number } | undefined)?.bytesSeen;
+    ctx.bytesIn = seen ?? (head.chunked ? Math.max(0, (ctx.req.socket?.bytesRead ?? 0) - head.socketBytesAtStart) : head.contentLength);
   }
   for (const log of phasesOf(tag).logging) {
     try {
