@@ -211,35 +211,47 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   const alpnChallenges = new Map<string, SecureContext>();
   const acmeManagers = new Map<string, AcmeManager>();
 
+  /** A TLS listener's certificate store, ACME manager and server options. */
+  async function secureFor(l: GatehouseConfig['listeners'][number], cfg: GatehouseConfig, ordering: AcmeManager[]): Promise<SecureOptions | undefined> {
+    if (!l.tls) return undefined;
+    const store = createCertStore(l.tls, baseDir, log);
+    let manager: AcmeManager | undefined;
+    if (l.tls.acme) {
+      manager = createAcme({ cfg: l.tls.acme, names: l.tls.acme.domains ?? routeHosts(cfg, l.name), baseDir, log, store, challenges, alpnChallenges });
+      acmeManagers.set(l.name, manager);
+      // A certificate (stored, or the stand-in) is installed before the socket is bound.
+      await manager.ready;
+      ordering.push(manager);
+    }
+    const options = store.serverOptions();
+    // tls-alpn-01 is validated on port 443, whichever TLS listener holds it: all of them answer.
+    const alpn = cfg.listeners.some((x) => x.tls?.acme?.challenge === 'tls-alpn-01');
+    const routeNoSni = store.noSniContext() !== undefined;
+    return {
+      options, sni: store.sni, h2: l.tls.h2, ocsp: ocspStapler().onRequest,
+      ...(alpn || routeNoSni ? { intercept: helloInterceptor({ challenges: alpn ? alpnChallenges : undefined, routeNoSni }), noSniContext: store.noSniContext } : {}),
+      close: () => { store.close(); manager?.close(); if (acmeManagers.get(l.name) === manager) acmeManagers.delete(l.name); },
+    };
+  }
+
   async function openAll(g: Generation, cfg: GatehouseConfig): Promise<void> {
     const opened: Listener[] = [];
     const ordering: AcmeManager[] = [];
     try {
       for (const l of cfg.listeners) {
         const existing = listeners.get(l.name);
-        if (existing && existing.config.address === l.address) continue;
-        let secure: SecureOptions | undefined;
-        if (l.tls) {
-          const store = createCertStore(l.tls, baseDir, log);
-          let manager: AcmeManager | undefined;
-          if (l.tls.acme) {
-            manager = createAcme({ cfg: l.tls.acme, names: l.tls.acme.domains ?? routeHosts(cfg, l.name), baseDir, log, store, challenges, alpnChallenges });
-            acmeManagers.set(l.name, manager);
-            // A certificate (stored, or the stand-in) is installed before the socket is bound.
-            await manager.ready;
-            ordering.push(manager);
+        if (existing && existing.config.address === l.address) {
+          // Same socket: TLS settings (certificates, versions, client certificates, ACME) change in place.
+          if (JSON.stringify((existing.config as typeof l).tls) !== JSON.stringify(l.tls) || existing.config.h2c !== l.h2c) {
+            const secure = await secureFor(l, cfg, ordering);
+            if (!existing.updateTls(l, secure)) {
+              secure?.close();
+              log.warn({ listener: l.name }, 'TLS or HTTP/2 switched on or off for a bound listener: restart to apply');
+            }
           }
-          const options = store.serverOptions();
-          // tls-alpn-01 is validated on port 443, whichever TLS listener holds it: all of them answer.
-          const alpn = cfg.listeners.some((x) => x.tls?.acme?.challenge === 'tls-alpn-01');
-          const routeNoSni = store.noSniContext() !== undefined;
-          secure = {
-            options, sni: store.sni, h2: l.tls.h2, ocsp: ocspStapler().onRequest,
-            ...(alpn || routeNoSni ? { intercept: helloInterceptor({ challenges: alpn ? alpnChallenges : undefined, routeNoSni }), noSniContext: store.noSniContext } : {}),
-            close: () => { store.close(); manager?.close(); if (acmeManagers.get(l.name) === manager) acmeManagers.delete(l.name); },
-          };
+          continue;
         }
-        opened.push(await openListener(l, g.runtime, serverOptions(cfg), secure));
+        opened.push(await openListener(l, g.runtime, serverOptions(cfg), await secureFor(l, cfg, ordering)));
       }
     } catch (err) {
       await closeListeners(opened, [], 0);

@@ -407,3 +407,23 @@ test('idle connections: an HTTP/2 connection without open streams is closed afte
   const gone = await new Promise<number>((resolve) => { raw.on('close', () => resolve(Date.now() - opened)); raw.on('error', () => {}); });
   assert.ok(gone < 2500, `a silent TLS client is dropped (after ${gone} ms)`);
 });
+
+test('reload: a bound TLS listener takes a new certificate list in place (same socket, no restart)', async (t) => {
+  const ca = makeCa();
+  const a = makeLeaf(ca, 'a.test', ['a.test']);
+  const b = makeLeaf(ca, 'b.test', ['b.test']);
+  const config = (certs: { cert: string; key: string }[]) => ({
+    listeners: [{ name: 'secure', address: '127.0.0.1:0', tls: { certificates: certs } }],
+    routes: [{ match: {}, respond: { body: 'ok' } }],
+  });
+  const { gh } = await startProxy(t, config([{ cert: a.cert, key: a.key }]));
+  const port = Number(new URL(gh.url('secure')).port);
+  assert.equal((await peerCert(port, 'b.test', ca.certPem, { checkServerIdentity: () => undefined })).subject.CN, 'a.test');
+  await gh.reload(config([{ cert: a.cert, key: a.key }, { cert: b.cert, key: b.key }]));
+  assert.equal(Number(new URL(gh.url('secure')).port), port, 'the same socket');
+  assert.equal((await peerCert(port, 'b.test', ca.certPem)).subject.CN, 'b.test');
+  assert.equal((await peerCert(port, 'a.test', ca.certPem)).subject.CN, 'a.test');
+  await gh.reload(config([{ cert: b.cert, key: b.key }]));
+  assert.equal((await peerCert(port, undefined, ca.certPem, { checkServerIdentity: () => undefined })).subject.CN, 'b.test', 'the new default');
+  assert.equal((await httpsGet(`https://127.0.0.1:${port}/`, { ca: ca.certPem, servername: 'b.test' })).status, 200);
+});

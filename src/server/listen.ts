@@ -25,7 +25,13 @@ export interface SecureOptions {
 export interface Listener {
   readonly state: ListenerState;
   readonly server: Server;
-  readonly config: ListenerConfig;
+  /** The listener's config as last applied. */
+  config: ListenerConfig;
+  /**
+   * Applies new TLS settings to this bound listener (a reload): certificates, versions, client certificates.
+   * False when that cannot be done in place (TLS switched on or off, HTTP/2 switched): a restart applies it.
+   */
+  updateTls(config: ListenerConfig, next: SecureOptions | undefined): boolean;
   /** The bound address, e.g. `127.0.0.1:18080` (the real port when the config said :0). */
   address(): string;
   /** Closes idle connections (HTTP/1.1 keep-alive; HTTP/2 sessions get GOAWAY). */
@@ -126,6 +132,9 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     handshakeTimeout: opts.headersTimeout,
   };
   let server: Server;
+  // Through a trampoline, so that a reload can swap the certificate store (wireTls).
+  let sni: SecureOptions['sni'] | undefined = secure?.sni;
+  const sniCallback: SecureOptions['sni'] = (name, cb) => sni!(name, cb);
   const h2Settings = { maxConcurrentStreams: 128, maxHeaderListSize: opts.maxHeaderSize };
   if (!secure && config.h2c) {
     const { createServer: createH2cServer } = await import('node:http2');
@@ -138,53 +147,15 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     // HTTP/2 by ALPN, HTTP/1.1 for the rest, through the same handler. Node bounds the streams and
     // refuses the rapid-reset pattern (CVE-2023-44487) itself; the limits below tighten the defaults.
     server = createSecureServer({
-      ...httpOptions, ...secure.options, SNICallback: secure.sni, allowHTTP1: true,
+      ...httpOptions, ...secure.options, SNICallback: sniCallback, allowHTTP1: true,
       settings: h2Settings,
       maxSessionInvalidFrames: 100, maxSessionRejectedStreams: 100,
     }) as unknown as Server;
   } else {
     const { createServer: createHttpsServer } = await import('node:https');
-    server = createHttpsServer({ ...httpOptions, ...secure.options, SNICallback: secure.sni }) as unknown as Server;
+    server = createHttpsServer({ ...httpOptions, ...secure.options, SNICallback: sniCallback }) as unknown as Server;
   }
-  if (secure?.intercept) {
-    // The TLS server wraps a socket on 'connection'; let the interceptor see it first.
-    const intercept = secure.intercept;
-    const wrap = server.listeners('connection') as ((s: Socket) => void)[];
-    server.removeAllListeners('connection');
-    const creds = server as unknown as { _sharedCreds: SecureContext };
-    const next = (s: Socket, noSni?: boolean): void => {
-      const ctx = noSni ? secure.noSniContext?.() : undefined;
-      if (ctx === undefined) {
-        for (const f of wrap) f.call(server, s);
-        return;
-      }
-      // Node's TLS server builds the connection from its shared context, synchronously: this one connection
-      // gets the default certificate's context instead (the server's own has no certificate).
-      const own = creds._sharedCreds;
-      creds._sharedCreds = ctx;
-      try {
-        for (const f of wrap) f.call(server, s);
-      } finally {
-        creds._sharedCreds = own;
-      }
-    };
-    server.on('connection', (s: Socket) => intercept(s, next));
-  }
-  if (secure?.ocsp) server.on('OCSPRequest', secure.ocsp);
-  if (secure) {
-    // Session resumption with ticket keys rotated every 12 hours, so a stolen key opens at most half a day
-    // of recorded sessions (Node's own key would live as long as the process).
-    const tlsServer = server as unknown as { setTicketKeys(keys: Buffer): void };
-    const setKeys = (): void => {
-      const keys = randomBytes(48);
-      tlsServer.setTicketKeys(keys);
-      (secure.noSniContext?.() as { context?: { setTicketKeys(k: Buffer): void } } | undefined)?.context?.setTicketKeys(keys);
-    };
-    setKeys();
-    const rotate = setInterval(setKeys, 12 * 3600_000);
-    rotate.unref();
-    server.once('close', () => { clearInterval(rotate); secure.close(); });
-  }
+  const tls = secure ? wireTls(server, secure) : undefined;
   // Every socket, so that HTTP/2 servers (which have no closeAllConnections) can be closed too.
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
@@ -219,8 +190,15 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
       resolve();
     });
   });
-  return {
+  const listener: Listener = {
     state, server, config,
+    updateTls(next, nextSecure) {
+      if (!tls || !nextSecure || nextSecure.h2 !== secure!.h2 || next.h2c !== config.h2c) return false;
+      sni = nextSecure.sni;
+      tls.update(nextSecure);
+      listener.config = next;
+      return true;
+    },
     closeIdle() {
       if (typeof server.closeIdleConnections === 'function') server.closeIdleConnections();
       for (const s of sessions) s.close(); // HTTP/2 GOAWAY: open streams finish, no new ones
@@ -233,6 +211,69 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
       const a = server.address() as AddressInfo | null;
       if (!a) return config.address;
       return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+    },
+  };
+  return listener;
+}
+
+/**
+ * The TLS side of a listener: the ClientHello interceptor, OCSP stapling and ticket keys rotated every 12
+ * hours (a stolen key opens at most half a day of recorded sessions), all through `current`, which a
+ * reload replaces (`update`): new connections get the new certificates; open ones keep theirs.
+ */
+function wireTls(server: Server, initial: SecureOptions): { update(next: SecureOptions): void } {
+  let current = initial;
+  const tlsServer = server as unknown as {
+    setTicketKeys(keys: Buffer): void; setSecureContext(o: Record<string, unknown>): void;
+    requestCert: boolean; rejectUnauthorized: boolean; _sharedCreds: SecureContext;
+  };
+  // The TLS server wraps a socket on 'connection'; the interceptor (when the settings have one) sees it first.
+  const wrap = server.listeners('connection') as ((s: Socket) => void)[];
+  server.removeAllListeners('connection');
+  const next = (s: Socket, noSni?: boolean): void => {
+    const ctx = noSni ? current.noSniContext?.() : undefined;
+    if (ctx === undefined) {
+      for (const f of wrap) f.call(server, s);
+      return;
+    }
+    // Node's TLS server builds the connection from its shared context, synchronously: this one connection
+    // gets the default certificate's context instead (the server's own has no certificate).
+    const own = tlsServer._sharedCreds;
+    tlsServer._sharedCreds = ctx;
+    try {
+      for (const f of wrap) f.call(server, s);
+    } finally {
+      tlsServer._sharedCreds = own;
+    }
+  };
+  server.on('connection', (s: Socket) => {
+    const intercept = current.intercept;
+    if (intercept) intercept(s, next);
+    else next(s);
+  });
+  server.on('OCSPRequest', (cert: Buffer, issuer: Buffer, cb: (err: Error | null, resp?: Buffer) => void) => {
+    if (current.ocsp) current.ocsp(cert, issuer, cb);
+    else cb(null);
+  });
+  const setKeys = (): void => {
+    const keys = randomBytes(48);
+    tlsServer.setTicketKeys(keys);
+    (current.noSniContext?.() as { context?: { setTicketKeys(k: Buffer): void } } | undefined)?.context?.setTicketKeys(keys);
+  };
+  setKeys();
+  const rotate = setInterval(setKeys, 12 * 3600_000);
+  rotate.unref();
+  server.once('close', () => { clearInterval(rotate); current.close(); });
+  return {
+    update(nextSecure) {
+      const prev = current;
+      current = nextSecure;
+      const o = nextSecure.options as { requestCert?: boolean; rejectUnauthorized?: boolean };
+      tlsServer.setSecureContext(nextSecure.options);
+      tlsServer.requestCert = o.requestCert === true;
+      tlsServer.rejectUnauthorized = o.rejectUnauthorized !== false;
+      setKeys();
+      prev.close();
     },
   };
 }
