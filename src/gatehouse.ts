@@ -211,8 +211,14 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   const alpnChallenges = new Map<string, SecureContext>();
   const acmeManagers = new Map<string, AcmeManager>();
 
+  // The names each ACME listener was last set up to certify (route hosts change them on reload too).
+  const appliedAcmeNames = new Map<string, string | undefined>();
+  const acmeNames = (l: GatehouseConfig['listeners'][number], cfg: GatehouseConfig): string | undefined =>
+    l.tls?.acme ? JSON.stringify(l.tls.acme.domains ?? routeHosts(cfg, l.name)) : undefined;
+
   /** A TLS listener's certificate store, ACME manager and server options. */
   async function secureFor(l: GatehouseConfig['listeners'][number], cfg: GatehouseConfig, ordering: AcmeManager[]): Promise<SecureOptions | undefined> {
+    appliedAcmeNames.set(l.name, acmeNames(l, cfg));
     if (!l.tls) return undefined;
     const store = createCertStore(l.tls, baseDir, log);
     let manager: AcmeManager | undefined;
@@ -242,7 +248,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
         const existing = listeners.get(l.name);
         if (existing && existing.config.address === l.address) {
           // Same socket: TLS settings (certificates, versions, client certificates, ACME) change in place.
-          if (JSON.stringify((existing.config as typeof l).tls) !== JSON.stringify(l.tls) || existing.config.h2c !== l.h2c) {
+          const names = acmeNames(l, cfg);
+          if (JSON.stringify((existing.config as typeof l).tls) !== JSON.stringify(l.tls) || existing.config.h2c !== l.h2c || names !== appliedAcmeNames.get(l.name)) {
             const secure = await secureFor(l, cfg, ordering);
             if (!existing.updateTls(l, secure)) {
               secure?.close();
