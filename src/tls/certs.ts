@@ -83,7 +83,7 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
     // so a pair whose key type differs from a server default's can lose to it in the handshake. A listener
     // mixed from the start has no server default (see serverOptions); one that becomes mixed by a reload does.
     const mixed = mixedPair();
-    if (mixed && !certless) log.warn({ names: mixed.names, keyType: mixed.keyType }, 'a reloaded certificate has another key type than the listener\'s first: restart to serve both correctly');
+    if (mixed && !certless) log.warn({ names: mixed.names, keyType: mixed.keyType }, 'a reloaded certificate has another key type than the listener\'s first: reload the config (SIGHUP) to serve both correctly');
   };
   const mixedPair = (): Pair | undefined => {
     const all = [...pairs, ...(managed ? [managed] : [])];
