@@ -249,7 +249,10 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
         if (existing && existing.config.address === l.address) {
           // Same socket: TLS settings (certificates, versions, client certificates, ACME) change in place.
           const names = acmeNames(l, cfg);
-          if (JSON.stringify((existing.config as typeof l).tls) !== JSON.stringify(l.tls) || existing.config.h2c !== l.h2c || names !== appliedAcmeNames.get(l.name)) {
+          // A TLS listener with certificate files is set up again on every reload (its files are read afresh);
+          // an ACME one when its settings or names change (not to order twice); others when they change.
+          const tlsChanged = JSON.stringify((existing.config as typeof l).tls) !== JSON.stringify(l.tls);
+          if ((l.tls !== undefined && !l.tls.acme) || tlsChanged || existing.config.h2c !== l.h2c || names !== appliedAcmeNames.get(l.name)) {
             const secure = await secureFor(l, cfg, ordering);
             if (!existing.updateTls(l, secure)) {
               secure?.close();
