@@ -9,7 +9,7 @@ import { compileRoute, type NamedInstance } from './core/pipeline.js';
 import type { UpstreamRequest } from './core/plugin.js';
 import { explainRoute, RouteTable, routing } from './routing/index.js';
 import { hostName, readHead, requestIdFor } from './server/request-head.js';
-import { mayNeedNormalizing, normalizePath } from './server/request-target.js';
+import { normalTarget } from './server/request-target.js';
 import type { GatehouseConfig, RouteConfig } from './schema.js';
 import { upstreamRequestHeaders } from './upstream/index.js';
 
@@ -42,7 +42,8 @@ export async function explain(config: GatehouseConfig, input: ExplainInput): Pro
   } as unknown as IncomingMessage;
   const ctx = new RequestCtx(msg, {} as ServerResponse, listener, pino({ level: 'silent' }), url.protocol === 'https:');
   ctx.head = readHead(ctx);
-  if (mayNeedNormalizing(ctx.path)) ctx.setTarget(normalizePath(ctx.path) + ctx.query);
+  const normal = normalTarget(ctx.path, ctx.query);
+  if (normal !== undefined) ctx.setTarget(normal);
   ctx.host = hostName(ctx.head.hostHeader);
   ctx.requestId = requestIdFor(ctx.head);
 

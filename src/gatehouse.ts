@@ -19,7 +19,7 @@ import { createSelector, stickyCookie } from './balance/index.js';
 import { createHealth, type HealthChecker, type PeerHealth } from './health/index.js';
 import { accessLog, createLogger } from './observe/index.js';
 import { access, auth, limits, rateLimits, rules, shedding } from './protect/index.js';
-import { createAcme, helloInterceptor, createCertStore, ocspStapler, tls, type AcmeManager } from './tls/index.js';
+import { createAcme, createCertStore, helloInterceptor, ocspStapler, tls, type AcmeManager } from './tls/index.js';
 import { compileUnrewrite, RouteTable, routing, type RouteInput } from './routing/index.js';
 import { fail, reply, type RoutePipeline, type Runtime } from './server/handler.js';
 import { closeListeners, openListener, type Listener, type SecureOptions, type ServerOptions } from './server/listen.js';
@@ -213,17 +213,18 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
 
   // The names each ACME listener was last set up to certify (route hosts change them on reload too).
   const appliedAcmeNames = new Map<string, string | undefined>();
-  const acmeNames = (l: GatehouseConfig['listeners'][number], cfg: GatehouseConfig): string | undefined =>
-    l.tls?.acme ? JSON.stringify(l.tls.acme.domains ?? routeHosts(cfg, l.name)) : undefined;
+  const acmeNames = (l: GatehouseConfig['listeners'][number], cfg: GatehouseConfig): string[] | undefined =>
+    l.tls?.acme ? l.tls.acme.domains ?? routeHosts(cfg, l.name) : undefined;
 
   /** A TLS listener's certificate store, ACME manager and server options. */
   async function secureFor(l: GatehouseConfig['listeners'][number], cfg: GatehouseConfig, ordering: AcmeManager[]): Promise<SecureOptions | undefined> {
-    appliedAcmeNames.set(l.name, acmeNames(l, cfg));
+    const names = acmeNames(l, cfg);
+    appliedAcmeNames.set(l.name, JSON.stringify(names));
     if (!l.tls) return undefined;
     const store = createCertStore(l.tls, baseDir, log);
     let manager: AcmeManager | undefined;
     if (l.tls.acme) {
-      manager = createAcme({ cfg: l.tls.acme, names: l.tls.acme.domains ?? routeHosts(cfg, l.name), baseDir, log, store, challenges, alpnChallenges });
+      manager = createAcme({ cfg: l.tls.acme, names: names!, baseDir, log, store, challenges, alpnChallenges });
       acmeManagers.set(l.name, manager);
       // A certificate (stored, or the stand-in) is installed before the socket is bound.
       await manager.ready;
@@ -247,12 +248,12 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       for (const l of cfg.listeners) {
         const existing = listeners.get(l.name);
         if (existing && existing.config.address === l.address) {
-          // Same socket: TLS settings (certificates, versions, client certificates, ACME) change in place.
-          const names = acmeNames(l, cfg);
-          // A TLS listener with certificate files is set up again on every reload (its files are read afresh);
-          // an ACME one when its settings or names change (not to order twice); others when they change.
+          // Same socket: TLS settings change in place. A listener with certificate files is set up again on
+          // every reload (its files are read afresh); an ACME one when its settings or names change (not to
+          // order twice); any other when it changes.
           const tlsChanged = JSON.stringify((existing.config as typeof l).tls) !== JSON.stringify(l.tls);
-          if ((l.tls !== undefined && !l.tls.acme) || tlsChanged || existing.config.h2c !== l.h2c || names !== appliedAcmeNames.get(l.name)) {
+          const namesChanged = JSON.stringify(acmeNames(l, cfg)) !== appliedAcmeNames.get(l.name);
+          if ((l.tls !== undefined && !l.tls.acme) || tlsChanged || existing.config.h2c !== l.h2c || namesChanged) {
             const secure = await secureFor(l, cfg, ordering);
             if (!existing.updateTls(l, secure)) {
               secure?.close();

@@ -16,8 +16,6 @@ export interface LineWriter {
   /** Writes what is buffered; resolves once it has reached the file or pipe. */
   flush(): Promise<void>;
   close(): Promise<void>;
-  /** Batches of lines dropped because stdout did not drain (async mode only). */
-  readonly dropped: number;
 }
 
 export interface LineWriterOptions {
@@ -43,7 +41,6 @@ export function createLineWriter(opts: LineWriterOptions): LineWriter {
   const queue: Buffer[] = [];
   let queued = 0;
   let writing = false;
-  let dropped = 0;
   let waiters: (() => void)[] = [];
 
   function writeAllSync(b: Buffer): void {
@@ -73,23 +70,22 @@ export function createLineWriter(opts: LineWriterOptions): LineWriter {
     });
   }
 
-  function drain(): void {
-    if (off === 0) return;
-    const chunk = buf.subarray(0, off);
-    if (sync) {
-      writeAllSync(chunk);
-      off = 0;
-      return;
-    }
-    buf = Buffer.allocUnsafe(cap);
-    off = 0;
-    if (queued + chunk.length > maxPending) {
-      dropped++;
-      return;
-    }
+  /** A finished chunk: written now (a file), or queued for the pipe unless too much already waits. */
+  function emit(chunk: Buffer): void {
+    if (sync) return writeAllSync(chunk);
+    if (queued + chunk.length > maxPending) return;
     queue.push(chunk);
     queued += chunk.length;
     if (!writing) pump();
+  }
+
+  function drain(): void {
+    if (off === 0) return;
+    const chunk = buf.subarray(0, off);
+    off = 0;
+    // A file write is done with the buffer at once; a queued chunk keeps it, so the next lines get a new one.
+    if (!sync) buf = Buffer.allocUnsafe(cap);
+    emit(chunk);
   }
 
   return {
@@ -97,12 +93,7 @@ export function createLineWriter(opts: LineWriterOptions): LineWriter {
       // line.length * 3 bounds its UTF-8 size; ASCII lines (nearly all) fit in line.length.
       if (off + line.length * 3 > cap) {
         drain();
-        if (line.length * 3 > cap) {
-          const big = Buffer.from(line);
-          if (sync) writeAllSync(big);
-          else if (queued + big.length <= maxPending) { queue.push(big); queued += big.length; if (!writing) pump(); } else dropped++;
-          return;
-        }
+        if (line.length * 3 > cap) return emit(Buffer.from(line));
       }
       off += buf.write(line, off);
       if (off >= batch) drain();
@@ -117,6 +108,5 @@ export function createLineWriter(opts: LineWriterOptions): LineWriter {
       if (fd !== 1) closeSync(fd);
       waiters = [];
     },
-    get dropped() { return dropped; },
   };
 }

@@ -11,7 +11,7 @@ import { runVerdicts, type CompiledPhases } from '../core/pipeline.js';
 import type { Verdict } from '../core/plugin.js';
 import { errorReply, sendReply } from './reply.js';
 import { clientAddress, hostName, readHead, requestIdFor } from './request-head.js';
-import { mayNeedNormalizing, normalizePath, originForm } from './request-target.js';
+import { normalTarget, originForm } from './request-target.js';
 
 /** A route, compiled: its phases and its terminal action (forwarding), if not a reply. */
 export interface RoutePipeline {
@@ -164,16 +164,8 @@ function serve(state: ListenerState, req: IncomingMessage, res: ServerResponse, 
       const target = originForm(req.url!, ctx.head.hostHeader);
       if (target !== undefined) ctx.setTarget(target);
     }
-    const hash = req.url!.indexOf('#');
-    if (hash !== -1) {
-      // RFC 9110 4.2.5 / RFC 9113 8.3.1: a fragment is never part of a request target; it is not forwarded.
-      const target = ctx.path + ctx.query;
-      ctx.setTarget(target.slice(0, target.indexOf('#')));
-    }
-    if (mayNeedNormalizing(ctx.path)) {
-      const normal = normalizePath(ctx.path);
-      if (normal !== ctx.path) ctx.setTarget(normal + ctx.query);
-    }
+    const normal = normalTarget(ctx.path, ctx.query);
+    if (normal !== undefined) ctx.setTarget(normal);
     const early = runVerdicts(rt.global.earlyRequestFilter, ctx);
     if (early instanceof Promise) {
       early.then((r) => afterEarly(ctx, tag, r), (err: unknown) => fail(ctx, toProxyError(err)));

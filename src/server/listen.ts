@@ -5,6 +5,7 @@ import { errors } from '../core/errors.js';
 import type { SecureContext } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { handleCheckContinue, handleRequest, type ListenerState, type Runtime } from './handler.js';
+import { errorPage } from './reply.js';
 import type { ListenerConfig } from './schema.js';
 
 /** What a TLS listener needs from the tls capability. */
@@ -63,17 +64,18 @@ export interface ServerOptions {
  * body, then close (node:http would otherwise drop the connection without an answer).
  */
 function onConnect(_req: IncomingMessage, socket: Socket | ServerResponse): void {
-  const err = errors.methodNotAllowed();
-  const body = `${JSON.stringify({ status: err.status, code: err.code, requestId: randomUUID() })}\n`;
+  const page = errorPage(errors.methodNotAllowed(), randomUUID());
+  const body = page.body as string;
+  const headers: Record<string, string> = { ...page.headers as Record<string, string>, 'content-length': String(body.length) };
   if ('writeHead' in socket) {
     // HTTP/2 (RFC 9113 8.5): the compatibility layer hands over a response for the stream.
-    socket.writeHead(405, { allow: err.opts.headers!.allow!, 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': String(body.length) });
+    socket.writeHead(page.status, headers);
     socket.end(body);
     return;
   }
   socket.on('error', () => socket.destroy());
-  socket.end(`HTTP/1.1 405 Method Not Allowed\r\nallow: ${err.opts.headers!.allow}\r\ncontent-type: application/json\r\n`
-    + `cache-control: no-store\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${page.status} Method Not Allowed\r\n${lines}connection: close\r\n\r\n${body}`);
 }
 
 interface H2Session {
@@ -91,16 +93,17 @@ interface H2Session {
  */
 function closeWhenIdle(session: H2Session, idleMs: number): void {
   let open = 0;
-  let timer: NodeJS.Timeout | undefined = setTimeout(() => session.close(), idleMs);
-  timer.unref();
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    timer = setTimeout(() => session.close(), idleMs);
+    timer.unref();
+  };
+  arm();
   session.on('stream', (stream) => {
     open++;
     if (timer) { clearTimeout(timer); timer = undefined; }
     stream.once('close', () => {
-      if (--open === 0 && !session.closed && !session.destroyed) {
-        timer = setTimeout(() => session.close(), idleMs);
-        timer.unref();
-      }
+      if (--open === 0 && !session.closed && !session.destroyed) arm();
     });
   });
   session.once('close', () => { if (timer) clearTimeout(timer); });
@@ -132,9 +135,9 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     handshakeTimeout: opts.headersTimeout,
   };
   let server: Server;
-  // Through a trampoline, so that a reload can swap the certificate store (wireTls).
-  let sni: SecureOptions['sni'] | undefined = secure?.sni;
-  const sniCallback: SecureOptions['sni'] = (name, cb) => sni!(name, cb);
+  // The TLS settings in force, which a reload replaces (wireTls); Node keeps the SNICallback it was given.
+  const live = secure ? { current: secure } : undefined;
+  const sniCallback: SecureOptions['sni'] = (name, cb) => live!.current.sni(name, cb);
   const h2Settings = { maxConcurrentStreams: 128, maxHeaderListSize: opts.maxHeaderSize };
   if (!secure && config.h2c) {
     const { createServer: createH2cServer } = await import('node:http2');
@@ -155,7 +158,7 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     const { createServer: createHttpsServer } = await import('node:https');
     server = createHttpsServer({ ...httpOptions, ...secure.options, SNICallback: sniCallback }) as unknown as Server;
   }
-  const tls = secure ? wireTls(server, secure) : undefined;
+  const tls = live ? wireTls(server, live) : undefined;
   // Every socket, so that HTTP/2 servers (which have no closeAllConnections) can be closed too.
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
@@ -194,7 +197,6 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     state, server, config,
     updateTls(next, nextSecure) {
       if (!tls || !nextSecure || nextSecure.h2 !== secure!.h2 || next.h2c !== config.h2c) return false;
-      sni = nextSecure.sni;
       tls.update(nextSecure);
       listener.config = next;
       return true;
@@ -218,11 +220,10 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
 
 /**
  * The TLS side of a listener: the ClientHello interceptor, OCSP stapling and ticket keys rotated every 12
- * hours (a stolen key opens at most half a day of recorded sessions), all through `current`, which a
+ * hours (a stolen key opens at most half a day of recorded sessions), all through `live.current`, which a
  * reload replaces (`update`): new connections get the new certificates; open ones keep theirs.
  */
-function wireTls(server: Server, initial: SecureOptions): { update(next: SecureOptions): void } {
-  let current = initial;
+function wireTls(server: Server, live: { current: SecureOptions }): { update(next: SecureOptions): void } {
   const tlsServer = server as unknown as {
     setTicketKeys(keys: Buffer): void; setSecureContext(o: Record<string, unknown>): void;
     requestCert: boolean; rejectUnauthorized: boolean; _sharedCreds: SecureContext;
@@ -231,7 +232,7 @@ function wireTls(server: Server, initial: SecureOptions): { update(next: SecureO
   const wrap = server.listeners('connection') as ((s: Socket) => void)[];
   server.removeAllListeners('connection');
   const next = (s: Socket, noSni?: boolean): void => {
-    const ctx = noSni ? current.noSniContext?.() : undefined;
+    const ctx = noSni ? live.current.noSniContext?.() : undefined;
     if (ctx === undefined) {
       for (const f of wrap) f.call(server, s);
       return;
@@ -247,27 +248,27 @@ function wireTls(server: Server, initial: SecureOptions): { update(next: SecureO
     }
   };
   server.on('connection', (s: Socket) => {
-    const intercept = current.intercept;
+    const intercept = live.current.intercept;
     if (intercept) intercept(s, next);
     else next(s);
   });
   server.on('OCSPRequest', (cert: Buffer, issuer: Buffer, cb: (err: Error | null, resp?: Buffer) => void) => {
-    if (current.ocsp) current.ocsp(cert, issuer, cb);
+    if (live.current.ocsp) live.current.ocsp(cert, issuer, cb);
     else cb(null);
   });
   const setKeys = (): void => {
     const keys = randomBytes(48);
     tlsServer.setTicketKeys(keys);
-    (current.noSniContext?.() as { context?: { setTicketKeys(k: Buffer): void } } | undefined)?.context?.setTicketKeys(keys);
+    (live.current.noSniContext?.() as { context?: { setTicketKeys(k: Buffer): void } } | undefined)?.context?.setTicketKeys(keys);
   };
   setKeys();
   const rotate = setInterval(setKeys, 12 * 3600_000);
   rotate.unref();
-  server.once('close', () => { clearInterval(rotate); current.close(); });
+  server.once('close', () => { clearInterval(rotate); live.current.close(); });
   return {
     update(nextSecure) {
-      const prev = current;
-      current = nextSecure;
+      const prev = live.current;
+      live.current = nextSecure;
       const o = nextSecure.options as { requestCert?: boolean; rejectUnauthorized?: boolean };
       tlsServer.setSecureContext(nextSecure.options);
       tlsServer.requestCert = o.requestCert === true;

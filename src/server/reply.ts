@@ -36,7 +36,12 @@ export function sendReply(ctx: RequestCtx, reply: Reply, filters: readonly Phase
 
 /** `{"status":502,"code":"GH_UPSTREAM_CONNECT","requestId":"…"}` — never the cause, stack or peer address. */
 export function errorReply(ctx: RequestCtx, err: ProxyError): Reply {
+  return errorPage(err, ctx.requestId);
+}
+
+/** The error page for `err`, outside a request context too (CONNECT, which never reaches the pipeline). */
+export function errorPage(err: ProxyError, requestId: string): Reply {
   const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store', ...err.opts.headers };
   if (err.opts.retryAfterS !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(err.opts.retryAfterS)));
-  return { status: err.status, headers, body: `${JSON.stringify({ status: err.status, code: err.code, requestId: ctx.requestId })}\n` };
+  return { status: err.status, headers, body: `${JSON.stringify({ status: err.status, code: err.code, requestId })}\n` };
 }

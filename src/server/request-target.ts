@@ -48,7 +48,17 @@ export function normalizePath(path: string): string {
   return out;
 }
 
-/** Whether a path may need normalising (a cheap test for the common case that does not). */
-export function mayNeedNormalizing(path: string): boolean {
-  return path.includes('%') || path.includes('//') || path.includes('/.');
+/**
+ * The origin-form target routes and backends see, or undefined when `path` + `query` already is it: a fragment
+ * dropped (RFC 9110 4.2.5: never part of a request target) and the path in its normal form.
+ */
+export function normalTarget(path: string, query: string): string | undefined {
+  let target = path + query;
+  const hash = target.indexOf('#');
+  if (hash !== -1) target = target.slice(0, hash);
+  const q = target.indexOf('?');
+  const p = q === -1 ? target : target.slice(0, q);
+  const normal = normalizePath(p);
+  if (normal === p && hash === -1) return undefined;
+  return normal + (q === -1 ? '' : target.slice(q));
 }

@@ -68,13 +68,14 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
   const paths = cfg.certificates.map((c) => ({ cert: abs(c.cert), key: abs(c.key) }));
   const pairs = paths.map((p) => load(p.cert, p.key));
   let managed: Pair | undefined;
+  const allPairs = (): Pair[] => (managed ? [...pairs, managed] : pairs);
   let exact = new Map<string, SecureContext>();
   let wildcard = new Map<string, SecureContext>();
   const index = (): void => {
     const e = new Map<string, SecureContext>();
     const w = new Map<string, SecureContext>();
     // Earlier certificates win a name both carry.
-    for (const p of [...pairs, ...(managed ? [managed] : [])].reverse()) {
+    for (const p of [...allPairs()].reverse()) {
       for (const n of p.names) (n.startsWith('*.') ? w.set(n.slice(2), p.context) : e.set(n, p.context));
     }
     exact = e;
@@ -86,7 +87,7 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
     if (mixed && !certless) log.warn({ names: mixed.names, keyType: mixed.keyType }, 'a reloaded certificate has another key type than the listener\'s first: reload the config (SIGHUP) to serve both correctly');
   };
   const mixedPair = (): Pair | undefined => {
-    const all = [...pairs, ...(managed ? [managed] : [])];
+    const all = allPairs();
     return all.find((p) => p.keyType !== all[0]!.keyType);
   };
   let certless = false;
@@ -131,7 +132,7 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
       };
     },
     noSniContext: () => (certless ? fallback()?.context : undefined),
-    names: () => [...pairs, ...(managed ? [managed] : [])].map((p) => p.names),
+    names: () => allPairs().map((p) => p.names),
     close() { for (const f of watched) unwatchFile(f); },
   };
 }

@@ -11,7 +11,7 @@ import type { Phases, Reply, ResponseHead, UpstreamRequest } from '../core/plugi
 import type { Peer } from '../core/services.js';
 import { noteStreamed } from '../core/memory.js';
 import { readBody } from './body.js';
-import { clientResponseHeaders, clientTrailers, upstreamRequestHeaders, type ResponseHeaderOptions } from './headers.js';
+import { clientResponseHeaders, clientTrailers, rawHeaderValues, upstreamRequestHeaders, type ResponseHeaderOptions } from './headers.js';
 import { mirror, type MirrorTarget } from './mirror.js';
 import type { UpstreamRuntime } from './pool.js';
 import { isIdempotent, mayRetry, retryableError } from './retry.js';
@@ -107,8 +107,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (status < 200) {
       // RFC 9110 15.2: relay informational responses (103 Early Hints); 100 is answered by node:http itself.
       if (status === 103 && !ctx.res.headersSent) {
-        const link: string[] = [];
-        for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toString('latin1').toLowerCase() === 'link') link.push(raw[i + 1]!.toString('latin1'));
+        const link = rawHeaderValues(raw, 'link');
         if (link.length) ctx.res.writeEarlyHints({ link });
       }
       return true;

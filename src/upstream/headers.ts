@@ -110,29 +110,38 @@ export interface ClientHeaders { headers: string[]; contentLength: number }
 export function clientResponseHeaders(
   ctx: RequestCtx, raw: readonly Buffer[], hostHeader: string | undefined, opts: ResponseHeaderOptions,
 ): ClientHeaders {
-  const out: string[] = [];
+  let out: string[] = [];
   let extra: string[] | undefined;
   let contentLength = -1;
-  const names: string[] = new Array<string>(raw.length >> 1);
   for (let i = 0; i < raw.length; i += 2) {
     const name = headerNameToString(raw[i]!);
-    names[i >> 1] = name;
-    if (name === 'connection') {
-      const tokens = connectionTokens(raw[i + 1]!.toString('latin1'));
-      if (tokens) extra = extra ? extra.concat(tokens) : tokens;
+    if (opts.hidden.has(name)) {
+      // Connection is hop-by-hop, so hidden; the fields it names are dropped below (it may come after them).
+      if (name === 'connection') {
+        const tokens = connectionTokens(raw[i + 1]!.toString('latin1'));
+        if (tokens) extra = extra ? extra.concat(tokens) : tokens;
+      }
+      continue;
     }
-  }
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = names[i >> 1]!;
-    if (opts.hidden.has(name)) continue;
-    if (extra !== undefined && extra.includes(name)) continue;
     const value = raw[i + 1]!.toString('latin1');
     if (name === 'content-length') contentLength = Number(value);
     if (name === 'location' || name === 'content-location') out.push(name, rewriteLocation(value, ctx, hostHeader, opts));
     else out.push(name, value);
   }
+  if (extra !== undefined) {
+    const kept: string[] = [];
+    for (let i = 0; i < out.length; i += 2) if (!extra.includes(out[i]!)) kept.push(out[i]!, out[i + 1]!);
+    out = kept;
+  }
   out.push('x-request-id', ctx.requestId);
   return { headers: out, contentLength };
+}
+
+/** The values of one field (lower-case `name`) among raw header pairs. */
+export function rawHeaderValues(raw: readonly Buffer[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) if (headerNameToString(raw[i]!) === name) out.push(raw[i + 1]!.toString('latin1'));
+  return out;
 }
 
 /** Raw trailer pairs as [name, value] entries for res.addTrailers, hidden fields dropped. */
