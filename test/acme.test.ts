@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import pino from 'pino';
-import { createGatehouse } from '../src/index.js';
+import { createGatehouse, type Gatehouse, type GatehouseConfigInput } from '../src/index.js';
 import { makeCa, makeLeaf } from './helpers/certs.js';
 import { freePort, waitFor } from './helpers/origin.js';
 
@@ -22,7 +22,14 @@ function peer(port: number, ca: string | undefined): Promise<PeerCertificate & {
   });
 }
 
-interface Pebble { acmePort: number; rootPem(): Promise<string>; log(): string; ca: ReturnType<typeof makeCa>; dir: string }
+type AcmeInput = NonNullable<NonNullable<GatehouseConfigInput['listeners'][number]['tls']>['acme']>;
+
+interface Pebble {
+  rootPem(): Promise<string>;
+  log(): string;
+  /** The `tls.acme` block of a listener that orders from this pebble. */
+  acme(challenge?: 'http-01' | 'tls-alpn-01'): AcmeInput;
+}
 
 /** Pebble on loopback; it validates http-01 on `httpPort` and tls-alpn-01 on `tlsPort`. */
 async function startPebble(t: TestContext, httpPort: number, tlsPort: number): Promise<Pebble> {
@@ -48,25 +55,30 @@ async function startPebble(t: TestContext, httpPort: number, tlsPort: number): P
       res.on('end', () => resolve(b));
     }).on('error', reject));
   });
-  return { acmePort, rootPem, log: () => pebbleLog, ca, dir };
+  const acme = (challenge: 'http-01' | 'tls-alpn-01' = 'http-01'): AcmeInput => ({
+    email: 'ops@example.com', directory: `https://localhost:${acmePort}/dir`, challenge, ca: ca.cert, storage: join(dir, 'acme'),
+  });
+  return { rootPem, log: () => pebbleLog, acme };
+}
+
+/** Gatehouse with these listeners and one route for `localhost`, started, stopped after the test. */
+async function startAcmeProxy(t: TestContext, listeners: GatehouseConfigInput['listeners']): Promise<Gatehouse> {
+  const gh = createGatehouse({
+    listeners, access_log: { enabled: false }, overload: false,
+    routes: [{ match: { host: 'localhost' }, respond: { body: 'secured\n' } }],
+  }, { logger: pino({ level: process.env.ACME_DEBUG ? 'debug' : 'silent' }) });
+  await gh.start();
+  t.after(() => gh.stop({ timeoutMs: 1000 }));
+  return gh;
 }
 
 test('ACME (RFC 8555) against pebble: obtain a certificate by http-01, verify it with pebble\'s root, renew it without a restart', { timeout: 90_000 }, async (t) => {
   const [httpPort, httpsPort] = [await freePort(), await freePort()];
   const pebble = await startPebble(t, httpPort, await freePort());
-  const { ca, dir, acmePort } = pebble;
-
-  const gh = createGatehouse({
-    listeners: [
-      { name: 'plain', address: `127.0.0.1:${httpPort}`, redirect_https: true },
-      { name: 'secure', address: `127.0.0.1:${httpsPort}`, tls: { acme: { email: 'ops@example.com', directory: `https://localhost:${acmePort}/dir`, ca: ca.cert, storage: join(dir, 'acme') } } },
-    ],
-    access_log: { enabled: false },
-    overload: false,
-    routes: [{ match: { host: 'localhost' }, respond: { body: 'secured\n' } }],
-  }, { logger: pino({ level: process.env.ACME_DEBUG ? 'debug' : 'silent' }) });
-  await gh.start();
-  t.after(() => gh.stop({ timeoutMs: 1000 }));
+  const gh = await startAcmeProxy(t, [
+    { name: 'plain', address: `127.0.0.1:${httpPort}`, redirect_https: true },
+    { name: 'secure', address: `127.0.0.1:${httpsPort}`, tls: { acme: pebble.acme() } },
+  ]);
   // start() resolves once the self-signed stand-in serves: a handshake works at once.
   assert.equal((await peer(httpsPort, undefined)).subject.CN, 'localhost');
 
@@ -87,17 +99,7 @@ test('ACME tls-alpn-01 (RFC 8737) against pebble: the TLS listener answers the c
   const httpsPort = await freePort();
   // No plain listener at all: pebble can only validate in the TLS handshake, on the proxy's TLS port.
   const pebble = await startPebble(t, await freePort(), httpsPort);
-  const { ca, dir, acmePort } = pebble;
-  const gh = createGatehouse({
-    listeners: [
-      { name: 'secure', address: `127.0.0.1:${httpsPort}`, tls: { acme: { email: 'ops@example.com', directory: `https://localhost:${acmePort}/dir`, challenge: 'tls-alpn-01', ca: ca.cert, storage: join(dir, 'acme') } } },
-    ],
-    access_log: { enabled: false },
-    overload: false,
-    routes: [{ match: { host: 'localhost' }, respond: { body: 'secured\n' } }],
-  }, { logger: pino({ level: process.env.ACME_DEBUG ? 'debug' : 'silent' }) });
-  await gh.start();
-  t.after(() => gh.stop({ timeoutMs: 1000 }));
+  const gh = await startAcmeProxy(t, [{ name: 'secure', address: `127.0.0.1:${httpsPort}`, tls: { acme: pebble.acme('tls-alpn-01') } }]);
   const rootPem = await pebble.rootPem();
 
   // Ordinary HTTPS clients (h2 and http/1.1 by ALPN) keep being served while challenges are answered.

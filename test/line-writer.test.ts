@@ -42,4 +42,6 @@ test('access log writer: stdout (asynchronous) keeps every line and order', asyn
   const got = out.split('\n');
   assert.equal(got.length, 50001);
   for (let i = 0; i < 50000; i += 997) assert.equal(got[i], `line ${i} ${'z'.repeat(i % 200)}`);
+  const want = Array.from({ length: 50000 }, (_, i) => `line ${i} ${'z'.repeat(i % 200)}\n`).join('');
+  assert.ok(out === want, 'every byte, in order');
 });

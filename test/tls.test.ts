@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, writeFileSync } from 'node:fs';
-import { connect as h2connect } from 'node:http2';
+import { connect as h2connect, type OutgoingHttpHeaders } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { makeCa, makeLeaf } from './helpers/certs.js';
-import { send } from './helpers/client.js';
+import { h2Request, send } from './helpers/client.js';
 import { runCli } from './helpers/cli.js';
 import { startOrigin, waitFor } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
@@ -99,21 +99,11 @@ test('HTTP/2 and HTTP/1.1 clients reach the same route; HSTS on TLS responses; r
 
   const session = h2connect(`https://127.0.0.1:${port}`, { ca: ca.certPem, servername: 'a.test' });
   t.after(() => session.close());
-  const h2 = await new Promise<{ status: number; body: string; hsts: unknown }>((resolve, reject) => {
-    const stream = session.request({ ':path': '/x', ':authority': 'a.test' });
-    let body = '';
-    let status = 0;
-    let hsts: unknown;
-    stream.on('response', (h) => { status = Number(h[':status']); hsts = h['strict-transport-security']; });
-    stream.on('data', (c: Buffer) => { body += c.toString(); });
-    stream.on('end', () => resolve({ status, body, hsts }));
-    stream.on('error', reject);
-    stream.end();
-  });
+  const h2 = await h2Request(session, { ':path': '/x', ':authority': 'a.test' });
   assert.equal(h2.status, 200);
-  assert.equal((JSON.parse(h2.body) as { proto: string; via: string }).proto, 'https');
-  assert.equal((JSON.parse(h2.body) as { via: string }).via, '2 gatehouse');
-  assert.equal(h2.hsts, 'max-age=31536000');
+  assert.equal((JSON.parse(h2.text) as { proto: string; via: string }).proto, 'https');
+  assert.equal((JSON.parse(h2.text) as { via: string }).via, '2 gatehouse');
+  assert.equal(h2.headers['strict-transport-security'], 'max-age=31536000');
 
   const plain = proxy.gh.url('plain');
   const get = await send(`${plain}/path?q=1`, { headers: { host: 'shop.test' } });
@@ -265,23 +255,16 @@ test('h2c: a listener can speak cleartext HTTP/2 by prior knowledge, through the
   });
   const session = h2connect(gh.url('grpc'));
   t.after(() => session.close());
-  const body = await new Promise<string>((resolve, reject) => {
-    const stream = session.request({ ':path': '/api/x' });
-    let b = '';
-    stream.on('data', (c: Buffer) => { b += c.toString(); });
-    stream.on('end', () => resolve(b));
-    stream.on('error', reject);
-    stream.end();
-  });
-  assert.equal(body, '/x via 2 gatehouse');
+  const res = await h2Request(session, { ':path': '/api/x' });
+  assert.equal(res.status, 200);
+  assert.equal(res.text, '/x via 2 gatehouse');
   // CONNECT over HTTP/2 (RFC 9113 8.5) is refused on its stream; the session goes on.
-  const status = await new Promise<unknown>((resolve, reject) => {
-    const stream = session.request({ ':method': 'CONNECT', ':authority': 'internal:22' });
-    stream.on('response', (h) => resolve(h[':status']));
-    stream.on('error', reject);
-  });
-  assert.equal(status, 405);
+  const connect = await h2Request(session, { ':method': 'CONNECT', ':authority': 'internal:22' });
+  assert.equal(connect.status, 405);
+  assert.equal(connect.headers.allow, 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+  assert.match(connect.text, /"code":"GH_METHOD_NOT_ALLOWED"/);
   assert.equal(origin.requests.length, 1, 'only the GET reached the backend');
+  assert.equal((await h2Request(session, { ':path': '/api/y' })).text, '/y via 2 gatehouse', 'the session goes on');
 });
 
 test('HTTP/2 to HTTP/1.1: bodies without Content-Length (DATA frames only) reach the backend whole, a GET stays bodiless, split cookies are joined', async (t) => {
@@ -298,31 +281,18 @@ test('HTTP/2 to HTTP/1.1: bodies without Content-Length (DATA frames only) reach
   });
   const session = h2connect(gh.url('h2'));
   t.after(() => session.close());
-  const call = (headers: Record<string, string>, body?: string[]): Promise<string> => new Promise((resolve, reject) => {
-    const stream = session.request(headers, { endStream: body === undefined });
-    let b = '';
-    stream.on('data', (c: Buffer) => { b += c.toString(); });
-    stream.on('end', () => resolve(b));
-    stream.on('error', reject);
-    if (body) {
-      for (const part of body) stream.write(part);
-      stream.end();
-    }
-  });
+  const call = async (headers: OutgoingHttpHeaders, body?: string[]): Promise<string> => {
+    const res = await h2Request(session, headers, body);
+    assert.equal(res.status, 200);
+    return res.text;
+  };
   const big = 'x'.repeat(100_000);
   assert.match(await call({ ':method': 'POST', ':path': '/' }, ['hello ', 'body']), /^POST 10 /);
   assert.match(await call({ ':method': 'PUT', ':path': '/' }, [big, big]), /^PUT 200000 /);
   assert.equal(await call({ ':method': 'POST', ':path': '/', 'content-length': '4' }, ['abcd']), 'POST 4 te=undefined cl=4');
   assert.equal(await call({ ':method': 'GET', ':path': '/' }), 'GET 0 te=undefined cl=undefined');
   // RFC 9113 8.2.3: cookies split over several fields reach an HTTP/1.1 backend as one Cookie field.
-  const cookies = await new Promise<string>((resolve, reject) => {
-    const stream = session.request({ ':path': '/cookies', cookie: ['a=1', 'b=2', 'c=3'] });
-    let b = '';
-    stream.on('data', (c: Buffer) => { b += c.toString(); });
-    stream.on('end', () => resolve(b));
-    stream.on('error', reject);
-  });
-  assert.equal(cookies, '["a=1; b=2; c=3"]');
+  assert.equal(await call({ ':path': '/cookies', cookie: ['a=1', 'b=2', 'c=3'] }), '["a=1; b=2; c=3"]');
 });
 
 test('OCSP stapling: a certificate that names a responder gets its OCSP answer stapled', { timeout: 30_000 }, async (t) => {
@@ -388,15 +358,9 @@ test('idle connections: an HTTP/2 connection without open streams is closed afte
   session.on('close', () => { closedAt = Date.now(); });
   session.on('error', () => {});
   const started = Date.now();
-  const body = await new Promise<string>((resolve, reject) => {
-    const stream = session.request({ ':path': '/slow' });
-    let b = '';
-    stream.on('data', (c: Buffer) => { b += c.toString(); });
-    stream.on('end', () => resolve(b));
-    stream.on('error', reject);
-    stream.end();
-  });
-  assert.equal(body, 'slow', 'a stream open longer than keepalive_timeout is served');
+  const slow = await h2Request(session, { ':path': '/slow' });
+  assert.equal(slow.status, 200);
+  assert.equal(slow.text, 'slow', 'a stream open longer than keepalive_timeout is served');
   await waitFor(() => closedAt > 0, 3000, 'the idle HTTP/2 connection to be closed');
   assert.ok(closedAt - started >= 900, 'not before its stream ended');
 

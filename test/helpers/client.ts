@@ -60,3 +60,23 @@ export function rawRequest(port: number, data: string | Buffer, ms = 2000): Prom
     sock.write(data);
   });
 }
+
+export interface H2Response { status: number; headers: import('node:http2').IncomingHttpHeaders; text: string }
+
+/** One HTTP/2 request on an open session; `body` parts are written as DATA frames (none: END_STREAM on HEADERS). */
+export function h2Request(session: import('node:http2').ClientHttp2Session, headers: import('node:http2').OutgoingHttpHeaders, body?: string[]): Promise<H2Response> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request(headers, { endStream: body === undefined });
+    let status = 0;
+    let got: import('node:http2').IncomingHttpHeaders = {};
+    let text = '';
+    stream.on('response', (h) => { got = h; status = Number(h[':status']); });
+    stream.on('data', (c: Buffer) => { text += c.toString(); });
+    stream.on('end', () => resolve({ status, headers: got, text }));
+    stream.on('error', reject);
+    if (body) {
+      for (const part of body) stream.write(part);
+      stream.end();
+    }
+  });
+}
