@@ -93,7 +93,9 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
   let certless = false;
   index();
 
-  const watched: string[] = [];
+  // Each store removes only its own listeners: `unwatchFile(f)` without one would also stop the watchers of the
+  // store that replaced this one on a reload (same files), and renewed certificates would never be picked up.
+  const watched: Array<[string, () => void]> = [];
   paths.forEach((p, i) => {
     const reload = (): void => {
       try {
@@ -106,7 +108,7 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
     };
     for (const f of [p.cert, p.key]) {
       watchFile(f, { interval: 1000, persistent: false }, reload);
-      watched.push(f);
+      watched.push([f, reload]);
     }
   });
 
@@ -133,6 +135,6 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
     },
     noSniContext: () => (certless ? fallback()?.context : undefined),
     names: () => allPairs().map((p) => p.names),
-    close() { for (const f of watched) unwatchFile(f); },
+    close() { for (const [f, fn] of watched) unwatchFile(f, fn); },
   };
 }
