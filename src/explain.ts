@@ -53,19 +53,27 @@ export async function explain(config: GatehouseConfig, input: ExplainInput): Pro
       const only = r.match.listener;
       return only === undefined || (Array.isArray(only) ? only.includes(listener) : only === listener);
     });
-  const table = new RouteTable(inputs);
+  const table = new RouteTable(inputs, { paths: config.paths });
   const routes = table.routes.map((r, i) => ({ id: r.id, ...explainRoute(r, inputs[i]!.match, { host: ctx.host, path: ctx.path, method: input.method, listener, msg }) }));
   const found = table.match(ctx.host, ctx.path, input.method, msg);
   const out: Explanation = { listener, host: ctx.host, path: ctx.path, routes, chosen: found?.id, action: 'none: 404 GH_ROUTE_NOT_FOUND' };
   if (!found) return out;
   const route = found.config;
+  if (!('pathRegex' in found) && (found.location !== undefined || found.refuse !== undefined)) {
+    out.action = found.location !== undefined
+      ? `redirect ${input.method === 'GET' || input.method === 'HEAD' ? 301 : 308} to ${found.location}${ctx.query}`
+      : `refuse 400 GH_REQUEST_BLOCKED: ${found.refuse}`;
+    return out;
+  }
+  if (!('pathRegex' in found) && found.path !== undefined) ctx.setTarget(found.path + ctx.query);
+  if (route === undefined) return out;
   if (route.respond) out.action = `respond ${route.respond.status}`;
   else if (route.redirect) out.action = `redirect ${route.redirect.status} to ${route.redirect.to}`;
   else if (route.proxy) {
     const up = config.upstreams[route.proxy.upstream]!;
     out.action = `proxy to upstream ${route.proxy.upstream}`;
     out.upstream = { name: route.proxy.upstream, balance: up.balance, servers: up.servers.map((s) => (typeof s === 'string' ? s : `${s.url} (weight ${s.weight})`)) };
-    const phases = compileRoute(plugins, route, found.index);
+    const phases = compileRoute(plugins, route, found.index!);
     const ureq: UpstreamRequest = { method: input.method, path: ctx.upstreamPath, headers: upstreamRequestHeaders(ctx, ctx.head, { host: up.host }) };
     for (const f of phases.upstreamRequestFilter) f(ctx, ureq);
     out.upstreamPath = ureq.path;

@@ -151,7 +151,7 @@ async function buildGeneration(
       const only = p.match.listener;
       return only === undefined || (Array.isArray(only) ? only.includes(l.name) : only === l.name);
     });
-    tables.set(l.name, new RouteTable(mine));
+    tables.set(l.name, new RouteTable(mine, { paths: config.paths }));
   }
   let trusted: BlockList | undefined;
   if (config.trusted_proxies.length) {

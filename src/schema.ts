@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { headerName } from './config/units.js';
 import { accessLogSchema, logSchema } from './observe/schema.js';
 import {
-  headersSchema, matchSchema, redirectSchema, respondSchema, rewriteSchema,
+  headersSchema, matchSchema, pathsSchema, redirectSchema, respondSchema, rewriteSchema,
 } from './routing/schema.js';
 import { listenerSchema as listenerBaseSchema, shutdownSchema } from './server/schema.js';
 import { redirectHttpsSchema, tlsSchema } from './tls/schema.js';
@@ -61,6 +61,7 @@ export const configSchema = z
     limits: limitsSchema,
     access: accessSchema.optional().describe('IP rules for every request (403); routes may add their own'),
     request_rules: requestRulesSchema.prefault({}),
+    paths: pathsSchema,
     overload: z.union([overloadSchema, z.literal(false)]).prefault({}).describe('Load shedding (on by default); false turns it off'),
     hide_headers: z
       .array(headerName)

@@ -1,4 +1,3 @@
-import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';

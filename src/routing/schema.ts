@@ -86,6 +86,28 @@ export const redirectSchema = z
   })
   .describe('Answer with a redirect');
 
+const spellingAction = (what: string) => z.enum(['reject', 'redirect', 'decode', 'keep']).default('keep').describe(
+  `${what}: reject (400), redirect (301/308 to the path with them resolved), decode (resolved in the path routed and forwarded), `
+  + 'or keep (forwarded as sent; refused with 400 when a backend reading them the other way would be served by another route)',
+);
+
+export const pathsSchema = z
+  .strictObject({
+    escaped_slashes: spellingAction('Encoded slashes and backslashes (`%2F`, `%5C`) and raw backslashes, which many backends read as `/`'),
+    double_encoding: spellingAction('Escapes of escapes (`%252F`), which backends that decode twice read as `%2F`, then `/`'),
+    path_params: spellingAction('Path parameters (`/admin;x/`), which Tomcat, Spring and Jetty drop from each segment'),
+    control_chars: z.enum(['reject', 'keep']).default('reject')
+      .describe('Encoded control characters (`%00`-`%1F`, `%7F`): reject (400), or keep (forwarded; checked as `case` reads them, stripped)'),
+    case: z.enum(['keep', 'ignore']).default('keep').describe(
+      'Case, Unicode compatibility forms and trailing dots/spaces of a segment, which case-insensitive backends (Windows, macOS) ignore: '
+      + 'keep (forwarded as sent; refused with 400 when the path read that way would take another route) or ignore (no such check: '
+      + 'only for backends known to be case-sensitive)',
+    ),
+  })
+  .prefault({})
+  .describe('How each class of path spelling is treated, so that no spelling reaches a resource past its route\'s rules (docs/routing.md)');
+
+export type PathsConfig = z.output<typeof pathsSchema>;
 export type MatchConfig = z.output<typeof matchSchema>;
 export type RewriteConfig = z.output<typeof rewriteSchema>;
 export type HeadersConfig = z.output<typeof headersSchema>;

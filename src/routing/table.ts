@@ -5,7 +5,8 @@
  * Method and header conditions are checked on the candidates in config order.
  */
 import type { IncomingMessage } from 'node:http';
-import type { MatchConfig } from './schema.js';
+import type { MatchConfig, PathsConfig } from './schema.js';
+import { PathRefused, readingsOf, resolveClass, spellingOf, type Spelling } from './spelling.js';
 
 type HeaderCheck = { name: string; kind: 'eq'; value: string } | { name: string; kind: 're'; re: RegExp } | { name: string; kind: 'present'; want: boolean };
 
@@ -26,6 +27,37 @@ interface Bucket<R> {
 
 export interface RouteInput<R> { id: string; index: number; match: MatchConfig; config: R }
 
+/**
+ * What a request gets instead of its route: a redirect (`location`, a path; the query is the request's), or a
+ * refusal (`refuse`, why: 400). `path` with `config`: the route, for the path with a class of spelling decoded.
+ */
+export interface Detour<R> {
+  readonly config: R | undefined;
+  readonly id?: string;
+  readonly index?: number;
+  readonly path?: string;
+  readonly location?: string;
+  readonly refuse?: string;
+}
+export type RouteMatch<R> = CompiledRoute<R> | Detour<R>;
+
+/** A prefix route ending in `/` asked for without it (`/admin` for `/admin/`): nginx answers 301 to `/admin/`. */
+interface SlashRedirect<R> { readonly config: undefined; readonly slashOf: CompiledRoute<R> }
+type Found<R> = CompiledRoute<R> | SlashRedirect<R>;
+const isSlash = <R>(f: Found<R>): f is SlashRedirect<R> => 'slashOf' in f;
+/** The route a lookup led to (a slash redirect leads to its route), -1 for none: what readings must agree on. */
+const routeIndex = <R>(f: Found<R> | undefined): number => (f === undefined ? -1 : isSlash(f) ? f.slashOf.index : f.index);
+
+export interface RouteTableOptions {
+  /** How path spellings are treated (see spelling.ts); default: every class `keep`, control characters refused. */
+  paths?: PathsConfig | undefined;
+  /** Match paths ignoring case (the table that reads paths as case-insensitive backends do). */
+  caseInsensitive?: boolean;
+}
+
+const DEFAULT_PATHS: PathsConfig = { escaped_slashes: 'keep', double_encoding: 'keep', path_params: 'keep', control_chars: 'reject', case: 'keep' };
+const CLASSES = [['escapedSlash', 'escaped_slashes'], ['doubleEncoded', 'double_encoding'], ['params', 'path_params']] as const;
+
 const asList = <T>(v: T | readonly T[] | undefined): readonly T[] => (v === undefined ? [] : Array.isArray(v) ? (v as readonly T[]) : [v as T]);
 
 function newBucket<R>(): Bucket<R> {
@@ -38,7 +70,7 @@ function push<K, V>(map: Map<K, V[]>, key: K, v: V): void {
   else map.set(key, [v]);
 }
 
-function compileRoute<R>(r: RouteInput<R>): CompiledRoute<R> {
+function compileRoute<R>(r: RouteInput<R>, ci: boolean): CompiledRoute<R> {
   const methods = asList(r.match.method);
   const headerChecks: HeaderCheck[] = Object.entries(r.match.headers ?? {}).map(([name, m]) => {
     const n = name.toLowerCase();
@@ -48,7 +80,7 @@ function compileRoute<R>(r: RouteInput<R>): CompiledRoute<R> {
   });
   return {
     id: r.id, index: r.index, config: r.config,
-    pathRegex: r.match.path_regex !== undefined ? new RegExp(r.match.path_regex) : undefined,
+    pathRegex: r.match.path_regex !== undefined ? new RegExp(r.match.path_regex, ci ? 'i' : '') : undefined,
     methods: methods.length ? new Set(methods.map((m) => m.toUpperCase())) : undefined,
     headerChecks,
   };
@@ -87,19 +119,26 @@ export class RouteTable<R> {
   private readonly wildcardHosts = new Map<string, Bucket<R>>();
   private readonly anyHost = newBucket<R>();
   private readonly hasWildcards: boolean;
+  private readonly paths: PathsConfig;
+  /** The same routes read case-insensitively, for the `case` check; undefined when it is off. */
+  private readonly folded: RouteTable<R> | undefined;
 
-  constructor(inputs: readonly RouteInput<R>[]) {
+  constructor(inputs: readonly RouteInput<R>[], opts: RouteTableOptions = {}) {
     this.routes = [];
+    this.paths = opts.paths ?? DEFAULT_PATHS;
+    const ci = opts.caseInsensitive === true;
+    this.folded = ci || this.paths.case !== 'keep' ? undefined : new RouteTable(inputs, { paths: this.paths, caseInsensitive: true });
     for (const input of inputs) {
-      const route = compileRoute(input);
+      const route = compileRoute(input, ci);
       this.routes.push(route);
       const hosts = asList(input.match.host).map((h) => h.toLowerCase());
       const buckets = hosts.length === 0 ? [this.anyHost] : hosts.map((h) => this.bucketFor(h));
       for (const b of buckets) {
         const m = input.match;
-        if (m.path_exact !== undefined) push(b.exact, m.path_exact, route);
+        const key = (k: string): string => (ci ? k.toLowerCase() : k);
+        if (m.path_exact !== undefined) push(b.exact, key(m.path_exact), route);
         else if (m.path_regex !== undefined) b.regex.push(route);
-        else push(b.prefix, m.path ?? '/', route);
+        else push(b.prefix, key(m.path ?? '/'), route);
       }
     }
     this.hasWildcards = this.wildcardHosts.size > 0;
@@ -114,8 +153,56 @@ export class RouteTable<R> {
     return b;
   }
 
-  /** The route for a request, or undefined (404). */
-  match(host: string, path: string, method: string, req: IncomingMessage): CompiledRoute<R> | undefined {
+  /**
+   * The route for a request (its path in normal form), a detour (redirect or refusal), or undefined (404).
+   * Each class of spelling in the path gets its action (spelling.ts); with `keep`, every reading of the path
+   * must lead to the same route.
+   */
+  match(host: string, path: string, method: string, req: IncomingMessage): RouteMatch<R> | undefined {
+    const s = spellingOf(path);
+    if (s === undefined) return this.settle(this.lookup(host, path, method, req), path);
+    try {
+      return this.spelt(host, path, s, method, req);
+    } catch (err) {
+      if (err instanceof PathRefused) return { config: undefined, refuse: err.message };
+      throw err;
+    }
+  }
+
+  private spelt(host: string, path: string, s: Spelling, method: string, req: IncomingMessage): RouteMatch<R> | undefined {
+    const cfg = this.paths;
+    if (s.control && cfg.control_chars === 'reject') throw new PathRefused('control character in the path');
+    let p = path;
+    let redirect = false;
+    for (const [flag, cls] of CLASSES) {
+      if (!s[flag]) continue;
+      const action = cfg[cls];
+      if (action === 'reject') throw new PathRefused(`${cls.replace('_', ' ')} in the path`);
+      if (action === 'keep') continue;
+      p = resolveClass(p, cls);
+      if (action === 'redirect') redirect = true;
+    }
+    if (redirect) return { config: undefined, location: p };
+    const s2 = p === path ? s : spellingOf(p);
+    const found = this.lookup(host, p, method, req);
+    if (s2) {
+      const want = routeIndex(found);
+      for (const [reading, ci] of readingsOf(p, s2, cfg)) {
+        const other = ci ? this.folded!.lookup(host, reading, method, req) : this.lookup(host, reading, method, req);
+        if (routeIndex(other) !== want) throw new PathRefused(`ambiguous path: read as ${reading} it would take another route`);
+      }
+    }
+    const m = this.settle(found, p);
+    return p === path || m === undefined || !('pathRegex' in m) ? m : { config: m.config, id: m.id, index: m.index, path: p };
+  }
+
+  private settle(found: Found<R> | undefined, path: string): RouteMatch<R> | undefined {
+    if (found === undefined || !isSlash(found)) return found;
+    return { config: undefined, id: found.slashOf.id, index: found.slashOf.index, location: `${path}/` };
+  }
+
+  /** The route for a path as it is, without looking at its spelling. */
+  lookup(host: string, path: string, method: string, req: IncomingMessage): Found<R> | undefined {
     const exact = this.exactHosts.get(host);
     if (exact) {
       const r = matchBucket(exact, path, method, req);
@@ -132,7 +219,7 @@ export class RouteTable<R> {
   }
 }
 
-export function matchBucket<R>(b: Bucket<R>, path: string, method: string, req: IncomingMessage): CompiledRoute<R> | undefined {
+export function matchBucket<R>(b: Bucket<R>, path: string, method: string, req: IncomingMessage): Found<R> | undefined {
   if (b.exact.size) {
     const r = firstPassing(b.exact.get(path), method, req);
     if (r) return r;
@@ -144,6 +231,10 @@ export function matchBucket<R>(b: Bucket<R>, path: string, method: string, req: 
   // Walk the path's prefixes from the longest: `/a/b/c`, `/a/b/`, `/a/b`, `/a/`, `/a`, `/`.
   let r = firstPassing(b.prefix.get(path), method, req);
   if (r) return r;
+  if (path.charCodeAt(path.length - 1) !== 47) {
+    r = firstPassing(b.prefix.get(`${path}/`), method, req);
+    if (r) return { config: undefined, slashOf: r };
+  }
   for (let i = path.length - 1; i >= 0; i--) {
     if (path.charCodeAt(i) !== 47) continue;
     if (i + 1 !== path.length) {

@@ -22,7 +22,17 @@ export interface RoutePipeline {
 
 /** What a route table must offer the kernel (routing/ provides it). */
 export interface RouteLookup {
-  match(host: string, path: string, method: string, req: IncomingMessage): { config: RoutePipeline } | undefined;
+  /**
+   * The route, or: a redirect (`location`, a path), a refusal (`refuse`: 400), or the route for a path with a
+   * class of spelling decoded (`path`); undefined: no route (404).
+   */
+  match(host: string, path: string, method: string, req: IncomingMessage): RouteFound | undefined;
+}
+export interface RouteFound {
+  readonly config: RoutePipeline | undefined;
+  readonly path?: string | undefined;
+  readonly location?: string | undefined;
+  readonly refuse?: string | undefined;
 }
 
 /** One config generation: swapped as a whole on reload. */
@@ -118,11 +128,20 @@ function afterRequestFilters(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCt
   else fail(ctx, errors.notFound());
 }
 
+/** A path spelt so that it must not be routed as it is: redirected to its plain spelling, or refused. */
+function detour(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, found: RouteFound): void {
+  if (found.location === undefined) return fail(ctx, errors.requestBlocked(new Error(found.refuse)));
+  const m = ctx.req.method;
+  respond(ctx, tag, { status: m === 'GET' || m === 'HEAD' ? 301 : 308, headers: { location: found.location + ctx.query } });
+}
+
 function afterEarly(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, early: Verdict): void {
   if (early) return respond(ctx, tag, early);
   const table = tag.rt.tables.get(ctx.listener);
   const found = table?.match(ctx.host, ctx.path, ctx.req.method!, ctx.req);
   if (!found) return fail(ctx, errors.notFound());
+  if (found.config === undefined) return detour(ctx, tag, found);
+  if (found.path !== undefined) ctx.setTarget(found.path + ctx.query);
   tag.pipe = found.config;
   ctx.route = found.config.ref;
   const v = runVerdicts(found.config.phases.requestFilter, ctx);

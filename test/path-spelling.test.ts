@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { connect as h2connect } from 'node:http2';
+import { posix } from 'node:path';
+import { test } from 'node:test';
+import { hashPassword } from '../src/protect/index.js';
+import { h2Request, rawRequest } from './helpers/client.js';
+import { startOrigin } from './helpers/origin.js';
+import { startProxy } from './helpers/proxy.js';
+
+/** How common backends turn a request target into a resource (each returns the resource path, or null: refused). */
+const safeDecode = (p: string): string | null => { try { return decodeURIComponent(p); } catch { return null; } };
+const norm = (p: string | null): string | null => (p === null ? null : posix.normalize(p.replace(/\/{2,}/g, '/')));
+const STYLES: Record<string, (target: string) => string | null> = {
+  raw: (t) => t,
+  // Python http.server, most frameworks: unquote, then normpath.
+  decode: (t) => norm(safeDecode(t)),
+  // Decoded twice.
+  double: (t) => { const once = safeDecode(t); return norm(once === null ? null : safeDecode(once)); },
+  // IIS / WHATWG URL: backslash is a separator.
+  backslash: (t) => norm(safeDecode(t)?.replace(/\\/g, '/') ?? null),
+  // Naive: the whole target decoded, then split at `?` or `#`, then `;params` dropped.
+  naive: (t) => norm(safeDecode(t)?.split(/[?#]/)[0]!.replace(/;[^/]*/g, '') ?? null),
+  // Tomcat / Spring / Jetty: ;params dropped from each segment, then decoded.
+  tomcat: (t) => norm(safeDecode(t.replace(/;[^/]*/g, ''))),
+  // Windows / case-insensitive file systems: decoded, backslash, case, Unicode compatibility, trailing dots/spaces.
+  windows: (t) => norm(safeDecode(t)?.replace(/\\/g, '/').normalize('NFKC').toLowerCase().replace(/[\u0000-\u001f]/g, '').replace(/[. ]+(?=\/|$)/g, '') ?? null),
+};
+const isAdmin = (p: string | null): boolean => p !== null && (p === '/admin' || p.startsWith('/admin/'));
+
+const CORPUS = [
+  '/admin/index.html', '/admin%2Findex.html', '/admin%2findex.html', '/%2Fadmin/index.html', '/%2fadmin%2findex.html',
+  '/admin%5Cindex.html', '/admin%5cindex.html', '/admin\\index.html', '/\\admin\\index.html', '/%61dmin/index.html', '/%61%64%6d%69%6e/index.html',
+  '/ADMIN/index.html', '/Admin/index.html', '/aDmIn%2Findex.html', '/admin./index.html', '/admin%20/index.html', '/admin%2e/index.html',
+  '/admin%09/index.html', '/admin%00/index.html', '/admin%0a/index.html', '/admin%0d%0a/index.html', '/admin%7f/index.html',
+  '/admin;x/index.html', '/admin;/index.html', '/;/admin/index.html', '/public/..;/admin/index.html', '/admin;jsessionid=1/index.html',
+  '/admin%3Bx/index.html', '/admin%252Findex.html', '/%2561dmin/index.html', '/public/%252E%252E/admin/index.html', '/public/%252e%252e%252fadmin/index.html',
+  '/public/..%2Fadmin/index.html', '/public/%2E%2E/admin/index.html', '/public/%2e%2e%2fadmin/index.html', '/public/../admin/index.html',
+  '/public/..\\admin/index.html', '/./admin/index.html', '//admin/index.html', '/admin//index.html', '/public/.%2E/admin/index.html',
+  '/%EF%BC%8Fadmin/index.html', '/%EF%BD%81dmin/index.html', '/admin%C0%AFindex.html', '/%u0061dmin/index.html', '/admin%/index.html',
+  '/admin', '/admin?x=1', '/Admin', '/admin%3F/index.html', '/admin%23/index.html', '/admin#/index.html',
+  '/public/x', '/files/a%2Fb', '/index.html',
+];
+
+async function spellingProxy(t: Parameters<typeof startProxy>[0], paths?: Record<string, string>) {
+  const origin = await startOrigin(t, (req, res) => res.end(req.url));
+  const hash = await hashPassword('s3cret', 10);
+  const proxy = await startProxy(t, {
+    listeners: [{ name: 'public', address: '127.0.0.1:0' }, { name: 'h2c', address: '127.0.0.1:0', h2c: true }],
+    upstreams: { app: { servers: [origin.url] } },
+    ...(paths ? { paths } : {}),
+    routes: [
+      { match: { path: '/admin/' }, auth: { basic: { users: { alice: hash } } }, proxy: { upstream: 'app' } },
+      { match: { path: '/' }, proxy: { upstream: 'app' } },
+    ],
+  });
+  return { origin, proxy };
+}
+
+function parse(raw: string): { status: number; headers: string } {
+  const m = /^HTTP\/1\.1 (\d{3})/.exec(raw);
+  return { status: m ? Number(m[1]) : 0, headers: raw.slice(0, raw.indexOf('\r\n\r\n')) };
+}
+
+test('paths: no spelling of an auth-protected route reaches it past its rules, under seven backend decoding styles (HTTP/1.1 and HTTP/2)', async (t) => {
+  const { origin, proxy } = await spellingProxy(t);
+  const session = h2connect(proxy.gh.url('h2c'));
+  t.after(() => session.close());
+  const bypasses: string[] = [];
+  const outcome: Record<string, number> = {};
+  for (const spelling of CORPUS) {
+    for (const via of ['h1', 'h2'] as const) {
+      const before = origin.requests.length;
+      let status: number;
+      if (via === 'h1') {
+        status = parse(await rawRequest(proxy.port, `GET ${spelling} HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n`)).status;
+      } else {
+        if (/[\u0000-\u0020#]/.test(spelling)) continue;
+        status = (await h2Request(session, { ':path': spelling, ':authority': 'example.test' })).status;
+      }
+      outcome[`${via} ${spelling}`] = status;
+      const forwarded = origin.requests.slice(before).map((r) => r.url!);
+      if (status === 200) assert.equal(forwarded.length, 1, `${spelling}: 200 means forwarded`);
+      else assert.deepEqual(forwarded, [], `${spelling}: a ${status} never reaches a backend`);
+      for (const target of forwarded) {
+        const path = target.split('?')[0]!;
+        for (const [style, read] of Object.entries(STYLES)) if (isAdmin(read(path))) bypasses.push(`${via} ${spelling} → ${target} read by ${style}`);
+      }
+    }
+  }
+  if (process.env.SHOW_OUTCOME) console.log(outcome);
+  assert.deepEqual(bypasses, [], JSON.stringify(outcome, null, 1));
+  // What a user sees for the plain and the usual cases.
+  assert.equal(outcome['h1 /admin/index.html'], 401);
+  assert.equal(outcome['h1 /admin%2Findex.html'], 400);
+  assert.equal(outcome['h1 /%2Fadmin/index.html'], 400);
+  assert.equal(outcome['h1 /%61dmin/index.html'], 401);
+  assert.equal(outcome['h1 /admin;x/index.html'], 400);
+  assert.equal(outcome['h1 /ADMIN/index.html'], 400);
+  assert.equal(outcome['h1 /admin'], 301);
+  assert.equal(outcome['h1 /public/x'], 200);
+  assert.equal(outcome['h1 /files/a%2Fb'], 200, 'an encoded slash that changes no route is forwarded as sent');
+  assert.equal(outcome['h1 /admin%3F/index.html'], 400);
+  assert.equal(outcome['h2 /admin%2Findex.html'], 400);
+});
+
+test('paths: `/admin` for a `/admin/` route is a 301 to `/admin/` (308 for other methods), query kept; an exact route wins', async (t) => {
+  const { proxy } = await spellingProxy(t);
+  const get = parse(await rawRequest(proxy.port, 'GET /admin?x=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'));
+  assert.equal(get.status, 301);
+  assert.match(get.headers, /\r\nlocation: \/admin\/\?x=1/i);
+  const post = parse(await rawRequest(proxy.port, 'POST /admin HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
+  assert.equal(post.status, 308);
+  const exact = await startProxy(t, {
+    routes: [
+      { match: { path_exact: '/admin' }, respond: { body: 'exact' } },
+      { match: { path: '/admin/' }, respond: { body: 'dir' } },
+    ],
+  });
+  assert.match(await rawRequest(exact.port, 'GET /admin HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200[^]*exact$/);
+});
+
+test('paths: each class\'s action is configurable: reject, redirect, decode, keep', async (t) => {
+  const { origin, proxy } = await spellingProxy(t, { escaped_slashes: 'decode', path_params: 'redirect', double_encoding: 'reject' });
+  // decode: routed and forwarded as `/admin/index.html`, so the admin route's rules apply.
+  assert.equal(parse(await rawRequest(proxy.port, 'GET /admin%2Findex.html HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n')).status, 401);
+  const before = origin.requests.length;
+  const ok = await rawRequest(proxy.port, 'GET /files/a%2Fb HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n');
+  assert.match(ok, /^HTTP\/1\.1 200[^]*\/files\/a\/b$/);
+  assert.equal(origin.requests.length, before + 1);
+  // redirect: to the spelling without parameters.
+  const r = parse(await rawRequest(proxy.port, 'GET /admin;x/index.html?q HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'));
+  assert.equal(r.status, 301);
+  assert.match(r.headers, /\r\nlocation: \/admin\/index\.html\?q/i);
+  // reject: any escape of an escape.
+  assert.equal(parse(await rawRequest(proxy.port, 'GET /files/100%2541 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n')).status, 400);
+  assert.equal(origin.requests.length, before + 1);
+});
