@@ -38,18 +38,40 @@ test('request rules: deny and allow by method, path, query, header and user agen
   assert.equal(origin.requests.length, 2);
 });
 
-test('load shedding: while the event loop lags past the threshold, new requests get 503; then service resumes', async (t) => {
+/** Keeps this process's event loop (the proxy runs in it) lagging as CPU-bound overload would, for `ms`. */
+async function lag(ms: number, blockMs = 150): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const until = Date.now() + blockMs;
+    while (Date.now() < until) { /* busy */ }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+test('load shedding: one slow tick or GC-sized pause never sheds; lag sustained over the window does (503), then service resumes', async (t) => {
   const origin = await startOrigin(t, (_q, s) => s.end('ok'));
   const { url } = await startProxy(t, { overload: { event_loop_delay: '50ms' }, upstreams: { app: { servers: [origin.url] } }, routes: [{ match: {}, proxy: { upstream: 'app' } }] });
   assert.equal((await send(url)).status, 200);
-  // Block this process's event loop (the proxy runs in it) as a CPU-bound overload would.
-  const until = Date.now() + 300;
-  while (Date.now() < until) { /* busy */ }
-  await new Promise((r) => setTimeout(r, 50)); // the overdue sampling timer runs first and sees the lag
+  // One 300 ms block (the default window is 2 s): a busy moment, not overload.
+  await lag(300, 300);
+  await new Promise((r) => setTimeout(r, 300)); // the overdue sampling timer runs and sees the lag
+  assert.equal((await send(url)).status, 200);
+  // Lagging for longer than the window: shed.
+  await lag(2600);
   const shed = await send(url);
   assert.equal(shed.status, 503);
   assert.equal((JSON.parse(shed.text) as { code: string }).code, 'GH_OVERLOADED');
   assert.equal(shed.headers['retry-after'], '1');
+  await waitFor(async () => (await send(url)).status === 200, 3000, 'service to resume');
+});
+
+test('load shedding: window 0 reacts to one sample past the threshold', async (t) => {
+  const origin = await startOrigin(t, (_q, s) => s.end('ok'));
+  const { url } = await startProxy(t, { overload: { event_loop_delay: '50ms', window: '0s' }, upstreams: { app: { servers: [origin.url] } }, routes: [{ match: {}, proxy: { upstream: 'app' } }] });
+  assert.equal((await send(url)).status, 200);
+  await lag(300, 300);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await send(url)).status, 503);
   await waitFor(async () => (await send(url)).status === 200, 3000, 'service to resume');
 });
 

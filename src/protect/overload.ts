@@ -1,8 +1,9 @@
 /**
- * Load shedding. The event loop's delay (perf_hooks.monitorEventLoopDelay, p99 over the last 250 ms) and
- * the heap's use are sampled on a timer; while either is past its threshold, new requests get 503 at the
- * first phase, before they cost work, and the ones already accepted finish. Shedding lasts at least one
- * second after the last sample past a threshold.
+ * Load shedding. The event loop's delay (perf_hooks.monitorEventLoopDelay, p99 over each 250 ms) and the heap's
+ * use are sampled on a timer. Only sustained overload sheds: every sample over `window` must be past a threshold
+ * (a GC pause, a busy neighbour or one slow tick on a shared host never refuses anyone). Then new requests get
+ * 503 at the first phase, before they cost work, and the ones already accepted finish. Shedding lasts until a
+ * second has passed without a sample past a threshold, so it does not flap at the sampling rate.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
@@ -17,6 +18,8 @@ export function overloadMonitor(cfg: OverloadConfig): OverloadMonitor {
   let until = 0;
   const limitMs = cfg.event_loop_delay;
   const INTERVAL = 250;
+  const needed = Math.max(1, Math.ceil(cfg.window / INTERVAL));
+  let bad = 0;
   let last = performance.now();
   const timer = setInterval(() => {
     const now = performance.now();
@@ -26,7 +29,10 @@ export function overloadMonitor(cfg: OverloadConfig): OverloadMonitor {
     last = now;
     h.reset();
     const heap = getHeapStatistics();
-    if (lag > limitMs || (heap.used_heap_size / heap.heap_size_limit) * 100 > cfg.heap_used_percent) until = now + 1000;
+    const over = lag > limitMs || (heap.used_heap_size / heap.heap_size_limit) * 100 > cfg.heap_used_percent;
+    bad = over ? bad + 1 : 0;
+    // Sustained (every sample of the window), or still over while shedding: hold for one more second.
+    if (over && (bad >= needed || until > now)) until = now + 1000;
   }, INTERVAL);
   timer.unref();
   return {

@@ -114,7 +114,8 @@ export const requestRulesSchema = z
 
 export const overloadSchema = z
   .strictObject({
-    event_loop_delay: duration.prefault('100ms').describe('Shed new requests (503) while the event loop lags more than this (p99 over the last 250 ms)'),
+    event_loop_delay: duration.prefault('100ms').describe('Shed new requests (503) while the event loop lags more than this (p99 of each 250 ms sample) for the whole `window`'),
+    window: duration.prefault('2s').describe('How long a threshold must be passed in every sample before shedding starts: sustained overload only, not one slow tick or GC pause (0: one sample)'),
     heap_used_percent: z.number().min(1).max(100).default(90).describe('Shed new requests while the heap is fuller than this share of its limit'),
   })
   .describe('Load shedding: when the proxy itself is overloaded, new requests get 503 before they cost work; accepted ones finish');
