@@ -135,3 +135,18 @@ test('paths: each class\'s action is configurable: reject, redirect, decode, kee
   assert.equal(parse(await rawRequest(proxy.port, 'GET /files/100%2541 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n')).status, 400);
   assert.equal(origin.requests.length, before + 1);
 });
+
+test('paths: a request_rules deny rule holds for other spellings of the path (case, ;params, decoded twice)', async (t) => {
+  const origin = await startOrigin(t, (req, res) => res.end(req.url));
+  const proxy = await startProxy(t, {
+    request_rules: { deny: [{ path: '^/wp-admin' }] },
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }],
+  });
+  for (const p of ['/wp-admin/x', '/WP-Admin/x', '/wp-admin;x/y', '/wp-admin%3Bx/y', '/wp%252Dadmin/x', '/wp-admin./x', '/%EF%BD%97p-admin/x']) {
+    const status = parse(await rawRequest(proxy.port, `GET ${p} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`)).status;
+    assert.ok(status === 403 || status === 400, `${p}: ${status}`);
+  }
+  assert.equal(origin.requests.length, 0);
+  assert.equal(parse(await rawRequest(proxy.port, 'GET /blog/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n')).status, 200);
+});

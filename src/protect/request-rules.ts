@@ -6,6 +6,7 @@
  */
 import type { RequestCtx } from '../core/context.js';
 import { errors } from '../core/errors.js';
+import { denyReadings, spellingOf } from '../core/spelling.js';
 import type { RequestRulesConfig } from './schema.js';
 
 type Rule = RequestRulesConfig['deny'][number];
@@ -58,6 +59,10 @@ export function requestRules(cfg: RequestRulesConfig): (ctx: RequestCtx) => unde
     }
     const path = decoded ?? ctx.path;
     for (const rule of deny) if (rule(ctx, path)) throw errors.requestDenied();
+    // A deny rule holds for every spelling a backend may read as the same path (case, ;params, decoded twice).
+    if (deny.length && decoded !== undefined && spellingOf(ctx.path) !== undefined) {
+      for (const alt of denyReadings(decoded)) for (const rule of deny) if (rule(ctx, alt)) throw errors.requestDenied();
+    }
     if (allow && !allow.some((rule) => rule(ctx, path))) throw errors.requestDenied();
     return undefined;
   };

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { MatchConfig, PathsConfig } from './schema.js';
-import { PathRefused, readingsOf, resolveClass, spellingOf, type Spelling } from './spelling.js';
+import { PathRefused, readingsOf, resolveClass, spellingOf, type Spelling } from '../core/spelling.js';
 
 type HeaderCheck = { name: string; kind: 'eq'; value: string } | { name: string; kind: 're'; re: RegExp } | { name: string; kind: 'present'; want: boolean };
 

@@ -12,7 +12,15 @@
  *   rules by a catch-all route, while `/files/a%2Fb` under one route is forwarded untouched).
  * Any reading with a `..` segment is refused (a backend that reads it so would climb out of the route).
  */
-import type { PathsConfig } from './schema.js';
+/** Per class of spelling: what to do with it (the `paths` config; routing/schema.ts describes each). */
+export interface PathsConfig {
+  escaped_slashes: SpellingAction;
+  double_encoding: SpellingAction;
+  path_params: SpellingAction;
+  control_chars: 'reject' | 'keep';
+  case: 'keep' | 'ignore';
+}
+export type SpellingAction = 'reject' | 'redirect' | 'decode' | 'keep';
 
 /** The classes present in a path (already in normal form: unreserved escapes decoded, others upper-case). */
 export interface Spelling {
@@ -111,4 +119,22 @@ export function readingsOf(path: string, s: Spelling, cfg: PathsConfig): [string
     }
   }
   return out;
+}
+
+/** Other readings of an already decoded path that a deny rule must also see (malformed ones left out). */
+export function denyReadings(decoded: string): string[] {
+  const out = new Set<string>();
+  const tryAdd = (f: () => string): void => {
+    try {
+      out.add(f());
+    } catch {
+      // A reading that cannot be made (a `..`, bad escapes) is refused elsewhere.
+    }
+  };
+  tryAdd(() => clean(decoded.replace(/\\/g, '/')));
+  tryAdd(() => clean(stripParams(decoded)));
+  tryAdd(() => clean(decodeAll(decoded)));
+  tryAdd(() => clean(fold(stripParams(decoded))));
+  out.delete(decoded);
+  return [...out];
 }
