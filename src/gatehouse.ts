@@ -17,7 +17,7 @@ import { compileGlobal, compileRoute, type NamedInstance } from './core/pipeline
 import type { AppServices } from './core/plugin.js';
 import { createSelector, stickyCookie } from './balance/index.js';
 import { createHealth, type HealthChecker, type PeerHealth } from './health/index.js';
-import { accessLog, createLogger } from './observe/index.js';
+import { accessLog, createFailureLog, createLogger, type FailureLog } from './observe/index.js';
 import { access, auth, limits, rateLimits, rules, shedding } from './protect/index.js';
 import { createAcme, createCertStore, helloInterceptor, ocspStapler, tls, type AcmeManager } from './tls/index.js';
 import { compileUnrewrite, RouteTable, routing, type RouteInput } from './routing/index.js';
@@ -26,6 +26,8 @@ import { closeListeners, openListener, type Listener, type SecureOptions, type S
 import { configSchema, type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } from './schema.js';
 import { createUpstream, forward, hiddenResponseHeaders, type ForwardRoute, type UpstreamRuntime } from './upstream/index.js';
 import type { Peer } from './core/services.js';
+
+export { createLogger } from './observe/index.js';
 
 const validated = new WeakSet<object>();
 
@@ -47,7 +49,7 @@ export function parseConfig(input: GatehouseConfigInput | GatehouseConfig): Gate
 export interface GatehouseOptions {
   /** The config file's path: relative paths in the config resolve against its directory. */
   configPath?: string;
-  /** The process logger; by default JSON on stderr at `log.level`. */
+  /** The process logger; by default stderr at `log.level`, in `log.format` (observe/logger.ts). */
   logger?: Logger;
 }
 
@@ -76,7 +78,7 @@ export interface Gatehouse {
   readonly config: GatehouseConfig;
   /** Bound addresses by listener name, e.g. `{ public: '127.0.0.1:18080' }`. */
   addresses(): Record<string, string>;
-  /** `http://ADDRESS` of a listener (the first by default). */
+  /** `http://ADDRESS` of a listener (`https://` with TLS; the first listener by default). */
   url(listener?: string): string;
   /** Upstreams and their servers, with requests in flight. */
   upstreams(): UpstreamStatus[];
@@ -94,6 +96,7 @@ interface Generation {
 
 async function buildGeneration(
   config: GatehouseConfig, log: Logger, baseDir: string, address: AppServices['address'], challenges: Map<string, string>,
+  failures: FailureLog,
 ): Promise<Generation> {
   const app: AppServices = { log, baseDir, address };
   const plugins: NamedInstance<RouteConfig>[] = [
@@ -163,7 +166,9 @@ async function buildGeneration(
       else trusted.addSubnet(ip!, Number(bits), family);
     }
   }
-  const runtime: Runtime = { tables, global: compileGlobal(plugins), trusted, log, draining: false, inflight: 0, idleWaiters: [] };
+  const runtime: Runtime = {
+    tables, global: compileGlobal(plugins), trusted, log, logFailure: failures.failed, draining: false, inflight: 0, idleWaiters: [],
+  };
   return { config, runtime, upstreams, health, plugins };
 }
 
@@ -188,6 +193,11 @@ function serverOptions(cfg: GatehouseConfig): ServerOptions {
   };
 }
 
+/** `https://ADDRESS` for a TLS listener, `http://ADDRESS` for a plain one. */
+function listenerUrl(l: Listener): string {
+  return `${l.state.secure ? 'https' : 'http'}://${l.address()}`;
+}
+
 async function retire(gen: Generation, timeoutMs: number): Promise<void> {
   if (gen.runtime.inflight > 0) {
     await new Promise<void>((r) => {
@@ -203,6 +213,8 @@ async function retire(gen: Generation, timeoutMs: number): Promise<void> {
 export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, opts: GatehouseOptions = {}): Gatehouse {
   let config = parseConfig(input);
   const log = opts.logger ?? createLogger(config.log);
+  // Per instance, across reloads: an outage that spans a reload is still summarised, not logged afresh.
+  const failures = createFailureLog(log);
   const baseDir = opts.configPath ? dirname(resolve(opts.configPath)) : process.cwd();
   let gen: Generation | undefined;
   const listeners = new Map<string, Listener>();
@@ -274,6 +286,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       const old = listeners.get(l.config.name);
       if (old) void closeListeners([old], [], cfg.shutdown.timeout);
       listeners.set(l.config.name, l);
+      log.info({ listener: l.config.name }, `listening on ${listenerUrl(l)}`);
     }
   }
 
@@ -281,7 +294,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     get config() { return config; },
     async start() {
       if (gen) return;
-      const g = await buildGeneration(config, log, baseDir, boundAddress, challenges);
+      const g = await buildGeneration(config, log, baseDir, boundAddress, challenges, failures);
       try {
         await openAll(g, config);
       } catch (err) {
@@ -290,7 +303,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       }
       gen = g;
       for (const h of g.health.values()) h.start();
-      log.info({ listeners: this.addresses() }, 'gatehouse started');
+      log.info('gatehouse started');
     },
     async stop(o = {}) {
       const g = gen;
@@ -300,12 +313,13 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       await closeListeners([...listeners.values()], [g.runtime], timeout);
       listeners.clear();
       await retire(g, 0);
+      failures.close();
       log.info('gatehouse stopped');
     },
     async reload(next) {
       const cfg = parseConfig(next);
       if (!gen) { config = cfg; return; }
-      const g = await buildGeneration(cfg, log, baseDir, boundAddress, challenges);
+      const g = await buildGeneration(cfg, log, baseDir, boundAddress, challenges, failures);
       try {
         await openAll(g, cfg);
       } catch (err) {
@@ -324,6 +338,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       }
       gen = g;
       config = cfg;
+      if (!opts.logger) log.level = cfg.log.level;
       for (const h of g.health.values()) h.start();
       log.info('config reloaded');
       void retire(old, cfg.shutdown.timeout);
@@ -336,8 +351,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     url(listener) {
       const l = listener ? listeners.get(listener) : listeners.values().next().value;
       if (!l) throw new Error(listener ? `no listener "${listener}"` : 'gatehouse is not started');
-      const tlsOn = config.listeners.find((x) => x.name === l.config.name)?.tls !== undefined;
-      return `${tlsOn ? 'https' : 'http'}://${l.address()}`;
+      return listenerUrl(l);
     },
     async renewCertificates() {
       await Promise.all([...acmeManagers.values()].map((m) => m.renew()));

@@ -1,13 +1,15 @@
 /**
  * The `gatehouse` command: run | validate | schema | explain. Expected failures (bad config, port in use,
- * unreadable file) print one clear message on stderr and exit 1, never a stack trace.
+ * unreadable file) print one clear message on stderr and exit 1, never a stack trace. `run` writes everything
+ * through the process log (JSON lines, or readable ones on a terminal), its start-up failures included.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/errors.js';
 import { toJsonSchema } from '../config/json-schema.js';
 import { explain, formatExplanation } from '../explain.js';
-import { createGatehouse, loadConfig } from '../gatehouse.js';
+import type { Logger } from 'pino';
+import { createGatehouse, createLogger, loadConfig, type Gatehouse } from '../gatehouse.js';
 import { hashPassword } from '../protect/index.js';
 import { configSchema } from '../schema.js';
 import { ListenError } from '../server/listen.js';
@@ -110,36 +112,55 @@ function out(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-async function cmdRun(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c', default: 'gatehouse.yaml' }, help: { type: 'boolean', short: 'h' } } });
-  if (values.help) return out(HELP.run!), 0;
-  const file = values.config!;
-  const config = await loadConfig(file);
-  const gh = createGatehouse(config, { configPath: file });
-  await gh.start();
-  for (const [name, addr] of Object.entries(gh.addresses())) process.stderr.write(`gatehouse: listener ${name} on http://${addr}\n`);
+/** What a failure says: every config error (and their count, as `validate` prints them), or the message. */
+function errorText(err: unknown): string {
+  if (err instanceof ConfigError) return `${err.message}${err.issues.length > 1 ? `\n${err.issues.length} errors in config` : ''}`;
+  return (err as Error).message ?? String(err);
+}
+
+/** Everything `run` says after it starts, Node's own warnings included, goes through the process log. */
+function handleProcessEvents(gh: Gatehouse, file: string, log: Logger): void {
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    process.stderr.write(`gatehouse: ${signal}, finishing in-flight requests (up to ${gh.config.shutdown.timeout} ms)\n`);
+    log.info({ signal }, `${signal}: finishing in-flight requests (up to ${gh.config.shutdown.timeout} ms)`);
     gh.stop().then(() => process.exit(0), (err: unknown) => {
-      process.stderr.write(`gatehouse: stop failed: ${(err as Error).message}\n`);
+      log.error(`stop failed: ${errorText(err)}`);
       process.exit(1);
     });
   };
   // A bug in one request must not take every other one down: log it and keep serving.
-  process.on('uncaughtException', (err) => {
-    process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'uncaught exception', err: { message: err.message, stack: err.stack } })}\n`);
-  });
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => log.warn({ warning: w.name }, w.message));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
     loadConfig(file).then((c) => gh.reload(c)).then(
-      () => process.stderr.write(`gatehouse: reloaded ${file}\n`),
-      (err: unknown) => process.stderr.write(`gatehouse: reload failed, keeping the running config:\n${(err as Error).message}\n`),
+      () => { log.level = gh.config.log.level; },
+      (err: unknown) => log.error({ file }, `reload failed, keeping the running config:\n${errorText(err)}`),
     );
   });
+}
+
+async function cmdRun(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c', default: 'gatehouse.yaml' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) return out(HELP.run!), 0;
+  const file = values.config!;
+  // Until the config names its own level and format, the process log has the defaults.
+  let log = createLogger({ level: 'info' });
+  let gh: Gatehouse;
+  try {
+    const config = await loadConfig(file);
+    log = createLogger(config.log);
+    gh = createGatehouse(config, { configPath: file, logger: log });
+    await gh.start();
+  } catch (err) {
+    log.fatal(errorText(err));
+    return 1;
+  }
+  handleProcessEvents(gh, file, log);
   return new Promise<number>(() => {}); // runs until a signal
 }
 
@@ -207,7 +228,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n${err.issues.length > 1 ? `${err.issues.length} errors in config\n` : ''}`);
+      process.stderr.write(`${errorText(err)}\n`);
     } else if (err instanceof UsageError || err instanceof ListenError || err instanceof TlsConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`gatehouse: ${(err as Error).message}\n`);
     } else {

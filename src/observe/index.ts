@@ -1,19 +1,16 @@
 /**
- * Observability: the process logger and the access log (plugin `access_log`, `logging` phase).
+ * Observability: the process logger (one format on stderr), the log of failed requests (repeats summarised),
+ * and the access log (plugin `access_log`, `logging` phase).
  * Hooks: logging (global). Services: none.
  */
 import { isAbsolute, resolve } from 'node:path';
-import pino, { type Logger } from 'pino';
 import { definePlugin } from '../core/plugin.js';
 import { createAccessLog } from './access-log.js';
-import type { AccessLogConfig, LogConfig } from './schema.js';
+import type { AccessLogConfig } from './schema.js';
 
 export * from './schema.js';
-
-/** The process log: JSON on stderr. */
-export function createLogger(cfg: LogConfig): Logger {
-  return pino({ level: cfg.level, base: { name: 'gatehouse' } }, pino.destination({ dest: 2, sync: true }));
-}
+export { createLogger, logFormat, type LoggerOptions } from './logger.js';
+export { createFailureLog, type FailureLog, type FailureLogOptions } from './failure-log.js';
 
 export const accessLog = definePlugin<AccessLogConfig>({
   name: 'access_log',

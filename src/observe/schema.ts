@@ -4,6 +4,8 @@ import { z } from 'zod';
 export const logSchema = z
   .strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Level of the process log (stderr)'),
+    format: z.enum(['json', 'pretty']).optional()
+      .describe('json: one JSON object per line (for log collectors); pretty: one readable line per event. Default: pretty when stderr is a terminal, else json. Read at start'),
   })
   .prefault({})
   .describe('Process log');

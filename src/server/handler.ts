@@ -41,6 +41,8 @@ export interface Runtime {
   readonly global: CompiledPhases;
   readonly trusted: BlockList | undefined;
   readonly log: Logger;
+  /** Logs a request the proxy failed (a 5xx of its own); repeats are summarised (observe/failure-log.ts). */
+  readonly logFailure: (ctx: RequestCtx, err: ProxyError) => void;
   draining: boolean;
   inflight: number;
   /** Resolvers waiting for inflight to reach 0. */
@@ -92,6 +94,10 @@ function onClose(this: ServerResponse & Tagged): void {
 export function fail(ctx: RequestCtx, err: ProxyError): void {
   const tag = (ctx.res as ServerResponse & Tagged)[kCtx];
   ctx.error = err;
+  if (err.status >= 500 && err.code !== 'GH_CLIENT_ABORTED') {
+    if (tag) tag.rt.logFailure(ctx, err);
+    else ctx.log.warn({ code: err.code, server: ctx.peer?.authority }, 'request failed');
+  }
   if (ctx.res.headersSent) {
     ctx.res.destroy();
     return;
@@ -101,9 +107,6 @@ export function fail(ctx: RequestCtx, err: ProxyError): void {
   for (const f of phases?.errorFilter ?? []) {
     reply = f(ctx, err);
     if (reply) break;
-  }
-  if (err.status >= 500 && err.code !== 'GH_CLIENT_ABORTED') {
-    ctx.log.warn({ err: err.cause ?? err, code: err.code, server: ctx.peer?.authority }, 'request failed');
   }
   // A request the proxy could not make sense of leaves the connection in an unknown state: close it.
   // So is one whose body was refused part way (413, 408): what is left of it cannot be skipped safely.

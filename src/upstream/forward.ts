@@ -199,10 +199,9 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     route.upstream.observer?.observe(peer, 'failure');
     if (perr.code.endsWith('TIMEOUT')) recordLatency(peer, performance.now() - this.attemptStart);
     if (this.started || ctx.res.headersSent) {
-      // Mid-body failure: the status line is gone, so the only honest signal is a cut connection.
-      ctx.error = perr;
-      ctx.res.destroy();
-      return;
+      // Mid-body failure: the status line is gone, so the only honest signal is a cut connection (fail() cuts
+      // it, and logs the failure as it logs one before the head).
+      return route.fail(ctx, perr);
     }
     ex.lastError = perr;
     if (retryableError(perr, ctx, route.retryWithIdempotencyKey) && mayRetry(ctx, route.upstream, ex.body instanceof Buffer, ctx.attempts.length)) {

@@ -22,3 +22,8 @@ export function collect(child: ChildProcess): Promise<CliResult> {
 export function runCli(args: string[], opts: { cwd?: string } = {}): Promise<CliResult> {
   return collect(spawnCli(args, opts));
 }
+
+/** The messages of `run`'s process log (JSON lines on a pipe); fails on a line that is not JSON. */
+export function logMessages(stderr: string): string[] {
+  return stderr.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg);
+}
