@@ -4,8 +4,8 @@
  * whole config generations on reload.
  *
  * Plugin order (= the order of hooks in every phase): overload, tls (redirect_https, HSTS), access, request_rules, auth, rate_limit, limits,
- * routing, access_log —
- * refusals before any answer (a `respond` route is protected too), logging last.
+ * routing, then the user's plugins in the order given (docs/plugins.md), access_log —
+ * refusals before any answer (a `respond` route is protected too), user code after them, logging last.
  */
 import { BlockList } from 'node:net';
 import { dirname, resolve } from 'node:path';
@@ -15,6 +15,9 @@ import { validate } from './config/load.js';
 import { loadConfigFile as loadFile } from './config/load.js';
 import { compileGlobal, compileRoute, type NamedInstance } from './core/pipeline.js';
 import type { AppServices } from './core/plugin.js';
+import {
+  builtIn, checkPlugins, closePlugins, composeSchema, createPlugins, userSteps, validatedFor, type AnyPlugin, type ConfigOptions,
+} from './plugins.js';
 import { createSelector, stickyCookie } from './balance/index.js';
 import { createHealth, type HealthChecker, type PeerHealth } from './health/index.js';
 import { accessLog, createFailureLog, createLogger, type FailureLog } from './observe/index.js';
@@ -29,20 +32,31 @@ import type { Peer } from './core/services.js';
 
 export { createLogger } from './observe/index.js';
 
-const validated = new WeakSet<object>();
+/** The built-in plugins' names, which user plugins may not take. */
+const BUILT_IN = [shedding, tls, access, rules, auth, rateLimits, limits, routing, accessLog].map((p) => p.name);
+
+/** Each validated config, with the user plugins it was validated for. */
+const validated = new WeakMap<object, readonly AnyPlugin[]>();
+
+/** The config schema for these user plugins (docs/plugins.md). Throws a TypeError for a malformed plugin list. */
+export function configSchemaFor(plugins: readonly AnyPlugin[] = []): typeof configSchema {
+  checkPlugins(plugins, BUILT_IN);
+  return composeSchema(plugins);
+}
 
 /** Reads and validates a YAML/JSON config file (throws ConfigError listing every problem). */
-export async function loadConfig(file: string): Promise<GatehouseConfig> {
-  const cfg = await loadFile(configSchema, file);
-  validated.add(cfg);
+export async function loadConfig(file: string, opts: ConfigOptions = {}): Promise<GatehouseConfig> {
+  const cfg = await loadFile(configSchemaFor(opts.plugins), file);
+  validated.set(cfg, opts.plugins ?? []);
   return cfg;
 }
 
 /** Validates a config object (throws ConfigError listing every problem). */
-export function parseConfig(input: GatehouseConfigInput | GatehouseConfig): GatehouseConfig {
-  if (validated.has(input)) return input as GatehouseConfig;
-  const cfg = validate(configSchema, input);
-  validated.add(cfg);
+export function parseConfig(input: GatehouseConfigInput | GatehouseConfig, opts: ConfigOptions = {}): GatehouseConfig {
+  const seen = validated.get(input);
+  if (seen && validatedFor(seen, opts.plugins ?? [])) return input as GatehouseConfig;
+  const cfg = validate(configSchemaFor(opts.plugins), input);
+  validated.set(cfg, opts.plugins ?? []);
   return cfg;
 }
 
@@ -51,6 +65,11 @@ export interface GatehouseOptions {
   configPath?: string;
   /** The process logger; by default stderr at `log.level`, in `log.format` (observe/logger.ts). */
   logger?: Logger;
+  /**
+   * User plugins (`definePlugin`), run after the built-in ones in this order (see docs/plugins.md). Their
+   * settings are `plugins.<name>` and `routes[].plugins.<name>` in the config, checked by their schemas.
+   */
+  plugins?: readonly AnyPlugin[];
 }
 
 export interface ServerStatus {
@@ -94,22 +113,23 @@ interface Generation {
   plugins: NamedInstance<RouteConfig>[];
 }
 
-async function buildGeneration(
-  config: GatehouseConfig, log: Logger, baseDir: string, address: AppServices['address'], challenges: Map<string, string>,
-  failures: FailureLog,
-): Promise<Generation> {
-  const app: AppServices = { log, baseDir, address };
-  const plugins: NamedInstance<RouteConfig>[] = [
-    { name: shedding.name, instance: await shedding.create(config.overload, app) },
-    { name: tls.name, instance: await tls.create({ listeners: config.listeners, challenges }, app) },
-    { name: access.name, instance: await access.create(config.access, app) },
-    { name: rules.name, instance: await rules.create(config.request_rules, app) },
-    { name: auth.name, instance: await auth.create(undefined, app) },
-    { name: rateLimits.name, instance: await rateLimits.create(undefined, app) },
-    { name: limits.name, instance: await limits.create(config.limits, app) },
-    { name: routing.name, instance: await routing.create(undefined, app) },
-    { name: accessLog.name, instance: await accessLog.create(config.access_log, app) },
-  ];
+type GenerationDeps = AppServices & { challenges: Map<string, string>; failures: FailureLog; userPlugins: readonly AnyPlugin[] };
+
+async function buildGeneration(config: GatehouseConfig, deps: GenerationDeps): Promise<Generation> {
+  const { log, baseDir, challenges, failures } = deps;
+  const app: AppServices = { log, baseDir, address: deps.address };
+  const plugins = await createPlugins([
+    builtIn(shedding, config.overload),
+    builtIn(tls, { listeners: config.listeners, challenges }),
+    builtIn(access, config.access),
+    builtIn(rules, config.request_rules),
+    builtIn(auth, undefined),
+    builtIn(rateLimits, undefined),
+    builtIn(limits, config.limits),
+    builtIn(routing, undefined),
+    ...userSteps(deps.userPlugins, config),
+    builtIn(accessLog, config.access_log),
+  ], app);
   const upstreams = new Map<string, UpstreamRuntime>();
   const health = new Map<string, HealthChecker>();
   for (const [name, u] of Object.entries(config.upstreams)) {
@@ -136,6 +156,7 @@ async function buildGeneration(
       const upstream = upstreams.get(route.proxy.upstream)!;
       const fwd: ForwardRoute = {
         upstream, fail, reply,
+        peerFilters: phases.upstreamPeer,
         retryWithIdempotencyKey: route.proxy.retry_with_idempotency_key,
         bufferBodyUpTo: Math.max(config.limits.request_buffer, upstream.config.retries > 0 || route.mirror ? upstream.config.retry_buffer : 0),
         responseBuffer: config.limits.response_buffer,
@@ -207,11 +228,12 @@ async function retire(gen: Generation, timeoutMs: number): Promise<void> {
   }
   await Promise.all([...gen.health.values()].map((h) => h.close()));
   await Promise.all([...gen.upstreams.values()].map((u) => u.close()));
-  for (const p of gen.plugins) await p.instance.close?.();
+  await closePlugins(gen.plugins, gen.runtime);
 }
 
 export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, opts: GatehouseOptions = {}): Gatehouse {
-  let config = parseConfig(input);
+  const userPlugins = opts.plugins ?? [];
+  let config = parseConfig(input, { plugins: userPlugins });
   const log = opts.logger ?? createLogger(config.log);
   // Per instance, across reloads: an outage that spans a reload is still summarised, not logged afresh.
   const failures = createFailureLog(log);
@@ -220,6 +242,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   const listeners = new Map<string, Listener>();
   const boundAddress = (name: string): string | undefined => listeners.get(name)?.address();
   const challenges = new Map<string, string>();
+  const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins };
   const alpnChallenges = new Map<string, SecureContext>();
   const acmeManagers = new Map<string, AcmeManager>();
 
@@ -294,7 +317,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     get config() { return config; },
     async start() {
       if (gen) return;
-      const g = await buildGeneration(config, log, baseDir, boundAddress, challenges, failures);
+      const g = await buildGeneration(config, deps);
       try {
         await openAll(g, config);
       } catch (err) {
@@ -317,9 +340,9 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       log.info('gatehouse stopped');
     },
     async reload(next) {
-      const cfg = parseConfig(next);
+      const cfg = parseConfig(next, { plugins: userPlugins });
       if (!gen) { config = cfg; return; }
-      const g = await buildGeneration(cfg, log, baseDir, boundAddress, challenges, failures);
+      const g = await buildGeneration(cfg, deps);
       try {
         await openAll(g, cfg);
       } catch (err) {

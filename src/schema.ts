@@ -28,6 +28,16 @@ export const upstreamSchema = upstreamBaseSchema.extend({
   health: healthSchema.optional(),
 });
 
+/**
+ * User plugins' settings, by plugin name: `plugins.<name>` and `routes[].plugins.<name>`. Open records here,
+ * so that the JSON Schema accepts any plugin; a config is validated with `configSchemaWith` (built by
+ * plugins.ts from the plugins given), where each name takes its plugin's own schema and others are refused.
+ */
+const pluginSettings = z.record(z.string(), z.unknown());
+const globalPlugins = pluginSettings.default({})
+  .describe('Settings of user plugins, by plugin name (`plugins.<name>`), each checked by its plugin; see docs/plugins.md');
+const routePlugins = pluginSettings.optional()
+  .describe("This route's settings of user plugins, by plugin name (`routes[].plugins.<name>`); see docs/plugins.md");
 
 export const routeSchema = z
   .strictObject({
@@ -45,15 +55,16 @@ export const routeSchema = z
     rate_limit: rateLimitSchema.optional(),
     request_rules: requestRulesSchema.optional(),
     concurrency: concurrencySchema.optional(),
+    plugins: routePlugins,
   })
   .describe('A route: what it matches, and one action (respond, redirect or proxy)');
 
-export const configSchema = z
-  .strictObject({
+function rootSchema<R extends z.ZodType, P extends z.ZodType>(route: R, plugins: P) {
+  return z.strictObject({
     $schema: z.string().optional().describe('Path or URL of the JSON Schema, for editors'),
     listeners: z.array(listenerSchema).min(1).describe('Addresses to accept connections on'),
     upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a name made of letters, digits, _ . and -'), upstreamSchema).default({}).describe('Named pools of servers'),
-    routes: z.array(routeSchema).default([]).describe('Routes; see docs/routing.md for how one is chosen'),
+    routes: z.array(route).default([]).describe('Routes; see docs/routing.md for how one is chosen'),
     trusted_proxies: z
       .array(cidr)
       .default([])
@@ -70,10 +81,23 @@ export const configSchema = z
     log: logSchema,
     access_log: accessLogSchema,
     shutdown: shutdownSchema,
+    plugins,
   })
   // References are checked even when other keys are invalid, so every error is reported at once: the value
   // may then be partly unparsed, hence the defensive reads in crossCheck.
   .superRefine((cfg, ctx) => crossCheck(cfg as unknown, ctx), { when: () => true });
+}
+
+/** The config schema, with open `plugins` sections: its JSON Schema is `gatehouse schema`. */
+export const configSchema = rootSchema(routeSchema, globalPlugins);
+
+/**
+ * The config schema with these schemas for `plugins` and `routes[].plugins` (plugins.ts builds them from the
+ * plugins given). Its static type is configSchema's: plugin settings are typed by each plugin's own schema.
+ */
+export function configSchemaWith(sections: { global: z.ZodType; route: z.ZodType }): typeof configSchema {
+  return rootSchema(routeSchema.extend({ plugins: sections.route }), sections.global) as unknown as typeof configSchema;
+}
 
 type Loose = Record<string, unknown> | undefined;
 const obj = (v: unknown): Loose => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);

@@ -164,7 +164,8 @@ export async function loadConfigFile<S extends z.ZodType>(schema: S, file: strin
 }
 
 function deepFreeze<T>(v: T): T {
-  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+  // A Buffer (a plugin schema may make one, a key say) cannot be frozen: Object.freeze throws on its bytes.
+  if (v && typeof v === 'object' && !Object.isFrozen(v) && !ArrayBuffer.isView(v)) {
     Object.freeze(v);
     for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
   }

@@ -1,15 +1,18 @@
 /** Helpers for flat header lists `[name, value, name, value, …]` (the shape node:http and undici accept). */
 
+/** Index of the first header named `lowerName` (lower case) in a flat list, or -1. */
 export function findHeader(list: readonly string[], lowerName: string): number {
   for (let i = 0; i < list.length; i += 2) if (list[i]!.toLowerCase() === lowerName) return i;
   return -1;
 }
 
+/** The first value of the header `lowerName` (lower case) in a flat list, or undefined. */
 export function getHeader(list: readonly string[], lowerName: string): string | undefined {
   const i = findHeader(list, lowerName);
   return i === -1 ? undefined : list[i + 1];
 }
 
+/** Removes every header named `lowerName` (lower case) from a flat list, in place. */
 export function removeHeader(list: string[], lowerName: string): void {
   let w = 0;
   for (let r = 0; r < list.length; r += 2) {
@@ -20,11 +23,13 @@ export function removeHeader(list: string[], lowerName: string): void {
   list.length = w;
 }
 
+/** Replaces every header of this name (any case) with one `name: value`, in place. */
 export function setHeader(list: string[], name: string, value: string): void {
   removeHeader(list, name.toLowerCase());
   list.push(name, value);
 }
 
+/** Appends `name: value` (another value beside any already there, e.g. Set-Cookie), in place. */
 export function addHeader(list: string[], name: string, value: string): void {
   list.push(name, value);
 }

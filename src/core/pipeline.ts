@@ -10,23 +10,31 @@ export interface CompiledPhases {
   readonly connectionFilter: Phases['connectionFilter'][];
   readonly earlyRequestFilter: Phases['earlyRequestFilter'][];
   readonly requestFilter: Phases['requestFilter'][];
+  readonly upstreamPeer: Phases['upstreamPeer'][];
   readonly upstreamRequestFilter: Phases['upstreamRequestFilter'][];
   readonly responseFilter: Phases['responseFilter'][];
   readonly errorFilter: Phases['errorFilter'][];
   readonly logging: Phases['logging'][];
 }
 
-const PHASES = ['connectionFilter', 'earlyRequestFilter', 'requestFilter', 'upstreamRequestFilter', 'responseFilter', 'errorFilter', 'logging'] as const;
+const PHASES = ['connectionFilter', 'earlyRequestFilter', 'requestFilter', 'upstreamPeer', 'upstreamRequestFilter', 'responseFilter', 'errorFilter', 'logging'] as const;
 
 function empty(): CompiledPhases {
-  return { connectionFilter: [], earlyRequestFilter: [], requestFilter: [], upstreamRequestFilter: [], responseFilter: [], errorFilter: [], logging: [] };
+  return { connectionFilter: [], earlyRequestFilter: [], requestFilter: [], upstreamPeer: [], upstreamRequestFilter: [], responseFilter: [], errorFilter: [], logging: [] };
+}
+
+/** Why `hooks` cannot be compiled (a phase that does not exist: a typo would otherwise never run), or undefined. */
+export function hooksProblem(hooks: Hooks): string | undefined {
+  const bad = Object.keys(hooks).find((key) => !(PHASES as readonly string[]).includes(key));
+  if (bad !== undefined) return `unknown phase "${bad}" (phases: ${PHASES.join(', ')})`;
+  const notFn = Object.entries(hooks).find(([, h]) => h !== undefined && typeof h !== 'function');
+  return notFn && `${notFn[0]} is not a function`;
 }
 
 function add(target: CompiledPhases, hooks: Hooks | undefined, plugin: string): void {
   if (!hooks) return;
-  for (const key of Object.keys(hooks)) {
-    if (!(PHASES as readonly string[]).includes(key)) throw new Error(`plugin ${plugin}: unknown phase "${key}"`);
-  }
+  const problem = hooksProblem(hooks);
+  if (problem) throw new Error(`plugin ${plugin}: ${problem}`);
   for (const phase of PHASES) {
     const h = hooks[phase];
     if (h) (target[phase] as unknown[]).push(h);

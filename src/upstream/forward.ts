@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { RequestCtx } from '../core/context.js';
 import { errors, ProxyError } from '../core/errors.js';
-import type { Phases, Reply, ResponseHead, UpstreamRequest } from '../core/plugin.js';
+import type { PeerChoice, Phases, Reply, ResponseHead, UpstreamRequest } from '../core/plugin.js';
 import type { Peer } from '../core/services.js';
 import { noteStreamed } from '../core/memory.js';
 import { readBody } from './body.js';
@@ -19,6 +19,8 @@ import { fromUndici } from './undici-errors.js';
 
 export interface ForwardRoute {
   readonly upstream: UpstreamRuntime;
+  /** Plugins' server choices, asked before sticky sessions and the balancer. */
+  readonly peerFilters: readonly Phases['upstreamPeer'][];
   readonly requestFilters: readonly Phases['upstreamRequestFilter'][];
   readonly responseFilters: readonly Phases['responseFilter'][];
   readonly responseHeaders: ResponseHeaderOptions;
@@ -219,6 +221,15 @@ function maxForwards(ctx: RequestCtx): number | undefined {
 }
 
 function pickPeer(ex: Exchange): Peer | undefined {
+  const filters = ex.route.peerFilters;
+  if (filters.length) {
+    const choice: PeerChoice = { upstream: ex.route.upstream.name, peers: ex.route.upstream.peers, tried: ex.tried };
+    for (const f of filters) {
+      const p = f(ex.ctx, choice);
+      // A choice that is down or already tried is passed over, so failover and retries still work.
+      if (p !== undefined && p.up && !ex.tried?.has(p) && choice.peers.includes(p)) return p;
+    }
+  }
   const s = ex.sticky;
   if (s !== undefined && s.up && !ex.tried?.has(s)) return s;
   return ex.route.upstream.selector.pick(ex.tried, ex.key);
@@ -242,7 +253,13 @@ function attempt(ex: Exchange, peer: Peer): void {
     path: ctx.upstreamPath,
     headers: upstreamRequestHeaders(ctx, ctx.head, { host: up.config.host }),
   };
-  for (const f of route.requestFilters) f(ctx, req);
+  try {
+    for (const f of route.requestFilters) f(ctx, req);
+  } catch (err) {
+    // A request a filter failed to prepare is not sent (it may lack a signature or a credential).
+    if (queued) up.pending--;
+    return route.fail(ctx, err instanceof ProxyError ? err : errors.internal(err));
+  }
   const handler = new ForwardHandler(ex, peer, queued);
   (ctx.res as ResWithHandler)[kHandler] = handler;
   ctx.abortUpstream = handler;

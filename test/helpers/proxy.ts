@@ -1,13 +1,14 @@
 /** Starts Gatehouse in-process through the library API, on 127.0.0.1:0 unless listeners are given. */
 import type { TestContext } from 'node:test';
 import pino from 'pino';
-import { createGatehouse, type Gatehouse, type GatehouseConfigInput } from '../../src/index.js';
+import { createGatehouse, type Gatehouse, type GatehouseConfigInput, type GatehouseOptions } from '../../src/index.js';
 
 export type ProxyConfig = Omit<GatehouseConfigInput, 'listeners'> & { listeners?: GatehouseConfigInput['listeners'] };
 
 export interface StartedProxy { gh: Gatehouse; url: string; port: number }
 
-export async function startProxy(t: TestContext, config: ProxyConfig): Promise<StartedProxy> {
+/** `opts.plugins`: user plugins; `opts.logger`: another logger than the silent one. */
+export async function startProxy(t: TestContext, config: ProxyConfig, opts: Pick<GatehouseOptions, 'plugins' | 'logger'> = {}): Promise<StartedProxy> {
   const full: GatehouseConfigInput = {
     access_log: { enabled: false },
     // Tests share one event loop with their origins and clients; shedding is tested on its own.
@@ -15,7 +16,7 @@ export async function startProxy(t: TestContext, config: ProxyConfig): Promise<S
     ...config,
     listeners: config.listeners ?? [{ name: 'public', address: '127.0.0.1:0' }],
   };
-  const gh = createGatehouse(full, { logger: pino({ level: 'silent' }) });
+  const gh = createGatehouse(full, { logger: pino({ level: 'silent' }), ...opts });
   await gh.start();
   t.after(() => gh.stop({ timeoutMs: 1000 }));
   const url = gh.url();
