@@ -9,9 +9,11 @@ import { ConfigError } from '../config/errors.js';
 import { toJsonSchema } from '../config/json-schema.js';
 import { explain, formatExplanation } from '../explain.js';
 import type { Logger } from 'pino';
-import { createGatehouse, createLogger, loadConfig, type Gatehouse } from '../gatehouse.js';
+import { configSchemaFor, createGatehouse, createLogger, loadConfig, type Gatehouse } from '../gatehouse.js';
+import type { AnyPlugin } from '../plugins.js';
 import { hashPassword } from '../protect/index.js';
 import { configSchema } from '../schema.js';
+import { loadPluginFiles, loadWithPlugins } from './plugin-files.js';
 import { ListenError } from '../server/listen.js';
 import { TlsConfigError } from '../tls/index.js';
 
@@ -28,22 +30,28 @@ Commands:
                               show which route a request matches and why, and what is sent upstream
   hash-password               read a password (prompt, or stdin when piped) and print its hash for auth.basic
 
+run, validate, explain and schema take --plugin FILE (repeatable): a user plugin, see docs/plugins.md.
 Run 'gatehouse <command> --help' for a command's options.`,
-  run: `Usage: gatehouse run -c FILE
+  run: `Usage: gatehouse run -c FILE [--plugin FILE]...
 
 Runs the proxy. SIGTERM/SIGINT stop accepting and let in-flight requests finish up to shutdown.timeout;
 SIGHUP reloads the file (a bad config is reported and the running one kept).
 
 Options:
   -c, --config FILE   config file (YAML or JSON); default gatehouse.yaml
+  --plugin FILE       load a user plugin (an ES module exporting it as plugin or default);
+                      repeatable, run in the order given
   -h, --help          show this help`,
-  validate: `Usage: gatehouse validate FILE
+  validate: `Usage: gatehouse validate FILE [--plugin FILE]...
 
-Checks a config file. Exit 0 when valid; exit 1 with every error listed (file, line, column, key path).`,
-  schema: `Usage: gatehouse schema
+Checks a config file. Exit 0 when valid; exit 1 with every error listed (file, line, column, key path).
+Settings of user plugins (plugins.<name>, routes[].plugins.<name>) are checked by the plugins given with
+--plugin; without them, they are unknown keys.`,
+  schema: `Usage: gatehouse schema [--plugin FILE]...
 
 Prints the JSON Schema of the config on stdout. Point your editor at it, e.g. in gatehouse.yaml:
-  # yaml-language-server: $schema=./gatehouse.schema.json`,
+  # yaml-language-server: $schema=./gatehouse.schema.json
+With --plugin, the plugins' settings are described too; without, any plugin settings are accepted.`,
   explain: `Usage: gatehouse explain -c FILE METHOD URL [-H 'Name: value']...
 
 Shows which route matches the request and why, the rewritten path, the upstream and the headers that would
@@ -51,6 +59,7 @@ be sent upstream. The URL's host is the Host header unless -H 'Host: …' is giv
 
 Options:
   -c, --config FILE      config file; default gatehouse.yaml
+  --plugin FILE          a user plugin the config has settings for (repeatable)
   -H, --header 'N: V'    a request header (repeatable)
   -l, --listener NAME    the listener the request arrives on (default: the first)
   --json                 print the explanation as JSON`,
@@ -63,6 +72,9 @@ scrypt hash, for auth.basic.users in the config:
   auth: { basic: { users: { alice: "$scrypt$ln=15,r=8,p=1$…" } } }`;
 
 class UsageError extends Error {}
+
+/** `--plugin FILE`, repeatable (docs/plugins.md). */
+const PLUGIN = { type: 'string', multiple: true } as const;
 
 function readPassword(): Promise<string> {
   const stdin = process.stdin;
@@ -119,7 +131,7 @@ function errorText(err: unknown): string {
 }
 
 /** Everything `run` says after it starts, Node's own warnings included, goes through the process log. */
-function handleProcessEvents(gh: Gatehouse, file: string, log: Logger): void {
+function handleProcessEvents(gh: Gatehouse, file: string, log: Logger, plugins: readonly AnyPlugin[]): void {
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -137,7 +149,7 @@ function handleProcessEvents(gh: Gatehouse, file: string, log: Logger): void {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
-    loadConfig(file).then((c) => gh.reload(c)).then(
+    loadConfig(file, { plugins }).then((c) => gh.reload(c)).then(
       () => { log.level = gh.config.log.level; },
       (err: unknown) => log.error({ file }, `reload failed, keeping the running config:\n${errorText(err)}`),
     );
@@ -145,39 +157,42 @@ function handleProcessEvents(gh: Gatehouse, file: string, log: Logger): void {
 }
 
 async function cmdRun(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c', default: 'gatehouse.yaml' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c', default: 'gatehouse.yaml' }, plugin: PLUGIN, help: { type: 'boolean', short: 'h' } } });
   if (values.help) return out(HELP.run!), 0;
   const file = values.config!;
   // Until the config names its own level and format, the process log has the defaults.
   let log = createLogger({ level: 'info' });
   let gh: Gatehouse;
+  let plugins: readonly AnyPlugin[];
   try {
-    const config = await loadConfig(file);
-    log = createLogger(config.log);
-    gh = createGatehouse(config, { configPath: file, logger: log });
+    const loaded = await loadWithPlugins(file, values.plugin);
+    plugins = loaded.plugins;
+    log = createLogger(loaded.config.log);
+    gh = createGatehouse(loaded.config, { configPath: file, logger: log, plugins });
     await gh.start();
   } catch (err) {
     log.fatal(errorText(err));
     return 1;
   }
-  handleProcessEvents(gh, file, log);
+  handleProcessEvents(gh, file, log, plugins);
   return new Promise<number>(() => {}); // runs until a signal
 }
 
 async function cmdValidate(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, plugin: PLUGIN, help: { type: 'boolean', short: 'h' } } });
   if (values.help) return out(HELP.validate!), 0;
   const file = positionals[0] ?? values.config;
   if (!file) throw new UsageError('validate needs a FILE');
-  await loadConfig(file);
+  await loadWithPlugins(file, values.plugin);
   out(`${file}: valid`);
   return 0;
 }
 
-function cmdSchema(args: string[]): number {
-  const { values } = parseArgs({ args, options: { help: { type: 'boolean', short: 'h' } } });
+async function cmdSchema(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { plugin: PLUGIN, help: { type: 'boolean', short: 'h' } } });
   if (values.help) return out(HELP.schema!), 0;
-  out(JSON.stringify(toJsonSchema(configSchema), null, 2));
+  const plugins = await loadPluginFiles(values.plugin ?? []);
+  out(JSON.stringify(toJsonSchema(plugins.length ? configSchemaFor(plugins) : configSchema), null, 2));
   return 0;
 }
 
@@ -186,7 +201,7 @@ async function cmdExplain(args: string[]): Promise<number> {
     args, allowPositionals: true,
     options: {
       config: { type: 'string', short: 'c', default: 'gatehouse.yaml' }, header: { type: 'string', short: 'H', multiple: true },
-      listener: { type: 'string', short: 'l' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      listener: { type: 'string', short: 'l' }, json: { type: 'boolean' }, plugin: PLUGIN, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return out(HELP.explain!), 0;
@@ -197,7 +212,7 @@ async function cmdExplain(args: string[]): Promise<number> {
     if (i < 1) throw new UsageError(`-H expects 'Name: value', got '${h}'`);
     return [h.slice(0, i).trim(), h.slice(i + 1).trim()];
   });
-  const config = await loadConfig(values.config!);
+  const { config } = await loadWithPlugins(values.config!, values.plugin);
   if (values.listener && !config.listeners.some((l) => l.name === values.listener)) throw new UsageError(`no listener named "${values.listener}"`);
   const e = await explain(config, { method, url, headers, ...(values.listener ? { listener: values.listener } : {}) });
   out(values.json ? JSON.stringify(e, null, 2) : formatExplanation(e));
@@ -219,7 +234,7 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'run': return await cmdRun(rest);
       case 'validate': return await cmdValidate(rest);
-      case 'schema': return cmdSchema(rest);
+      case 'schema': return await cmdSchema(rest);
       case 'explain': return await cmdExplain(rest);
       case 'hash-password': return await cmdHashPassword(rest);
       case '--version': case '-v': return out(version()), 0;
