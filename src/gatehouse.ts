@@ -3,9 +3,7 @@
  * the plugins in pipeline order, compiles each route's phases, wires upstream pools to balancers, and swaps
  * whole config generations on reload.
  *
- * Plugin order (= the order of hooks in every phase): overload, tls (redirect_https, HSTS), access, request_rules, auth, rate_limit, limits,
- * routing, then the user's plugins in the order given (docs/plugins.md), access_log —
- * refusals before any answer (a `respond` route is protected too), user code after them, logging last.
+ * The plugins and their order (= the order of hooks in every phase) are registered in plugins.ts.
  */
 import { BlockList } from 'node:net';
 import { dirname, resolve } from 'node:path';
@@ -15,34 +13,23 @@ import { validate } from './config/load.js';
 import { loadConfigFile as loadFile } from './config/load.js';
 import { compileGlobal, compileRoute, type NamedInstance } from './core/pipeline.js';
 import type { AppServices } from './core/plugin.js';
-import {
-  builtIn, checkPlugins, closePlugins, composeSchema, createPlugins, userSteps, validatedFor, type AnyPlugin, type ConfigOptions,
-} from './plugins.js';
+import { closePlugins, configSchemaFor, createPlugins, pluginSteps, validatedFor, type AnyPlugin, type ConfigOptions } from './plugins.js';
 import { createSelector, stickyCookie } from './balance/index.js';
 import { createHealth, type HealthChecker, type PeerHealth } from './health/index.js';
-import { accessLog, createFailureLog, createLogger, type FailureLog } from './observe/index.js';
-import { access, auth, limits, rateLimits, rules, shedding } from './protect/index.js';
-import { createAcme, createCertStore, helloInterceptor, ocspStapler, tls, type AcmeManager } from './tls/index.js';
-import { compileUnrewrite, RouteTable, routing, type RouteInput } from './routing/index.js';
+import { createFailureLog, createLogger, type FailureLog } from './observe/index.js';
+import { createAcme, createCertStore, helloInterceptor, ocspStapler, type AcmeManager } from './tls/index.js';
+import { compileUnrewrite, RouteTable, type RouteInput } from './routing/index.js';
 import { fail, reply, type RoutePipeline, type Runtime } from './server/handler.js';
 import { closeListeners, openListener, type Listener, type SecureOptions, type ServerOptions } from './server/listen.js';
-import { configSchema, type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } from './schema.js';
+import { type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } from './schema.js';
 import { createUpstream, forward, hiddenResponseHeaders, type ForwardRoute, type UpstreamRuntime } from './upstream/index.js';
 import type { Peer } from './core/services.js';
 
 export { createLogger } from './observe/index.js';
-
-/** The built-in plugins' names, which user plugins may not take. */
-const BUILT_IN = [shedding, tls, access, rules, auth, rateLimits, limits, routing, accessLog].map((p) => p.name);
+export { configSchemaFor } from './plugins.js';
 
 /** Each validated config, with the user plugins it was validated for. */
 const validated = new WeakMap<object, readonly AnyPlugin[]>();
-
-/** The config schema for these user plugins (docs/plugins.md). Throws a TypeError for a malformed plugin list. */
-export function configSchemaFor(plugins: readonly AnyPlugin[] = []): typeof configSchema {
-  checkPlugins(plugins, BUILT_IN);
-  return composeSchema(plugins);
-}
 
 /** Reads and validates a YAML/JSON config file (throws ConfigError listing every problem). */
 export async function loadConfig(file: string, opts: ConfigOptions = {}): Promise<GatehouseConfig> {
@@ -118,18 +105,7 @@ type GenerationDeps = AppServices & { challenges: Map<string, string>; failures:
 async function buildGeneration(config: GatehouseConfig, deps: GenerationDeps): Promise<Generation> {
   const { log, baseDir, challenges, failures } = deps;
   const app: AppServices = { log, baseDir, address: deps.address };
-  const plugins = await createPlugins([
-    builtIn(shedding, config.overload),
-    builtIn(tls, { listeners: config.listeners, challenges }),
-    builtIn(access, config.access),
-    builtIn(rules, config.request_rules),
-    builtIn(auth, undefined),
-    builtIn(rateLimits, undefined),
-    builtIn(limits, config.limits),
-    builtIn(routing, undefined),
-    ...userSteps(deps.userPlugins, config),
-    builtIn(accessLog, config.access_log),
-  ], app);
+  const plugins = await createPlugins(pluginSteps(config, { challenges, userPlugins: deps.userPlugins }), app);
   const upstreams = new Map<string, UpstreamRuntime>();
   const health = new Map<string, HealthChecker>();
   for (const [name, u] of Object.entries(config.upstreams)) {

@@ -1,8 +1,13 @@
 /**
- * User plugins (`createGatehouse(config, { plugins })`, `gatehouse run --plugin FILE`): the names they may
- * take, the config schema composed from their schemas, and the creation of every plugin of a generation,
- * built-in or not, with cleanup when one fails. A user plugin's hooks are guarded: a throw is logged with
- * the plugin's name and fails only the request it happened in.
+ * The plugin registry: the built-in plugins in pipeline order, then the user's (`createGatehouse(config,
+ * { plugins })`, `gatehouse run --plugin FILE`); the config schema composed from the user plugins' schemas;
+ * the creation of every plugin of a generation, with cleanup when one fails. A user plugin's hooks are
+ * guarded: a throw is logged with the plugin's name and fails only the request it happened in.
+ *
+ * Plugin order (= the order of hooks in every phase): overload, tls (redirect_https, HSTS), access,
+ * request_rules, auth, rate_limit, limits, routing, then the user's plugins in the order given
+ * (docs/plugins.md), access_log — refusals before any answer (a `respond` route is protected too), user
+ * code after them, logging last.
  */
 import { z } from 'zod';
 import { errors, ProxyError } from './core/errors.js';
@@ -10,7 +15,11 @@ import type { RequestCtx } from './core/context.js';
 import { hooksProblem, type NamedInstance } from './core/pipeline.js';
 import type { AppServices, Awaitable, Hooks, Phases, PluginDef, PluginInstance } from './core/plugin.js';
 import type { Logger } from 'pino';
+import { accessLog } from './observe/index.js';
+import { access, auth, limits, rateLimits, rules, shedding } from './protect/index.js';
+import { routing } from './routing/index.js';
 import { configSchemaWith, type configSchema, type GatehouseConfig, type RouteConfig } from './schema.js';
+import { tls } from './tls/index.js';
 
 /** Any plugin, whatever its config types: what `createGatehouse(config, { plugins })` takes. */
 export type AnyPlugin = PluginDef<unknown, unknown>;
@@ -21,8 +30,35 @@ function isZod(s: unknown): boolean {
   return typeof s === 'object' && s !== null && '_zod' in s && typeof (s as { safeParse?: unknown }).safeParse === 'function';
 }
 
+/** The built-in plugins' names, which user plugins may not take. */
+const BUILT_IN = [shedding, tls, access, rules, auth, rateLimits, limits, routing, accessLog].map((p) => p.name);
+
+/** Every plugin of a generation, in pipeline order: the built-ins with their parts of the config, then the user's. */
+export function pluginSteps(
+  config: GatehouseConfig, deps: { challenges: Map<string, string>; userPlugins: readonly AnyPlugin[] },
+): PluginStep[] {
+  return [
+    builtIn(shedding, config.overload),
+    builtIn(tls, { listeners: config.listeners, challenges: deps.challenges }),
+    builtIn(access, config.access),
+    builtIn(rules, config.request_rules),
+    builtIn(auth, undefined),
+    builtIn(rateLimits, undefined),
+    builtIn(limits, config.limits),
+    builtIn(routing, undefined),
+    ...userSteps(deps.userPlugins, config),
+    builtIn(accessLog, config.access_log),
+  ];
+}
+
+/** The config schema for these user plugins (docs/plugins.md). Throws a TypeError for a malformed plugin list. */
+export function configSchemaFor(plugins: readonly AnyPlugin[] = []): typeof configSchema {
+  checkPlugins(plugins, BUILT_IN);
+  return composeSchema(plugins);
+}
+
 /** Throws when a plugin is malformed, misnamed, or named like a built-in or another plugin. */
-export function checkPlugins(plugins: readonly AnyPlugin[], reserved: readonly string[]): void {
+function checkPlugins(plugins: readonly AnyPlugin[], reserved: readonly string[]): void {
   const seen = new Set<string>();
   for (const p of plugins as readonly Partial<AnyPlugin>[]) {
     const name = p?.name;
@@ -41,7 +77,7 @@ export function checkPlugins(plugins: readonly AnyPlugin[], reserved: readonly s
 
 /** The config schema for these plugins: `plugins.<name>` and `routes[].plugins.<name>` take their schemas,
  * and any other name there is an unknown key (with a did-you-mean). */
-export function composeSchema(plugins: readonly AnyPlugin[]): typeof configSchema {
+function composeSchema(plugins: readonly AnyPlugin[]): typeof configSchema {
   const global: Record<string, z.ZodType> = {};
   const route: Record<string, z.ZodType> = {};
   for (const p of plugins) {
@@ -72,12 +108,12 @@ export function validatedFor(seen: readonly AnyPlugin[], plugins: readonly AnyPl
 export interface PluginStep { name: string; create(app: AppServices): Awaitable<PluginInstance<RouteConfig>> }
 
 /** A built-in plugin with its part of the config; its `forRoute` reads the whole route (R: the part it reads). */
-export function builtIn<C, R>(def: PluginDef<C, R> & (RouteConfig extends R ? unknown : never), cfg: C): PluginStep {
+function builtIn<C, R>(def: PluginDef<C, R> & (RouteConfig extends R ? unknown : never), cfg: C): PluginStep {
   return { name: def.name, create: (app) => def.create(cfg, app) as Awaitable<PluginInstance<RouteConfig>> };
 }
 
 /** The user plugins, each with its `plugins.<name>` settings and a logger that names it. */
-export function userSteps(plugins: readonly AnyPlugin[], config: GatehouseConfig): PluginStep[] {
+function userSteps(plugins: readonly AnyPlugin[], config: GatehouseConfig): PluginStep[] {
   return plugins.map((p) => ({
     name: p.name,
     async create(app) {
