@@ -315,3 +315,60 @@ test('every server refusing: the last failure (502), not a 503', async (t) => {
   assert.equal(r.status, 502);
   assert.equal((JSON.parse(r.text) as { code: string }).code, 'GH_UPSTREAM_CONNECT');
 });
+
+test('RFC 9113 3.3: h2: true on an http:// upstream speaks h2c with prior knowledge (a gRPC-style backend), trailers and health probes included', async (t) => {
+  const { connect: h2connect, createServer: h2server } = await import('node:http2');
+  const seen: string[] = [];
+  // Like a gRPC server: HTTP/2 only, no HTTP/1.1 fallback, the status in a trailer.
+  const origin = h2server((req, res) => {
+    seen.push(`${req.httpVersion} ${req.method} ${req.url}`);
+    let body = '';
+    req.on('data', (c: Buffer) => { body += c.toString(); });
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/grpc' });
+      res.addTrailers({ 'grpc-status': '0', 'grpc-message': 'ok' });
+      res.end(`echo:${body}`);
+    });
+  });
+  const sessions = new Set<import('node:http2').Http2Session>();
+  origin.on('session', (s) => sessions.add(s));
+  await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    for (const s of sessions) s.destroy();
+    origin.close();
+  });
+  const port = (origin.address() as { port: number }).port;
+  const { gh } = await startProxy(t, {
+    listeners: [{ name: 'grpc', address: '127.0.0.1:0', h2c: true }, { name: 'web', address: '127.0.0.1:0' }],
+    upstreams: { grpc: { h2: true, servers: [`http://127.0.0.1:${port}`], health: { active: { path: '/healthz', interval: '100ms', timeout: '1s', fall: 1 } } } },
+    routes: [{ match: {}, proxy: { upstream: 'grpc' } }],
+  });
+  const session = h2connect(gh.url('grpc'));
+  t.after(() => session.close());
+  const res = await new Promise<{ status: number; type: unknown; text: string; trailers: Record<string, unknown> }>((resolve, reject) => {
+    const stream = session.request({ ':method': 'POST', ':path': '/pkg.Svc/Call', 'content-type': 'application/grpc', te: 'trailers' });
+    let status = 0;
+    let type: unknown;
+    let text = '';
+    let trailers: Record<string, unknown> = {};
+    stream.on('response', (h) => { status = Number(h[':status']); type = h['content-type']; });
+    stream.on('trailers', (h) => { trailers = h; });
+    stream.on('data', (c: Buffer) => { text += c.toString(); });
+    stream.on('end', () => resolve({ status, type, text, trailers }));
+    stream.on('error', reject);
+    stream.end('ping');
+  });
+  assert.equal(res.status, 200);
+  assert.equal(res.type, 'application/grpc');
+  assert.equal(res.text, 'echo:ping');
+  assert.equal(res.trailers['grpc-status'], '0');
+  assert.equal(res.trailers['grpc-message'], 'ok');
+  // An HTTP/1.1 client on another listener reaches the same h2c backend.
+  const h1 = await send(`${gh.url('web')}/plain`);
+  assert.equal(h1.status, 200);
+  assert.equal(h1.text, 'echo:');
+  await waitFor(() => seen.filter((s) => s.endsWith('/healthz')).length >= 3, 5000, 'health probes');
+  assert.ok(seen.every((s) => s.startsWith('2.0 ')), seen.join('\n'));
+  assert.equal(gh.upstreams()[0]!.servers[0]!.up, true);
+  assert.deepEqual(seen.filter((s) => !s.endsWith('/healthz')), ['2.0 POST /pkg.Svc/Call', '2.0 GET /plain']);
+});

@@ -11,7 +11,7 @@ import type { PeerChoice, Phases, Reply, ResponseHead, UpstreamRequest } from '.
 import type { Peer } from '../core/services.js';
 import { noteStreamed } from '../core/memory.js';
 import { readBody } from './body.js';
-import { clientResponseHeaders, clientTrailers, rawHeaderValues, upstreamRequestHeaders, type ResponseHeaderOptions } from './headers.js';
+import { clientResponseHeaders, clientTrailers, rawHeaderValues, trailerObject, upstreamRequestHeaders, type ResponseHeaderOptions, type UpstreamTrailers } from './headers.js';
 import { mirror, type MirrorTarget } from './mirror.js';
 import type { UpstreamRuntime } from './pool.js';
 import { isIdempotent, mayRetry, retryableError } from './retry.js';
@@ -178,11 +178,13 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     return true;
   }
 
-  onComplete(trailers: (Buffer | string)[] | null): void {
+  onComplete(trailers: UpstreamTrailers | null): void {
     const { ctx, route } = this.ex;
     this.settle(String(ctx.status));
     if (this.ended) return;
-    if (trailers && trailers.length) ctx.res.addTrailers(clientTrailers(trailers, route.responseHeaders.hidden));
+    const list = trailers ? clientTrailers(trailers, route.responseHeaders.hidden) : [];
+    // node:http takes [name, value] pairs; the HTTP/2 compatibility response only an object.
+    if (list.length) ctx.res.addTrailers(ctx.req.httpVersionMajor === 2 ? trailerObject(list) : list);
     ctx.res.end();
   }
 

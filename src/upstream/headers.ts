@@ -144,13 +144,34 @@ export function rawHeaderValues(raw: readonly Buffer[], name: string): string[] 
   return out;
 }
 
-/** Raw trailer pairs as [name, value] entries for res.addTrailers, hidden fields dropped. */
-export function clientTrailers(raw: readonly (Buffer | string)[], hidden: ReadonlySet<string>): [string, string][] {
+/** Trailers as undici hands them over: raw pairs from HTTP/1.1, an object from HTTP/2 (undici 7's h2 client). */
+export type UpstreamTrailers = readonly (Buffer | string)[] | Readonly<Record<string, string | string[] | undefined>>;
+
+/** Trailers as [name, value] entries for res.addTrailers, hidden fields dropped. */
+export function clientTrailers(trailers: UpstreamTrailers, hidden: ReadonlySet<string>): [string, string][] {
   const out: [string, string][] = [];
+  if (!Array.isArray(trailers)) {
+    for (const [name, v] of Object.entries(trailers)) {
+      if (v === undefined || hidden.has(name.toLowerCase())) continue;
+      for (const one of Array.isArray(v) ? v : [v]) out.push([name.toLowerCase(), one]);
+    }
+    return out;
+  }
+  const raw = trailers as readonly (Buffer | string)[];
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = headerNameToString(raw[i]!);
     const v = raw[i + 1]!;
     if (!hidden.has(name)) out.push([name, typeof v === 'string' ? v : v.toString('latin1')]);
+  }
+  return out;
+}
+
+/** [name, value] entries as one object, repeated names as a list (what an HTTP/2 response takes). */
+export function trailerObject(list: readonly [string, string][]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, v] of list) {
+    const prev = out[name];
+    out[name] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
   }
   return out;
 }

@@ -44,7 +44,10 @@ export interface UpstreamDeps {
   baseDir?: string;
   log?: { warn(obj: object, msg: string): void };
   selector(peers: readonly Peer[]): Selector;
-  /** `connect` holds the TLS options for https:// servers, for health probes to use the same trust. */
+  /**
+   * `connect` holds the TLS options for https:// servers, for health probes to use the same trust, and
+   * `allowH2: true` when the upstream speaks HTTP/2 (probes then do too).
+   */
   observer?(peers: readonly Peer[], connect: Record<string, unknown>): PeerObserver;
   affinity?(peers: readonly Peer[]): Affinity;
   /** `client_ip`, `path`, `header:NAME` or `cookie:NAME`. */
@@ -79,6 +82,12 @@ function tlsOptions(name: string, cfg: UpstreamBaseConfig, deps: UpstreamDeps): 
   };
 }
 
+/**
+ * HTTP/2 to an http:// server: cleartext with prior knowledge (RFC 9113 3.3), as gRPC servers speak it.
+ * undici 7 supports it on its Client (`useH2c`, what its H2CClient sets) without listing it in its types.
+ */
+const H2C = { useH2c: true } as Record<string, unknown>;
+
 export function createUpstream(name: string, cfg: UpstreamBaseConfig, deps: UpstreamDeps): UpstreamRuntime {
   const peers: Peer[] = [];
   const tls = tlsOptions(name, cfg, deps);
@@ -97,8 +106,8 @@ export function createUpstream(name: string, cfg: UpstreamBaseConfig, deps: Upst
     peers.push(peer);
     const maxConnections = peer.maxConnections;
     pools.set(peer, new Pool(u.origin, {
-      connect: { timeout: cfg.timeouts.connect, ...(u.protocol === 'https:' ? tls : {}) },
-      ...(cfg.h2 && u.protocol === 'https:' ? { allowH2: true } : {}),
+      connect: { timeout: cfg.timeouts.connect, ...(u.protocol === 'https:' ? tls : cfg.h2 ? H2C : {}) },
+      ...(cfg.h2 ? { allowH2: true } : {}),
       headersTimeout: cfg.timeouts.response_headers,
       bodyTimeout: cfg.timeouts.idle,
       keepAliveTimeout: cfg.keepalive.idle_timeout,
@@ -115,7 +124,8 @@ export function createUpstream(name: string, cfg: UpstreamBaseConfig, deps: Upst
   return {
     name, config: cfg, peers, authorities, inflight: 0, pending: 0,
     selector: deps.selector(peers),
-    observer: deps.observer?.(peers, tls),
+    // Health probes speak the servers' protocol: an h2-only server (gRPC) refuses HTTP/1.1.
+    observer: deps.observer?.(peers, cfg.h2 ? { ...tls, allowH2: true } : tls),
     affinity: deps.affinity?.(peers),
     hashKey: deps.hashKey !== undefined ? hashKeyOf(deps.hashKey) : undefined,
     budget: retryBudget({ percent: cfg.retry_budget.percent, windowMs: cfg.retry_budget.window, minRetries: cfg.retry_budget.min_retries }),

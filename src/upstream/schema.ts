@@ -39,7 +39,7 @@ export const upstreamBaseSchema = z
       })
       .optional()
       .describe('TLS to https:// servers: verification is on by default'),
-    h2: z.boolean().default(false).describe('Speak HTTP/2 to https:// servers (by ALPN)'),
+    h2: z.boolean().default(false).describe('Speak HTTP/2 to the servers: by ALPN to https:// ones, with prior knowledge (h2c) to http:// ones, as gRPC servers expect; health probes too'),
     retries: z.number().int().min(0).max(10).default(2).describe('Extra attempts, each on another server, after a failure that is safe to retry (docs/balancing.md)'),
     retry_on_status: z
       .array(z.number().int().min(500).max(599))
