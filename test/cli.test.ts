@@ -163,5 +163,6 @@ routes:
   assert.equal(good.code, 0, good.stderr);
   const plain = await runCli(['validate', writeConfig(t, contract('correct horse'))]);
   assert.equal(plain.code, 1);
-  assert.match(plain.stderr, /expected a password hash from `gatehouse hash-password` \(plain-text passwords are refused\), got "correct horse" at routes\[2\]\.auth\.basic\.users\.alice \(line 20, col 25\)/);
+  assert.match(plain.stderr, /expected a password hash from `gatehouse hash-password` \(plain-text passwords are refused\), got something else \(not shown: it is a secret\) at routes\[2\]\.auth\.basic\.users\.alice \(line 20, col 25\)/);
+  assert.ok(!plain.stderr.includes('correct horse'), 'the plain-text password is not echoed');
 });

@@ -172,3 +172,60 @@ routes:
   assert.match(errs[1]!, /expected a header value without CR, LF .* at routes\[0\]\.headers\.response\.set\.X-A \(line 7, col 40\)/);
   assert.match(errs[2]!, /key "Bad Name": expected a header name .* at routes\[0\]\.headers\.response\.add\["Bad Name"\]/);
 });
+
+test('config: errors list allowed values, hint at a duration unit, name no zod phrase, never show a secret', () => {
+  const errs = errorsOf(`listeners:
+  - name: public
+    address: 127.0.0.1:18080
+limits: { header_timeout: 30, body_size: 10M }
+overload: true
+upstreams:
+  app:
+    balance: round_robbin
+    servers: []
+    sticky: { cookie: s, secret: "short-secret" }
+routes:
+  - match: { path: /a/ }
+    redirect: { to: /x, status: 300 }
+  - match: { path: /private/ }
+    auth: { basic: { users: { alice: "hunter2" } } }
+    proxy: { upstream: app }
+`);
+  assert.deepEqual(errs, [
+    'gatehouse.yaml: expected a duration with a unit, such as 30s or 30ms, got 30 at limits.header_timeout (line 4, col 27)',
+    'gatehouse.yaml: expected a size such as 512 (bytes), 16KiB or 10MiB (powers of 1024), 16KB or 10MB (powers of 1000), got "10M" at limits.body_size (line 4, col 42)',
+    'gatehouse.yaml: expected a map or false, got true at overload (line 5, col 11)',
+    'gatehouse.yaml: expected one of round_robin, least_request, random, p2c, hash, got "round_robbin" at upstreams.app.balance (line 8, col 14): did you mean "round_robin"?',
+    'gatehouse.yaml: expected at least one item, got an empty list at upstreams.app.servers (line 9, col 14)',
+    'gatehouse.yaml: expected at least 16 characters, got something else (not shown: it is a secret) at upstreams.app.sticky.secret (line 10, col 34)',
+    'gatehouse.yaml: expected one of 301, 302, 303, 307, 308, got 300 at routes[0].redirect.status (line 13, col 33)',
+    'gatehouse.yaml: expected a password hash from `gatehouse hash-password` (plain-text passwords are refused), got something else (not shown: it is a secret) at routes[1].auth.basic.users.alice (line 15, col 38)',
+  ]);
+  const text = errs.join('\n');
+  assert.ok(!/hunter2|short-secret/.test(text), 'secrets are not echoed');
+  assert.ok(!/Too small|Invalid (input|option|string)|expected expected/.test(text), 'no zod phrases, no doubled prefix');
+});
+
+test('config: an object given to the library is reported by key path, with no made-up position', () => {
+  assert.throws(
+    () => createGatehouse({ listeners: [{ name: 'p', address: 'x' }], upstreams: { a: { servers: [] } }, routes: [{ match: { path: '/' }, proxy: { upstrem: 'a' } as never }] }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(err.message.split('\n'), [
+        'expected host:port, e.g. 127.0.0.1:8080, [::1]:8080 or :8080, got "x" at listeners[0].address',
+        'expected at least one item, got an empty list at upstreams.a.servers',
+        'unknown key "upstrem" at routes[0].proxy: did you mean "upstream"?',
+      ]);
+      return true;
+    },
+  );
+});
+
+test('config: sizes are bytes, KiB/MiB/GiB (powers of 1024) or KB/MB/GB (powers of 1000); K, M, G and lower case are refused', async () => {
+  const { parseSize } = await import('../src/config/units.js');
+  assert.equal(parseSize('10MB'), 10_000_000);
+  assert.equal(parseSize('10MiB'), 10 * 1024 * 1024);
+  for (const ambiguous of ['10M', '16K', '1G', '10mb', '16kib']) assert.equal(parseSize(ambiguous), undefined, ambiguous);
+  const doc = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
+  assert.match(doc, /KiB, MiB, GiB are powers of 1024; KB, MB, GB powers of 1000/);
+});

@@ -21,7 +21,7 @@ export const stickySchema = z
   .strictObject({
     cookie: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/).describe('Cookie name that pins a client to a server'),
     max_age: duration.optional().describe('Cookie lifetime; a session cookie by default'),
-    secret: z.string().min(16).optional().describe('HMAC key signing the cookie; set it so several instances accept each other\'s cookies (random per process otherwise)'),
+    secret: z.string().min(16).meta({ writeOnly: true }).optional().describe('HMAC key signing the cookie; set it so several instances accept each other\'s cookies (random per process otherwise)'),
   })
   .describe('Sticky sessions: a signed cookie pins a client to a server; if that server is down, another is picked and the cookie renewed');
 

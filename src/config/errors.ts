@@ -10,6 +10,9 @@ export interface ConfigIssue {
   message: string;
 }
 
+/** Separates a message from a suggestion printed after the position ("…(line 3, col 5): did you mean "x"?"). */
+export const SUGGESTION = '\u0000';
+
 /** `routes[1].proxy.upstream` */
 export function formatPath(path: ConfigPath): string {
   let out = '';
@@ -26,7 +29,7 @@ export function formatIssue(issue: ConfigIssue): string {
   const at = issue.path.length ? ` at ${formatPath(issue.path)}` : '';
   const file = issue.file ? `${issue.file}: ` : '';
   // The message may carry its own "at …" (unknown keys put the suggestion after the position).
-  const [head, suggestion] = issue.message.split('\u0000');
+  const [head, suggestion] = issue.message.split(SUGGESTION);
   return `${file}${head}${at}${where}${suggestion ? `: ${suggestion}` : ''}`;
 }
 

@@ -27,8 +27,8 @@ function branches(node: JsonSchema, root: JsonSchema): JsonSchema[] {
   return subs.length ? subs.flatMap((s) => branches(s, root)) : [node];
 }
 
-/** The object keys the schema allows at `path` (empty when the node is not an object with known keys). */
-export function knownKeys(root: JsonSchema, path: readonly (string | number)[]): string[] {
+/** The schema nodes (union branches resolved) that may describe the value at `path`. */
+export function nodesAt(root: JsonSchema, path: readonly (string | number)[]): JsonSchema[] {
   let nodes = branches(root, root);
   for (const seg of path) {
     const next: JsonSchema[] = [];
@@ -43,5 +43,15 @@ export function knownKeys(root: JsonSchema, path: readonly (string | number)[]):
     }
     nodes = next;
   }
-  return [...new Set(nodes.flatMap((n) => Object.keys(n.properties ?? {})))];
+  return nodes;
+}
+
+/** The object keys the schema allows at `path` (empty when the node is not an object with known keys). */
+export function knownKeys(root: JsonSchema, path: readonly (string | number)[]): string[] {
+  return [...new Set(nodesAt(root, path).flatMap((n) => Object.keys(n.properties ?? {})))];
+}
+
+/** Whether the value at `path` is a secret (`writeOnly` in the schema): error messages never show it. */
+export function isSecret(root: JsonSchema, path: readonly (string | number)[]): boolean {
+  return nodesAt(root, path).some((n) => n.writeOnly === true);
 }

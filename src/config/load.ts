@@ -6,10 +6,9 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
-import { closest, ConfigError, type ConfigIssue, type ConfigPath } from './errors.js';
-import { knownKeys, toJsonSchema, type JsonSchema } from './json-schema.js';
-
-type ZodIssue = z.core.$ZodIssue;
+import { ConfigError, type ConfigIssue, type ConfigPath } from './errors.js';
+import { describeIssue, type PlacedMessage } from './issues.js';
+import { toJsonSchema, type JsonSchema } from './json-schema.js';
 
 interface Located { node?: Node; keyNode?: Node }
 
@@ -33,30 +32,15 @@ function locate(doc: Document, path: ConfigPath): Located {
   return { node: (node as Node | null) ?? undefined, keyNode };
 }
 
-function valueAt(data: unknown, path: ConfigPath): unknown {
-  let v = data;
-  for (const seg of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string | number, unknown>)[seg];
-  }
-  return v;
-}
+interface Ctx { doc: Document | undefined; lines: LineCounter; file?: string; data: unknown; json: JsonSchema }
 
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a map';
-  return JSON.stringify(v);
-}
-
-interface Ctx { doc: Document; lines: LineCounter; file?: string; data: unknown; json: JsonSchema }
-
-function at(ctx: Ctx, path: ConfigPath, message: string, useKey = false): ConfigIssue {
-  const { node, keyNode } = locate(ctx.doc, path);
-  const target = useKey ? keyNode ?? node : node ?? keyNode;
-  const issue: ConfigIssue = { path, message };
+/** A message with the file, line and column of its key path (no position for an object without a document). */
+function at(ctx: Ctx, m: PlacedMessage): ConfigIssue {
+  const issue: ConfigIssue = { path: m.path, message: m.message };
   if (ctx.file) issue.file = ctx.file;
+  if (!ctx.doc) return issue;
+  const { node, keyNode } = locate(ctx.doc, m.locate ?? m.path);
+  const target = m.useKey ? keyNode ?? node : node ?? keyNode;
   const offset = target?.range?.[0];
   if (offset !== undefined) {
     const pos = ctx.lines.linePos(offset);
@@ -64,47 +48,6 @@ function at(ctx: Ctx, path: ConfigPath, message: string, useKey = false): Config
     issue.col = pos.col;
   }
   return issue;
-}
-
-function unionTypes(issue: ZodIssue & { code: 'invalid_union' }): string[] {
-  return issue.errors.flatMap((branch) => branch.map((i) => (i.code === 'invalid_type' ? String(i.expected) : 'a matching value')));
-}
-
-function convert(ctx: Ctx, issue: ZodIssue, base: ConfigPath): ConfigIssue[] {
-  const path = [...base, ...(issue.path as (string | number)[])];
-  const value = valueAt(ctx.data, path);
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      return issue.keys.map((key) => {
-        const hint = closest(key, knownKeys(ctx.json, path));
-        const issue = at(ctx, [...path, key], `unknown key "${key}"${hint ? `\u0000did you mean "${hint}"?` : ''}`, true);
-        return { ...issue, path };
-      });
-    case 'invalid_union': {
-      const nonType = issue.errors.filter((b) => !b.every((i) => i.code === 'invalid_type' && i.path.length === 0));
-      if (nonType.length === 1) return nonType[0]!.flatMap((i) => convert(ctx, i, path));
-      const types = [...new Set(unionTypes(issue))];
-      return [at(ctx, path, `expected ${types.join(' or ')}, got ${describe(value)}`)];
-    }
-    case 'invalid_type':
-      if (value === undefined) {
-        const parent = path.slice(0, -1);
-        return [at(ctx, parent, `missing required key "${String(path[path.length - 1])}" (${issue.expected})`, true)];
-      }
-      return [at(ctx, path, `expected ${issue.expected}, got ${describe(value)}`)];
-    case 'invalid_key': {
-      // A record key that fails its own schema (a header name, an upstream name): say what a key must be.
-      const inner = (issue as { issues?: { message: string }[] }).issues?.[0]?.message;
-      const key = String(path[path.length - 1]);
-      return [at(ctx, path, inner ? `key "${key}": expected ${inner}` : issue.message)];
-    }
-    case 'invalid_format':
-    case 'custom':
-    default: {
-      const msg = issue.message.startsWith('Invalid') || issue.code === 'custom' ? issue.message : `expected ${issue.message}, got ${describe(value)}`;
-      return [at(ctx, path, msg)];
-    }
-  }
 }
 
 export interface ParseOptions { file?: string }
@@ -136,10 +79,10 @@ export function validate<S extends z.ZodType>(
   const result = schema.safeParse(data);
   if (result.success) return deepFreeze(result.data);
   const ctx: Ctx = {
-    doc: src.doc ?? parseDocument('{}'), lines: src.lines ?? new LineCounter(), data, json: toJsonSchema(schema),
+    doc: src.doc, lines: src.lines ?? new LineCounter(), data, json: toJsonSchema(schema),
     ...(src.file ? { file: src.file } : {}),
   };
-  let issues = result.error.issues.flatMap((i) => convert(ctx, i, []));
+  let issues = result.error.issues.flatMap((i) => describeIssue(ctx, i, [])).map((m) => at(ctx, m));
   // A key reported missing because it was misspelt is said once, as the unknown key with its suggestion.
   const suggested = new Set(issues.map((i) => /did you mean "([^"]+)"/.exec(i.message)?.[1] && `${JSON.stringify(i.path)}|${/did you mean "([^"]+)"/.exec(i.message)![1]}`));
   issues = issues.filter((i) => {

@@ -52,7 +52,7 @@ const SCRYPT_RE = /^\$scrypt\$ln=\d+,r=\d+,p=\d+\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0
 export const basicAuthSchema = z
   .strictObject({
     users: z
-      .record(z.string().regex(/^[^:]+$/, 'a user name without ":"'), z.string().regex(SCRYPT_RE, 'a password hash from `gatehouse hash-password` (plain-text passwords are refused)'))
+      .record(z.string().regex(/^[^:]+$/, 'a user name without ":"'), z.string().regex(SCRYPT_RE, 'a password hash from `gatehouse hash-password` (plain-text passwords are refused)').meta({ writeOnly: true }))
       .describe('User name → password hash printed by `gatehouse hash-password`'),
     realm: z.string().regex(/^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/, 'printable ASCII without " or \\').default('gatehouse').describe('Realm shown by browsers'),
     pass_authorization: z.boolean().default(false).describe('Forward the Authorization header upstream (dropped by default)'),
@@ -134,7 +134,7 @@ export type ConcurrencyConfig = z.output<typeof concurrencySchema>;
 
 export const jwtSchema = z
   .strictObject({
-    secret: z.string().min(32).optional().describe('Shared secret for HS256/384/512 (at least 32 characters)'),
+    secret: z.string().min(32).meta({ writeOnly: true }).optional().describe('Shared secret for HS256/384/512 (at least 32 characters)'),
     public_key: z.string().optional().describe('PEM public key (SPKI) for RS*, PS*, ES* or EdDSA; inline or a file path relative to the config'),
     jwks_url: z.string().url().optional().describe('JWKS URL; keys are fetched and cached (refetched on an unknown key id)'),
     algorithms: z.array(z.string()).optional().describe('Accepted algorithms (default: those the key allows)'),
