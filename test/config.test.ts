@@ -229,3 +229,19 @@ test('config: sizes are bytes, KiB/MiB/GiB (powers of 1024) or KB/MB/GB (powers 
   const doc = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
   assert.match(doc, /KiB, MiB, GiB are powers of 1024; KB, MB, GB powers of 1000/);
 });
+
+test('config: match.host with a port (it would never match) is an error', () => {
+  const errs = errorsOf(`listeners: [{ name: p, address: "127.0.0.1:1" }]
+routes:
+  - match: { host: "example.com:8080" }
+    respond: {}
+  - match: { host: ["a.test", "[::1]:443", "::1"] }
+    respond: {}
+`);
+  assert.deepEqual(errs, [
+    'gatehouse.yaml: host "example.com:8080" has a port and would never match: hosts are matched without the port (write "example.com"; match.listener selects by listener) at routes[0].match.host (line 3, col 20)',
+    'gatehouse.yaml: host "[::1]:443" has a port and would never match: hosts are matched without the port (write "[::1]"; match.listener selects by listener) at routes[1].match.host[1] (line 5, col 31)',
+    'gatehouse.yaml: host "::1" would never match: an IPv6 address is written in brackets, as in the Host header ("[::1]") at routes[1].match.host[2] (line 5, col 44)',
+  ]);
+  assert.doesNotThrow(() => parse('listeners: [{ name: p, address: "127.0.0.1:1" }]\nroutes: [{ match: { host: ["[::1]", "*.a.test"] }, respond: {} }]\n'));
+});

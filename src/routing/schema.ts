@@ -12,9 +12,19 @@ export const headerMatchSchema = z.union([
   }),
 ]);
 
+/** A host pattern: requests are matched on the Host without its port, so a pattern with one never matches. */
+const hostPattern = z.string().min(1).superRefine((h, ctx) => {
+  const port = /^(\[[^\]]*\]|[^:[\]]*):(\d*)$/.exec(h);
+  if (port) {
+    ctx.addIssue({ code: 'custom', message: `host "${h}" has a port and would never match: hosts are matched without the port (write "${port[1]}"; match.listener selects by listener)` });
+  } else if (h.includes(':') && !h.startsWith('[')) {
+    ctx.addIssue({ code: 'custom', message: `host "${h}" would never match: an IPv6 address is written in brackets, as in the Host header ("[${h}]")` });
+  }
+});
+
 export const matchSchema = z
   .strictObject({
-    host: oneOrMany(z.string().min(1))
+    host: oneOrMany(hostPattern)
       .optional()
       .describe('Host name(s) to match, exact (`api.example.com`) or wildcard (`*.example.com`); case-insensitive, port ignored'),
     path: z
