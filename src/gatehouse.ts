@@ -9,7 +9,9 @@ import { BlockList } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import { validate } from './config/load.js';
+import { fileProblems, logWarnings } from './check.js';
+import { ConfigError } from './config/errors.js';
+import { placeIssues, validate } from './config/load.js';
 import { loadConfigFile as loadFile } from './config/load.js';
 import { compileGlobal, compileRoute, type NamedInstance } from './core/pipeline.js';
 import type { AppServices } from './core/plugin.js';
@@ -31,9 +33,14 @@ export { configSchemaFor } from './plugins.js';
 /** Each validated config, with the user plugins it was validated for. */
 const validated = new WeakMap<object, readonly AnyPlugin[]>();
 
-/** Reads and validates a YAML/JSON config file (throws ConfigError listing every problem). */
+/**
+ * Reads and validates a YAML/JSON config file, and the certificate and key files it names (throws
+ * ConfigError listing every problem).
+ */
 export async function loadConfig(file: string, opts: ConfigOptions = {}): Promise<GatehouseConfig> {
   const cfg = await loadFile(configSchemaFor(opts.plugins), file);
+  const problems = fileProblems(cfg, dirname(resolve(file)));
+  if (problems.length) throw new ConfigError(placeIssues(cfg, problems));
   validated.set(cfg, opts.plugins ?? []);
   return cfg;
 }
@@ -303,6 +310,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       gen = g;
       for (const h of g.health.values()) h.start();
       log.info('gatehouse started');
+      logWarnings(config, log);
     },
     async stop(o = {}) {
       const g = gen;
@@ -340,6 +348,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       if (!opts.logger) log.level = cfg.log.level;
       for (const h of g.health.values()) h.start();
       log.info('config reloaded');
+      logWarnings(cfg, log);
       void retire(old, cfg.shutdown.timeout);
     },
     addresses() {

@@ -140,7 +140,7 @@ test('TLS: a renewed pair serves new handshakes without a restart; a broken pair
   assert.equal((await peerCert(port, 'a.test', ca.certPem)).serialNumber, current.serialNumber);
 });
 
-test('cli: a missing certificate file is one clear line (of the process log) and exit 1', async () => {
+test('cli: missing certificate and key files are one clear message (of the process log), at their keys, and exit 1', async () => {
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const dir = mkdtempSync(join(tmpdir(), 'gh-tls-'));
@@ -148,7 +148,11 @@ test('cli: a missing certificate file is one clear line (of the process log) and
   writeFileSync(file, 'listeners: [{ name: s, address: "127.0.0.1:0", tls: { certificates: [{ cert: certs/a.pem, key: certs/a-key.pem }] } }]\n');
   const r = await runCli(['run', '-c', file]);
   assert.equal(r.code, 1);
-  assert.deepEqual(logMessages(r.stderr), [`cannot read TLS certificate ${join(dir, 'certs/a.pem')}: ENOENT`]);
+  assert.deepEqual(logMessages(r.stderr), [[
+    `${file}: cannot read certificate file ${join(dir, 'certs/a.pem')}: file not found at listeners[0].tls.certificates[0].cert (line 1, col 78)`,
+    `${file}: cannot read key file ${join(dir, 'certs/a-key.pem')}: file not found at listeners[0].tls.certificates[0].key (line 1, col 96)`,
+    '2 errors in config',
+  ].join('\n')]);
 });
 
 test('upstream TLS: verified against a CA by default; a wrong CA is a 502; insecure_skip_verify opts out; h2 upstream', async (t) => {

@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../config/errors.js';
+import { configWarnings } from '../check.js';
+import { ConfigError, formatIssue } from '../config/errors.js';
 import { toJsonSchema } from '../config/json-schema.js';
 import { explain, formatExplanation } from '../explain.js';
 import type { Logger } from 'pino';
@@ -24,7 +25,7 @@ Usage: gatehouse <command> [options]
 
 Commands:
   run -c FILE                 run the proxy on a config file (SIGHUP reloads it)
-  validate FILE               check a config; lists every error with file, line and column
+  validate FILE...            check configs; lists every error and warning with file, line and column
   schema                      print the config's JSON Schema (for editor completion)
   explain -c FILE METHOD URL [-H 'Name: value']...
                               show which route a request matches and why, and what is sent upstream
@@ -42,9 +43,12 @@ Options:
   --plugin FILE       load a user plugin (an ES module exporting it as plugin or default);
                       repeatable, run in the order given
   -h, --help          show this help`,
-  validate: `Usage: gatehouse validate FILE [--plugin FILE]...
+  validate: `Usage: gatehouse validate FILE... [--plugin FILE]...
 
-Checks a config file. Exit 0 when valid; exit 1 with every error listed (file, line, column, key path).
+Checks config files, each on its own: the schema, the certificate and key files they name, and warnings for
+what is valid but surely not meant (an unused upstream, a shadowed route, a listener without routes).
+Every error and warning is listed with file, line, column and key path; then one line per file.
+Exit 0 when every file is valid (warnings allowed), 1 when one is not, 2 on a usage error.
 Settings of user plugins (plugins.<name>, routes[].plugins.<name>) are checked by the plugins given with
 --plugin; without them, they are unknown keys.`,
   schema: `Usage: gatehouse schema [--plugin FILE]...
@@ -178,14 +182,40 @@ async function cmdRun(args: string[]): Promise<number> {
   return new Promise<number>(() => {}); // runs until a signal
 }
 
+const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+/** Checks one file: its warnings and errors on stderr, its verdict on stdout (valid) or stderr (invalid). */
+async function validateFile(file: string, pluginFiles: readonly string[] | undefined): Promise<boolean> {
+  try {
+    const warnings = configWarnings((await loadWithPlugins(file, pluginFiles)).config);
+    for (const w of warnings) process.stderr.write(`${formatIssue(w, 'warning')}\n`);
+    out(`${file}: valid${warnings.length ? ` (${count(warnings.length, 'warning')})` : ''}`);
+    return true;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n${file}: invalid (${count(err.issues.length, 'error')})\n`);
+    return false;
+  }
+}
+
 async function cmdValidate(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, plugin: PLUGIN, help: { type: 'boolean', short: 'h' } } });
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c', multiple: true }, plugin: PLUGIN, help: { type: 'boolean', short: 'h' } } });
+  } catch (err) {
+    process.stderr.write(`gatehouse: ${(err as Error).message}\n${HELP.validate!.split('\n')[0]}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
   if (values.help) return out(HELP.validate!), 0;
-  const file = positionals[0] ?? values.config;
-  if (!file) throw new UsageError('validate needs a FILE');
-  await loadWithPlugins(file, values.plugin);
-  out(`${file}: valid`);
-  return 0;
+  const files = [...positionals, ...(values.config ?? [])];
+  if (!files.length) {
+    process.stderr.write(`gatehouse: validate needs a FILE\n${HELP.validate!.split('\n')[0]}\n`);
+    return 2;
+  }
+  let valid = true;
+  for (const file of files) valid = (await validateFile(file, values.plugin)) && valid;
+  return valid ? 0 : 1;
 }
 
 async function cmdSchema(args: string[]): Promise<number> {

@@ -24,18 +24,19 @@ export function formatPath(path: ConfigPath): string {
   return out || '(root)';
 }
 
-export function formatIssue(issue: ConfigIssue): string {
+/** `file: message at key.path (line L, col C)`; a warning reads `file: warning: message …`. */
+export function formatIssue(issue: ConfigIssue, severity: 'error' | 'warning' = 'error'): string {
   const where = issue.line !== undefined ? ` (line ${issue.line}, col ${issue.col})` : '';
   const at = issue.path.length ? ` at ${formatPath(issue.path)}` : '';
   const file = issue.file ? `${issue.file}: ` : '';
-  // The message may carry its own "at …" (unknown keys put the suggestion after the position).
+  // A suggestion comes after the position ("… (line 3, col 5): did you mean "x"?").
   const [head, suggestion] = issue.message.split(SUGGESTION);
-  return `${file}${head}${at}${where}${suggestion ? `: ${suggestion}` : ''}`;
+  return `${file}${severity === 'warning' ? 'warning: ' : ''}${head}${at}${where}${suggestion ? `: ${suggestion}` : ''}`;
 }
 
 export class ConfigError extends Error {
   constructor(readonly issues: ConfigIssue[]) {
-    super(issues.map(formatIssue).join('\n'));
+    super(issues.map((i) => formatIssue(i)).join('\n'));
     this.name = 'ConfigError';
   }
 }

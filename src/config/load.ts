@@ -32,10 +32,18 @@ function locate(doc: Document, path: ConfigPath): Located {
   return { node: (node as Node | null) ?? undefined, keyNode };
 }
 
-interface Ctx { doc: Document | undefined; lines: LineCounter; file?: string; data: unknown; json: JsonSchema }
+/** Where a config came from: its file and its YAML document (key positions). */
+interface Source { doc: Document | undefined; lines: LineCounter; file?: string }
+interface Ctx extends Source { data: unknown; json: JsonSchema }
+
+/**
+ * The source of each config validated from text, so problems found later (files it names, warnings) are
+ * placed by line and column too. Keyed by the frozen config object: nothing is shared between configs.
+ */
+const sources = new WeakMap<object, Source>();
 
 /** A message with the file, line and column of its key path (no position for an object without a document). */
-function at(ctx: Ctx, m: PlacedMessage): ConfigIssue {
+function at(ctx: Source, m: PlacedMessage): ConfigIssue {
   const issue: ConfigIssue = { path: m.path, message: m.message };
   if (ctx.file) issue.file = ctx.file;
   if (!ctx.doc) return issue;
@@ -77,7 +85,11 @@ export function validate<S extends z.ZodType>(
   schema: S, data: unknown, src: { doc?: Document; lines?: LineCounter; file?: string } = {},
 ): z.output<S> {
   const result = schema.safeParse(data);
-  if (result.success) return deepFreeze(result.data);
+  if (result.success) {
+    const config = deepFreeze(result.data) as z.output<S>;
+    if (config && typeof config === 'object') sources.set(config, { doc: src.doc, lines: src.lines ?? new LineCounter(), ...(src.file ? { file: src.file } : {}) });
+    return config;
+  }
   const ctx: Ctx = {
     doc: src.doc, lines: src.lines ?? new LineCounter(), data, json: toJsonSchema(schema),
     ...(src.file ? { file: src.file } : {}),
@@ -91,6 +103,15 @@ export function validate<S extends z.ZodType>(
   });
   issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
   throw new ConfigError(issues);
+}
+
+/**
+ * Places problems found in a validated config (after the schema: files it names, warnings) at the file,
+ * line and column of their key paths, as schema errors are.
+ */
+export function placeIssues(config: object, found: readonly PlacedMessage[]): ConfigIssue[] {
+  const src = sources.get(config) ?? { doc: undefined, lines: new LineCounter() };
+  return found.map((m) => at(src, m));
 }
 
 /** Reads and validates a config file. Unreadable files throw a ConfigError naming the file. */

@@ -27,6 +27,7 @@ import type { RateStore } from './stores/store.js';
 
 export * from './schema.js';
 export { hashPassword, verifyPassword } from './password.js';
+export { readPublicKey } from './jwt.js';
 export { memoryStore } from './stores/memory.js';
 export type { RateStore, RateDecision } from './stores/store.js';
 

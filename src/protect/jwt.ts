@@ -24,14 +24,37 @@ type Jose = typeof import('jose');
 let josePromise: Promise<Jose> | undefined;
 const loadJose = (): Promise<Jose> => (josePromise ??= import('jose'));
 
+const REASONS: Record<string, string> = { ENOENT: 'file not found', EACCES: 'permission denied', EISDIR: 'is a directory' };
+
+/**
+ * The key of `public_key`: inline PEM, or a PEM file relative to the config directory. Throws an Error
+ * naming the file and the reason (what `gatehouse validate` reports, before any request needs the key).
+ */
+export function readPublicKey(spec: string, baseDir: string): KeyObject {
+  const inline = spec.includes('-----BEGIN');
+  const file = isAbsolute(spec) ? spec : resolve(baseDir, spec);
+  let pem = spec;
+  if (!inline) {
+    try {
+      pem = readFileSync(file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new Error(`cannot read public key file ${file}: ${(code && REASONS[code]) ?? code ?? (err as Error).message}`);
+    }
+  }
+  const what = inline ? 'the inline public key' : `public key file ${file}`;
+  if (!pem.includes('-----BEGIN')) throw new Error(`${what} is not a PEM public key (no -----BEGIN PUBLIC KEY----- line)`);
+  try {
+    return createPublicKey(pem);
+  } catch (err) {
+    const why = (err as Error).message.replace(/^error:[0-9A-F]+:[^:]*::?/, '');
+    throw new Error(`${what} cannot be parsed (${why})`);
+  }
+}
+
 function keyFor(jose: Jose, cfg: JwtConfig, baseDir: string): KeyObject | JWTVerifyGetKey {
   if (cfg.jwks_url) return jose.createRemoteJWKSet(new URL(cfg.jwks_url), { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000 });
-  if (cfg.public_key) {
-    const pem = cfg.public_key.includes('-----BEGIN')
-      ? cfg.public_key
-      : readFileSync(isAbsolute(cfg.public_key) ? cfg.public_key : resolve(baseDir, cfg.public_key), 'utf8');
-    return createPublicKey(pem);
-  }
+  if (cfg.public_key) return readPublicKey(cfg.public_key, baseDir);
   if (cfg.secret) return createSecretKey(Buffer.from(cfg.secret));
   throw new Error('auth.jwt needs one of secret, public_key or jwks_url');
 }

@@ -12,6 +12,7 @@ import type { HeaderOpsConfig, HeadersConfig, MatchConfig, RedirectConfig, Respo
 export { RouteTable, conditionMismatch, type CompiledRoute, type RouteInput } from './table.js';
 export { compileRewrite, compileUnrewrite, type PathRewriter } from './rewrite.js';
 export { explainRoute, type RouteVerdict } from './explain.js';
+export { shadowedRoutes } from './shadow.js';
 export * from './schema.js';
 
 /** The parts of a route config this capability reads. */

@@ -4,11 +4,11 @@
  * list (forward secrecy only). Certificate and key files are watched: a renewed pair serves new handshakes
  * within seconds; a broken pair is refused with a log line and the old one stays.
  */
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { unwatchFile, watchFile } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
+import { checkPair, readCaBundle, readPair, type CheckedPair } from './pem.js';
 import type { TlsConfig } from './schema.js';
 
 /** Mozilla intermediate (TLS 1.2 suites; TLS 1.3 suites are OpenSSL's defaults, all AEAD). */
@@ -17,8 +17,6 @@ export const INTERMEDIATE_CIPHERS = [
   'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
   'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-CHACHA20-POLY1305',
 ].join(':');
-
-export class TlsConfigError extends Error {}
 
 interface Pair { cert: string; key: string; names: string[]; keyType: string; context: SecureContext }
 
@@ -40,31 +38,17 @@ export interface CertStore {
   close(): void;
 }
 
-function read(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new TlsConfigError(`cannot read TLS ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-}
-
 export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): CertStore {
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
-  const ca = cfg.client_auth ? read(abs(cfg.client_auth.ca), 'CA bundle') : undefined;
+  const ca = cfg.client_auth ? readCaBundle(abs(cfg.client_auth.ca)) : undefined;
   const contextOptions = { minVersion: cfg.min_version, ciphers: INTERMEDIATE_CIPHERS, honorCipherOrder: true, ...(ca ? { ca } : {}) };
 
-  function fromPem(cert: string, key: string, label: string): Pair {
-    try {
-      const x509 = new X509Certificate(cert);
-      if (!x509.checkPrivateKey(createPrivateKey(key))) throw new Error('the key does not match the certificate');
-      const names = (x509.subjectAltName ?? '').split(',').map((s) => s.trim()).filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4).toLowerCase());
-      return { cert, key, names, keyType: x509.publicKey.asymmetricKeyType ?? 'unknown', context: createSecureContext({ cert, key, ...contextOptions }) };
-    } catch (err) {
-      throw new TlsConfigError(`bad TLS pair ${label}: ${(err as Error).message}`);
-    }
-  }
+  const fromChecked = ({ cert, key, x509 }: CheckedPair): Pair => {
+    const names = (x509.subjectAltName ?? '').split(',').map((s) => s.trim()).filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4).toLowerCase());
+    return { cert, key, names, keyType: x509.publicKey.asymmetricKeyType ?? 'unknown', context: createSecureContext({ cert, key, ...contextOptions }) };
+  };
 
-  const load = (certPath: string, keyPath: string): Pair => fromPem(read(certPath, 'certificate'), read(keyPath, 'key'), `${certPath} / ${keyPath}`);
+  const load = (certPath: string, keyPath: string): Pair => fromChecked(readPair(certPath, keyPath));
   const paths = cfg.certificates.map((c) => ({ cert: abs(c.cert), key: abs(c.key) }));
   const pairs = paths.map((p) => load(p.cert, p.key));
   let managed: Pair | undefined;
@@ -115,7 +99,7 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
   const fallback = (): Pair | undefined => pairs[0] ?? managed;
   return {
     setManaged(cert, key) {
-      managed = fromPem(cert, key, 'from ACME');
+      managed = fromChecked(checkPair(cert, key, { cert: 'ACME certificate', key: 'ACME key' }));
       index();
     },
     sni(servername, cb) {

@@ -8,7 +8,8 @@ import { definePlugin, type Hooks, type Verdict } from '../core/plugin.js';
 import { setHeader } from '../core/headers.js';
 import type { TlsConfig } from './schema.js';
 
-export { createCertStore, INTERMEDIATE_CIPHERS, TlsConfigError, type CertStore } from './certs.js';
+export { createCertStore, INTERMEDIATE_CIPHERS, type CertStore } from './certs.js';
+export { checkPair, pemFileProblems, readCaBundle, readPair, TlsConfigError, type CheckedPair, type PemProblem } from './pem.js';
 export { createAcme, type AcmeManager } from './acme.js';
 export { helloInterceptor, ACME_TLS_ALPN, type ConnectionInterceptor } from './client-hello-intercept.js';
 export { readClientHello, type ClientHello } from './client-hello.js';
