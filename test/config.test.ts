@@ -245,3 +245,43 @@ routes:
   ]);
   assert.doesNotThrow(() => parse('listeners: [{ name: p, address: "127.0.0.1:1" }]\nroutes: [{ match: { host: ["[::1]", "*.a.test"] }, respond: {} }]\n'));
 });
+
+test('config: ${NAME} in values is replaced from the environment; a missing variable is an error naming it', () => {
+  const env = { PORT: '18080', HOST: 'api.test', RETRIES: '3', TOKEN_HASH: '', EMPTY: '' };
+  const text = `listeners:
+  - name: public
+    address: "127.0.0.1:\${PORT}"
+upstreams:
+  app:
+    retries: \${RETRIES}
+    host: "\${UPSTREAM_HOST:-backend.internal}"
+    servers: ["http://\${HOST}:9001"]
+routes:
+  - match: { host: "\${HOST}", path: "/cost/$\${price}" }
+    respond: { body: "\${EMPTY:-fallback} \${EMPTY}|\${HOST}" }
+`;
+  const cfg = parseConfigText(configSchema, text, { file: 'gatehouse.yaml', env });
+  assert.equal(cfg.listeners[0]!.address, '127.0.0.1:18080');
+  assert.equal(cfg.upstreams.app!.retries, 3, 'an unquoted value is read as a number');
+  assert.equal(cfg.upstreams.app!.host, 'backend.internal');
+  assert.deepEqual(cfg.upstreams.app!.servers, ['http://api.test:9001']);
+  assert.equal(cfg.routes[0]!.match.host, 'api.test');
+  assert.equal(cfg.routes[0]!.match.path, '/cost/${price}', '$${ is a literal ${');
+  assert.equal(cfg.routes[0]!.respond!.body, 'fallback |api.test');
+
+  assert.throws(() => parseConfigText(configSchema, `listeners:
+  - name: public
+    address: "127.0.0.1:\${PORT}"
+routes:
+  - match: { host: "\${API_HOST}" }
+    respond: { body: "\${oops" }
+`, { file: 'gatehouse.yaml', env: {} }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError);
+    assert.deepEqual(err.message.split('\n'), [
+      'gatehouse.yaml: environment variable PORT is not set (${PORT:-default} gives a default) at listeners[0].address (line 3, col 14)',
+      'gatehouse.yaml: environment variable API_HOST is not set (${API_HOST:-default} gives a default) at routes[0].match.host (line 5, col 20)',
+      'gatehouse.yaml: "${oops" is not a variable reference: write ${NAME} or ${NAME:-default} (and $${ for a literal ${) at routes[0].respond.body (line 6, col 22)',
+    ]);
+    return true;
+  });
+});

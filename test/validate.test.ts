@@ -188,3 +188,17 @@ routes:
     `${file}: invalid (3 errors)`,
   ]);
 });
+
+test('validate and run: ${NAME} comes from the environment; an unset variable is an error naming it', async (t) => {
+  const file = join(tempDir(t), 'gatehouse.yaml');
+  writeFileSync(file, 'listeners:\n  - name: p\n    address: "127.0.0.1:${GH_TEST_UNSET_PORT}"\nroutes: [{ match: {}, respond: { body: "${GH_TEST_GREETING:-hello}" } }]\n');
+  const v = await runCli(['validate', file]);
+  assert.equal(v.code, 1);
+  assert.deepEqual(v.stderr.trim().split('\n'), [
+    `${file}: environment variable GH_TEST_UNSET_PORT is not set (\${GH_TEST_UNSET_PORT:-default} gives a default) at listeners[0].address (line 3, col 14)`,
+    `${file}: invalid (1 error)`,
+  ]);
+  const r = await runCli(['run', '-c', file]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /environment variable GH_TEST_UNSET_PORT is not set/);
+});

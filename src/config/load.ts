@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue, type ConfigPath } from './errors.js';
+import { substituteEnv } from './env.js';
 import { describeIssue, type PlacedMessage } from './issues.js';
 import { toJsonSchema, type JsonSchema } from './json-schema.js';
 
@@ -58,7 +59,16 @@ function at(ctx: Source, m: PlacedMessage): ConfigIssue {
   return issue;
 }
 
-export interface ParseOptions { file?: string }
+function position(lines: LineCounter, node: Node): { line?: number; col?: number } {
+  const offset = node.range?.[0];
+  return offset === undefined ? {} : lines.linePos(offset);
+}
+
+export interface ParseOptions {
+  file?: string;
+  /** Values for `${NAME}` references (see env.ts); `process.env` by default. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
 
 /**
  * Parses config text with `schema`; throws `ConfigError` listing every problem.
@@ -75,6 +85,11 @@ export function parseConfigText<S extends z.ZodType>(schema: S, text: string, op
       if (pos) { issue.line = pos.line; issue.col = pos.col; }
       return issue;
     }));
+  }
+  const envProblems = substituteEnv(doc, opts.env ?? process.env);
+  if (envProblems.length) {
+    const src: Source = { doc, lines, ...(opts.file ? { file: opts.file } : {}) };
+    throw new ConfigError(envProblems.map((p) => ({ ...at(src, { path: p.path, message: p.message }), ...position(lines, p.node) })));
   }
   const data: unknown = doc.toJS() ?? {};
   return validate(schema, data, { doc, lines, ...(opts.file ? { file: opts.file } : {}) });
