@@ -53,7 +53,7 @@ export function renderConfigDocs(schema: JsonSchema): string {
     'with a unit: KiB, MiB, GiB are powers of 1024; KB, MB, GB powers of 1000 (SI); `16KiB` is 16384 bytes,',
     '`10MB` 10000000. A bare K, M or G, and lower-case units, are refused rather than guessed. Every key below',
     'is checked: an unknown or misspelt key is an error naming the file, line and column, with the closest',
-    'known key; a wrong value is an error listing what is allowed.',
+    'known key; a wrong value is an error saying what is expected (for a choice, every allowed value).',
     'Editors complete and check the file through `gatehouse.schema.json` (`gatehouse schema`).',
     '',
     'See [routing.md](routing.md) for how a route is chosen and [errors.md](errors.md) for the error codes.',
