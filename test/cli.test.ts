@@ -31,7 +31,8 @@ test('cli: validate exits 0 on a good config and 1 listing every error', async (
   const lines = r.stderr.trim().split('\n');
   assert.match(lines[0]!, /gatehouse\.yaml: unknown key "upstrem" at routes\[1\]\.proxy \(line 13, col 14\): did you mean "upstream"\?/);
   assert.match(lines[1]!, /routes\[2\]\.redirect\.status \(line 15/);
-  assert.equal(lines[2], `${bad}: invalid (2 errors)`);
+  assert.equal(lines[2], '2 errors in config');
+  assert.equal(r.stdout, `${bad}: invalid (2 errors)\n`);
   assert.ok(!r.stderr.includes('    at '), 'no stack trace');
 });
 

@@ -72,7 +72,7 @@ routes:
   assert.deepEqual(await configErrors(loadConfig(file)), [`${file}: unknown key "header_signer" at routes[0].plugins (line 6, col 7)`]);
   assert.deepEqual(await configErrors(loadConfig(file, { plugins: [abSplit] })), [`${file}: unknown key "header_signer" at routes[0].plugins (line 6, col 7)`]);
   // header_signer needs its plugin-wide secret.
-  assert.deepEqual(await configErrors(loadConfig(file, { plugins: [headerSigner] })), [`${file}: missing required key "header_signer" (object) at plugins (line 1, col 1)`]);
+  assert.deepEqual(await configErrors(loadConfig(file, { plugins: [headerSigner] })), [`${file}: missing required key "header_signer" (a map) at plugins (line 1, col 1)`]);
 
   const input: GatehouseConfigInput = {
     listeners: [{ name: 'public', address: '127.0.0.1:0' }], upstreams: { app: { servers: ['http://127.0.0.1:1'] } },

@@ -47,7 +47,8 @@ Options:
 
 Checks config files, each on its own: the schema, the certificate and key files they name, and warnings for
 what is valid but surely not meant (an unused upstream, a shadowed route, a listener without routes).
-Every error and warning is listed with file, line, column and key path; then one line per file.
+Every error and warning is listed on stderr with file, line, column and key path; one line per file on
+stdout says valid or invalid.
 Exit 0 when every file is valid (warnings allowed), 1 when one is not, 2 on a usage error.
 Settings of user plugins (plugins.<name>, routes[].plugins.<name>) are checked by the plugins given with
 --plugin; without them, they are unknown keys.`,
@@ -184,7 +185,10 @@ async function cmdRun(args: string[]): Promise<number> {
 
 const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
 
-/** Checks one file: its warnings and errors on stderr, its verdict on stdout (valid) or stderr (invalid). */
+/**
+ * Checks one file: its errors (as `run` reports them) or warnings on stderr, its verdict on stdout
+ * (`FILE: valid`, `FILE: invalid (N errors)`).
+ */
 async function validateFile(file: string, pluginFiles: readonly string[] | undefined): Promise<boolean> {
   try {
     const warnings = configWarnings((await loadWithPlugins(file, pluginFiles)).config);
@@ -193,7 +197,8 @@ async function validateFile(file: string, pluginFiles: readonly string[] | undef
     return true;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${err.message}\n${file}: invalid (${count(err.issues.length, 'error')})\n`);
+    process.stderr.write(`${errorText(err)}\n`);
+    out(`${file}: invalid (${count(err.issues.length, 'error')})`);
     return false;
   }
 }
