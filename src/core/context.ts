@@ -65,6 +65,20 @@ export class RequestCtx {
   expectContinue = false;
   /** The response head has been sent to the client. */
   get headersSent(): boolean { return this.res.headersSent; }
+  /**
+   * The client went away before the response was complete: it closed its connection (HTTP/1.1), reset its
+   * stream or lost its connection (HTTP/2). Never the server's fault, whatever error the upstream side sees.
+   */
+  get clientGone(): boolean {
+    const res = this.res as ServerResponse & { stream?: { closed: boolean; destroyed: boolean } };
+    const stream = res.stream;
+    // HTTP/2: the stream closed before the response was ended (Http2ServerResponse has no `destroyed`, and
+    // after a reset its `writableFinished` turns true: Node ends the stream's writable side itself).
+    if (stream !== undefined) return (stream.closed || stream.destroyed) && !res.writableEnded;
+    // HTTP/1.1: the connection closed (in the request body, or before the response went out whole); node:http
+    // marks every response destroyed once it closes, finished or not.
+    return (res.destroyed || (this.req.destroyed && !this.req.complete)) && !res.writableFinished;
+  }
   /** Path (with query) to send upstream; rewrite filters change it. */
   upstreamPath: string;
   peer: Peer | undefined = undefined;

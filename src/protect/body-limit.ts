@@ -43,7 +43,8 @@ class LimitedBody extends Transform {
 export function limitBody(req: IncomingMessage, max: number, idleMs: number): LimitedBody {
   const body = new LimitedBody(max, idleMs);
   req.on('error', (err) => body.destroy(err));
-  req.on('aborted', () => body.destroy(new Error('client aborted the request body')));
+  // HTTP/1.1: the connection closed mid-body; HTTP/2: the stream was reset (RST_STREAM) or its connection lost.
+  req.on('aborted', () => body.destroy(errors.clientAborted(new Error('client aborted the request body'))));
   req.pipe(body);
   return body;
 }

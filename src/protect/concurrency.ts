@@ -24,7 +24,7 @@ export function concurrencyLimit(cfg: ConcurrencyConfig): (ctx: RequestCtx) => u
     return new Promise<undefined>((resolve, reject) => {
       const go = (): void => {
         clearTimeout(timer);
-        if (ctx.res.destroyed) return release(); // gave up while queued: pass the slot on
+        if (ctx.clientGone) return release(); // gave up while queued (any protocol): pass the slot on
         resolve(admit(ctx));
       };
       const timer = setTimeout(() => {

@@ -67,12 +67,11 @@ function onClose(this: ServerResponse & Tagged): void {
   if (!tag) return;
   this[kCtx] = undefined;
   const { ctx, rt } = tag;
-  if (!this.writableFinished) {
+  if (!this.writableFinished || ctx.clientGone) {
     ctx.abortUpstream?.abort();
-    if (!ctx.error && !this.headersSent) {
-      ctx.error = errors.clientAborted();
-      ctx.status = 499;
-    }
+    ctx.error ??= errors.clientAborted();
+    // As nginx: 499 when the client left before a response head went out; else the status it was sent.
+    if (!this.headersSent) ctx.status = 499;
   }
   const head = ctx.head;
   if (head?.hasBody) {

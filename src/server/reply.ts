@@ -6,7 +6,7 @@ import type { Phases, Reply, ResponseHead } from '../core/plugin.js';
 /** Sends a reply the proxy makes itself; `close` ends the connection after it (draining, bad requests). */
 export function sendReply(ctx: RequestCtx, reply: Reply, filters: readonly Phases['responseFilter'][], close: boolean): void {
   const res = ctx.res;
-  if (res.headersSent || res.destroyed) return;
+  if (res.headersSent || ctx.clientGone) return;
   const headers: string[] = [];
   if (reply.headers) {
     for (const k in reply.headers) {

@@ -100,7 +100,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   onConnect(abort: (err?: Error) => void): void {
     this.abortUpstream = abort;
     if (this.queued) { this.queued = false; this.ex.route.upstream.pending--; }
-    if (this.ex.ctx.res.destroyed) abort(errors.clientAborted());
+    if (this.ex.ctx.clientGone) abort(errors.clientAborted());
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
@@ -126,7 +126,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (up.affinity && this.ex.sticky !== this.peer) head.headers.push('set-cookie', up.affinity.setCookie(this.peer));
     for (const f of route.responseFilters) f(ctx, head);
     ctx.status = head.status;
-    if (ctx.res.destroyed) {
+    if (ctx.clientGone) {
       this.abortUpstream?.(errors.clientAborted());
       return true;
     }
@@ -192,14 +192,19 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.settled) return; // this attempt was dropped for a retry
     const { ex, peer } = this;
     const { ctx, route } = ex;
-    const clientGone = ctx.res.destroyed || (ctx.req.destroyed && !ctx.req.complete);
-    const perr = clientGone ? errors.clientAborted(err) : fromUndici(err);
+    const perr = ctx.clientGone ? errors.clientAborted(err) : fromUndici(err);
     ctx.attempts ??= [];
     this.settle(perr.code);
-    if (clientGone) {
+    if (perr.code === 'GH_CLIENT_ABORTED') {
+      // A client going away (its connection, its HTTP/2 stream, its request body) is never the server's
+      // fault: no passive-health failure, no retry; logged as 499 unless a response head went out.
+      ctx.error ??= perr;
       ctx.status = ctx.status || 499;
+      if (!ctx.clientGone) ctx.res.destroy();
       return;
     }
+    // A request body refused part way (413, 408) is the client's doing too: answered, not held against the server.
+    if (perr.opts.source !== 'upstream') return route.fail(ctx, perr);
     route.upstream.observer?.observe(peer, 'failure');
     if (perr.code.endsWith('TIMEOUT')) recordLatency(peer, performance.now() - this.attemptStart);
     if (this.started || ctx.res.headersSent) {
