@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { h2Request, send } from './helpers/client.js';
-import { rawH2 } from './helpers/h2-frames.js';
+import { FRAME, rawH2 } from './helpers/h2-frames.js';
 import { startOrigin, waitFor, type Origin } from './helpers/origin.js';
 import { startProxy, type ProxyConfig } from './helpers/proxy.js';
 
@@ -124,6 +124,28 @@ test('HTTP/2 and HTTP/1.1: a client that leaves while waiting for the response h
     ['/head/h2', 499, 'GH_CLIENT_ABORTED'], ['/body/h2', 200, 'GH_CLIENT_ABORTED'],
     ['/head/h1', 499, 'GH_CLIENT_ABORTED'], ['/body/h1', 200, 'GH_CLIENT_ABORTED'],
   ]);
+});
+
+test('HTTP/2: a connection nghttp2 ends with GOAWAY (protocol error) while a stream is open is closed, its upstream request aborted; connections_per_client never fills', async (t) => {
+  const held: ServerResponse[] = [];
+  const origin = await startOrigin(t, (req, res) => { if (req.url === '/') res.end('fine'); else held.push(res); });
+  t.after(() => { for (const r of held) r.destroy(); });
+  const p = await proxyTo(t, origin, { limits: { connections_per_client: 2, keepalive_timeout: '300ms' } });
+  for (let i = 0; i < 4; i++) {
+    const client = await rawH2(p.port('h2'));
+    t.after(() => client.socket.destroy());
+    client.headers(1, { ':method': 'GET', ':path': `/slow/${i}` }, true);
+    await waitFor(() => origin.requests.length === i + 1, 3000, 'the request to reach the backend');
+    // DATA on stream 0 is a connection error (RFC 9113 6.1): the server sends GOAWAY, then the client hangs up.
+    client.frame(FRAME.DATA, 0, 0, Buffer.from('x'));
+    await waitFor(() => client.received.includes(FRAME.GOAWAY), 3000, 'GOAWAY');
+    client.socket.end();
+    await within(client.closed, 3000, `connection ${i} to be closed by the server`);
+  }
+  await waitFor(() => origin.requests.every((r) => r.socket.destroyed), 3000, 'the upstream requests to be aborted');
+  assert.equal((await h2Request(p.session(), { ':path': '/' })).text, 'fine', 'a fifth connection is served (cap 2)');
+  const slow = (await p.log()).filter((l) => l.path.startsWith('/slow/'));
+  assert.deepEqual(slow.map((l) => [l.status, l.error]), Array(4).fill([499, 'GH_CLIENT_ABORTED']));
 });
 
 test('HTTP/2: a client that hangs up after the drain\'s GOAWAY does not hold stop() until the shutdown timeout', async (t) => {

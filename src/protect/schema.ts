@@ -37,7 +37,7 @@ export const limitsSchema = z
     body_size: size.prefault('10MiB').describe('Largest request body (413), enforced while streaming so a backend never receives more'),
     header_timeout: duration.prefault('10s').describe('Time to receive the request head (slowloris); past it the connection is closed'),
     body_timeout: duration.prefault('10s').describe('Longest pause while receiving a request body; past it 408 and the upstream request is aborted'),
-    keepalive_timeout: duration.prefault('5s').describe('Close an idle client connection after this long'),
+    keepalive_timeout: duration.prefault('5s').describe('Close an idle client connection after this long; an HTTP/2 connection with open streams that stays silent this long gets a PING, and is closed if no answer comes within as long again'),
     max_requests_per_connection: z.number().int().min(0).default(1000).describe('Requests served on one connection before it is closed (0: unlimited)'),
     connections_per_client: z.number().int().min(0).default(1024).describe('Open connections from one client address (0: unlimited); more are closed at once'),
     connections: z.number().int().min(0).default(16384).describe('Open client connections in total (0: unlimited); more are closed at once'),

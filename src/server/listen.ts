@@ -5,6 +5,7 @@ import { errors } from '../core/errors.js';
 import type { SecureContext } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { handleCheckContinue, handleRequest, type ListenerState, type Runtime } from './handler.js';
+import { keepSession, type H2Session, type SessionUpkeep } from './h2-session.js';
 import { errorPage } from './reply.js';
 import type { ListenerConfig } from './schema.js';
 
@@ -78,37 +79,6 @@ function onConnect(_req: IncomingMessage, socket: Socket | ServerResponse): void
   socket.end(`HTTP/1.1 ${page.status} Method Not Allowed\r\n${lines}connection: close\r\n\r\n${body}`);
 }
 
-interface H2Session {
-  close(): void;
-  readonly closed: boolean;
-  readonly destroyed: boolean;
-  once(e: 'close', f: () => void): void;
-  on(e: 'stream', f: (stream: { once(e: 'close', f: () => void): void }) => void): void;
-}
-
-/**
- * An HTTP/2 connection with no open stream for `idleMs` gets GOAWAY and is closed, as an idle HTTP/1.1
- * keep-alive connection is (nginx's keepalive_timeout for HTTP/2). A stream that stays open (a long poll, an
- * event stream) keeps its connection, however quiet.
- */
-function closeWhenIdle(session: H2Session, idleMs: number): void {
-  let open = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const arm = (): void => {
-    timer = setTimeout(() => session.close(), idleMs);
-    timer.unref();
-  };
-  arm();
-  session.on('stream', (stream) => {
-    open++;
-    if (timer) { clearTimeout(timer); timer = undefined; }
-    stream.once('close', () => {
-      if (--open === 0 && !session.closed && !session.destroyed) arm();
-    });
-  });
-  session.once('close', () => { if (timer) clearTimeout(timer); });
-}
-
 function onConnection(this: ListenerState, socket: Socket): void {
   for (const f of this.runtime.global.connectionFilter) {
     if (!f(socket)) {
@@ -165,11 +135,10 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
-  const sessions = new Set<{ close(): void; closed: boolean }>();
+  const sessions = new Map<H2Session, SessionUpkeep>();
   server.on('session', (session: H2Session) => {
-    sessions.add(session);
+    sessions.set(session, keepSession(session, opts.keepAliveTimeout));
     session.once('close', () => sessions.delete(session));
-    closeWhenIdle(session, opts.keepAliveTimeout);
   });
   if (!config.h2c) {
     server.maxRequestsPerSocket = opts.maxRequestsPerSocket;
@@ -203,7 +172,12 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     },
     closeIdle() {
       if (typeof server.closeIdleConnections === 'function') server.closeIdleConnections();
-      for (const s of sessions) s.close(); // HTTP/2 GOAWAY: open streams finish, no new ones
+      for (const [s, upkeep] of sessions) {
+        if (s.closed) continue;
+        // A PING first (a closed session cannot send one): a connection that no longer answers is not waited for.
+        upkeep.probe();
+        s.close(); // HTTP/2 GOAWAY: open streams finish, no new ones
+      }
     },
     closeAll() {
       if (typeof server.closeAllConnections === 'function') server.closeAllConnections();
