@@ -116,6 +116,22 @@ test('limits: a request body that stalls gets 408 and the backend request is abo
   await waitFor(() => origin.openSockets() === 0 || origin.requests.every((r) => r.destroyed), 2000);
 });
 
+test('limits: a body the proxy never reads (the request was answered without it) that then stalls is dropped, not an uncaught error', async (t) => {
+  const { url, port } = await startProxy(t, {
+    limits: { body_timeout: '200ms' },
+    routes: [{ match: {}, respond: { status: 200, body: 'answered' } }],
+  });
+  const s = connect(port, '127.0.0.1', () => s.write(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n${'x'.repeat(100_000)}`));
+  t.after(() => s.destroy());
+  s.on('error', () => {});
+  let got = '';
+  s.on('data', (c: Buffer) => { got += c.toString(); });
+  await waitFor(() => got.includes('answered'), 2000, 'the answer');
+  // The body stays unread and stalls past body_timeout (a fixed wait: it is the timer that must fire).
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal((await send(url)).text, 'answered');
+});
+
 test('access: allow and deny lists, global and per route, IPv4 and IPv6; 403', async (t) => {
   const { origin, url } = await guarded(t, {
     routes: [

@@ -45,6 +45,9 @@ export function limitBody(req: IncomingMessage, max: number, idleMs: number): Li
   req.on('error', (err) => body.destroy(err));
   // HTTP/1.1: the connection closed mid-body; HTTP/2: the stream was reset (RST_STREAM) or its connection lost.
   req.on('aborted', () => body.destroy(errors.clientAborted(new Error('client aborted the request body'))));
+  // Whoever reads the body (the forwarder) gets its errors too; one nobody reads (the request was answered
+  // without it: a `respond` route, no server up) ends here rather than as an uncaught 'error'.
+  body.on('error', () => req.unpipe(body));
   req.pipe(body);
   return body;
 }
