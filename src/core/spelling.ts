@@ -28,12 +28,10 @@ export interface Spelling {
   doubleEncoded: boolean;
   params: boolean;
   control: boolean;
-  /** Characters some backends fold: upper case, non-ASCII, trailing dots/spaces in a segment. */
-  foldable: boolean;
 }
 
-/** A path that needs no second look: lower-case ASCII without escapes, `;`, `\` or dotted segment ends. */
-const PLAIN = /^(?:[a-z0-9\-_~!$&'()*+,=:@/]|\.(?!\/|$))*$/;
+/** A path that needs no second look: lower-case ASCII without escapes, `;`, `\`, `$` or dotted segment ends. */
+const PLAIN = /^(?:[a-z0-9\-_~!&'()*+,=:@/]|\.(?!\/|$))*$/;
 
 export function spellingOf(path: string): Spelling | undefined {
   if (PLAIN.test(path)) return undefined;
@@ -42,7 +40,6 @@ export function spellingOf(path: string): Spelling | undefined {
     doubleEncoded: /%25[0-9A-F]{2}/i.test(path),
     params: path.includes(';'),
     control: /%[01][0-9A-F]|%7F/i.test(path),
-    foldable: /[A-Z\u0080-\uffff]|%[89A-F][0-9A-F]|[. ](?:\/|$)|%20(?:\/|$)/i.test(path),
   };
 }
 
@@ -80,10 +77,31 @@ export function stripParams(path: string): string {
   return path.replace(/;[^/]*/g, '');
 }
 
-/** What case-insensitive stacks and Windows names ignore: Unicode compatibility forms, case, control
- * characters, trailing dots and spaces of a segment. */
+const IGNORABLE = /[\u0000-\u001f\u007f\u00ad\u200b-\u200f\u2060-\u2064\ufeff]/g;
+
+/**
+ * What case-insensitive stacks and Windows names ignore: Unicode compatibility forms (NFKC: fullwidth letters,
+ * `‥`), case (folded both ways, so `ı`, `ſ` and the Kelvin sign are `i`, `s`, `k` as Java's equalsIgnoreCase
+ * reads them), control and invisible characters, NTFS stream suffixes (`::$DATA`), and trailing dots and spaces
+ * of a segment. A segment left of dots and spaces only, two dots or more, is `..`: refused. Linear in the length.
+ */
 export function fold(path: string): string {
-  return path.normalize('NFKC').toLowerCase().replace(/[\u0000-\u001f\u007f]/g, '').replace(/\\/g, '/').replace(/[. ]+(?=\/|$)/g, '');
+  const p = path.normalize('NFKC').replace(/\u0130/g, 'i').toUpperCase().toLowerCase().replace(IGNORABLE, '').replace(/\\/g, '/');
+  const segs = p.split('/');
+  for (let i = 0; i < segs.length; i++) {
+    let seg = segs[i]!;
+    const stream = seg.indexOf('::$');
+    if (stream !== -1) seg = seg.slice(0, stream);
+    let end = seg.length;
+    let dots = 0;
+    while (end > 0 && (seg.charCodeAt(end - 1) === 46 || seg.charCodeAt(end - 1) === 32)) {
+      if (seg.charCodeAt(end - 1) === 46) dots++;
+      end--;
+    }
+    if (end === 0 && dots >= 2) throw new PathRefused('path traversal');
+    segs[i] = seg.slice(0, end);
+  }
+  return segs.join('/');
 }
 
 /** The path with one class resolved, for `decode` and `redirect` (other escapes kept as they are). */
@@ -93,48 +111,48 @@ export function resolveClass(path: string, cls: 'escaped_slashes' | 'double_enco
   return path.replace(/%25([0-9A-F]{2})/gi, '%$1');
 }
 
-/** The readings of a path to route besides the path itself: [path, routed case-insensitively]. */
-export function readingsOf(path: string, s: Spelling, cfg: PathsConfig): [string, boolean][] {
-  const out: [string, boolean][] = [];
-  const add = (p: string): void => {
-    if (p !== path && !out.some(([q, ci]) => !ci && q === p)) out.push([p, false]);
-  };
+/**
+ * The readings of a path besides the path itself, as each kind of backend resolves it: `plain` ones to route as
+ * they are, `folded` ones (see fold) to route case-insensitively. Made for every class whatever its action, so a
+ * stricter action never loses a check. A reading with a `..` segment, or malformed escapes at the first level,
+ * is refused; a second decoding that fails is just not a reading (`%25AB` is a literal `%AB`).
+ */
+export function readingsOf(path: string, foldCase: boolean): { plain: string[]; folded: string[] } {
+  const set = new Set<string>([path]);
   const decoded = clean(decodeAll(path));
-  add(decoded);
-  // Backends that decode the whole target before splitting it: `%3F` and `%23` end the path there.
-  const cut = decoded.search(/[?#]/);
-  if (cut !== -1) add(clean(decoded.slice(0, cut)));
-  if (s.doubleEncoded && cfg.double_encoding === 'keep') add(clean(decodeAll(decoded)));
-  // Parameters dropped before decoding (Tomcat) or after (`%3B` read as `;`).
-  if ((s.params || decoded.includes(';')) && cfg.path_params === 'keep') {
-    add(clean(stripParams(path)));
-    add(clean(stripParams(decoded)));
-  }
-  if (s.foldable || s.control || s.escapedSlash) {
-    if (cfg.case === 'keep') {
-      for (const p of [path, ...out.map(([q]) => q)]) {
-        const f = clean(fold(p));
-        if (!out.some(([q, ci]) => ci && q === f)) out.push([f, true]);
-      }
+  set.add(decoded);
+  let twice: string | undefined;
+  if (decoded.includes('%')) {
+    try {
+      twice = decodeAll(decoded);
+    } catch {
+      twice = undefined;
     }
+    if (twice !== undefined) set.add(clean(twice));
   }
-  return out;
+  // Backends that decode the whole target before splitting it: `%3F` and `%23` end the path there.
+  for (const d of [decoded, twice]) {
+    const cut = d === undefined ? -1 : d.search(/[?#]/);
+    if (cut !== -1) set.add(clean(d!.slice(0, cut)));
+  }
+  // Parameters dropped before decoding (Tomcat), or after (`%3B` read as `;`).
+  if ([...set].some((x) => x.includes(';'))) {
+    set.add(clean(decodeAll(stripParams(path))));
+    for (const x of [...set]) set.add(clean(stripParams(x)));
+  }
+  const folded = new Set<string>();
+  if (foldCase) for (const x of set) folded.add(clean(fold(x)));
+  set.delete(path);
+  return { plain: [...set], folded: [...folded] };
 }
 
-/** Other readings of an already decoded path that a deny rule must also see (malformed ones left out). */
-export function denyReadings(decoded: string): string[] {
-  const out = new Set<string>();
-  const tryAdd = (f: () => string): void => {
-    try {
-      out.add(f());
-    } catch {
-      // A reading that cannot be made (a `..`, bad escapes) is refused elsewhere.
-    }
-  };
-  tryAdd(() => clean(decoded.replace(/\\/g, '/')));
-  tryAdd(() => clean(stripParams(decoded)));
-  tryAdd(() => clean(decodeAll(decoded)));
-  tryAdd(() => clean(fold(stripParams(decoded))));
-  out.delete(decoded);
-  return [...out];
+/** Other readings of the path (normal form) that a deny rule must also see; none when they cannot be made
+ * (malformed escapes, `..`: refused by the request rules' defaults and by routing). */
+export function denyReadings(path: string): string[] {
+  try {
+    const r = readingsOf(path, true);
+    return [...r.plain, ...r.folded];
+  } catch {
+    return [];
+  }
 }

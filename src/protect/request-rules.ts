@@ -61,7 +61,7 @@ export function requestRules(cfg: RequestRulesConfig): (ctx: RequestCtx) => unde
     for (const rule of deny) if (rule(ctx, path)) throw errors.requestDenied();
     // A deny rule holds for every spelling a backend may read as the same path (case, ;params, decoded twice).
     if (deny.length && decoded !== undefined && spellingOf(ctx.path) !== undefined) {
-      for (const alt of denyReadings(decoded)) for (const rule of deny) if (rule(ctx, alt)) throw errors.requestDenied();
+      for (const alt of denyReadings(ctx.path)) for (const rule of deny) if (rule(ctx, alt)) throw errors.requestDenied();
     }
     if (allow && !allow.some((rule) => rule(ctx, path))) throw errors.requestDenied();
     return undefined;

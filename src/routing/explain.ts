@@ -18,7 +18,11 @@ function hostVerdict(patterns: readonly string[], host: string): RouteVerdict {
 
 function pathVerdict(m: MatchConfig, path: string): RouteVerdict {
   if (m.path_exact !== undefined) {
-    return m.path_exact === path ? { matches: true, reason: `path = ${m.path_exact}` } : { matches: false, reason: `path ${path} is not exactly ${m.path_exact}` };
+    if (m.path_exact === path) return { matches: true, reason: `path = ${m.path_exact}` };
+    const toggled = path.endsWith('/') ? path.slice(0, -1) : `${path}/`;
+    return m.path_exact === toggled && path.length > 1
+      ? { matches: true, reason: `path = ${m.path_exact} but for a trailing slash (one resource to Express and Spring)` }
+      : { matches: false, reason: `path ${path} is not exactly ${m.path_exact}` };
   }
   if (m.path_regex !== undefined) {
     return new RegExp(m.path_regex).test(path)

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { MatchConfig, PathsConfig } from './schema.js';
-import { PathRefused, readingsOf, resolveClass, spellingOf, type Spelling } from '../core/spelling.js';
+import { fold, PathRefused, readingsOf, resolveClass, spellingOf, type Spelling } from '../core/spelling.js';
 
 type HeaderCheck = { name: string; kind: 'eq'; value: string } | { name: string; kind: 're'; re: RegExp } | { name: string; kind: 'present'; want: boolean };
 
@@ -23,6 +23,8 @@ interface Bucket<R> {
   exact: Map<string, CompiledRoute<R>[]>;
   regex: CompiledRoute<R>[];
   prefix: Map<string, CompiledRoute<R>[]>;
+  /** The longest prefix key: the prefix walk never looks up a longer slice (linear in the path, not quadratic). */
+  longest: number;
 }
 
 export interface RouteInput<R> { id: string; index: number; match: MatchConfig; config: R }
@@ -61,7 +63,7 @@ const CLASSES = [['escapedSlash', 'escaped_slashes'], ['doubleEncoded', 'double_
 const asList = <T>(v: T | readonly T[] | undefined): readonly T[] => (v === undefined ? [] : Array.isArray(v) ? (v as readonly T[]) : [v as T]);
 
 function newBucket<R>(): Bucket<R> {
-  return { exact: new Map(), regex: [], prefix: new Map() };
+  return { exact: new Map(), regex: [], prefix: new Map(), longest: 0 };
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, v: V): void {
@@ -81,7 +83,8 @@ function compileRoute<R>(r: RouteInput<R>, ci: boolean): CompiledRoute<R> {
   return {
     id: r.id, index: r.index, config: r.config,
     pathRegex: r.match.path_regex !== undefined ? new RegExp(r.match.path_regex, ci ? 'i' : '') : undefined,
-    methods: methods.length ? new Set(methods.map((m) => m.toUpperCase())) : undefined,
+    // GET implies HEAD (RFC 9110 9.3.2: the same resource; backends answer HEAD with their GET handler).
+    methods: methods.length ? new Set(methods.map((m) => m.toUpperCase()).flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]))) : undefined,
     headerChecks,
   };
 }
@@ -122,12 +125,19 @@ export class RouteTable<R> {
   private readonly paths: PathsConfig;
   /** The same routes read case-insensitively, for the `case` check; undefined when it is off. */
   private readonly folded: RouteTable<R> | undefined;
+  /** Some route key is not in folded form (`/Admin/`) or a regex names capitals: plain paths are checked too. */
+  private readonly foldPlain: boolean;
 
   constructor(inputs: readonly RouteInput<R>[], opts: RouteTableOptions = {}) {
     this.routes = [];
     this.paths = opts.paths ?? DEFAULT_PATHS;
     const ci = opts.caseInsensitive === true;
     this.folded = ci || this.paths.case !== 'keep' ? undefined : new RouteTable(inputs, { paths: this.paths, caseInsensitive: true });
+    const key = (k: string): string => (ci ? foldKey(k) : k);
+    this.foldPlain = this.folded !== undefined && inputs.some(({ match: m }) => {
+      const k = m.path_exact ?? m.path;
+      return (k !== undefined && foldKey(k) !== k) || (m.path_regex !== undefined && /[A-Z]/.test(m.path_regex));
+    });
     for (const input of inputs) {
       const route = compileRoute(input, ci);
       this.routes.push(route);
@@ -135,10 +145,13 @@ export class RouteTable<R> {
       const buckets = hosts.length === 0 ? [this.anyHost] : hosts.map((h) => this.bucketFor(h));
       for (const b of buckets) {
         const m = input.match;
-        const key = (k: string): string => (ci ? k.toLowerCase() : k);
         if (m.path_exact !== undefined) push(b.exact, key(m.path_exact), route);
         else if (m.path_regex !== undefined) b.regex.push(route);
-        else push(b.prefix, key(m.path ?? '/'), route);
+        else {
+          const k = key(m.path ?? '/');
+          push(b.prefix, k, route);
+          b.longest = Math.max(b.longest, k.length);
+        }
       }
     }
     this.hasWildcards = this.wildcardHosts.size > 0;
@@ -160,7 +173,14 @@ export class RouteTable<R> {
    */
   match(host: string, path: string, method: string, req: IncomingMessage): RouteMatch<R> | undefined {
     const s = spellingOf(path);
-    if (s === undefined) return this.settle(this.lookup(host, path, method, req), path);
+    if (s === undefined) {
+      const found = this.lookup(host, path, method, req);
+      // A plain path is its own folded form: only a route key with capitals can read it otherwise.
+      if (this.foldPlain && routeIndex(this.folded!.lookup(host, path, method, req)) !== routeIndex(found)) {
+        return { config: undefined, refuse: `ambiguous path: read case-insensitively it would take another route` };
+      }
+      return this.settle(found, path);
+    }
     try {
       return this.spelt(host, path, s, method, req);
     } catch (err) {
@@ -182,15 +202,19 @@ export class RouteTable<R> {
       p = resolveClass(p, cls);
       if (action === 'redirect') redirect = true;
     }
-    if (redirect) return { config: undefined, location: p };
-    const s2 = p === path ? s : spellingOf(p);
+    // A Location starting `/\` is `//host` to a browser: never redirect to one.
+    if (redirect) {
+      if (p.includes('\\')) throw new PathRefused('backslash in a redirect target');
+      return { config: undefined, location: p };
+    }
     const found = this.lookup(host, p, method, req);
-    if (s2) {
-      const want = routeIndex(found);
-      for (const [reading, ci] of readingsOf(p, s2, cfg)) {
-        const other = ci ? this.folded!.lookup(host, reading, method, req) : this.lookup(host, reading, method, req);
-        if (routeIndex(other) !== want) throw new PathRefused(`ambiguous path: read as ${reading} it would take another route`);
-      }
+    const want = routeIndex(found);
+    const { plain, folded } = readingsOf(p, this.folded !== undefined);
+    for (const reading of plain) {
+      if (routeIndex(this.lookup(host, reading, method, req)) !== want) throw new PathRefused(`ambiguous path: read as ${reading} it would take another route`);
+    }
+    for (const reading of folded) {
+      if (routeIndex(this.folded!.lookup(host, reading, method, req)) !== want) throw new PathRefused(`ambiguous path: read as ${reading} it would take another route`);
     }
     const m = this.settle(found, p);
     return p === path || m === undefined || !('pathRegex' in m) ? m : { config: m.config, id: m.id, index: m.index, path: p };
@@ -219,6 +243,15 @@ export class RouteTable<R> {
   }
 }
 
+/** A route key in the case-insensitive table: folded as request paths are (a key that cannot be, lower-cased). */
+function foldKey(k: string): string {
+  try {
+    return fold(k);
+  } catch {
+    return k.toLowerCase();
+  }
+}
+
 export function matchBucket<R>(b: Bucket<R>, path: string, method: string, req: IncomingMessage): Found<R> | undefined {
   if (b.exact.size) {
     const r = firstPassing(b.exact.get(path), method, req);
@@ -227,15 +260,21 @@ export function matchBucket<R>(b: Bucket<R>, path: string, method: string, req: 
   for (const r of b.regex) {
     if (r.pathRegex!.test(path) && (r.methods === undefined && r.headerChecks.length === 0 || conditionMismatch(r, method, req) === undefined)) return r;
   }
+  let r = b.prefix.size ? firstPassing(b.prefix.get(path), method, req) : undefined;
+  if (r) return r;
+  // With or without a trailing slash: Express and Spring (before 6) serve `/admin/` from their `/admin` handler,
+  // so an exact route's rules hold for both spellings (a prefix route for the very path comes first).
+  if (b.exact.size && path.length > 1) {
+    r = firstPassing(b.exact.get(path.charCodeAt(path.length - 1) === 47 ? path.slice(0, -1) : `${path}/`), method, req);
+    if (r) return r;
+  }
   if (b.prefix.size === 0) return undefined;
   // Walk the path's prefixes from the longest: `/a/b/c`, `/a/b/`, `/a/b`, `/a/`, `/a`, `/`.
-  let r = firstPassing(b.prefix.get(path), method, req);
-  if (r) return r;
   if (path.charCodeAt(path.length - 1) !== 47) {
     r = firstPassing(b.prefix.get(`${path}/`), method, req);
     if (r) return { config: undefined, slashOf: r };
   }
-  for (let i = path.length - 1; i >= 0; i--) {
+  for (let i = Math.min(path.length - 1, b.longest); i >= 0; i--) {
     if (path.charCodeAt(i) !== 47) continue;
     if (i + 1 !== path.length) {
       r = firstPassing(b.prefix.get(path.slice(0, i + 1)), method, req);
