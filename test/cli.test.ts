@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { send } from './helpers/client.js';
 import { collect, logMessages, ROOT, runCli, spawnCli } from './helpers/cli.js';
 import { coreContract } from './helpers/contracts.js';
 import { freePort, startOrigin, waitFor } from './helpers/origin.js';
+import { tempDir } from './helpers/tmp.js';
 
-function writeConfig(t: TestContext, text: string, name = 'gatehouse.yaml'): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
-  t.after(() => undefined);
+function writeConfig(text: string, name = 'gatehouse.yaml'): string {
+  const dir = tempDir('cli');
   const file = join(dir, name);
   writeFileSync(file, text);
   return file;
@@ -19,13 +18,13 @@ function writeConfig(t: TestContext, text: string, name = 'gatehouse.yaml'): str
 
 const config = (port: number, origin: string, extra = ''): string => coreContract({ address: `127.0.0.1:${port}`, servers: [origin], extra });
 
-test('cli: validate exits 0 on a good config and 1 listing every error', async (t) => {
-  const good = writeConfig(t, config(18080, 'http://127.0.0.1:19001'));
+test('cli: validate exits 0 on a good config and 1 listing every error', async () => {
+  const good = writeConfig(config(18080, 'http://127.0.0.1:19001'));
   const ok = await runCli(['validate', good]);
   assert.equal(ok.code, 0);
   assert.match(ok.stdout, /valid/);
 
-  const bad = writeConfig(t, config(18080, 'http://127.0.0.1:19001').replace('upstream: app', 'upstrem: app').replace('status: 301', 'status: 399'));
+  const bad = writeConfig(config(18080, 'http://127.0.0.1:19001').replace('upstream: app', 'upstrem: app').replace('status: 301', 'status: 399'));
   const r = await runCli(['validate', bad]);
   assert.equal(r.code, 1);
   const lines = r.stderr.trim().split('\n');
@@ -42,7 +41,7 @@ test('cli: an unreadable config and a port in use are one clear line (of the pro
   assert.deepEqual(logMessages(missing.stderr), ['/nonexistent/gatehouse.yaml: cannot read config: file not found']);
 
   const taken = await startOrigin(t, (_q, s) => s.end());
-  const file = writeConfig(t, config(taken.port, 'http://127.0.0.1:19001'));
+  const file = writeConfig(config(taken.port, 'http://127.0.0.1:19001'));
   const r = await runCli(['run', '-c', file]);
   assert.equal(r.code, 1);
   assert.deepEqual(logMessages(r.stderr), [`listener "public": address 127.0.0.1:${taken.port} is already in use`]);
@@ -66,8 +65,8 @@ test('cli: schema prints the JSON Schema; --help works for every command', async
   assert.match(unknown.stderr, /unknown command "frobnicate"/);
 });
 
-test('cli: explain shows the route, why, the rewritten path, the upstream and the headers sent', async (t) => {
-  const file = writeConfig(t, config(18080, 'http://127.0.0.1:19001'));
+test('cli: explain shows the route, why, the rewritten path, the upstream and the headers sent', async () => {
+  const file = writeConfig(config(18080, 'http://127.0.0.1:19001'));
   const r = await runCli(['explain', '-c', file, 'GET', 'http://shop.test/api/users?id=1', '-H', 'X-Request-Id: trace-1']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /✗ routes\[0\]: host shop\.test is not hello\.test/);
@@ -87,7 +86,7 @@ test('cli: explain shows the route, why, the rewritten path, the upstream and th
 test('cli: run serves, and SIGTERM finishes in-flight requests then exits 0', async (t) => {
   const origin = await startOrigin(t, (_req, res) => { setTimeout(() => res.end('slow answer'), 400); });
   const port = await freePort();
-  const file = writeConfig(t, config(port, origin.url));
+  const file = writeConfig(config(port, origin.url));
   const child = spawnCli(['run', '-c', file]);
   const done = collect(child);
   t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
@@ -125,7 +124,7 @@ test('library: `import { createGatehouse } from "gatehouse"` resolves to the bui
   assert.equal(r.stdout.trim(), 'function function', r.stderr);
 });
 
-test('cli: hash-password reads stdin and prints a hash the contract config accepts; plain text is refused', async (t) => {
+test('cli: hash-password reads stdin and prints a hash the contract config accepts; plain text is refused', async () => {
   const child = spawn(process.execPath, [join(ROOT, 'bin/gatehouse.js'), 'hash-password'], { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin!.end('correct horse\n');
   const r = await collect(child);
@@ -160,9 +159,9 @@ routes:
   - match: { path: / }
     proxy: { upstream: app }
 `;
-  const good = await runCli(['validate', writeConfig(t, contract(hash))]);
+  const good = await runCli(['validate', writeConfig(contract(hash))]);
   assert.equal(good.code, 0, good.stderr);
-  const plain = await runCli(['validate', writeConfig(t, contract('correct horse'))]);
+  const plain = await runCli(['validate', writeConfig(contract('correct horse'))]);
   assert.equal(plain.code, 1);
   assert.match(plain.stderr, /expected a password hash from `gatehouse hash-password` \(plain-text passwords are refused\), got something else \(not shown: it is a secret\) at routes\[2\]\.auth\.basic\.users\.alice \(line 20, col 25\)/);
   assert.ok(!plain.stderr.includes('correct horse'), 'the plain-text password is not echoed');
