@@ -143,8 +143,8 @@ test('cli: bin/gatehouse.js (the built package) runs', async () => {
   assert.match(r.stdout, /gatehouse <command>/);
 });
 
-test('library: `import { createGatehouse } from "gatehouse"` resolves to the built package', async () => {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', "import('gatehouse').then((m) => console.log(typeof m.createGatehouse, typeof m.loadConfig))"], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+test('library: `import { createGatehouse } from "gatehouse-proxy"` resolves to the built package', async () => {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', "import('gatehouse-proxy').then((m) => console.log(typeof m.createGatehouse, typeof m.loadConfig))"], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const r = await collect(child);
   assert.equal(r.stdout.trim(), 'function function', r.stderr);
 });

@@ -46,7 +46,7 @@ test('plugins: docs/plugins.md shows the example plugins exactly as tested', () 
   for (const file of ['header-signer.ts', 'ab-split.ts']) {
     const source = readFileSync(join(ROOT, 'examples/plugins', file), 'utf8');
     const [block] = docBlocks(source.split('\n')[0]!);
-    assert.equal(block, source.replace("'../../src/index.js'", "'gatehouse'"), `${file} and its copy in docs/plugins.md differ`);
+    assert.equal(block, source.replace("'../../src/index.js'", "'gatehouse-proxy'"), `${file} and its copy in docs/plugins.md differ`);
   }
 });
 
