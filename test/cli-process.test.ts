@@ -41,7 +41,7 @@ function configFile(text: string): string {
   return file;
 }
 
-test('cli run: exits 0 within 500 ms of SIGTERM when idle (with an idle keep-alive client, an upstream pool and health checks)', async (t) => {
+test('cli run: exits 0 as soon as it has stopped, right after its first proxied requests too (no wait for a V8 background compile)', async (t) => {
   const origin = await startOrigin(t, (_q, s) => s.end('ok'));
   const file = configFile(`listeners: [{ name: public, address: "127.0.0.1:0" }]
 upstreams:
@@ -52,16 +52,23 @@ routes:
   - { match: { path: /limited/ }, rate_limit: { rate: 100/s }, proxy: { upstream: app } }
   - { match: { path: / }, proxy: { upstream: app } }
 `);
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  // The first upstream connection compiles undici's WebAssembly parser; V8's optimizing tier-up of it used
+  // to run on a background thread that the exit waited for (100-250 ms here, 1.5-1.9 s on a loaded machine).
+  const times: number[] = [];
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGTERM'] as const) {
     const r = await start(t, ['run', '-c', file]);
-    const agent = new Agent({ keepAlive: true });
+    const agent = new Agent({ keepAlive: true }); // and an idle keep-alive client connection at the stop
     t.after(() => agent.destroy());
     assert.equal((await send(`${r.url}/`, { agent })).text, 'ok');
     assert.equal((await send(`${r.url}/limited/x`, { agent })).text, 'ok');
     const { ms, result } = await exitAfter(r, signal);
     assert.equal(result.code, 0, result.stderr);
-    assert.ok(ms < 500, `${signal}: exited ${Math.round(ms)} ms after the signal`);
+    times.push(Math.round(ms));
   }
+  // The best of three, so that a busy machine does not fail it; a background compile takes longer than this.
+  t.diagnostic(`exit times: ${times.join(", ")} ms`);
+  assert.ok(Math.min(...times) < 60, `exited ${times.join(', ')} ms after the signal`);
+  assert.ok(Math.max(...times) < 500, `exited ${times.join(', ')} ms after the signal`);
 });
 
 test('cli run: a second SIGTERM or SIGINT during the drain exits at once (143, 130)', async (t) => {

@@ -23,7 +23,7 @@ import { TlsConfigError } from '../tls/index.js';
 import { HELP } from './help.js';
 import { hashPasswordFromInput, PasswordError } from './password.js';
 import { flagError, proxyConfig } from './proxy.js';
-import { errorText, handleProcessEvents, type ProcessOptions } from './run.js';
+import { errorText, handleProcessEvents, prepareProcess, type ProcessOptions } from './run.js';
 import { USAGE_EXIT, UsageError } from './usage.js';
 
 /** `--plugin FILE`, repeatable (docs/plugins.md). */
@@ -42,6 +42,7 @@ function out(text: string): void {
 
 /** Starts the proxy and hands the process to it; a start-up failure is a fatal line of the process log. */
 async function startProxy(make: () => Promise<{ gh: Gatehouse; events: ProcessOptions }>, fallback: GatehouseConfig['log']): Promise<number> {
+  prepareProcess();
   // Until the config names its own level and format, the process log has the defaults.
   let log = createLogger(fallback);
   try {
