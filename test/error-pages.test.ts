@@ -8,6 +8,7 @@ import pino from 'pino';
 import { createGatehouse } from '../src/index.js';
 import { prefersHtml } from '../src/server/accept.js';
 import { send } from './helpers/client.js';
+import { runCli } from './helpers/cli.js';
 import { startOrigin } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
 import { tempDir } from './helpers/tmp.js';
@@ -140,4 +141,25 @@ test('routes[].error_pages: a file is relative to the config file; a missing one
   assert.throws(() => bad({ 302: { body: 'x' } }), /a status from 400 to 599, or 4xx or 5xx/);
   assert.throws(() => bad({ 502: { body: 'x', file: 'y' } }), /an error page takes one of file or body/);
   assert.throws(() => bad({ 502: {} }), /an error page takes one of file or body/);
+});
+
+test('routes[].error_pages: validate reports a missing page file at its key, with line and column, as run does', async () => {
+  const dir = tempDir('pages');
+  writeFileSync(join(dir, '50x.html'), 'down');
+  const file = join(dir, 'gatehouse.yaml');
+  writeFileSync(file, `listeners: [{ name: public, address: "127.0.0.1:0" }]
+routes:
+  - match: { path: / }
+    respond: { body: x }
+    error_pages:
+      5xx: { file: 50x.html }
+      404: { file: missing.html }
+`);
+  const v = await runCli(['validate', file]);
+  assert.equal(v.code, 1);
+  assert.match(v.stderr, new RegExp(`cannot read ${join(dir, 'missing.html')}: file not found at routes\\[0\\]\\.error_pages\\["?404"?\\]\\.file \\(line 7, col \\d+\\)`));
+  assert.doesNotMatch(v.stderr, /50x\.html/);
+  const r = await runCli(['run', '-c', file]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /missing\.html: file not found/);
 });

@@ -1,7 +1,7 @@
 /**
  * Plugin `error_pages`: a route's own pages for the errors the proxy answers itself (nginx `error_page`,
- * Caddy `handle_errors`). Hook: errorFilter (per route). Files are read when the config is loaded, so a
- * missing file fails the start or the reload, not a request.
+ * Caddy `handle_errors`). Hook: errorFilter (per route). Files are read when the config is loaded (and
+ * checked by `validate`, check.ts), so a missing file fails the start or the reload, not a request.
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
@@ -22,6 +22,17 @@ function fill(template: string, err: ProxyError, requestId: string): string {
   ));
 }
 
+/** The text of an error page file (relative to the config's directory), as the plugin reads it; throws a one-line message. */
+export function readErrorPage(file: string, baseDir: string): string {
+  const abs = isAbsolute(file) ? file : resolve(baseDir, file);
+  try {
+    return readFileSync(abs, 'utf8');
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
+    throw new Error(`cannot read ${abs}: ${why}`);
+  }
+}
+
 export const errorPages = definePlugin<undefined, ErrorPagesRoute>({
   name: 'error_pages',
   create(_cfg, app) {
@@ -32,12 +43,10 @@ export const errorPages = definePlugin<undefined, ErrorPagesRoute>({
         for (const [key, p] of Object.entries(route.error_pages)) {
           let body = p.body;
           if (p.file !== undefined) {
-            const file = isAbsolute(p.file) ? p.file : resolve(app.baseDir, p.file);
             try {
-              body = readFileSync(file, 'utf8');
+              body = readErrorPage(p.file, app.baseDir);
             } catch (err) {
-              const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
-              throw new Error(`routes[${index}].error_pages.${key}.file: cannot read ${file}: ${why}`);
+              throw new Error(`routes[${index}].error_pages.${key}.file: ${(err as Error).message}`);
             }
           }
           pages.set(key, { body: body!, contentType: p.content_type });
