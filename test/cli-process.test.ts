@@ -129,7 +129,7 @@ test('cli proxy: --print-config prints the equivalent config file, which validat
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(parse(r.stdout), {
     listeners: [{ name: 'proxy', address: ':8080' }],
-    upstreams: { backend: { servers: ['http://127.0.0.1:9000', 'https://10.0.0.5:8443'], health: { active: { path: '/healthz' } } } },
+    upstreams: { backend: { servers: ['http://127.0.0.1:9000', 'https://10.0.0.5:8443'], health: { passive: {}, active: { path: '/healthz' } } } },
     routes: [{ name: 'proxy', proxy: { upstream: 'backend' } }],
   });
   const file = configFile(r.stdout);

@@ -55,14 +55,15 @@ export function proxyConfig(flags: ProxyFlags): GatehouseConfigInput {
       backend: {
         servers: to.map(serverUrl),
         ...(flags.balance !== undefined ? { balance: flags.balance as Balance } : {}),
-        ...(hp !== undefined ? { health: { active: { path: hp } } } : {}),
+        // A server that keeps failing real requests is set aside for a while (docs/balancing.md).
+        health: { passive: {}, ...(hp !== undefined ? { active: { path: hp } } : {}) },
       },
     },
     routes: [{ name: 'proxy', proxy: { upstream: 'backend' } }],
   };
 }
 
-const FLAGS: [string, string][] = [['listeners', '--from'], ['upstreams.backend.servers', '--to'], ['upstreams.backend.balance', '--balance'], ['upstreams.backend.health', '--health-path']];
+const FLAGS: [string, string][] = [['listeners', '--from'], ['upstreams.backend.servers', '--to'], ['upstreams.backend.balance', '--balance'], ['upstreams.backend.health.active', '--health-path']];
 
 /** A config error in what the flags built, said in terms of the flags (`--balance: expected one of …`). */
 export function flagError(err: ConfigError): UsageError {
