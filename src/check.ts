@@ -1,7 +1,7 @@
 /**
  * Checks beyond the schema, so `gatehouse validate` catches what `run` would refuse or get wrong:
- * - errors: the files a config names (certificates and keys as pairs, CA bundles, JWT public keys), read and
- *   parsed by the same code that loads them at run time;
+ * - errors: the files a config names (certificates and keys as pairs, CA bundles, JWT public keys, error
+ *   pages), read and parsed by the same code that loads them at run time;
  * - warnings: what is valid but surely not meant (an unused upstream, a route an earlier one shadows, a
  *   listener without routes). They are printed by `validate` and logged by a running proxy.
  */
@@ -12,6 +12,7 @@ import type { PlacedMessage } from './config/issues.js';
 import { placeIssues } from './config/load.js';
 import { readPublicKey } from './protect/index.js';
 import { shadowedRoutes } from './routing/index.js';
+import { readErrorPage } from './server/error-pages.js';
 import type { GatehouseConfig } from './schema.js';
 import { pemFileProblems, type PemProblem } from './tls/index.js';
 
@@ -44,6 +45,14 @@ export function fileProblems(cfg: GatehouseConfig, baseDir: string): PlacedMessa
     }));
   }
   cfg.routes.forEach((r, i) => {
+    for (const [status, page] of Object.entries(r.error_pages ?? {})) {
+      if (page.file === undefined) continue;
+      try {
+        readErrorPage(page.file, baseDir);
+      } catch (err) {
+        out.push({ path: ['routes', i, 'error_pages', status, 'file'], message: (err as Error).message });
+      }
+    }
     const key = r.auth?.jwt?.public_key;
     if (key === undefined) return;
     try {

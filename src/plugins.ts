@@ -5,7 +5,7 @@
  * guarded: a throw is logged with the plugin's name and fails only the request it happened in.
  *
  * Plugin order (= the order of hooks in every phase): overload, tls (redirect_https, HSTS), access,
- * request_rules, auth, rate_limit, limits, routing, then the user's plugins in the order given
+ * request_rules, auth, rate_limit, limits, routing, error_pages, then the user's plugins in the order given
  * (docs/plugins.md), access_log — refusals before any answer (a `respond` route is protected too), user
  * code after them, logging last.
  */
@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import { accessLog } from './observe/index.js';
 import { access, auth, limits, rateLimits, rules, shedding } from './protect/index.js';
 import { routing } from './routing/index.js';
+import { errorPages } from './server/error-pages.js';
 import { configSchemaWith, type configSchema, type GatehouseConfig, type RouteConfig } from './schema.js';
 import { tls } from './tls/index.js';
 
@@ -31,7 +32,7 @@ function isZod(s: unknown): boolean {
 }
 
 /** The built-in plugins' names, which user plugins may not take. */
-const BUILT_IN = [shedding, tls, access, rules, auth, rateLimits, limits, routing, accessLog].map((p) => p.name);
+const BUILT_IN = [shedding, tls, access, rules, auth, rateLimits, limits, routing, errorPages, accessLog].map((p) => p.name);
 
 /** Every plugin of a generation, in pipeline order: the built-ins with their parts of the config, then the user's. */
 export function pluginSteps(
@@ -46,6 +47,7 @@ export function pluginSteps(
     builtIn(rateLimits, undefined),
     builtIn(limits, config.limits),
     builtIn(routing, undefined),
+    builtIn(errorPages, undefined),
     ...userSteps(deps.userPlugins, config),
     builtIn(accessLog, config.access_log),
   ];

@@ -8,7 +8,7 @@ import { accessLogSchema, logSchema } from './observe/schema.js';
 import {
   headersSchema, matchSchema, pathsSchema, redirectSchema, respondSchema, rewriteSchema,
 } from './routing/schema.js';
-import { listenerSchema as listenerBaseSchema, shutdownSchema } from './server/schema.js';
+import { errorPagesSchema, listenerSchema as listenerBaseSchema, shutdownSchema } from './server/schema.js';
 import { redirectHttpsSchema, tlsSchema } from './tls/schema.js';
 
 /** A listener: address (server/), TLS (tls/). */
@@ -56,6 +56,7 @@ export const routeSchema = z
     request_rules: requestRulesSchema.optional(),
     concurrency: concurrencySchema.optional(),
     plugins: routePlugins,
+    error_pages: errorPagesSchema.optional(),
   })
   .describe('A route: what it matches, and one action (respond, redirect or proxy)');
 

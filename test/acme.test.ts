@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
@@ -9,6 +8,7 @@ import pino from 'pino';
 import { createGatehouse, type Gatehouse, type GatehouseConfigInput } from '../src/index.js';
 import { makeCa, makeLeaf } from './helpers/certs.js';
 import { freePort, waitFor } from './helpers/origin.js';
+import { tempDir } from './helpers/tmp.js';
 
 function peer(port: number, ca: string | undefined): Promise<PeerCertificate & { authorized: boolean }> {
   return new Promise((resolve, reject) => {
@@ -33,7 +33,7 @@ interface Pebble {
 
 /** Pebble on loopback; it validates http-01 on `httpPort` and tls-alpn-01 on `tlsPort`. */
 async function startPebble(t: TestContext, httpPort: number, tlsPort: number): Promise<Pebble> {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-acme-'));
+  const dir = tempDir('acme');
   const ca = makeCa('Pebble TLS CA');
   const pebbleTls = makeLeaf(ca, 'localhost', ['localhost']);
   const [acmePort, mgmtPort] = [await freePort(), await freePort()];

@@ -1,21 +1,20 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect as h2connect, constants, type ClientHttp2Session } from 'node:http2';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { h2Request, send } from './helpers/client.js';
 import { FRAME, rawH2 } from './helpers/h2-frames.js';
 import { startOrigin, waitFor, type Origin } from './helpers/origin.js';
 import { startProxy, type ProxyConfig } from './helpers/proxy.js';
+import { tempDir } from './helpers/tmp.js';
 
 interface LogLine { path: string; status: number; error?: string }
 
 /** A proxy with an h2c and an HTTP/1.1 listener in front of `origin`, logging to a file in a temporary directory. */
 async function proxyTo(t: TestContext, origin: Origin, extra: Partial<ProxyConfig> = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-h2-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('h2');
   const { gh } = await startProxy(t, {
     listeners: [{ name: 'h2', address: '127.0.0.1:0', h2c: true }, { name: 'h1', address: '127.0.0.1:0' }],
     access_log: { path: join(dir, 'access.log') },

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
 import { ConfigError, createGatehouse } from '../src/index.js';
 import { send } from './helpers/client.js';
 import { startOrigin, waitFor } from './helpers/origin.js';
+import { tempDir } from './helpers/tmp.js';
 import { startProxy } from './helpers/proxy.js';
 
 test('reload swaps routes and upstreams with no failed request; a bad config keeps the old one', async (t) => {
@@ -44,7 +44,7 @@ test('reload swaps routes and upstreams with no failed request; a bad config kee
 });
 
 test('access log: one JSON line per request with the documented fields, to a file', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-log-'));
+  const dir = tempDir('log');
   const file = join(dir, 'access.log');
   const o = await startOrigin(t, (_q, s) => s.end('hello'));
   const gh = createGatehouse({

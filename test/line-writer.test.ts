@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { tempDir } from './helpers/tmp.js';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -18,7 +18,7 @@ function lines(n: number): string[] {
 }
 
 test('access log writer: every line reaches the file intact, in order (multi-byte and oversized lines too)', async () => {
-  const file = join(mkdtempSync(join(tmpdir(), 'gh-lw-')), 'sub/dir/access.log');
+  const file = join(tempDir('lw'), 'sub/dir/access.log');
   const w = createLineWriter({ path: file });
   const all = lines(20_000);
   for (const l of all) w.write(l);

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mock, test, type TestContext } from 'node:test';
 import pino from 'pino';
@@ -14,6 +13,7 @@ import { makeCa, makeLeaf } from './helpers/certs.js';
 import { ROOT, runCli, spawnCli } from './helpers/cli.js';
 import { send } from './helpers/client.js';
 import { waitFor } from './helpers/origin.js';
+import { tempDir } from './helpers/tmp.js';
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
@@ -57,7 +57,7 @@ function parse(lines: string[]): LogLine[] {
 }
 
 test('process log: `run` with stderr a pipe writes only JSON lines with ISO times; TLS listeners as https://; a failed reload is an error line with what validate prints; an outage is a few lines with code and server, no stack', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-logs-'));
+  const dir = tempDir('logs');
   const ca = makeCa();
   const leaf = makeLeaf(ca, 'secure.test', ['secure.test']);
   // A backend that is down: port 1 is privileged and outside the ephemeral range, so no test's server can
@@ -138,7 +138,7 @@ test('process log: a start-up failure of `run` is one JSON line too (level 60, t
   assert.match(line!.time, ISO);
   assert.equal(line!.msg, '/nonexistent/gatehouse.yaml: cannot read config: file not found');
 
-  const dir = mkdtempSync(join(tmpdir(), 'gh-logs-'));
+  const dir = tempDir('logs');
   const bad = writeFile(dir, 'gatehouse.yaml', 'listeners: [{ name: a, address: "127.0.0.1:0" }]\nroutes:\n  - respond: { status: 200 }\n    frobnicate: 1\n');
   const r = await runCli(['run', '-c', bad]);
   const v = await runCli(['validate', bad]);
@@ -150,7 +150,7 @@ test('process log: a start-up failure of `run` is one JSON line too (level 60, t
 });
 
 test('process log: `log.format: pretty` writes readable lines: ISO time, level, message, key=value', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-logs-'));
+  const dir = tempDir('logs');
   const dead = 1; // down, as above
   const file = writeFile(dir, 'gatehouse.yaml', `log: { format: pretty }
 overload: false
@@ -171,7 +171,7 @@ routes: [{ match: { path: / }, proxy: { upstream: app } }]
 });
 
 test('process log: on a terminal the default is the readable form', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-logs-'));
+  const dir = tempDir('logs');
   const file = writeFile(dir, 'gatehouse.yaml', 'listeners: [{ name: public, address: "127.0.0.1:0" }]\nroutes: [{ respond: { status: 200 } }]\n');
   // util-linux `script` runs the command on a pseudo-terminal and copies what it writes.
   const bin = join(ROOT, 'bin/gatehouse.js');

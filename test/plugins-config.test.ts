@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { z } from 'zod';
 import { plugin as abSplit } from '../examples/plugins/ab-split.js';
 import { plugin as headerSigner } from '../examples/plugins/header-signer.js';
@@ -13,13 +12,13 @@ import { toJsonSchema } from '../src/config/json-schema.js';
 import { send } from './helpers/client.js';
 import { collect, ROOT, runCli, spawnCli } from './helpers/cli.js';
 import { freePort, startOrigin, waitFor } from './helpers/origin.js';
+import { tempDir } from './helpers/tmp.js';
 
 const DOC = readFileSync(join(ROOT, 'docs/plugins.md'), 'utf8');
 const TAGGER = join(ROOT, 'test/fixtures/tagger-plugin.mjs');
 
-function writeFile(t: TestContext, text: string, name = 'gatehouse.yaml'): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-plugins-'));
-  t.after(() => undefined);
+function writeFile(text: string, name = 'gatehouse.yaml'): string {
+  const dir = tempDir('plugins');
   const file = join(dir, name);
   writeFileSync(file, text);
   return file;
@@ -47,21 +46,21 @@ test('plugins: docs/plugins.md shows the example plugins exactly as tested', () 
   for (const file of ['header-signer.ts', 'ab-split.ts']) {
     const source = readFileSync(join(ROOT, 'examples/plugins', file), 'utf8');
     const [block] = docBlocks(source.split('\n')[0]!);
-    assert.equal(block, source.replace("'../../src/index.js'", "'gatehouse'"), `${file} and its copy in docs/plugins.md differ`);
+    assert.equal(block, source.replace("'../../src/index.js'", "'gatehouse-proxy'"), `${file} and its copy in docs/plugins.md differ`);
   }
 });
 
-test('plugins: a bad plugin setting in a YAML file is an error with line and column (the docs example)', async (t) => {
+test('plugins: a bad plugin setting in a YAML file is an error with line and column (the docs example)', async () => {
   const [yaml, output] = docBlocks('secret: too-short');
-  const file = writeFile(t, yaml);
+  const file = writeFile(yaml);
   const errs = await configErrors(loadConfig(file, { plugins: [headerSigner] }));
   const expected = output.trim().split('\n').filter((l) => !/errors in config$/.test(l)).map((l) => l.replace(/^gatehouse\.yaml:/, `${file}:`));
   assert.deepEqual(errs, expected);
   assert.equal(expected.length, 3);
 });
 
-test('plugins: settings for a plugin that is not given are unknown keys; one validated for other plugins is refused', async (t) => {
-  const file = writeFile(t, `listeners: [{ name: public, address: "127.0.0.1:0" }]
+test('plugins: settings for a plugin that is not given are unknown keys; one validated for other plugins is refused', async () => {
+  const file = writeFile(`listeners: [{ name: public, address: "127.0.0.1:0" }]
 upstreams: { app: { servers: ["http://127.0.0.1:1"] } }
 routes:
   - match: { path: / }
@@ -116,7 +115,7 @@ test('plugins: the JSON Schema for given plugins describes their settings; the s
 test('plugins: gatehouse validate, schema and run take --plugin FILE', async (t) => {
   const origin = await startOrigin(t, (req, res) => res.end(`tag=${req.headers['x-team'] ?? 'none'}`));
   const port = await freePort();
-  const file = writeFile(t, `listeners: [{ name: public, address: "127.0.0.1:${port}" }]
+  const file = writeFile(`listeners: [{ name: public, address: "127.0.0.1:${port}" }]
 upstreams: { app: { servers: ["${origin.url}"] } }
 access_log: { enabled: false }
 plugins:

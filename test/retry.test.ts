@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { retryBudget } from '../src/upstream/retry-budget.js';
 import { send } from './helpers/client.js';
 import { startOrigin, waitFor } from './helpers/origin.js';
+import { tempDir } from './helpers/tmp.js';
 import { startProxy } from './helpers/proxy.js';
 
 test('retries: a POST is not retried once written; a GET is; a POST with Idempotency-Key is where the route opts in', async (t) => {
@@ -39,10 +40,9 @@ test('retries: a POST is not retried once written; a GET is; a POST with Idempot
 });
 
 test('retries: every attempt is in the access log line', async (t) => {
-  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { readFileSync } = await import('node:fs');
   const { join } = await import('node:path');
-  const { tmpdir } = await import('node:os');
-  const dir = mkdtempSync(join(tmpdir(), 'gh-retry-'));
+  const dir = tempDir('retry');
   const bad = await startOrigin(t, (_q, res) => { res.statusCode = 503; res.end('down'); });
   const good = await startOrigin(t, (_q, res) => res.end('fine'));
   const { gh, url } = await startProxy(t, {

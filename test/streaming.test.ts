@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { send } from './helpers/client.js';
 import { collect, spawnCli } from './helpers/cli.js';
 import { freePort, startOrigin, waitFor } from './helpers/origin.js';
+import { tempDir } from './helpers/tmp.js';
 
 const GiB = 1024 ** 3;
 const CHUNK = Buffer.alloc(256 * 1024, 'g');
@@ -37,7 +37,7 @@ test('a 1 GiB upload and a 1 GiB download stream through with peak RSS under 150
     pump();
   });
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'gh-stream-'));
+  const dir = tempDir('stream');
   const file = join(dir, 'gatehouse.yaml');
   writeFileSync(file, `listeners: [{ name: public, address: "127.0.0.1:${port}" }]
 upstreams: { app: { servers: ["${origin.url}"] } }

@@ -9,6 +9,7 @@ import { makeCa, makeLeaf } from './helpers/certs.js';
 import { h2Request, send } from './helpers/client.js';
 import { logMessages, runCli } from './helpers/cli.js';
 import { startOrigin, waitFor } from './helpers/origin.js';
+import { tempDir } from './helpers/tmp.js';
 import { startProxy } from './helpers/proxy.js';
 
 function peerCert(port: number, servername: string | undefined, ca: string, extra: Record<string, unknown> = {}): Promise<PeerCertificate> {
@@ -141,9 +142,7 @@ test('TLS: a renewed pair serves new handshakes without a restart; a broken pair
 });
 
 test('cli: missing certificate and key files are one clear message (of the process log), at their keys, and exit 1', async () => {
-  const { mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const dir = mkdtempSync(join(tmpdir(), 'gh-tls-'));
+  const dir = tempDir('tls');
   const file = join(dir, 'gatehouse.yaml');
   writeFileSync(file, 'listeners: [{ name: s, address: "127.0.0.1:0", tls: { certificates: [{ cert: certs/a.pem, key: certs/a-key.pem }] } }]\n');
   const r = await runCli(['run', '-c', file]);

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { makeCa, makeLeaf } from './helpers/certs.js';
 import { collect, logMessages, runCli, spawnCli } from './helpers/cli.js';
 import { waitFor } from './helpers/origin.js';
+import { tempDir as makeTempDir } from './helpers/tmp.js';
 
 /** A directory for one test's files, removed after it (it may hold private keys). */
 function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-validate-'));
+  const dir = makeTempDir('validate');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }

@@ -1,127 +1,38 @@
 /**
- * The `gatehouse` command: run | validate | schema | explain. Expected failures (bad config, port in use,
- * unreadable file) print one clear message on stderr and exit 1, never a stack trace. `run` writes everything
- * through the process log (JSON lines, or readable ones on a terminal), its start-up failures included.
+ * The `gatehouse` command: run | proxy | validate | schema | explain | hash-password. Expected failures (bad
+ * config, port in use, unreadable file) print one clear message on stderr and exit 1, usage errors exit 2,
+ * never a stack trace. `run` and `proxy` write everything through the process log (JSON lines, or readable
+ * ones on a terminal), their start-up failures included.
  */
 import { readFileSync } from 'node:fs';
+import { METHODS } from 'node:http';
+import { isIP } from 'node:net';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
 import { configWarnings } from '../check.js';
-import { ConfigError, formatIssue } from '../config/errors.js';
+import { closest, ConfigError, formatIssue } from '../config/errors.js';
 import { toJsonSchema } from '../config/json-schema.js';
 import { explain, formatExplanation } from '../explain.js';
-import type { Logger } from 'pino';
-import { configSchemaFor, createGatehouse, createLogger, loadConfig, type Gatehouse } from '../gatehouse.js';
+import { configSchemaFor, createGatehouse, createLogger, loadConfig, parseConfig, type Gatehouse } from '../gatehouse.js';
 import type { AnyPlugin } from '../plugins.js';
-import { hashPassword } from '../protect/index.js';
-import { configSchema } from '../schema.js';
+import { configSchema, type GatehouseConfig } from '../schema.js';
 import { loadPluginFiles, loadWithPlugins } from './plugin-files.js';
 import { ListenError } from '../server/listen.js';
 import { TlsConfigError } from '../tls/index.js';
-
-const HELP: Record<string, string> = {
-  main: `gatehouse — a reverse proxy and load balancer
-
-Usage: gatehouse <command> [options]
-
-Commands:
-  run -c FILE                 run the proxy on a config file (SIGHUP reloads it)
-  validate FILE...            check configs; lists every error and warning with file, line and column
-  schema                      print the config's JSON Schema (for editor completion)
-  explain -c FILE METHOD URL [-H 'Name: value']...
-                              show which route a request matches and why, and what is sent upstream
-  hash-password               read a password (prompt, or stdin when piped) and print its hash for auth.basic
-
-run, validate, explain and schema take --plugin FILE (repeatable): a user plugin, see docs/plugins.md.
-Run 'gatehouse <command> --help' for a command's options.`,
-  run: `Usage: gatehouse run -c FILE [--plugin FILE]...
-
-Runs the proxy. SIGTERM/SIGINT stop accepting and let in-flight requests finish up to shutdown.timeout;
-SIGHUP reloads the file (a bad config is reported and the running one kept).
-
-Options:
-  -c, --config FILE   config file (YAML or JSON); default gatehouse.yaml
-  --plugin FILE       load a user plugin (an ES module exporting it as plugin or default);
-                      repeatable, run in the order given
-  -h, --help          show this help`,
-  validate: `Usage: gatehouse validate FILE... [--plugin FILE]...
-
-Checks config files, each on its own: the schema, the certificate and key files they name, and warnings for
-what is valid but surely not meant (an unused upstream, a shadowed route, a listener without routes).
-Every error and warning is listed on stderr with file, line, column and key path; one line per file on
-stdout says valid or invalid.
-Exit 0 when every file is valid (warnings allowed), 1 when one is not, 2 on a usage error.
-Settings of user plugins (plugins.<name>, routes[].plugins.<name>) are checked by the plugins given with
---plugin; without them, they are unknown keys.`,
-  schema: `Usage: gatehouse schema [--plugin FILE]...
-
-Prints the JSON Schema of the config on stdout. Point your editor at it, e.g. in gatehouse.yaml:
-  # yaml-language-server: $schema=./gatehouse.schema.json
-With --plugin, the plugins' settings are described too; without, any plugin settings are accepted.`,
-  explain: `Usage: gatehouse explain -c FILE METHOD URL [-H 'Name: value']...
-
-Shows which route matches the request and why, the rewritten path, the upstream and the headers that would
-be sent upstream. The URL's host is the Host header unless -H 'Host: …' is given.
-
-Options:
-  -c, --config FILE      config file; default gatehouse.yaml
-  --plugin FILE          a user plugin the config has settings for (repeatable)
-  -H, --header 'N: V'    a request header (repeatable)
-  -l, --listener NAME    the listener the request arrives on (default: the first)
-  --json                 print the explanation as JSON`,
-};
-
-HELP['hash-password'] = `Usage: gatehouse hash-password
-
-Reads a password (a hidden prompt on a terminal, or the first line of stdin when piped) and prints its
-scrypt hash, for auth.basic.users in the config:
-  auth: { basic: { users: { alice: "$scrypt$ln=15,r=8,p=1$…" } } }`;
-
-class UsageError extends Error {}
+import { HELP } from './help.js';
+import { hashPasswordFromInput, PasswordError } from './password.js';
+import { flagError, proxyConfig } from './proxy.js';
+import { errorText, handleProcessEvents, prepareProcess, type ProcessOptions } from './run.js';
+import { USAGE_EXIT, UsageError } from './usage.js';
 
 /** `--plugin FILE`, repeatable (docs/plugins.md). */
 const PLUGIN = { type: 'string', multiple: true } as const;
 
-function readPassword(): Promise<string> {
-  const stdin = process.stdin;
-  if (!stdin.isTTY) {
-    return new Promise((resolve, reject) => {
-      let data = '';
-      stdin.setEncoding('utf8');
-      stdin.on('data', (c: string) => { data += c; });
-      stdin.on('end', () => resolve(data.split(/\r?\n/)[0] ?? ''));
-      stdin.on('error', reject);
-    });
-  }
-  process.stderr.write('Password: ');
-  stdin.setRawMode(true);
-  stdin.setEncoding('utf8');
-  return new Promise((resolve) => {
-    let pw = '';
-    const onData = (c: string): void => {
-      for (const ch of c) {
-        if (ch === '\r' || ch === '\n' || ch === '\u0004') {
-          stdin.setRawMode(false);
-          stdin.pause();
-          stdin.off('data', onData);
-          process.stderr.write('\n');
-          return resolve(pw);
-        }
-        if (ch === '\u0003') process.exit(130);
-        if (ch === '\u007f') pw = pw.slice(0, -1);
-        else pw += ch;
-      }
-    };
-    stdin.on('data', onData);
-    stdin.resume();
-  });
-}
-
 async function cmdHashPassword(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { help: { type: 'boolean', short: 'h' } } });
   if (values.help) return out(HELP['hash-password']!), 0;
-  const pw = await readPassword();
-  if (!pw) throw new UsageError('empty password');
-  out(await hashPassword(pw));
+  out(await hashPasswordFromInput());
   return 0;
 }
 
@@ -129,58 +40,56 @@ function out(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-/** What a failure says: every config error (and their count, as `validate` prints them), or the message. */
-function errorText(err: unknown): string {
-  if (err instanceof ConfigError) return `${err.message}${err.issues.length > 1 ? `\n${err.issues.length} errors in config` : ''}`;
-  return (err as Error).message ?? String(err);
-}
-
-/** Everything `run` says after it starts, Node's own warnings included, goes through the process log. */
-function handleProcessEvents(gh: Gatehouse, file: string, log: Logger, plugins: readonly AnyPlugin[]): void {
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, `${signal}: finishing in-flight requests (up to ${gh.config.shutdown.timeout} ms)`);
-    gh.stop().then(() => process.exit(0), (err: unknown) => {
-      log.error(`stop failed: ${errorText(err)}`);
-      process.exit(1);
-    });
-  };
-  // A bug in one request must not take every other one down: log it and keep serving.
-  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
-  process.removeAllListeners('warning');
-  process.on('warning', (w) => log.warn({ warning: w.name }, w.message));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => {
-    loadConfig(file, { plugins }).then((c) => gh.reload(c)).then(
-      () => { log.level = gh.config.log.level; },
-      (err: unknown) => log.error({ file }, `reload failed, keeping the running config:\n${errorText(err)}`),
-    );
-  });
+/** Starts the proxy and hands the process to it; a start-up failure is a fatal line of the process log. */
+async function startProxy(make: () => Promise<{ gh: Gatehouse; events: ProcessOptions }>, fallback: GatehouseConfig['log']): Promise<number> {
+  prepareProcess();
+  // Until the config names its own level and format, the process log has the defaults.
+  let log = createLogger(fallback);
+  try {
+    const { gh, events } = await make();
+    log = events.log;
+    await gh.start();
+    handleProcessEvents(gh, events);
+  } catch (err) {
+    log.fatal(errorText(err));
+    return 1;
+  }
+  return new Promise<number>(() => {}); // runs until a signal
 }
 
 async function cmdRun(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c', default: 'gatehouse.yaml' }, plugin: PLUGIN, help: { type: 'boolean', short: 'h' } } });
   if (values.help) return out(HELP.run!), 0;
   const file = values.config!;
-  // Until the config names its own level and format, the process log has the defaults.
-  let log = createLogger({ level: 'info' });
-  let gh: Gatehouse;
-  let plugins: readonly AnyPlugin[];
+  return startProxy(async () => {
+    const { config, plugins } = await loadWithPlugins(file, values.plugin);
+    const log = createLogger(config.log);
+    const reload = (): Promise<GatehouseConfig> => loadConfig(file, { plugins: plugins as readonly AnyPlugin[] });
+    return { gh: createGatehouse(config, { configPath: file, logger: log, plugins }), events: { log, file, reload } };
+  }, { level: 'info' });
+}
+
+async function cmdProxy(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      from: { type: 'string' }, to: { type: 'string', multiple: true }, 'health-path': { type: 'string' }, balance: { type: 'string' },
+      'print-config': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return out(HELP.proxy!), 0;
+  const input = proxyConfig({ from: values.from, to: values.to, health_path: values['health-path'], balance: values.balance });
+  let config: GatehouseConfig;
   try {
-    const loaded = await loadWithPlugins(file, values.plugin);
-    plugins = loaded.plugins;
-    log = createLogger(loaded.config.log);
-    gh = createGatehouse(loaded.config, { configPath: file, logger: log, plugins });
-    await gh.start();
+    config = parseConfig(input);
   } catch (err) {
-    log.fatal(errorText(err));
-    return 1;
+    throw err instanceof ConfigError ? flagError(err) : err;
   }
-  handleProcessEvents(gh, file, log, plugins);
-  return new Promise<number>(() => {}); // runs until a signal
+  if (values['print-config']) return out(stringify(input)), 0;
+  return startProxy(async () => {
+    const log = createLogger(config.log);
+    return { gh: createGatehouse(config, { logger: log }), events: { log } };
+  }, config.log);
 }
 
 const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
@@ -236,12 +145,17 @@ async function cmdExplain(args: string[]): Promise<number> {
     args, allowPositionals: true,
     options: {
       config: { type: 'string', short: 'c', default: 'gatehouse.yaml' }, header: { type: 'string', short: 'H', multiple: true },
-      listener: { type: 'string', short: 'l' }, json: { type: 'boolean' }, plugin: PLUGIN, help: { type: 'boolean', short: 'h' },
+      listener: { type: 'string', short: 'l' }, 'client-ip': { type: 'string' }, json: { type: 'boolean' }, plugin: PLUGIN,
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return out(HELP.explain!), 0;
-  const [method, url] = positionals;
+  const [method, url, ...extra] = positionals;
   if (!method || !url) throw new UsageError('explain needs METHOD and URL, e.g. gatehouse explain -c gatehouse.yaml GET http://localhost:8080/api/users');
+  if (extra.length) throw new UsageError(`explain takes one METHOD and one URL; unexpected "${extra.join(' ')}" (headers go with -H)`);
+  checkMethod(method);
+  const clientIp = values['client-ip'];
+  if (clientIp !== undefined && isIP(clientIp) === 0) throw new UsageError(`--client-ip expects an IPv4 or IPv6 address, got "${clientIp}"`);
   const headers = (values.header ?? []).map((h): [string, string] => {
     const i = h.indexOf(':');
     if (i < 1) throw new UsageError(`-H expects 'Name: value', got '${h}'`);
@@ -249,9 +163,23 @@ async function cmdExplain(args: string[]): Promise<number> {
   });
   const { config } = await loadWithPlugins(values.config!, values.plugin);
   if (values.listener && !config.listeners.some((l) => l.name === values.listener)) throw new UsageError(`no listener named "${values.listener}"`);
-  const e = await explain(config, { method, url, headers, ...(values.listener ? { listener: values.listener } : {}) });
+  const e = await explain(config, {
+    method, url, headers, baseDir: dirname(resolve(values.config!)),
+    ...(values.listener ? { listener: values.listener } : {}), ...(clientIp ? { clientIp } : {}),
+  });
   out(values.json ? JSON.stringify(e, null, 2) : formatExplanation(e));
   return 0;
+}
+
+/**
+ * node:http's HTTP/1.1 parser answers 400 to a method outside its list (http.METHODS), lower case included:
+ * explaining such a request would describe one the server never routes.
+ */
+function checkMethod(method: string): void {
+  if (METHODS.includes(method)) return;
+  const upper = method.toUpperCase();
+  const why = METHODS.includes(upper) ? `methods are case-sensitive: did you mean ${upper}?` : 'it is not one of the methods node:http knows (http.METHODS; docs/forwarding.md)';
+  throw new UsageError(`the server answers 400 to the method "${method}" over HTTP/1.1: ${why}`);
 }
 
 function version(): string {
@@ -262,25 +190,36 @@ function version(): string {
   }
 }
 
+const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
+  run: cmdRun, proxy: cmdProxy, validate: cmdValidate, schema: cmdSchema, explain: cmdExplain, 'hash-password': cmdHashPassword,
+};
+
 /** Runs the CLI; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
-      case 'run': return await cmdRun(rest);
-      case 'validate': return await cmdValidate(rest);
-      case 'schema': return await cmdSchema(rest);
-      case 'explain': return await cmdExplain(rest);
-      case 'hash-password': return await cmdHashPassword(rest);
       case '--version': case '-v': return out(version()), 0;
       case undefined: case '--help': case '-h': case 'help': return out(HELP.main!), 0;
-      default: throw new UsageError(`unknown command "${cmd}"\n\n${HELP.main}`);
     }
+    const command = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+    if (!command) {
+      const near = closest(cmd, Object.keys(COMMANDS));
+      throw new UsageError(`unknown command "${cmd}"${near ? ` (did you mean "${near}"?)` : ''}; run 'gatehouse --help' for the list`);
+    }
+    return await command(rest);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${errorText(err)}\n`);
-    } else if (err instanceof UsageError || err instanceof ListenError || err instanceof TlsConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`gatehouse: ${(err as Error).message}\n`);
+      return 1;
+    }
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      const more = err instanceof UsageError ? '' : ` (see 'gatehouse ${cmd} --help')`;
+      process.stderr.write(`gatehouse: ${(err as Error).message}${more}\n`);
+      return USAGE_EXIT;
+    }
+    if (err instanceof ListenError || err instanceof TlsConfigError || err instanceof PasswordError) {
+      process.stderr.write(`gatehouse: ${err.message}\n`);
     } else {
       process.stderr.write(`gatehouse: ${(err as Error).message ?? String(err)}\n`);
     }

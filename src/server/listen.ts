@@ -64,10 +64,10 @@ export interface ServerOptions {
  * CONNECT (RFC 9110 9.3.6) asks for a tunnel, which a reverse proxy does not open: 405 with the usual error
  * body, then close (node:http would otherwise drop the connection without an answer).
  */
-function onConnect(_req: IncomingMessage, socket: Socket | ServerResponse): void {
-  const page = errorPage(errors.methodNotAllowed(), randomUUID());
+function onConnect(req: IncomingMessage, socket: Socket | ServerResponse): void {
+  const page = errorPage(errors.methodNotAllowed(), randomUUID(), req.headers.accept);
   const body = page.body as string;
-  const headers: Record<string, string> = { ...page.headers as Record<string, string>, 'content-length': String(body.length) };
+  const headers: Record<string, string> = { ...page.headers as Record<string, string>, 'content-length': String(Buffer.byteLength(body)) };
   if ('writeHead' in socket) {
     // HTTP/2 (RFC 9113 8.5): the compatibility layer hands over a response for the stream.
     socket.writeHead(page.status, headers);

@@ -1,7 +1,9 @@
 /** The proxy's own answers: replies from plugins and the error page. Nothing internal goes on the wire. */
+import { STATUS_CODES } from 'node:http';
 import type { RequestCtx } from '../core/context.js';
 import type { ProxyError } from '../core/errors.js';
 import type { Phases, Reply, ResponseHead } from '../core/plugin.js';
+import { prefersHtml } from './accept.js';
 
 /** Sends a reply the proxy makes itself; `close` ends the connection after it (draining, bad requests). */
 export function sendReply(ctx: RequestCtx, reply: Reply, filters: readonly Phases['responseFilter'][], close: boolean): void {
@@ -34,14 +36,51 @@ export function sendReply(ctx: RequestCtx, reply: Reply, filters: readonly Phase
   res.end(ctx.req.method === 'HEAD' ? undefined : body);
 }
 
-/** `{"status":502,"code":"GH_UPSTREAM_CONNECT","requestId":"…"}` — never the cause, stack or peer address. */
+/** Reason phrases (RFC 9110 15), and nginx's 499 for a client that went away. */
+export function reasonPhrase(status: number): string {
+  return status === 499 ? 'Client Closed Request' : STATUS_CODES[status] ?? 'Error';
+}
+
+/** The headers of every error reply: no-store, those the error carries (WWW-Authenticate…), Retry-After. */
+export function errorHeaders(err: ProxyError, contentType: string): Record<string, string> {
+  const headers: Record<string, string> = { 'content-type': contentType, 'cache-control': 'no-store', ...err.opts.headers };
+  if (err.opts.retryAfterS !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(err.opts.retryAfterS)));
+  return headers;
+}
+
+/**
+ * The default error page: `{"status":502,"code":"GH_UPSTREAM_CONNECT","requestId":"…"}`, or a small HTML page
+ * with the same facts for a client that prefers HTML (a browser). Never the cause, stack or peer address.
+ */
 export function errorReply(ctx: RequestCtx, err: ProxyError): Reply {
-  return errorPage(err, ctx.requestId);
+  return errorPage(err, ctx.requestId, ctx.req.headers.accept);
 }
 
 /** The error page for `err`, outside a request context too (CONNECT, which never reaches the pipeline). */
-export function errorPage(err: ProxyError, requestId: string): Reply {
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store', ...err.opts.headers };
-  if (err.opts.retryAfterS !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(err.opts.retryAfterS)));
+export function errorPage(err: ProxyError, requestId: string, accept?: string): Reply {
+  if (prefersHtml(accept)) {
+    const headers = errorHeaders(err, 'text/html; charset=utf-8');
+    headers.vary = 'accept';
+    return { status: err.status, headers, body: htmlPage(err, requestId) };
+  }
+  const headers = errorHeaders(err, 'application/json');
+  headers.vary = 'accept';
   return { status: err.status, headers, body: `${JSON.stringify({ status: err.status, code: err.code, requestId })}\n` };
+}
+
+const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function htmlPage(err: ProxyError, requestId: string): string {
+  const title = escapeHtml(`${err.status} ${reasonPhrase(err.status)}`);
+  return `<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}p{color:#555}</style></head>
+<body>
+<h1>${title}</h1>
+<p>${escapeHtml(err.code)}</p>
+<p>Request ID: <code>${escapeHtml(requestId)}</code></p>
+</body>
+</html>
+`;
 }

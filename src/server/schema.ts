@@ -19,3 +19,21 @@ export const shutdownSchema = z
   .describe('Graceful shutdown');
 
 export type ListenerConfig = z.output<typeof listenerSchema>;
+
+export const errorPageSchema = z
+  .strictObject({
+    file: z.string().min(1).optional().describe('File holding the page, relative to the config file; read at start and on every reload'),
+    body: z.string().optional().describe('The page itself, inline (instead of `file`)'),
+    content_type: z.string().min(1).default('text/html; charset=utf-8').describe('Content-Type of the page'),
+  })
+  .refine((p) => (p.file === undefined) !== (p.body === undefined), { message: 'an error page takes one of file or body' })
+  .describe('A page that replaces the proxy\'s own error reply. `{status}`, `{reason}`, `{code}` and `{request_id}` in it are filled in');
+
+export const errorPagesSchema = z
+  .record(z.string().regex(/^([45]\d\d|[45]xx)$/, 'a status from 400 to 599, or 4xx or 5xx'), errorPageSchema)
+  .describe('Pages for the errors the proxy answers itself on this route (502 when a server is down, 401, 429…), by status or class (4xx, 5xx); '
+    + 'the exact status wins over its class; `{status}`, `{reason}`, `{code}` and `{request_id}` in a page are filled in. '
+    + 'Responses from the upstream are passed on as they are (docs/errors.md)');
+
+export type ErrorPageConfig = z.output<typeof errorPageSchema>;
+export type ErrorPagesConfig = z.output<typeof errorPagesSchema>;

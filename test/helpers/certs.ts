@@ -1,8 +1,8 @@
 /** Test certificates made with openssl: a CA, and leaf certificates with the SAN names asked for. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from './tmp.js';
 
 export interface Ca { dir: string; cert: string; key: string; certPem: string }
 export interface Leaf { cert: string; key: string; certPem: string; keyPem: string }
@@ -12,7 +12,7 @@ function openssl(args: string[], cwd: string): void {
 }
 
 export function makeCa(name = 'Gatehouse Test CA'): Ca {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-certs-'));
+  const dir = tempDir('certs');
   openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', `/CN=${name}`,
     '-keyout', 'ca-key.pem', '-out', 'ca.pem', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'], dir);
   return { dir, cert: join(dir, 'ca.pem'), key: join(dir, 'ca-key.pem'), certPem: readFileSync(join(dir, 'ca.pem'), 'utf8') };

@@ -1,0 +1,86 @@
+/** The `gatehouse` command's help texts, by command. */
+import { DEFAULT_FROM } from './proxy.js';
+
+export const HELP: Record<string, string> = {
+  main: `gatehouse — a reverse proxy and load balancer
+
+Usage: gatehouse <command> [options]
+
+Commands:
+  run -c FILE                 run the proxy on a config file (SIGHUP reloads it)
+  proxy --from ADDR --to URL  run a reverse proxy without a config file
+  validate FILE...            check configs; lists every error and warning with file, line and column
+  schema                      print the config's JSON Schema (for editor completion)
+  explain -c FILE METHOD URL [-H 'Name: value']...
+                              show which route a request matches and why, what the protections decide,
+                              and what is sent upstream
+  hash-password               read a password (asked twice on a terminal, or stdin when piped) and print
+                              its hash for auth.basic
+
+Options:
+  -h, --help                  show this help
+  -v, --version               print the version
+
+run, validate, explain and schema take --plugin FILE (repeatable): a user plugin, see docs/plugins.md.
+Run 'gatehouse <command> --help' for a command's options. Exit status: 0 success, 1 invalid config or
+failure, 2 usage error (unknown command or option, missing argument).`,
+  run: `Usage: gatehouse run -c FILE [--plugin FILE]...
+
+Runs the proxy. SIGTERM/SIGINT stop accepting and let in-flight requests finish up to shutdown.timeout,
+then exit 0; a second SIGTERM/SIGINT exits at once (143/130). SIGHUP reloads the file (a bad config is
+reported and the running one kept).
+
+Options:
+  -c, --config FILE   config file (YAML or JSON); default gatehouse.yaml
+  --plugin FILE       load a user plugin (an ES module exporting it as plugin or default);
+                      repeatable, run in the order given
+  -h, --help          show this help`,
+  proxy: `Usage: gatehouse proxy [--from ADDR] --to URL [--to URL]... [options]
+
+A reverse proxy without a config file: every request on ADDR goes to the servers (round robin, retries on
+another server, passive health), with the defaults of a config file. Signals as for 'gatehouse run'.
+
+Options:
+  --from ADDR          where to listen: HOST:PORT, or :PORT for every interface; default ${DEFAULT_FROM}
+  --to URL             a server, http://HOST:PORT or https://HOST:PORT (HOST:PORT means http://); repeatable
+  --health-path PATH   probe every server with GET PATH (2xx/3xx is up)
+  --balance ALGO       round_robin (default), least_request, random, p2c or hash
+  --print-config       print the equivalent config file (YAML) instead of running
+  -h, --help           show this help
+
+Example: gatehouse proxy --from :8080 --to http://127.0.0.1:9000 --to http://127.0.0.1:9001`,
+  validate: `Usage: gatehouse validate FILE... [--plugin FILE]...
+
+Checks config files, each on its own: the schema, the certificate and key files they name, and warnings for
+what is valid but surely not meant (an unused upstream, a shadowed route, a listener without routes).
+Every error and warning is listed on stderr with file, line, column and key path; one line per file on
+stdout says valid or invalid.
+Exit 0 when every file is valid (warnings allowed), 1 when one is not, 2 on a usage error.
+Settings of user plugins (plugins.<name>, routes[].plugins.<name>) are checked by the plugins given with
+--plugin; without them, they are unknown keys.`,
+  schema: `Usage: gatehouse schema [--plugin FILE]...
+
+Prints the JSON Schema of the config on stdout. Point your editor at it, e.g. in gatehouse.yaml:
+  # yaml-language-server: $schema=./gatehouse.schema.json
+With --plugin, the plugins' settings are described too; without, any plugin settings are accepted.`,
+  explain: `Usage: gatehouse explain -c FILE METHOD URL [-H 'Name: value']...
+
+Shows which route matches the request and why; what redirect_https, IP rules (access), request rules,
+auth, rate limits and size limits decide on it; the rewritten path, the upstream and the headers that would
+be sent upstream. The URL's host is the Host header unless -H 'Host: …' is given. A method the server
+would refuse (lower case, or not in node's http.METHODS) is a usage error.
+
+Options:
+  -c, --config FILE      config file; default gatehouse.yaml
+  --plugin FILE          a user plugin the config has settings for (repeatable)
+  -H, --header 'N: V'    a request header (repeatable)
+  -l, --listener NAME    the listener the request arrives on (default: the first)
+  --client-ip IP         the client address that IP rules and rate limits see (default 127.0.0.1)
+  --json                 print the explanation as JSON`,
+  'hash-password': `Usage: gatehouse hash-password
+
+Reads a password and prints its scrypt hash, for auth.basic.users in the config:
+  auth: { basic: { users: { alice: "$scrypt$ln=15,r=8,p=1$…" } } }
+On a terminal it asks twice, without echo, and refuses a mismatch; when stdin is piped, its first line is
+the password.`,
+};
