@@ -209,3 +209,15 @@ test('paths: a request_rules deny rule holds for other spellings of the path (ca
   assert.equal(origin.requests.length, 0);
   assert.equal(parse(await rawRequest(proxy.port, 'GET /blog/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n')).status, 200);
 });
+
+test('hosts: a Host with an empty label (a..b, a leading dot, two trailing dots) is a 400, so a host route cannot be dodged', async (t) => {
+  const proxy = await startProxy(t, {
+    routes: [{ match: { host: 'admin.example.test' }, respond: { status: 401, body: 'auth' } }, { match: {}, respond: { body: 'open' } }],
+  });
+  const status = async (host: string): Promise<number> => parse(await rawRequest(proxy.port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)).status;
+  assert.equal(await status('admin.example.test'), 401);
+  assert.equal(await status('ADMIN.example.test.'), 401, 'case and one trailing dot: the same name');
+  assert.equal(await status('admin.example.test:8080'), 401);
+  for (const h of ['admin.example.test..', 'admin..example.test', '.admin.example.test']) assert.equal(await status(h), 400, h);
+  assert.equal(await status('www.example.test'), 200);
+});

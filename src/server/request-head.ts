@@ -83,7 +83,9 @@ export function readHead(ctx: RequestCtx): RequestHead {
 }
 
 /** RFC 9110 7.2 / RFC 3986 3.2: host [":" port], no userinfo; an empty Host is allowed (RFC 9112 3.2). */
-const HOST_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::\d{1,5})?$/;
+// RFC 3986 reg-name, as labels: an empty label (`a..b`, a leading dot, `a.b..`) is refused as nginx does, so a
+// host route cannot be dodged by a spelling that backends and DNS read as the same name.
+const HOST_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-_~!$&'()*+,;=%]+(?:\.[A-Za-z0-9\-_~!$&'()*+,;=%]+)*\.?)(?::\d{1,5})?$/;
 
 /** `Example.COM:8080` → `example.com`; `[::1]:8080` → `[::1]`. */
 export function hostName(hostHeader: string | undefined): string {
