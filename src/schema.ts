@@ -19,9 +19,18 @@ import {
   accessSchema, authSchema, cidr, concurrencySchema, limitsSchema, overloadSchema, rateLimitSchema, requestRulesSchema, routeLimitsSchema,
 } from './protect/schema.js';
 import { proxySchema, upstreamBaseSchema } from './upstream/schema.js';
+import { discoverySchema } from './discovery/schema.js';
 
-/** An upstream: servers and forwarding (upstream/), balancing (balance/), health (health/). */
+const NO_SERVERS = Object.freeze([]) as unknown as z.output<typeof upstreamBaseSchema>['servers'];
+
+/** An upstream: servers and forwarding (upstream/), balancing (balance/), health (health/), discovery (discovery/). */
 export const upstreamSchema = upstreamBaseSchema.extend({
+  // `servers` may be left out when `discovery` finds them; written out, the list still needs one server. Left
+  // out, it defaults to NO_SERVERS, by identity, so that crossCheck can tell it from a written `[]` (refused
+  // already) and ask for servers or discovery once.
+  servers: upstreamBaseSchema.shape.servers.default(() => NO_SERVERS)
+    .describe('Servers: a URL string or { url, weight }; may be left out when `discovery` finds them'),
+  discovery: discoverySchema.optional(),
   balance: balanceSchema,
   hash: hashSchema.optional(),
   sticky: stickySchema.optional(),
@@ -121,6 +130,10 @@ function crossCheck(raw: unknown, ctx: z.RefinementCtx): void {
   const upstreams = Object.keys(obj(cfg.upstreams) ?? {});
   for (const [name, u] of Object.entries(obj(cfg.upstreams) ?? {})) {
     const servers = list(obj(u)?.servers);
+    const given = obj(u)?.servers;
+    if (obj(u) && (given === undefined || given === NO_SERVERS) && obj(u)?.discovery === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['upstreams', name], message: 'an upstream needs servers or discovery' });
+    }
     if (servers.length && servers.every((srv) => obj(srv)?.backup === true)) {
       ctx.addIssue({ code: 'custom', path: ['upstreams', name, 'servers'], message: 'every server is a backup: at least one must be a primary' });
     }

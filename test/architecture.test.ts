@@ -32,8 +32,9 @@ const ALLOWED: Record<string, string[]> = {
   tls: ['tls', 'core', 'config'],
   observe: ['observe', 'core', 'config'],
   server: ['server', 'core', 'config'],
+  discovery: ['discovery', 'core', 'config'],
   cli: ['cli', 'root', 'config', 'server', 'protect', 'tls'],
-  root: ['root', 'core', 'config', 'routing', 'upstream', 'balance', 'health', 'protect', 'tls', 'observe', 'server'],
+  root: ['root', 'core', 'config', 'routing', 'upstream', 'balance', 'health', 'protect', 'tls', 'observe', 'server', 'discovery'],
 };
 
 test('architecture: imports flow one way and no capability imports another (STYLE.md 1)', () => {
