@@ -35,9 +35,15 @@ export interface DiscoveryHandle {
   close(): void;
 }
 
-/** Where servers found by this config come from, as the registry and `GET /api/upstreams` name it. */
-export function discoverySource(cfg: DiscoveryConfig): 'dns' | 'file' {
-  return cfg.file !== undefined ? 'file' : 'dns';
+/**
+ * Where servers found by this config come from, for the registry and `GET /api/upstreams`: `dns` (A/AAAA and
+ * SRV) or `servers_file` (the `file` provider; not `file`, which names servers written in the config file).
+ */
+export type DiscoverySource = 'dns' | 'servers_file';
+
+/** The source of the servers this config finds. */
+export function discoverySource(cfg: DiscoveryConfig): DiscoverySource {
+  return cfg.file !== undefined ? 'servers_file' : 'dns';
 }
 
 /**

@@ -37,6 +37,6 @@ export const discoverySchema = z
     if (d.file !== undefined && d.resolver !== undefined) ctx.addIssue({ code: 'custom', path: ['resolver'], message: 'resolver goes with dns or srv' });
     if (d.min_ttl > d.max_ttl) ctx.addIssue({ code: 'custom', path: ['min_ttl'], message: 'min_ttl is longer than max_ttl' });
   })
-  .describe('Find the servers by DNS (`dns` + `port`), SRV (`srv`) or a watched file (`file`); see docs/operations.md');
+  .describe('Find the servers by DNS (`dns` + `port`), SRV (`srv`) or a watched file (`file`); see docs/discovery.md');
 
 export type DiscoveryConfig = z.output<typeof discoverySchema>;
