@@ -156,7 +156,7 @@ routes:
   assert.equal(cfg.upstreams.billing!.discovery!.srv, '_http._tcp.billing.internal');
 });
 
-test('discovery: config errors: neither servers nor discovery, two sources, dns without a port, min_ttl over max_ttl', () => {
+test('discovery: config errors: neither servers nor discovery, two sources, dns without a port, min_ttl over max_ttl, a resolver by name', () => {
   const r = configSchema.safeParse({
     listeners: [{ name: 'p', address: '127.0.0.1:1' }],
     upstreams: {
@@ -165,10 +165,12 @@ test('discovery: config errors: neither servers nor discovery, two sources, dns 
       noport: { discovery: { dns: 'a.internal' } },
       ttl: { discovery: { srv: '_x._tcp.a', min_ttl: '10m', max_ttl: '1m' } },
       both: { servers: ['http://127.0.0.1:1'], discovery: { file: 'more.json' } },
+      host: { discovery: { srv: '_x._tcp.a', resolver: 'dns.internal:53' } },
     },
   });
   assert.ok(!r.success);
   assert.deepEqual(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).sort(), [
+    'upstreams.host.discovery.resolver: a DNS server address: IP or IP:port, e.g. 127.0.0.1:53 or [::1]:53',
     'upstreams.none: an upstream needs servers or discovery',
     'upstreams.noport.discovery.port: dns needs a port',
     'upstreams.ttl.discovery.min_ttl: min_ttl is longer than max_ttl',

@@ -19,7 +19,7 @@ export function makeResolver(cfg: DiscoveryConfig): Resolver {
 }
 
 /** `scheme://host:port`, with an IPv6 address in brackets (RFC 3986 3.2.2). */
-export function serverUrl(scheme: string, address: string, port: number): string {
+function serverUrl(scheme: string, address: string, port: number): string {
   return `${scheme}://${isIP(address) === 6 ? `[${address}]` : address}:${port}`;
 }
 
@@ -36,7 +36,7 @@ async function family(lookup: Promise<{ address: string; ttl: number }[]>): Prom
 }
 
 /** The addresses of a name (A and AAAA) with the smallest TTL among them; an IP literal is its own answer. */
-export async function addresses(resolver: Resolver, name: string, defaultTtlS: number): Promise<{ addresses: string[]; ttlS: number }> {
+async function addresses(resolver: Resolver, name: string, defaultTtlS: number): Promise<{ addresses: string[]; ttlS: number }> {
   if (isIP(name)) return { addresses: [name], ttlS: defaultTtlS };
   const host = name.endsWith('.') ? name.slice(0, -1) : name;
   const [v4, v6] = await Promise.all([family(resolver.resolve4(host, { ttl: true })), family(resolver.resolve6(host, { ttl: true }))]);

@@ -27,7 +27,7 @@ export function listKey(servers: readonly DiscoveredServer[]): string {
 }
 
 /** The next wait after `failures` lookups in a row failed (1 → min_ttl, 2 → twice that, … up to max_ttl). */
-export function backoffMs(failures: number, minMs: number, maxMs: number): number {
+function backoffMs(failures: number, minMs: number, maxMs: number): number {
   return Math.min(maxMs, Math.max(minMs, 1) * 2 ** Math.min(failures - 1, 30));
 }
 

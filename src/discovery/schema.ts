@@ -1,4 +1,5 @@
 /** Service discovery: where an upstream's servers come from besides its `servers` list (DNS, SRV, a file). */
+import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { duration } from '../config/units.js';
 
@@ -7,10 +8,17 @@ const dnsName = z
   .string()
   .regex(/^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/, 'a DNS name such as users.internal');
 
-// What node's dns.Resolver#setServers accepts: an IPv4 address, [IPv6], either with an optional :port.
-const resolverAddress = z
-  .string()
-  .regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*)$/, 'a DNS server address: IP or IP:port, e.g. 127.0.0.1:53 or [::1]:53');
+/** Whether `text` is what node's dns.Resolver#setServers accepts: IPv4 or [IPv6], each with an optional :port, or a bare IPv6. */
+export function isResolverAddress(text: string): boolean {
+  const port = (p: string | undefined): boolean => p === undefined || (/^\d{1,5}$/.test(p) && Number(p) >= 1 && Number(p) <= 65535);
+  const v6 = /^\[([^\]]+)\](?::(.*))?$/.exec(text);
+  if (v6) return isIPv6(v6[1]!) && port(v6[2]);
+  if (isIPv6(text)) return true;
+  const [host, p, ...rest] = text.split(':');
+  return rest.length === 0 && isIPv4(host!) && port(p);
+}
+
+const resolverAddress = z.string().refine(isResolverAddress, 'a DNS server address: IP or IP:port, e.g. 127.0.0.1:53 or [::1]:53');
 
 const KINDS = ['dns', 'srv', 'file'] as const;
 
