@@ -177,3 +177,26 @@ test('discovery: config errors: neither servers nor discovery, two sources, dns 
     'upstreams.two.discovery: discovery takes one source, found dns and file',
   ]);
 });
+
+test('discovery: a TTL longer than max_ttl is re-resolved at max_ttl; after close() nothing is reported', async (t) => {
+  const dns = await startDnsServer(t);
+  dns.set('long.internal', [{ type: 'A', address: '127.0.0.1', ttl: 3600 }]);
+  const d = watch(t, { dns: 'long.internal', port: 80, resolver: dns.address, min_ttl: '100ms', max_ttl: '300ms' });
+  await until('the first answer', () => d.lists.length === 1);
+  dns.set('long.internal', [{ type: 'A', address: '127.0.0.2', ttl: 3600 }]);
+  await until('the changed answer, well before its hour-long TTL', () => d.lists.length === 2);
+  assert.deepEqual(d.urls(), ['http://127.0.0.2:80']);
+
+  const lists: DiscoveredServer[][] = [];
+  const handle = startDiscovery(discoverySchema.parse({ dns: 'long.internal', port: 81, resolver: dns.address, min_ttl: '100ms', max_ttl: '100ms' }), {
+    onServers: (s) => void lists.push(s), log: { info() {}, warn() {} },
+  });
+  await until('the other provider\'s answer', () => lists.length === 1);
+  handle.close();
+  handle.close();
+  const asked = dns.queries.length;
+  dns.set('long.internal', [{ type: 'A', address: '127.0.0.3', ttl: 1 }]);
+  await until('the first provider to see the change', () => d.lists.length === 3);
+  assert.equal(lists.length, 1, 'a closed provider reports nothing');
+  assert.ok(dns.queries.length > asked);
+});
