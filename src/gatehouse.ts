@@ -26,6 +26,8 @@ import { closeListeners, openListener, type Listener, type SecureOptions, type S
 import { type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } from './schema.js';
 import { createUpstream, forward, hiddenResponseHeaders, type ForwardRoute, type UpstreamRuntime } from './upstream/index.js';
 import type { Peer } from './core/services.js';
+import { startAdmin, type AdminServer } from './admin/index.js';
+import { adminTarget, packageVersion } from './admin-target.js';
 
 export { createLogger } from './observe/index.js';
 export { configSchemaFor } from './plugins.js';
@@ -95,6 +97,8 @@ export interface Gatehouse {
   url(listener?: string): string;
   /** Upstreams and their servers, with requests in flight. */
   upstreams(): UpstreamStatus[];
+  /** `http://ADDRESS` of the admin API (`admin:` in the config), once started; undefined without one. */
+  adminUrl(): string | undefined;
   /** Orders new ACME certificates for every listener that has `tls.acme` now (renewal does this by itself). */
   renewCertificates(): Promise<void>;
 }
@@ -228,6 +232,9 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins };
   const alpnChallenges = new Map<string, SecureContext>();
   const acmeManagers = new Map<string, AcmeManager>();
+  // The admin API has the process's lifetime: started with the proxy, stopped last; `version` counts configs.
+  let admin: AdminServer | undefined;
+  let version = 1;
 
   // The names each ACME listener was last set up to certify (route hosts change them on reload too).
   const appliedAcmeNames = new Map<string, string | undefined>();
@@ -296,15 +303,22 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     }
   }
 
-  return {
+  const targetDeps = {
+    config: () => config, version: () => version, upstreams: () => self.upstreams(), ready: () => gen !== undefined,
+    load: opts.configPath ? () => loadConfig(opts.configPath!, { plugins: userPlugins }) : undefined,
+    apply: (c: GatehouseConfig) => self.reload(c),
+  };
+  const self: Gatehouse = {
     get config() { return config; },
     async start() {
       if (gen) return;
+      if (config.admin && !admin) admin = await startAdmin(config.admin, adminTarget(targetDeps), { log, version: packageVersion() });
       const g = await buildGeneration(config, deps);
       try {
         await openAll(g, config);
       } catch (err) {
         await retire(g, 0);
+        await admin?.close().finally(() => { admin = undefined; });
         throw err;
       }
       gen = g;
@@ -319,6 +333,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       const timeout = o.timeoutMs ?? config.shutdown.timeout;
       await closeListeners([...listeners.values()], [g.runtime], timeout);
       listeners.clear();
+      await admin?.close();
+      admin = undefined;
       await retire(g, 0);
       failures.close();
       log.info('gatehouse stopped');
@@ -345,6 +361,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       }
       gen = g;
       config = cfg;
+      version++;
+      if (JSON.stringify(cfg.admin) !== JSON.stringify(old.config.admin)) log.warn('admin settings changed: restart to apply them');
       if (!opts.logger) log.level = cfg.log.level;
       for (const h of g.health.values()) h.start();
       log.info('config reloaded');
@@ -361,6 +379,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       if (!l) throw new Error(listener ? `no listener "${listener}"` : 'gatehouse is not started');
       return listenerUrl(l);
     },
+    adminUrl: () => admin?.url,
     async renewCertificates() {
       await Promise.all([...acmeManagers.values()].map((m) => m.renew()));
     },
@@ -376,4 +395,5 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       }));
     },
   };
+  return self;
 }

@@ -20,6 +20,7 @@ import {
 } from './protect/schema.js';
 import { proxySchema, upstreamBaseSchema } from './upstream/schema.js';
 import { discoverySchema } from './discovery/schema.js';
+import { adminSchema } from './admin/schema.js';
 
 const NO_SERVERS = Object.freeze([]) as unknown as z.output<typeof upstreamBaseSchema>['servers'];
 
@@ -91,6 +92,7 @@ function rootSchema<R extends z.ZodType, P extends z.ZodType>(route: R, plugins:
     log: logSchema,
     access_log: accessLogSchema,
     shutdown: shutdownSchema,
+    admin: adminSchema.optional(),
     plugins,
   })
   // References are checked even when other keys are invalid, so every error is reported at once: the value

@@ -33,8 +33,9 @@ const ALLOWED: Record<string, string[]> = {
   observe: ['observe', 'core', 'config'],
   server: ['server', 'core', 'config'],
   discovery: ['discovery', 'core', 'config'],
+  admin: ['admin', 'core', 'config'],
   cli: ['cli', 'root', 'config', 'server', 'protect', 'tls'],
-  root: ['root', 'core', 'config', 'routing', 'upstream', 'balance', 'health', 'protect', 'tls', 'observe', 'server', 'discovery'],
+  root: ['root', 'core', 'config', 'routing', 'upstream', 'balance', 'health', 'protect', 'tls', 'observe', 'server', 'discovery', 'admin'],
 };
 
 test('architecture: imports flow one way and no capability imports another (STYLE.md 1)', () => {

@@ -53,3 +53,75 @@ export function effectiveWeight(peer: Peer, now: number): number {
   const f = (now - peer.upSince) / peer.slowStartMs;
   return f >= 1 ? peer.weight : peer.weight * Math.max(0.05, f);
 }
+
+/** Where an upstream server came from: the config file, the admin API, or DNS discovery. */
+export type ServerSource = 'file' | 'api' | 'dns';
+
+/** One server of an upstream as the process-level registry reports it. */
+export interface RegistryServer {
+  /** `host:port` of the server: its identity within the upstream. */
+  id: string;
+  url: string;
+  weight: number;
+  backup: boolean;
+  /** `up` (taking traffic), `down` (failing active checks) or `ejected` (by passive checks). */
+  health: 'up' | 'down' | 'ejected';
+  inflight: number;
+  /** Latency EWMA of response heads, in ms (0 until measured). */
+  latency_ms: number;
+  /** Taking no new requests; in-flight ones finish. */
+  draining: boolean;
+  source: ServerSource;
+}
+
+/** One upstream and its servers. */
+export interface RegistryUpstream { name: string; servers: RegistryServer[] }
+
+/**
+ * The process-level upstream registry (STYLE.md 9): servers by identity, outliving config generations. The
+ * admin API and discovery change it; callers check that the upstream and server exist (via `list`) first.
+ */
+export interface UpstreamRegistry {
+  list(): RegistryUpstream[];
+  /** Adds a server (or renews its TTL when it is there already with a TTL); `ttl` in ms. */
+  addServer(upstream: string, server: { url: string; weight?: number; ttl?: number; source: ServerSource }): Awaitable<RegistryServer>;
+  drainServer(upstream: string, id: string): Awaitable<RegistryServer>;
+  enableServer(upstream: string, id: string): Awaitable<RegistryServer>;
+  /** Drains the server, then removes it. */
+  removeServer(upstream: string, id: string): Awaitable<void>;
+}
+
+type Awaitable<T> = T | Promise<T>;
+
+/** A route as the admin API lists it. */
+export interface AdminRoute { id: string; index: number; match: unknown; action: 'proxy' | 'respond' | 'redirect' | 'none'; upstream?: string }
+
+/** What a reload would change (or changed): by name, routes by id. */
+export interface ReloadPlan {
+  routes: { added: string[]; changed: string[]; removed: string[] };
+  upstreams: { added: string[]; changed: string[]; removed: string[] };
+  /** Servers that would leave their upstream (drained first), with their requests in flight now. */
+  drained: { upstream: string; id: string; inflight: number }[];
+  /** Servers that would join an upstream. */
+  added_servers: { upstream: string; id: string }[];
+}
+
+/** The outcome of `AdminTarget.reload`: the plan, whether it was applied, and the version then in force. */
+export interface ReloadResult { applied: boolean; plan: ReloadPlan; version: number }
+
+/**
+ * What the admin API (admin/) sees of a running proxy. The composition root provides it; the admin server
+ * has the process's lifetime, not a config generation's.
+ */
+export interface AdminTarget {
+  upstreams(): RegistryUpstream[];
+  routes(): AdminRoute[];
+  /** The config in force, its version (a counter, 1 at start) and a hash of its content. */
+  config(): { version: number; hash: string; config: unknown };
+  /** Re-reads the config file; `plan`: only says what would change. Throws a ConfigError for an invalid file. */
+  reload(opts: { plan: boolean }): Promise<ReloadResult>;
+  /** Listeners bound and not stopping. */
+  ready(): boolean;
+  /** The registry, when the proxy has one: server changes answer 501 without it. */
+  registry?: UpstreamRegistry | undefined;
+}

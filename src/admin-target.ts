@@ -1,0 +1,83 @@
+/**
+ * What the admin API (admin/) sees of a running Gatehouse: the `AdminTarget` the composition root hands it.
+ * Servers are listed from the running generation's upstreams (all from the file, none draining); changing
+ * them needs the process-level upstream registry, which answers 501 until the proxy has one.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { AdminError, planReload, serverId } from './admin/index.js';
+import type { AdminRoute, AdminTarget, RegistryServer, RegistryUpstream, UpstreamRegistry } from './core/services.js';
+import type { GatehouseConfig } from './schema.js';
+import type { UpstreamStatus } from './gatehouse.js';
+
+export interface TargetDeps {
+  config(): GatehouseConfig;
+  /** 1 at start, one more for each config swapped in. */
+  version(): number;
+  upstreams(): UpstreamStatus[];
+  ready(): boolean;
+  /** Reads and validates the config file; undefined when the proxy has none. */
+  load: (() => Promise<GatehouseConfig>) | undefined;
+  apply(config: GatehouseConfig): Promise<void>;
+  registry?: UpstreamRegistry | undefined;
+}
+
+/** The package's version, for the OpenAPI document. */
+export function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+function health(s: UpstreamStatus['servers'][number]): RegistryServer['health'] {
+  return s.health.ejectedUntil > 0 ? 'ejected' : s.up ? 'up' : 'down';
+}
+
+function listUpstreams(deps: TargetDeps): RegistryUpstream[] {
+  return deps.upstreams().map((u) => ({
+    name: u.name,
+    servers: u.servers.map((s) => ({
+      id: serverId(s.url), url: s.url, weight: s.weight, backup: s.backup, health: health(s),
+      inflight: s.inflight, latency_ms: s.latency_ms, draining: false, source: 'file' as const,
+    })),
+  }));
+}
+
+function listRoutes(cfg: GatehouseConfig): AdminRoute[] {
+  return cfg.routes.map((r, index) => {
+    const action = r.proxy ? 'proxy' : r.respond ? 'respond' : r.redirect ? 'redirect' : 'none';
+    return { id: r.name ?? `routes[${index}]`, index, match: r.match, action, ...(r.proxy ? { upstream: r.proxy.upstream } : {}) };
+  });
+}
+
+// Values under these keys are secrets (JWT secrets, passwords): never in an API answer.
+const SECRET = /^(secret|password|token|client_secret|api_key)$|_(secret|password|token)$/i;
+
+function redact(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(redact);
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SECRET.test(k) && typeof x === 'string' ? '[redacted]' : redact(x)]));
+  }
+  return v;
+}
+
+export function adminTarget(deps: TargetDeps): AdminTarget {
+  const hashOf = (cfg: GatehouseConfig): string => createHash('sha256').update(JSON.stringify(cfg)).digest('hex').slice(0, 16);
+  return {
+    upstreams: () => deps.registry?.list() ?? listUpstreams(deps),
+    routes: () => listRoutes(deps.config()),
+    config: () => ({ version: deps.version(), hash: hashOf(deps.config()), config: redact(deps.config()) }),
+    ready: () => deps.ready(),
+    registry: deps.registry,
+    async reload({ plan: only }) {
+      if (!deps.load) throw new AdminError(409, 'GH_ADMIN_NO_CONFIG_FILE', 'this proxy was not started from a config file: there is nothing to reload');
+      const next = await deps.load();
+      const inflight = new Map(listUpstreams(deps).flatMap((u) => u.servers.map((s) => [`${u.name} ${s.id}`, s.inflight] as const)));
+      const plan = planReload(deps.config(), next, { inflight: (u, id) => inflight.get(`${u} ${id}`) ?? 0 });
+      if (!only) await deps.apply(next);
+      return { applied: !only, plan, version: deps.version() };
+    },
+  };
+}

@@ -1,0 +1,119 @@
+/** The admin API's endpoints: method, path pattern, whether the token is needed, and the handler. */
+import type { IncomingMessage } from 'node:http';
+import { ConfigError } from '../config/errors.js';
+import { parseDuration } from '../config/units.js';
+import type { AdminTarget, RegistryServer, RegistryUpstream, UpstreamRegistry } from '../core/services.js';
+import { AdminError, readJson } from './http.js';
+import { serverId } from './plan.js';
+
+export interface Call { req: IncomingMessage; params: string[]; query: URLSearchParams; target: AdminTarget; maxBody: number }
+export interface Answer { status: number; body: unknown }
+export interface Endpoint { method: string; path: RegExp; template: string; auth: boolean; handle(call: Call): Answer | Promise<Answer> }
+
+const SERVER_URL = /^https?:\/\/[^/?#\s]+\/?$/;
+const ok = (body: unknown, status = 200): Answer => ({ status, body });
+
+function upstreamOf(target: AdminTarget, name: string): RegistryUpstream {
+  const u = target.upstreams().find((x) => x.name === name);
+  if (!u) throw new AdminError(404, 'GH_ADMIN_UNKNOWN_UPSTREAM', `no upstream "${name}" (defined: ${target.upstreams().map((x) => x.name).join(', ') || 'none'})`);
+  return u;
+}
+
+function serverOf(target: AdminTarget, upstream: string, id: string): RegistryServer {
+  const s = upstreamOf(target, upstream).servers.find((x) => x.id === id);
+  if (!s) throw new AdminError(404, 'GH_ADMIN_UNKNOWN_SERVER', `upstream "${upstream}" has no server "${id}" (servers are named host:port)`);
+  return s;
+}
+
+function registryOf(target: AdminTarget): UpstreamRegistry {
+  if (!target.registry) throw new AdminError(501, 'GH_ADMIN_NOT_IMPLEMENTED', 'changing servers at run time needs the upstream registry, which this build does not have yet: edit the config file and POST /api/reload');
+  return target.registry;
+}
+
+interface NewServer { url: string; weight?: number; ttl?: number }
+
+/** Checks a `POST …/servers` body: `{url, weight?, ttl?}`, nothing else. */
+export function parseNewServer(body: unknown): NewServer {
+  const bad = (message: string): AdminError => new AdminError(400, 'GH_ADMIN_BAD_REQUEST', message);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('the body must be a JSON object such as {"url": "http://127.0.0.1:19002"}');
+  const b = body as Record<string, unknown>;
+  const unknown = Object.keys(b).filter((k) => !['url', 'weight', 'ttl'].includes(k));
+  if (unknown.length) throw bad(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')} (expected url, weight, ttl)`);
+  if (typeof b.url !== 'string' || !SERVER_URL.test(b.url) || !URL.canParse(b.url)) {
+    throw bad(`"url" must be an http:// or https:// URL with a host and port and no path, e.g. http://127.0.0.1:19002 (got ${JSON.stringify(b.url ?? null)})`);
+  }
+  const out: NewServer = { url: b.url };
+  if (b.weight !== undefined) {
+    if (!Number.isInteger(b.weight) || (b.weight as number) < 1 || (b.weight as number) > 1000) throw bad('"weight" must be an integer from 1 to 1000');
+    out.weight = b.weight as number;
+  }
+  if (b.ttl !== undefined) {
+    const ms = typeof b.ttl === 'string' ? parseDuration(b.ttl) : undefined;
+    if (ms === undefined || ms <= 0) throw bad('"ttl" must be a duration such as 10s, 500ms or 5m');
+    out.ttl = ms;
+  }
+  return out;
+}
+
+async function addServer(c: Call): Promise<Answer> {
+  const [name] = c.params as [string];
+  upstreamOf(c.target, name);
+  const wanted = parseNewServer(await readJson(c.req, c.maxBody));
+  const id = serverId(wanted.url);
+  const existing = upstreamOf(c.target, name).servers.find((s) => s.id === id);
+  // Repeating a registration with a TTL renews it (a heartbeat); anything else already there is a conflict.
+  if (existing && !(existing.source === 'api' && wanted.ttl !== undefined)) {
+    throw new AdminError(409, 'GH_ADMIN_SERVER_EXISTS', `upstream "${name}" already has server "${id}" (from ${existing.source})`);
+  }
+  const server = await registryOf(c.target).addServer(name, { ...wanted, source: 'api' });
+  return ok(server, existing ? 200 : 201);
+}
+
+function serverChange(op: 'drainServer' | 'enableServer'): (c: Call) => Promise<Answer> {
+  return async (c) => {
+    const [name, id] = c.params as [string, string];
+    serverOf(c.target, name, id);
+    return ok(await registryOf(c.target)[op](name, id));
+  };
+}
+
+async function removeServer(c: Call): Promise<Answer> {
+  const [name, id] = c.params as [string, string];
+  serverOf(c.target, name, id);
+  await registryOf(c.target).removeServer(name, id);
+  return ok({ upstream: name, id, removed: true });
+}
+
+async function reload(c: Call): Promise<Answer> {
+  const plan = ['1', 'true'].includes(c.query.get('plan') ?? '');
+  try {
+    return ok(await c.target.reload({ plan }));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const lines = err.issues.length ? err.message.split('\n') : [err.message];
+    throw new AdminError(422, 'GH_ADMIN_CONFIG_INVALID', `the config file is invalid, nothing was changed: ${lines[0]}${lines.length > 1 ? ` (and ${lines.length - 1} more)` : ''}`, { errors: lines });
+  }
+}
+
+const SEG = '([^/]+)';
+const at = (template: string): RegExp =>
+  new RegExp(`^${template.replace(/\{[a-z]+\}/g, SEG)}$`);
+
+function ep(method: string, template: string, handle: Endpoint['handle'], auth = true): Endpoint {
+  return { method, path: at(template), template, auth, handle };
+}
+
+/** Every endpoint; openapi.ts describes the same list. */
+export const endpoints: readonly Endpoint[] = [
+  ep('GET', '/healthz', () => ok({ status: 'ok' }), false),
+  ep('GET', '/readyz', (c) => (c.target.ready() ? ok({ ready: true }) : ok({ ready: false }, 503)), false),
+  ep('GET', '/openapi.json', () => ok(undefined), false), // answered by server.ts
+  ep('GET', '/api/upstreams', (c) => ok({ upstreams: c.target.upstreams() })),
+  ep('POST', '/api/upstreams/{name}/servers', addServer),
+  ep('POST', '/api/upstreams/{name}/servers/{id}/drain', serverChange('drainServer')),
+  ep('POST', '/api/upstreams/{name}/servers/{id}/enable', serverChange('enableServer')),
+  ep('DELETE', '/api/upstreams/{name}/servers/{id}', removeServer),
+  ep('GET', '/api/routes', (c) => ok({ routes: c.target.routes() })),
+  ep('GET', '/api/config', (c) => ok(c.target.config())),
+  ep('POST', '/api/reload', reload),
+];

@@ -1,0 +1,78 @@
+/** The OpenAPI 3.1 description of the admin API (`GET /openapi.json`). */
+
+const json = (schema: object, description: string): object => ({ description, content: { 'application/json': { schema } } });
+const error = { $ref: '#/components/schemas/Error' };
+const errorReply = (description: string): object => json(error, description);
+const param = (name: string, description: string): object => ({ name, in: 'path', required: true, description, schema: { type: 'string' } });
+const upstream = param('name', 'Upstream name');
+const server = param('id', 'Server id, `host:port`');
+const secured = { security: [{ bearer: [] }] };
+const common = { 401: errorReply('Missing or wrong bearer token') };
+const needsRegistry = { 501: errorReply('This build cannot change servers at run time') };
+
+const serverSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', description: 'host:port' }, url: { type: 'string' }, weight: { type: 'integer' }, backup: { type: 'boolean' },
+    health: { enum: ['up', 'down', 'ejected'] }, inflight: { type: 'integer' }, latency_ms: { type: 'number' },
+    draining: { type: 'boolean' }, source: { enum: ['file', 'api', 'dns'] },
+  },
+};
+const names = { type: 'array', items: { type: 'string' } };
+const change = { type: 'object', properties: { added: names, changed: names, removed: names } };
+
+function serverOp(summary: string, extra: Record<string, object> = {}): object {
+  return {
+    ...secured, summary, parameters: [upstream, server],
+    responses: { 200: json({ $ref: '#/components/schemas/Server' }, 'The server'), ...common, 404: errorReply('Unknown upstream or server'), ...needsRegistry, ...extra },
+  };
+}
+
+/** The document; `version` is the package's. */
+export function openApi(version: string): object {
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Gatehouse admin API', version, description: 'Upstream servers, routes, the config in force and reloads. Errors are {status, code, message}.' },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The value of the variable named by admin.token_env' } },
+      schemas: {
+        Error: { type: 'object', required: ['status', 'code', 'message'], properties: { status: { type: 'integer' }, code: { type: 'string' }, message: { type: 'string' } } },
+        Server: serverSchema,
+        Plan: { type: 'object', properties: { routes: change, upstreams: change, drained: { type: 'array' }, added_servers: { type: 'array' } } },
+      },
+    },
+    paths: {
+      '/healthz': { get: { summary: 'The process is up (no token)', responses: { 200: json({ type: 'object' }, 'Up') } } },
+      '/readyz': { get: { summary: 'Listeners bound and not stopping (no token)', responses: { 200: json({ type: 'object' }, 'Ready'), 503: json({ type: 'object' }, 'Starting or stopping') } } },
+      '/openapi.json': { get: { summary: 'This document (no token)', responses: { 200: json({ type: 'object' }, 'OpenAPI 3.1') } } },
+      '/api/upstreams': {
+        get: { ...secured, summary: 'Upstreams and their servers', responses: { 200: json({ type: 'object', properties: { upstreams: { type: 'array' } } }, 'Upstreams'), ...common } },
+      },
+      '/api/upstreams/{name}/servers': {
+        post: {
+          ...secured, summary: 'Add a server (with a ttl, repeating the call renews it)', parameters: [upstream],
+          requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['url'], properties: { url: { type: 'string' }, weight: { type: 'integer' }, ttl: { type: 'string', description: 'e.g. 10s' } } } } } },
+          responses: {
+            201: json(serverSchema, 'Added'), 200: json(serverSchema, 'Renewed'), 400: errorReply('Malformed JSON or a bad field'), ...common,
+            404: errorReply('Unknown upstream'), 409: errorReply('The server is there already'), 413: errorReply('Body too large'), ...needsRegistry,
+          },
+        },
+      },
+      '/api/upstreams/{name}/servers/{id}': { delete: serverOp('Remove a server (drained first)') },
+      '/api/upstreams/{name}/servers/{id}/drain': { post: serverOp('Drain a server: no new requests, in-flight ones finish') },
+      '/api/upstreams/{name}/servers/{id}/enable': { post: serverOp('Take a drained server back') },
+      '/api/routes': { get: { ...secured, summary: 'The routes in force', responses: { 200: json({ type: 'object' }, 'Routes'), ...common } } },
+      '/api/config': { get: { ...secured, summary: 'The config in force, its version and hash', responses: { 200: json({ type: 'object' }, 'Config'), ...common } } },
+      '/api/reload': {
+        post: {
+          ...secured, summary: 'Re-read the config file and apply it; with plan=1 only say what would change',
+          parameters: [{ name: 'plan', in: 'query', required: false, schema: { enum: ['1', 'true'] } }],
+          responses: {
+            200: json({ type: 'object', properties: { applied: { type: 'boolean' }, version: { type: 'integer' }, plan: { $ref: '#/components/schemas/Plan' } } }, 'Reloaded or planned'),
+            ...common, 409: errorReply('No config file to reload'), 422: errorReply('The file is invalid; nothing changed'),
+          },
+        },
+      },
+    },
+  };
+}

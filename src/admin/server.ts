@@ -1,0 +1,84 @@
+/** The admin API's listener: a node:http server of the process's lifetime, outside every config generation. */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { AdminTarget } from '../core/services.js';
+import { endpoints, type Endpoint } from './endpoints.js';
+import { AdminError, sendError, sendJson } from './http.js';
+import { openApi } from './openapi.js';
+
+interface Match { endpoint: Endpoint; params: string[] }
+
+/** The endpoint for this method and path; a 404 or a 405 (with the allowed methods) otherwise. */
+function route(method: string, path: string): Match | { allow: string[] } | undefined {
+  const allow: string[] = [];
+  for (const e of endpoints) {
+    const m = e.path.exec(path);
+    if (!m) continue;
+    if (e.method === method || (method === 'HEAD' && e.method === 'GET')) {
+      const params = m.slice(1).map((p) => {
+        try {
+          return decodeURIComponent(p);
+        } catch {
+          throw new AdminError(400, 'GH_ADMIN_BAD_REQUEST', `malformed percent-encoding in the path: ${p}`);
+        }
+      });
+      return { endpoint: e, params };
+    }
+    allow.push(e.method === 'GET' ? 'GET, HEAD' : e.method);
+  }
+  return allow.length ? { allow } : undefined;
+}
+
+export interface HandlerOptions { target: AdminTarget; authorized(header: string | undefined): boolean; maxBody: number; log: Logger; version: string }
+
+async function answer(req: IncomingMessage, res: ServerResponse, o: HandlerOptions): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://admin');
+  const path = url.pathname;
+  const method = req.method ?? 'GET';
+  // The token is checked before the path is looked at: without it, /api/ says nothing about what exists.
+  if (path.startsWith('/api/') && !o.authorized(req.headers.authorization)) {
+    throw new AdminError(401, 'GH_ADMIN_UNAUTHORIZED', 'a valid token is required: Authorization: Bearer <the value of admin.token_env>');
+  }
+  const found = route(method, path);
+  if (!found) throw new AdminError(404, 'GH_ADMIN_NOT_FOUND', `no admin endpoint ${path} (GET /openapi.json lists them)`);
+  if ('allow' in found) {
+    const allow = found.allow.join(', ');
+    sendError(res, new AdminError(405, 'GH_ADMIN_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path} (allowed: ${allow})`), { allow });
+    return;
+  }
+  if (found.endpoint.template === '/openapi.json') return sendJson(res, 200, openApi(o.version));
+  const out = await found.endpoint.handle({ req, params: found.params, query: url.searchParams, target: o.target, maxBody: o.maxBody });
+  sendJson(res, out.status, out.body);
+}
+
+/** The admin request handler; every failure is a JSON `{status, code, message}`. */
+export function adminHandler(o: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    answer(req, res, o).catch((err: unknown) => {
+      if (res.headersSent) return void res.destroy();
+      if (err instanceof AdminError) {
+        // A body left unread (too large, or never read) would be parsed as the next request: close instead.
+        const close: Record<string, string> = req.readableEnded ? {} : { connection: 'close' };
+        sendError(res, err, close);
+        return;
+      }
+      o.log.error({ err }, 'admin API: request failed');
+      sendError(res, new AdminError(500, 'GH_ADMIN_INTERNAL', 'internal error (see the process log)'), { connection: 'close' });
+    });
+  };
+}
+
+/** Binds the admin server; rejects when the address cannot be bound. */
+export async function listenAdmin(handler: (req: IncomingMessage, res: ServerResponse) => void, address: string): Promise<Server> {
+  const i = address.lastIndexOf(':');
+  const host = address.slice(0, i).replace(/^\[|\]$/g, '') || undefined;
+  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port: Number(address.slice(i + 1)) }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
