@@ -244,7 +244,7 @@ test('admin: planReload diffs routes, upstreams and servers (a pure function)', 
     routes: [{ name: 'a', match: { path: '/a/' } }, { match: { path: '/' } }, { name: 'b' }],
     upstreams: { app: { servers: ['http://10.0.0.1'] }, fresh: { servers: ['http://10.0.0.3:8080'] } },
   };
-  assert.deepEqual(planReload(before, after, { inflight: (u, id) => (id === '10.0.0.2:80' ? 3 : 0) }), {
+  assert.deepEqual(planReload(before, after, { inflight: (_u, id) => (id === '10.0.0.2:80' ? 3 : 0) }), {
     routes: { added: ['b'], changed: ['a'], removed: [] },
     upstreams: { added: ['fresh'], changed: ['app'], removed: ['old'] },
     drained: [{ upstream: 'app', id: '10.0.0.2:80', inflight: 3 }, { upstream: 'old', id: '10.0.0.9:443', inflight: 0 }],
