@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { AdminError, planReload, serverId } from './admin/index.js';
 import type { AdminRoute, AdminTarget, RegistryServer, RegistryUpstream, UpstreamRegistry } from './core/services.js';
-import type { GatehouseConfig } from './schema.js';
+import { isSecret, toJsonSchema, type JsonSchema } from './config/json-schema.js';
+import { configSchema, type GatehouseConfig } from './schema.js';
 import type { UpstreamStatus } from './gatehouse.js';
 
 export interface TargetDeps {
@@ -52,14 +53,14 @@ function listRoutes(cfg: GatehouseConfig): AdminRoute[] {
   });
 }
 
-// Values under these keys are secrets (JWT secrets, passwords): never in an API answer.
-const SECRET = /^(secret|password|token|client_secret|api_key)$|_(secret|password|token)$/i;
+let schemaJson: JsonSchema | undefined;
 
-function redact(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(redact);
-  if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SECRET.test(k) && typeof x === 'string' ? '[redacted]' : redact(x)]));
-  }
+/** The config with every secret (`writeOnly` in the schema: JWT secrets, password hashes) shown as `[redacted]`. */
+function redact(v: unknown, path: (string | number)[] = []): unknown {
+  schemaJson ??= toJsonSchema(configSchema);
+  if (path.length && isSecret(schemaJson, path)) return '[redacted]';
+  if (Array.isArray(v)) return v.map((x, i) => redact(x, [...path, i]));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redact(x, [...path, k])]));
   return v;
 }
 

@@ -111,6 +111,20 @@ test('admin: GET /api/upstreams, /api/routes and /api/config show what is in for
   assert.deepEqual((cfg.config as { admin: unknown }).admin, { address: '127.0.0.1:0', token_env: 'GATEHOUSE_ADMIN_TOKEN', max_body: 1024 });
 });
 
+test('admin: GET /api/config never shows a secret', async (t) => {
+  const secret = 'j'.repeat(40);
+  const gh = createGatehouse({
+    listeners: [{ name: 'public', address: '127.0.0.1:0' }], admin: { address: '127.0.0.1:0', token_env: 'GATEHOUSE_ADMIN_TOKEN' },
+    routes: [{ match: { path: '/' }, auth: { jwt: { secret } }, respond: { status: 200 } }],
+  }, { logger: silent });
+  await gh.start();
+  t.after(() => gh.stop({ timeoutMs: 1000 }));
+  const r = await send(`${gh.adminUrl()!}/api/config`, { headers: auth });
+  assert.equal(r.status, 200);
+  assert.ok(!r.text.includes(secret));
+  assert.equal((json(r).config as { routes: { auth: { jwt: { secret: string } } }[] }).routes[0]!.auth.jwt.secret, '[redacted]');
+});
+
 test('admin: POST /api/reload?plan=1 says what a reload would change and applies nothing; POST /api/reload applies it', async (t) => {
   const a = await startOrigin(t, (_q, s) => s.end('a'));
   const b = await startOrigin(t, (_q, s) => s.end('b'));
