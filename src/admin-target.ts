@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { AdminError, planReload, serverId } from './admin/index.js';
-import type { AdminRoute, AdminTarget, RegistryServer, RegistryUpstream, UpstreamRegistry } from './core/services.js';
+import type { AdminRoute, AdminTarget, UpstreamInfo, UpstreamRegistry } from './core/services.js';
 import { isSecret, toJsonSchema, type JsonSchema } from './config/json-schema.js';
 import { configSchema, type GatehouseConfig } from './schema.js';
 import type { UpstreamStatus } from './gatehouse.js';
@@ -32,16 +32,12 @@ export function packageVersion(): string {
   }
 }
 
-function health(s: UpstreamStatus['servers'][number]): RegistryServer['health'] {
-  return s.health.ejectedUntil > 0 ? 'ejected' : s.up ? 'up' : 'down';
-}
-
-function listUpstreams(deps: TargetDeps): RegistryUpstream[] {
+function listUpstreams(deps: TargetDeps): UpstreamInfo[] {
   return deps.upstreams().map((u) => ({
     name: u.name,
     servers: u.servers.map((s) => ({
-      id: serverId(s.url), url: s.url, weight: s.weight, backup: s.backup, health: health(s),
-      inflight: s.inflight, latency_ms: s.latency_ms, draining: false, source: 'file' as const,
+      id: serverId(s.url), url: s.url, weight: s.weight, backup: s.backup, up: s.up, health: s.health,
+      inflight: s.inflight, latency_ms: s.latency_ms, draining: false, idle: false, source: 'file' as const, sources: ['file' as const],
     })),
   }));
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { planReload, startAdmin, adminSchema } from '../src/admin/index.js';
-import type { AdminTarget, RegistryServer, RegistryUpstream, UpstreamRegistry } from '../src/core/services.js';
+import { RegistryError, type AdminTarget, type ServerInfo, type UpstreamInfo, type UpstreamRegistry } from '../src/core/services.js';
 import { createGatehouse, loadConfig, type Gatehouse } from '../src/index.js';
 import { send, type Response } from './helpers/client.js';
 import { startOrigin, waitFor } from './helpers/origin.js';
@@ -98,10 +98,13 @@ test('admin: /healthz, /readyz and /openapi.json need no token; readyz is 503 on
 test('admin: GET /api/upstreams, /api/routes and /api/config show what is in force', async (t) => {
   const a = await startOrigin(t, (_q, s) => s.end('a'));
   const { admin } = await startFromFile(t, [a.url]);
-  const ups = json(await send(`${admin}/api/upstreams`, { headers: auth })).upstreams as RegistryUpstream[];
+  const ups = json(await send(`${admin}/api/upstreams`, { headers: auth })).upstreams as UpstreamInfo[];
   assert.deepEqual(ups, [{
     name: 'app',
-    servers: [{ id: a.authority, url: a.url, weight: 1, backup: false, health: 'up', inflight: 0, latency_ms: 0, draining: false, source: 'file' }],
+    servers: [{
+      id: a.authority, url: a.url, weight: 1, backup: false, up: true, health: { active: true, ejectedUntil: 0, ejections: 0, consecutiveFailures: 0 },
+      inflight: 0, latency_ms: 0, draining: false, idle: false, source: 'file', sources: ['file'],
+    }],
   }]);
   const routes = json(await send(`${admin}/api/routes`, { headers: auth })).routes;
   assert.deepEqual(routes, [{ id: 'routes[0]', index: 0, match: { path: '/' }, action: 'proxy', upstream: 'app' }]);
@@ -188,7 +191,7 @@ test('admin: bad input is a JSON error and changes nothing', async (t) => {
   // Without the registry, server changes are refused with a clear 501 once the input is valid.
   assertError(await post(servers, '{"url": "http://127.0.0.1:19002", "ttl": "10s"}'), 501, 'GH_ADMIN_NOT_IMPLEMENTED', /registry/);
   assertError(await post(`${admin}/api/upstreams/app/servers/${a.authority}/drain`), 501, 'GH_ADMIN_NOT_IMPLEMENTED');
-  const ups = json(await send(`${admin}/api/upstreams`, { headers: auth })).upstreams as RegistryUpstream[];
+  const ups = json(await send(`${admin}/api/upstreams`, { headers: auth })).upstreams as UpstreamInfo[];
   assert.deepEqual(ups[0]!.servers.map((s) => s.id), [a.authority], 'nothing changed');
 });
 
@@ -208,21 +211,27 @@ test('admin: a missing token variable is a config error naming it; a non-loopbac
 
 /** A registry kept in memory, behind an AdminTarget: the server-changing endpoints against the contract. */
 function memoryTarget(): AdminTarget {
-  const servers: RegistryServer[] = [];
-  const find = (id: string): RegistryServer => servers.find((s) => s.id === id)!;
+  const servers: ServerInfo[] = [];
+  const find = (id: string): ServerInfo => servers.find((s) => s.id === id)!;
   const registry: UpstreamRegistry = {
     list: () => [{ name: 'app', servers: servers.map((s) => ({ ...s })) }],
+    get: (u) => registry.list().find((x) => x.name === u),
+    setDiscovered: () => ({ added: [], kept: [], drained: [] }),
     addServer(_u, s) {
       const id = new URL(s.url).host;
       const old = servers.find((x) => x.id === id);
       if (old) return old;
-      const made: RegistryServer = { id, url: s.url, weight: s.weight ?? 1, backup: false, health: 'up', inflight: 0, latency_ms: 0, draining: false, source: s.source };
+      if (id === 'invalid:1') throw new RegistryError('refused by the registry', 'invalid');
+      const made: ServerInfo = {
+        id, url: s.url, weight: s.weight ?? 1, backup: false, up: true, health: { active: true, ejectedUntil: 0, ejections: 0, consecutiveFailures: 0 },
+        inflight: 0, latency_ms: 0, draining: false, idle: false, source: s.source, sources: [s.source],
+      };
       servers.push(made);
       return made;
     },
     drainServer: (_u, id) => Object.assign(find(id), { draining: true }),
     enableServer: (_u, id) => Object.assign(find(id), { draining: false }),
-    removeServer: (_u, id) => void servers.splice(servers.indexOf(find(id)), 1),
+    removeServer: async (_u, id) => void servers.splice(servers.indexOf(find(id)), 1),
   };
   return {
     upstreams: () => registry.list(), routes: () => [], config: () => ({ version: 1, hash: '0', config: {} }),
@@ -237,15 +246,17 @@ test('admin: add, renew, drain, enable and remove a server through the registry'
   const added = await post(base, '{"url": "http://127.0.0.1:19002", "ttl": "10s"}');
   assert.equal(added.status, 201);
   assert.deepEqual(json(added), {
-    id: '127.0.0.1:19002', url: 'http://127.0.0.1:19002', weight: 1, backup: false, health: 'up', inflight: 0, latency_ms: 0, draining: false, source: 'api',
+    id: '127.0.0.1:19002', url: 'http://127.0.0.1:19002', weight: 1, backup: false, up: true,
+    health: { active: true, ejectedUntil: 0, ejections: 0, consecutiveFailures: 0 }, inflight: 0, latency_ms: 0, draining: false, idle: false, source: 'api', sources: ['api'],
   });
+  assertError(await post(base, '{"url": "http://invalid:1"}'), 400, 'GH_ADMIN_BAD_REQUEST', /refused by the registry/);
   assert.equal((await post(base, '{"url": "http://127.0.0.1:19002", "ttl": "10s"}')).status, 200, 'with a TTL, repeating renews');
   assertError(await post(base, '{"url": "http://127.0.0.1:19002"}'), 409, 'GH_ADMIN_SERVER_EXISTS');
   assert.equal(json(await post(`${base}/127.0.0.1:19002/drain`)).draining, true);
   assert.equal(json(await post(`${base}/127.0.0.1:19002/enable`)).draining, false);
   const removed = await send(`${base}/127.0.0.1:19002`, { method: 'DELETE', headers: auth });
   assert.deepEqual(json(removed), { upstream: 'app', id: '127.0.0.1:19002', removed: true });
-  assert.deepEqual((json(await send(`${server.url}/api/upstreams`, { headers: auth })).upstreams as RegistryUpstream[])[0]!.servers, []);
+  assert.deepEqual((json(await send(`${server.url}/api/upstreams`, { headers: auth })).upstreams as UpstreamInfo[])[0]!.servers, []);
   assertError(await send(`${base}/127.0.0.1:19002`, { method: 'DELETE', headers: auth }), 404, 'GH_ADMIN_UNKNOWN_SERVER');
 });
 

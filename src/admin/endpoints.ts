@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { ConfigError } from '../config/errors.js';
 import { parseDuration } from '../config/units.js';
-import type { AdminTarget, RegistryServer, RegistryUpstream, UpstreamRegistry } from '../core/services.js';
+import { RegistryError, type AdminTarget, type ServerInfo, type UpstreamInfo, type UpstreamRegistry } from '../core/services.js';
 import { AdminError, readJson } from './http.js';
 import { serverId } from './plan.js';
 
@@ -13,16 +13,28 @@ export interface Endpoint { method: string; path: RegExp; template: string; auth
 const SERVER_URL = /^https?:\/\/[^/?#\s]+\/?$/;
 const ok = (body: unknown, status = 200): Answer => ({ status, body });
 
-function upstreamOf(target: AdminTarget, name: string): RegistryUpstream {
+function upstreamOf(target: AdminTarget, name: string): UpstreamInfo {
   const u = target.upstreams().find((x) => x.name === name);
   if (!u) throw new AdminError(404, 'GH_ADMIN_UNKNOWN_UPSTREAM', `no upstream "${name}" (defined: ${target.upstreams().map((x) => x.name).join(', ') || 'none'})`);
   return u;
 }
 
-function serverOf(target: AdminTarget, upstream: string, id: string): RegistryServer {
+function serverOf(target: AdminTarget, upstream: string, id: string): ServerInfo {
   const s = upstreamOf(target, upstream).servers.find((x) => x.id === id);
   if (!s) throw new AdminError(404, 'GH_ADMIN_UNKNOWN_SERVER', `upstream "${upstream}" has no server "${id}" (servers are named host:port)`);
   return s;
+}
+
+/** A registry call: its RegistryError is a 404 (not found) or a 400 (invalid), with its message. */
+async function change<T>(call: () => T | Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (!(err instanceof RegistryError)) throw err;
+    throw err.code === 'not_found'
+      ? new AdminError(404, 'GH_ADMIN_NOT_FOUND', err.message)
+      : new AdminError(400, 'GH_ADMIN_BAD_REQUEST', err.message);
+  }
 }
 
 function registryOf(target: AdminTarget): UpstreamRegistry {
@@ -65,7 +77,8 @@ async function addServer(c: Call): Promise<Answer> {
   if (existing && !(existing.source === 'api' && wanted.ttl !== undefined)) {
     throw new AdminError(409, 'GH_ADMIN_SERVER_EXISTS', `upstream "${name}" already has server "${id}" (from ${existing.source})`);
   }
-  const server = await registryOf(c.target).addServer(name, { ...wanted, source: 'api' });
+  const registry = registryOf(c.target);
+  const server = await change(() => registry.addServer(name, { ...wanted, source: 'api' }));
   return ok(server, existing ? 200 : 201);
 }
 
@@ -73,14 +86,16 @@ function serverChange(op: 'drainServer' | 'enableServer'): (c: Call) => Promise<
   return async (c) => {
     const [name, id] = c.params as [string, string];
     serverOf(c.target, name, id);
-    return ok(await registryOf(c.target)[op](name, id));
+    const registry = registryOf(c.target);
+    return ok(await change(() => registry[op](name, id)));
   };
 }
 
 async function removeServer(c: Call): Promise<Answer> {
   const [name, id] = c.params as [string, string];
   serverOf(c.target, name, id);
-  await registryOf(c.target).removeServer(name, id);
+  const registry = registryOf(c.target);
+  await change(() => registry.removeServer(name, id));
   return ok({ upstream: name, id, removed: true });
 }
 

@@ -14,8 +14,11 @@ const serverSchema = {
   type: 'object',
   properties: {
     id: { type: 'string', description: 'host:port' }, url: { type: 'string' }, weight: { type: 'integer' }, backup: { type: 'boolean' },
-    health: { enum: ['up', 'down', 'ejected'] }, inflight: { type: 'integer' }, latency_ms: { type: 'number' },
-    draining: { type: 'boolean' }, source: { enum: ['file', 'api', 'dns'] },
+    up: { type: 'boolean', description: 'Taking traffic: passing active checks, not ejected, not draining' },
+    health: { type: 'object', properties: { active: { type: 'boolean' }, ejectedUntil: { type: 'number' }, ejections: { type: 'integer' }, consecutiveFailures: { type: 'integer' } } },
+    inflight: { type: 'integer' }, latency_ms: { type: 'number' }, draining: { type: 'boolean' }, idle: { type: 'boolean', description: 'Draining and no request in flight' },
+    source: { enum: ['file', 'api', 'dns', 'file-discovery'] }, sources: { type: 'array', items: { type: 'string' } },
+    expires_at: { type: 'number', description: 'ms since the epoch when an API-added server with a ttl leaves unless renewed' },
   },
 };
 const names = { type: 'array', items: { type: 'string' } };

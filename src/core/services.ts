@@ -47,52 +47,6 @@ export interface PeerObserver {
   observe(peer: Peer, outcome: AttemptOutcome): void;
 }
 
-/** The weight a peer has now: its configured weight, ramped up linearly during slow start. */
-export function effectiveWeight(peer: Peer, now: number): number {
-  if (peer.slowStartMs === 0 || peer.upSince === 0) return peer.weight;
-  const f = (now - peer.upSince) / peer.slowStartMs;
-  return f >= 1 ? peer.weight : peer.weight * Math.max(0.05, f);
-}
-
-/** Where an upstream server came from: the config file, the admin API, or DNS discovery. */
-export type ServerSource = 'file' | 'api' | 'dns';
-
-/** One server of an upstream as the process-level registry reports it. */
-export interface RegistryServer {
-  /** `host:port` of the server: its identity within the upstream. */
-  id: string;
-  url: string;
-  weight: number;
-  backup: boolean;
-  /** `up` (taking traffic), `down` (failing active checks) or `ejected` (by passive checks). */
-  health: 'up' | 'down' | 'ejected';
-  inflight: number;
-  /** Latency EWMA of response heads, in ms (0 until measured). */
-  latency_ms: number;
-  /** Taking no new requests; in-flight ones finish. */
-  draining: boolean;
-  source: ServerSource;
-}
-
-/** One upstream and its servers. */
-export interface RegistryUpstream { name: string; servers: RegistryServer[] }
-
-/**
- * The process-level upstream registry (STYLE.md 9): servers by identity, outliving config generations. The
- * admin API and discovery change it; callers check that the upstream and server exist (via `list`) first.
- */
-export interface UpstreamRegistry {
-  list(): RegistryUpstream[];
-  /** Adds a server (or renews its TTL when it is there already with a TTL); `ttl` in ms. */
-  addServer(upstream: string, server: { url: string; weight?: number; ttl?: number; source: ServerSource }): Awaitable<RegistryServer>;
-  drainServer(upstream: string, id: string): Awaitable<RegistryServer>;
-  enableServer(upstream: string, id: string): Awaitable<RegistryServer>;
-  /** Drains the server, then removes it. */
-  removeServer(upstream: string, id: string): Awaitable<void>;
-}
-
-type Awaitable<T> = T | Promise<T>;
-
 /** A route as the admin API lists it. */
 export interface AdminRoute { id: string; index: number; match: unknown; action: 'proxy' | 'respond' | 'redirect' | 'none'; upstream?: string }
 
@@ -114,7 +68,7 @@ export interface ReloadResult { applied: boolean; plan: ReloadPlan; version: num
  * has the process's lifetime, not a config generation's.
  */
 export interface AdminTarget {
-  upstreams(): RegistryUpstream[];
+  upstreams(): UpstreamInfo[];
   routes(): AdminRoute[];
   /** The config in force, its version (a counter, 1 at start) and a hash of its content. */
   config(): { version: number; hash: string; config: unknown };
@@ -124,4 +78,93 @@ export interface AdminTarget {
   ready(): boolean;
   /** The registry, when the proxy has one: server changes answer 501 without it. */
   registry?: UpstreamRegistry | undefined;
+}
+
+/** The weight a peer has now: its configured weight, ramped up linearly during slow start. */
+export function effectiveWeight(peer: Peer, now: number): number {
+  if (peer.slowStartMs === 0 || peer.upSince === 0) return peer.weight;
+  const f = (now - peer.upSince) / peer.slowStartMs;
+  return f >= 1 ? peer.weight : peer.weight * Math.max(0.05, f);
+}
+
+/** Where an upstream server came from: the config file, the admin API, DNS or a discovery file. */
+export type ServerSource = 'file' | 'api' | 'dns' | 'file-discovery';
+
+/** A server's health as its monitor keeps it. */
+export interface ServerHealth {
+  /** Passing active checks (true when there are none). */
+  active: boolean;
+  /** Ejected by passive checks until this performance.now() time (0: not ejected). */
+  ejectedUntil: number;
+  ejections: number;
+  consecutiveFailures: number;
+  lastCheck?: string;
+}
+
+/** Watches servers' health (health/ provides it); the registry adds and removes servers live. */
+export interface PeerMonitor extends PeerObserver {
+  start(): void;
+  status(peer: Peer): ServerHealth;
+  add(peer: Peer): void;
+  remove(peer: Peer): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One server as the registry reports it (the admin API's `GET /api/upstreams`). */
+export interface ServerInfo {
+  /** `host:port`. */
+  id: string;
+  url: string;
+  weight: number;
+  backup: boolean;
+  /** Taking traffic: passing active checks, not ejected and not draining. */
+  up: boolean;
+  health: ServerHealth;
+  inflight: number;
+  /** Latency EWMA of response heads, in ms. */
+  latency_ms: number;
+  /** Takes no new requests; `idle` once its in-flight ones have ended. */
+  draining: boolean;
+  idle: boolean;
+  /** Every source that names it; the first is where it came from first. */
+  source: ServerSource;
+  sources: ServerSource[];
+  /** ms since the epoch when an API-added server with a TTL leaves, unless renewed. */
+  expires_at?: number;
+}
+
+export interface UpstreamInfo { name: string; servers: ServerInfo[] }
+
+/** A server to add: `ttl` in ms (for the API's `"10s"`, the caller parses the duration). */
+export interface ServerSpec { url: string; weight?: number; backup?: boolean; ttl?: number }
+
+/** What changed in an upstream's servers. Ids are `host:port`. */
+export interface ServerDiff { added: string[]; kept: string[]; drained: string[] }
+
+/**
+ * The process-lifetime upstream registry (STYLE.md 9): every server by identity with its pool, health,
+ * ejection, latency EWMA and counters. Reloads, the admin API and discovery change it; compiled route
+ * tables hold references into it. Errors (unknown upstream or server, bad URL) throw `RegistryError`.
+ */
+export interface UpstreamRegistry {
+  list(): UpstreamInfo[];
+  get(upstream: string): UpstreamInfo | undefined;
+  /** Adds a server (or renews its TTL and takes it back from draining when it exists) from `source`. */
+  addServer(upstream: string, spec: ServerSpec & { source: ServerSource }): ServerInfo;
+  /** Takes no new requests for the server; in-flight ones finish. It stays listed, `draining`. */
+  drainServer(upstream: string, id: string): ServerInfo;
+  /** Takes a drained server back. */
+  enableServer(upstream: string, id: string): ServerInfo;
+  /** Drains the server, then closes its pool and forgets it once its in-flight requests end. */
+  removeServer(upstream: string, id: string): Promise<void>;
+  /** Replaces the servers one source names for an upstream: new ones added, missing ones drained and removed. */
+  setDiscovered(upstream: string, source: ServerSource, servers: readonly ServerSpec[]): ServerDiff;
+}
+
+/** A registry call on something that does not exist (`code`: the admin API answers 404) or is invalid (400). */
+export class RegistryError extends Error {
+  constructor(message: string, readonly code: 'not_found' | 'invalid') {
+    super(message);
+    this.name = 'RegistryError';
+  }
 }
