@@ -8,6 +8,7 @@ import { RegistryError, type AdminTarget, type ServerInfo, type UpstreamInfo, ty
 import { createGatehouse, loadConfig, type Gatehouse } from '../src/index.js';
 import { send, type Response } from './helpers/client.js';
 import { startOrigin, waitFor } from './helpers/origin.js';
+import { collect, spawnCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
 const TOKEN = 'test-token-4f1c2d';
@@ -276,4 +277,36 @@ test('admin: planReload diffs routes, upstreams and servers (a pure function)', 
     added_servers: [{ upstream: 'fresh', id: '10.0.0.3:8080' }],
   });
   assert.deepEqual(planReload(before, before).drained, []);
+});
+
+test('admin: gatehouse run -c FILE serves the admin API of the contract (on port 0), reloads through it and stops it', async (t) => {
+  const a = await startOrigin(t, (_q, s) => s.end('a'));
+  const file = join(tempDir('admin-cli'), 'gatehouse.yaml');
+  writeFileSync(file, configText([a.url]));
+  const child = spawnCli(['run', '-c', file]);
+  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const done = collect(child);
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+  await waitFor(() => /admin API on http:\/\/[\d.]+:\d+/.test(stderr) && stderr.includes('gatehouse started'), 10_000, 'the admin API to start');
+  const admin = /admin API on (http:\/\/[\d.]+:\d+)/.exec(stderr)![1]!;
+  assert.equal((await send(`${admin}/readyz`)).status, 200);
+  assert.equal((await send(`${admin}/api/routes`)).status, 401);
+  writeFileSync(file, configText([a.url], '\n  - name: ping\n    match: { path: /ping }\n    respond: { status: 200, body: pong }'));
+  const r = await post(`${admin}/api/reload`);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(json(r).version, 2);
+  child.kill('SIGTERM');
+  const { code } = await done;
+  assert.equal(code, 0);
+});
+
+test('admin: gatehouse run refuses to start when the token variable is unset, naming it', async (t) => {
+  const file = join(tempDir('admin-cli'), 'gatehouse.yaml');
+  writeFileSync(file, configText(['http://127.0.0.1:9']).replace('GATEHOUSE_ADMIN_TOKEN', 'GH_TEST_UNSET_ADMIN_TOKEN'));
+  const child = spawnCli(['run', '-c', file]);
+  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const { code, stderr } = await collect(child);
+  assert.equal(code, 1);
+  assert.match(stderr, /environment variable GH_TEST_UNSET_ADMIN_TOKEN \(the admin API's token\) is not set or empty at admin\.token_env/);
 });
