@@ -233,8 +233,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   const alpnChallenges = new Map<string, SecureContext>();
   const acmeManagers = new Map<string, AcmeManager>();
   // The admin API has the process's lifetime: started with the proxy, stopped last; `version` counts configs.
-  let admin: AdminServer | undefined;
-  let version = 1;
+  let admin: AdminServer | undefined, version = 1;
 
   // The names each ACME listener was last set up to certify (route hosts change them on reload too).
   const appliedAcmeNames = new Map<string, string | undefined>();
@@ -313,11 +312,12 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     async start() {
       if (gen) return;
       if (config.admin && !admin) admin = await startAdmin(config.admin, adminTarget(targetDeps), { log, version: packageVersion() });
-      const g = await buildGeneration(config, deps);
+      let g: Generation | undefined;
       try {
+        g = await buildGeneration(config, deps);
         await openAll(g, config);
       } catch (err) {
-        await retire(g, 0);
+        if (g) await retire(g, 0);
         await admin?.close().finally(() => { admin = undefined; });
         throw err;
       }

@@ -5,7 +5,7 @@ import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { planReload, startAdmin, adminSchema } from '../src/admin/index.js';
 import { RegistryError, type AdminTarget, type ServerInfo, type UpstreamInfo, type UpstreamRegistry } from '../src/core/services.js';
-import { createGatehouse, loadConfig, type Gatehouse } from '../src/index.js';
+import { createGatehouse, definePlugin, loadConfig, type Gatehouse } from '../src/index.js';
 import { send, type Response } from './helpers/client.js';
 import { startOrigin, waitFor } from './helpers/origin.js';
 import { collect, spawnCli } from './helpers/cli.js';
@@ -202,6 +202,12 @@ test('admin: a missing token variable is a config error naming it; a non-loopbac
   }, { logger: silent });
   await assert.rejects(gh.start(), /environment variable GH_TEST_UNSET_TOKEN .*is not set/);
   assert.throws(() => gh.url(), /not started/, 'nothing was bound');
+  // A start that fails later (a plugin's create throws) closes the admin API again.
+  const failing = createGatehouse({
+    listeners: [{ name: 'public', address: '127.0.0.1:0' }], admin: { address: '127.0.0.1:0', token_env: 'GATEHOUSE_ADMIN_TOKEN' },
+  }, { logger: silent, plugins: [definePlugin({ name: 'broken', create: () => { throw new Error('broken plugin'); } })] });
+  await assert.rejects(failing.start(), /broken plugin/);
+  assert.equal(failing.adminUrl(), undefined);
   const r = adminSchema.safeParse({ address: '0.0.0.0:19901' });
   assert.equal(r.success, false);
   assert.match(JSON.stringify(r.error?.issues), /non-loopback address needs token_env/);
