@@ -83,6 +83,10 @@ export function warningsOf(cfg: GatehouseConfig): PlacedMessage[] {
     if (l.redirect_https || cfg.routes.some((r) => applies(r.match.listener, l.name))) return;
     out.push({ path: ['listeners', i], message: `listener "${l.name}" has no routes: every request to it is answered 404` });
   });
+  const tokenEnv = cfg.admin?.token_env;
+  if (tokenEnv !== undefined && !process.env[tokenEnv]) {
+    out.push({ path: ['admin', 'token_env'], message: `environment variable ${tokenEnv} is not set here: the admin API will not start without its token` });
+  }
   return out;
 }
 

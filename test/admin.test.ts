@@ -8,7 +8,7 @@ import { RegistryError, type AdminTarget, type ServerInfo, type UpstreamInfo, ty
 import { createGatehouse, definePlugin, loadConfig, type Gatehouse } from '../src/index.js';
 import { send, type Response } from './helpers/client.js';
 import { startOrigin, waitFor } from './helpers/origin.js';
-import { collect, spawnCli } from './helpers/cli.js';
+import { collect, runCli, spawnCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
 const TOKEN = 'test-token-4f1c2d';
@@ -314,5 +314,8 @@ test('admin: gatehouse run refuses to start when the token variable is unset, na
   t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   const { code, stderr } = await collect(child);
   assert.equal(code, 1);
+  const v = await runCli(['validate', file]);
+  assert.equal(v.code, 0, v.stderr);
+  assert.match(v.stderr, /warning: environment variable GH_TEST_UNSET_ADMIN_TOKEN is not set here: the admin API will not start without its token at admin\.token_env/);
   assert.match(stderr, /environment variable GH_TEST_UNSET_ADMIN_TOKEN \(the admin API's token\) is not set or empty at admin\.token_env/);
 });
