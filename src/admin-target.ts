@@ -61,6 +61,7 @@ function redact(v: unknown, path: (string | number)[] = []): unknown {
 }
 
 export function adminTarget(deps: TargetDeps): AdminTarget {
+  let queue: Promise<unknown> = Promise.resolve();
   const hashOf = (cfg: GatehouseConfig): string => createHash('sha256').update(JSON.stringify(cfg)).digest('hex').slice(0, 16);
   return {
     upstreams: () => deps.registry?.list() ?? listUpstreams(deps),
@@ -68,13 +69,19 @@ export function adminTarget(deps: TargetDeps): AdminTarget {
     config: () => ({ version: deps.version(), hash: hashOf(deps.config()), config: redact(deps.config()) }),
     ready: () => deps.ready(),
     registry: deps.registry,
-    async reload({ plan: only }) {
-      if (!deps.load) throw new AdminError(409, 'GH_ADMIN_NO_CONFIG_FILE', 'this proxy was not started from a config file: there is nothing to reload');
-      const next = await deps.load();
-      const inflight = new Map(listUpstreams(deps).flatMap((u) => u.servers.map((s) => [`${u.name} ${s.id}`, s.inflight] as const)));
-      const plan = planReload(deps.config(), next, { inflight: (u, id) => inflight.get(`${u} ${id}`) ?? 0 });
-      if (!only) await deps.apply(next);
-      return { applied: !only, plan, version: deps.version() };
+    reload({ plan: only }) {
+      const load = deps.load;
+      if (!load) return Promise.reject(new AdminError(409, 'GH_ADMIN_NO_CONFIG_FILE', 'this proxy was not started from a config file: there is nothing to reload'));
+      // One reload at a time: each plan is made against the config the previous one left in force.
+      const run = queue.then(async () => {
+        const next = await load();
+        const inflight = new Map(listUpstreams(deps).flatMap((u) => u.servers.map((s) => [`${u.name} ${s.id}`, s.inflight] as const)));
+        const plan = planReload(deps.config(), next, { inflight: (u, id) => inflight.get(`${u} ${id}`) ?? 0 });
+        if (!only) await deps.apply(next);
+        return { applied: !only, plan, version: deps.version() };
+      });
+      queue = run.catch(() => undefined);
+      return run;
     },
   };
 }

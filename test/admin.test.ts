@@ -151,6 +151,11 @@ test('admin: POST /api/reload?plan=1 says what a reload would change and applies
   assert.equal((await send(`${gh.url()}/ping`)).text, 'pong');
   assert.equal(json(await send(`${admin}/api/config`, { headers: auth })).version, 2);
   assert.deepEqual((json(await send(`${admin}/api/routes`, { headers: auth })).routes as { id: string }[]).map((r) => r.id), ['ping', 'routes[1]']);
+
+  // Reloads run one at a time: the second one's plan is made against what the first left in force.
+  const both = await Promise.all([post(`${admin}/api/reload`), post(`${admin}/api/reload`)]);
+  assert.deepEqual(both.map((r) => json(r).version).sort(), [3, 4]);
+  assert.ok(both.every((r) => (json(r).plan as { drained: unknown[] }).drained.length === 0));
 });
 
 test('admin: a reload of an invalid file is a 422 naming the problem, and nothing changes', async (t) => {
