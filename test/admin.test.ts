@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
@@ -185,7 +186,11 @@ test('admin: bad input is a JSON error and changes nothing', async (t) => {
   assertError(await post(servers, '[1]'), 400, 'GH_ADMIN_BAD_REQUEST', /JSON object/);
   assertError(await post(servers, `{"url": "${a.url}"}`), 409, 'GH_ADMIN_SERVER_EXISTS', new RegExp(`already has server "${a.authority}"`));
   assertError(await post(servers, JSON.stringify({ url: 'http://127.0.0.1:19002', pad: 'x'.repeat(2000) })), 413, 'GH_ADMIN_BODY_TOO_LARGE', /1024 bytes/);
-  assertError(await send(`${admin}/api/nothing`, { headers: auth }), 404, 'GH_ADMIN_NOT_FOUND', /openapi\.json/);
+  const keepAlive = new Agent({ keepAlive: true });
+  t.after(() => keepAlive.destroy());
+  const notFound = await send(`${admin}/api/nothing`, { headers: auth, agent: keepAlive });
+  assertError(notFound, 404, 'GH_ADMIN_NOT_FOUND', /openapi\.json/);
+  assert.equal(notFound.headers.connection, 'keep-alive', 'an error after the whole request was read keeps the connection');
   assertError(await send(`${admin}/nothing`), 404, 'GH_ADMIN_NOT_FOUND');
   assertError(await post(`${admin}/api/upstreams/app/servers/127.0.0.1:1/drain`), 404, 'GH_ADMIN_UNKNOWN_SERVER', /no server "127.0.0.1:1"/);
   const wrong = await send(`${admin}/api/upstreams`, { method: 'DELETE', headers: auth });

@@ -58,7 +58,7 @@ export function adminHandler(o: HandlerOptions): (req: IncomingMessage, res: Ser
       if (res.headersSent) return void res.destroy();
       if (err instanceof AdminError) {
         // A body left unread (too large, or never read) would be parsed as the next request: close instead.
-        const close: Record<string, string> = req.readableEnded ? {} : { connection: 'close' };
+        const close: Record<string, string> = req.complete ? {} : { connection: 'close' };
         sendError(res, err, close);
         return;
       }
