@@ -206,7 +206,7 @@ test('admin: bad input is a JSON error and changes nothing', async (t) => {
   assert.deepEqual(ups[0]!.servers.map((s) => s.id), [a.authority], 'nothing changed');
 });
 
-test('admin: a missing token variable is a config error naming it; a non-loopback address needs a token', async () => {
+test('admin: a missing token variable is a config error naming it; a non-loopback address needs a token', async (t) => {
   const gh = createGatehouse({
     listeners: [{ name: 'public', address: '127.0.0.1:0' }], admin: { address: '127.0.0.1:0', token_env: 'GH_TEST_UNSET_TOKEN' },
   }, { logger: silent });
@@ -218,6 +218,12 @@ test('admin: a missing token variable is a config error naming it; a non-loopbac
   }, { logger: silent, plugins: [definePlugin({ name: 'broken', create: () => { throw new Error('broken plugin'); } })] });
   await assert.rejects(failing.start(), /broken plugin/);
   assert.equal(failing.adminUrl(), undefined);
+  // An address in use fails the start, naming the key.
+  const first = await startFromFile(t, ['http://127.0.0.1:9']);
+  const taken = createGatehouse({
+    listeners: [{ name: 'public', address: '127.0.0.1:0' }], admin: { address: first.admin.slice('http://'.length), token_env: 'GATEHOUSE_ADMIN_TOKEN' },
+  }, { logger: silent });
+  await assert.rejects(taken.start(), /admin API: cannot listen on 127\.0\.0\.1:\d+ \(admin\.address\): listen EADDRINUSE/);
   const r = adminSchema.safeParse({ address: '0.0.0.0:19901' });
   assert.equal(r.success, false);
   assert.match(JSON.stringify(r.error?.issues), /non-loopback address needs token_env/);

@@ -74,9 +74,9 @@ export async function listenAdmin(handler: (req: IncomingMessage, res: ServerRes
   const host = address.slice(0, i).replace(/^\[|\]$/g, '') || undefined;
   const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, handler);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: Error) => reject(new Error(`admin API: cannot listen on ${address} (admin.address): ${err.message}`, { cause: err })));
     server.listen({ host, port: Number(address.slice(i + 1)) }, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });
