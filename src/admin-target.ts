@@ -1,7 +1,7 @@
 /**
  * What the admin API (admin/) sees of a running Gatehouse: the `AdminTarget` the composition root hands it.
- * Servers are listed from the running generation's upstreams (all from the file, none draining); changing
- * them needs the process-level upstream registry, which answers 501 until the proxy has one.
+ * Servers are listed, and changed, through the process-level upstream registry (upstream/registry.ts); without
+ * one (an AdminTarget made elsewhere) the listing falls back to `upstreams()` and changes answer 501.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';

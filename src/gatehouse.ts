@@ -1,7 +1,7 @@
 /**
  * The composition root: the only module that imports every capability. It validates the config, creates
- * the plugins in pipeline order, compiles each route's phases, wires upstream pools to balancers, and swaps
- * whole config generations on reload.
+ * the plugins in pipeline order, compiles each route's phases, and swaps whole config generations on reload.
+ * Upstream servers live for the process in the registry (registry.ts): a reload applies a diff to it.
  *
  * The plugins and their order (= the order of hooks in every phase) are registered in plugins.ts.
  */
@@ -16,16 +16,15 @@ import { loadConfigFile as loadFile } from './config/load.js';
 import { compileGlobal, compileRoute, type NamedInstance } from './core/pipeline.js';
 import type { AppServices } from './core/plugin.js';
 import { closePlugins, configSchemaFor, createPlugins, pluginSteps, validatedFor, type AnyPlugin, type ConfigOptions } from './plugins.js';
-import { createSelector, stickyCookie } from './balance/index.js';
-import { createHealth, type HealthChecker, type PeerHealth } from './health/index.js';
 import { createFailureLog, createLogger, type FailureLog } from './observe/index.js';
 import { createAcme, createCertStore, helloInterceptor, ocspStapler, type AcmeManager } from './tls/index.js';
 import { compileUnrewrite, RouteTable, type RouteInput } from './routing/index.js';
 import { fail, reply, type RoutePipeline, type Runtime } from './server/handler.js';
 import { closeListeners, openListener, type Listener, type SecureOptions, type ServerOptions } from './server/listen.js';
 import { type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } from './schema.js';
-import { createUpstream, forward, hiddenResponseHeaders, type ForwardRoute, type UpstreamRuntime } from './upstream/index.js';
-import type { Peer } from './core/services.js';
+import { forward, hiddenResponseHeaders, type ForwardRoute, type UpstreamRuntime } from './upstream/index.js';
+import type { ServerInfo, UpstreamInfo, UpstreamRegistry } from './core/services.js';
+import { discoveryRunner, upstreamRegistry } from './registry.js';
 import { startAdmin, type AdminServer } from './admin/index.js';
 import { adminTarget, packageVersion } from './admin-target.js';
 
@@ -68,19 +67,9 @@ export interface GatehouseOptions {
   plugins?: readonly AnyPlugin[];
 }
 
-export interface ServerStatus {
-  id: string;
-  url: string;
-  weight: number;
-  backup: boolean;
-  /** Taking traffic: passing active checks and not ejected. */
-  up: boolean;
-  inflight: number;
-  /** Latency EWMA of response heads, in ms. */
-  latency_ms: number;
-  health: PeerHealth;
-}
-export interface UpstreamStatus { name: string; servers: ServerStatus[] }
+/** A server in `upstreams()`: the registry's report (core/services.ts). */
+export type ServerStatus = ServerInfo;
+export type UpstreamStatus = UpstreamInfo;
 
 export interface Gatehouse {
   /** Binds every listener. Rejects (binding nothing) when one cannot be bound. */
@@ -95,8 +84,10 @@ export interface Gatehouse {
   addresses(): Record<string, string>;
   /** `http://ADDRESS` of a listener (`https://` with TLS; the first listener by default). */
   url(listener?: string): string;
-  /** Upstreams and their servers, with requests in flight. */
+  /** Upstreams and their servers, with requests in flight (as `registry.list()`). */
   upstreams(): UpstreamStatus[];
+  /** The process-lifetime upstream registry: add, drain, enable and remove servers live. */
+  readonly registry: UpstreamRegistry;
   /** `http://ADDRESS` of the admin API (`admin:` in the config), once started; undefined without one. */
   adminUrl(): string | undefined;
   /** Orders new ACME certificates for every listener that has `tls.acme` now (renewal does this by itself). */
@@ -107,32 +98,18 @@ interface Generation {
   config: GatehouseConfig;
   runtime: Runtime;
   upstreams: Map<string, UpstreamRuntime>;
-  health: Map<string, HealthChecker>;
   plugins: NamedInstance<RouteConfig>[];
 }
 
-type GenerationDeps = AppServices & { challenges: Map<string, string>; failures: FailureLog; userPlugins: readonly AnyPlugin[] };
+type GenerationDeps = AppServices & { challenges: Map<string, string>; failures: FailureLog; userPlugins: readonly AnyPlugin[]; registry: ReturnType<typeof upstreamRegistry> };
 
 async function buildGeneration(config: GatehouseConfig, deps: GenerationDeps): Promise<Generation> {
   const { log, baseDir, challenges, failures } = deps;
   const app: AppServices = { log, baseDir, address: deps.address };
   const plugins = await createPlugins(pluginSteps(config, { challenges, userPlugins: deps.userPlugins }), app);
+  // References into the registry, which `apply` brings to this config when the generation is swapped in.
   const upstreams = new Map<string, UpstreamRuntime>();
-  const health = new Map<string, HealthChecker>();
-  for (const [name, u] of Object.entries(config.upstreams)) {
-    const runtime = createUpstream(name, u, {
-      baseDir, log,
-      selector: (peers) => createSelector(u.balance, peers),
-      observer: (peers, connect) => {
-        const h = createHealth(name, peers, u.health, log, connect);
-        health.set(name, h);
-        return h;
-      },
-      ...(u.sticky ? { affinity: (peers: readonly Peer[]) => stickyCookie(u.sticky!, peers) } : {}),
-      ...(u.balance === 'hash' ? { hashKey: u.hash?.key ?? 'client_ip' } : {}),
-    });
-    upstreams.set(name, runtime);
-  }
+  for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, deps.registry.runtime(name, u));
   const hidden = hiddenResponseHeaders(config.hide_headers);
 
   const pipelines: RouteInput<RoutePipeline>[] = config.routes.map((route, index) => {
@@ -141,11 +118,12 @@ async function buildGeneration(config: GatehouseConfig, deps: GenerationDeps): P
     let action: RoutePipeline['action'];
     if (route.proxy) {
       const upstream = upstreams.get(route.proxy.upstream)!;
+      const ucfg = config.upstreams[route.proxy.upstream]!;
       const fwd: ForwardRoute = {
         upstream, fail, reply,
         peerFilters: phases.upstreamPeer,
         retryWithIdempotencyKey: route.proxy.retry_with_idempotency_key,
-        bufferBodyUpTo: Math.max(config.limits.request_buffer, upstream.config.retries > 0 || route.mirror ? upstream.config.retry_buffer : 0),
+        bufferBodyUpTo: Math.max(config.limits.request_buffer, ucfg.retries > 0 || route.mirror ? ucfg.retry_buffer : 0),
         responseBuffer: config.limits.response_buffer,
         mirror: route.mirror ? { upstream: upstreams.get(route.mirror.upstream)!, percent: route.mirror.percent } : undefined,
         requestFilters: phases.upstreamRequestFilter,
@@ -177,7 +155,7 @@ async function buildGeneration(config: GatehouseConfig, deps: GenerationDeps): P
   const runtime: Runtime = {
     tables, global: compileGlobal(plugins), trusted, log, logFailure: failures.failed, draining: false, inflight: 0, idleWaiters: [],
   };
-  return { config, runtime, upstreams, health, plugins };
+  return { config, runtime, upstreams, plugins };
 }
 
 /** The exact host names of the routes that serve a listener: what ACME certifies by default. */
@@ -213,8 +191,6 @@ async function retire(gen: Generation, timeoutMs: number): Promise<void> {
       gen.runtime.idleWaiters.push(() => { clearTimeout(t); r(); });
     });
   }
-  await Promise.all([...gen.health.values()].map((h) => h.close()));
-  await Promise.all([...gen.upstreams.values()].map((u) => u.close()));
   await closePlugins(gen.plugins, gen.runtime);
 }
 
@@ -229,7 +205,10 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   const listeners = new Map<string, Listener>();
   const boundAddress = (name: string): string | undefined => listeners.get(name)?.address();
   const challenges = new Map<string, string>();
-  const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins };
+  // Process lifetime: servers, pools and health outlive every config (STYLE.md 9).
+  const registry = upstreamRegistry(log, baseDir, () => config.shutdown.timeout);
+  const discovery = discoveryRunner(registry, log, baseDir);
+  const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins, registry };
   const alpnChallenges = new Map<string, SecureContext>();
   const acmeManagers = new Map<string, AcmeManager>();
   // The admin API has the process's lifetime: started with the proxy, stopped last; `version` counts configs.
@@ -303,7 +282,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   }
 
   const targetDeps = {
-    config: () => config, version: () => version, upstreams: () => self.upstreams(), ready: () => gen !== undefined,
+    config: () => config, version: () => version, upstreams: () => self.upstreams(), ready: () => gen !== undefined, registry,
     load: opts.configPath ? () => loadConfig(opts.configPath!, { plugins: userPlugins }) : undefined,
     apply: (c: GatehouseConfig) => self.reload(c),
   };
@@ -315,14 +294,18 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       let g: Generation | undefined;
       try {
         g = await buildGeneration(config, deps);
+        // Servers are in place before the first request can come.
+        registry.apply(config.upstreams);
         await openAll(g, config);
       } catch (err) {
         if (g) await retire(g, 0);
+        await registry.close();
         await admin?.close().finally(() => { admin = undefined; });
         throw err;
       }
       gen = g;
-      for (const h of g.health.values()) h.start();
+      registry.start();
+      discovery.sync(config.upstreams);
       log.info('gatehouse started');
       logWarnings(config, log);
     },
@@ -335,7 +318,9 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       listeners.clear();
       await admin?.close();
       admin = undefined;
+      discovery.close();
       await retire(g, 0);
+      await registry.close();
       failures.close();
       log.info('gatehouse stopped');
     },
@@ -347,8 +332,12 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
         await openAll(g, cfg);
       } catch (err) {
         await retire(g, 0);
+        registry.prune();
         throw err;
       }
+      // The diff: unchanged servers kept (pools, health, ejection), new ones added, removed ones drained.
+      registry.apply(cfg.upstreams);
+      discovery.sync(cfg.upstreams);
       const old = gen;
       const wanted = new Set(cfg.listeners.map((l) => l.name));
       for (const [name, l] of listeners) {
@@ -364,7 +353,6 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       version++;
       if (JSON.stringify(cfg.admin) !== JSON.stringify(old.config.admin)) log.warn('admin settings changed: restart to apply them');
       if (!opts.logger) log.level = cfg.log.level;
-      for (const h of g.health.values()) h.start();
       log.info('config reloaded');
       logWarnings(cfg, log);
       void retire(old, cfg.shutdown.timeout);
@@ -383,17 +371,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     async renewCertificates() {
       await Promise.all([...acmeManagers.values()].map((m) => m.renew()));
     },
-    upstreams() {
-      const g = gen;
-      if (!g) return [];
-      return [...g.upstreams.values()].map((u) => ({
-        name: u.name,
-        servers: u.peers.map((p) => ({
-          id: p.id, url: p.url, weight: p.weight, backup: p.backup, up: p.up, inflight: p.inflight,
-          latency_ms: Math.round(p.ewmaMs * 1000) / 1000, health: g.health.get(u.name)!.status(p),
-        })),
-      }));
-    },
+    upstreams: () => registry.list(),
+    registry,
   };
   return self;
 }

@@ -12,4 +12,5 @@ export {
 } from './core/plugin.js';
 export { getHeader, setHeader, addHeader, removeHeader, cookieValue } from './core/headers.js';
 export { RequestCtx, stateKey, type StateKey } from './core/context.js';
-export type { Peer, Selector } from './core/services.js';
+export type { Peer, Selector, ServerInfo, ServerSource, ServerSpec, ServerDiff, ServerHealth, UpstreamInfo, UpstreamRegistry } from './core/services.js';
+export { RegistryError } from './core/services.js';

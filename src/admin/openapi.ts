@@ -17,7 +17,7 @@ const serverSchema = {
     up: { type: 'boolean', description: 'Taking traffic: passing active checks, not ejected, not draining' },
     health: { type: 'object', properties: { active: { type: 'boolean' }, ejectedUntil: { type: 'number' }, ejections: { type: 'integer' }, consecutiveFailures: { type: 'integer' } } },
     inflight: { type: 'integer' }, latency_ms: { type: 'number' }, draining: { type: 'boolean' }, idle: { type: 'boolean', description: 'Draining and no request in flight' },
-    source: { enum: ['file', 'api', 'dns', 'file-discovery'] }, sources: { type: 'array', items: { type: 'string' } },
+    source: { enum: ['file', 'api', 'dns', 'servers_file'] }, sources: { type: 'array', items: { type: 'string' } },
     expires_at: { type: 'number', description: 'ms since the epoch when an API-added server with a ttl leaves unless renewed' },
   },
 };

@@ -3,9 +3,10 @@
  */
 
 /** One upstream server as the balancer hands it to the forwarder. Mutable state is kept by its owners:
- * `inflight` and `ewmaMs` by the forwarder, `up` and `upSince` by the health checker. */
+ * `inflight` and `ewmaMs` by the forwarder, `up` and `upSince` by the health checker; the upstream registry
+ * (process lifetime) keeps the object across reloads and sets a new `weight`, `backup` or `slowStartMs` in place. */
 export interface Peer {
-  /** Stable id, e.g. `app[0]`; used in logs and the status API, never sent to clients. */
+  /** Stable id, `host:port`; used in logs and the status API, never sent to clients. */
   readonly id: string;
   /** The server URL as configured, e.g. `http://10.0.0.5:8080`. */
   readonly url: string;
@@ -87,8 +88,8 @@ export function effectiveWeight(peer: Peer, now: number): number {
   return f >= 1 ? peer.weight : peer.weight * Math.max(0.05, f);
 }
 
-/** Where an upstream server came from: the config file, the admin API, DNS or a discovery file. */
-export type ServerSource = 'file' | 'api' | 'dns' | 'file-discovery';
+/** Where an upstream server came from: the config file, the admin API, DNS (A/AAAA or SRV) or a discovery file (`discovery.file`). */
+export type ServerSource = 'file' | 'api' | 'dns' | 'servers_file';
 
 /** A server's health as its monitor keeps it. */
 export interface ServerHealth {
@@ -123,8 +124,9 @@ export interface ServerInfo {
   inflight: number;
   /** Latency EWMA of response heads, in ms. */
   latency_ms: number;
-  /** Takes no new requests; `idle` once its in-flight ones have ended. */
+  /** Takes no new requests. */
   draining: boolean;
+  /** Draining, and its in-flight requests have ended (safe to stop). */
   idle: boolean;
   /** Every source that names it; the first is where it came from first. */
   source: ServerSource;
@@ -149,7 +151,7 @@ export interface ServerDiff { added: string[]; kept: string[]; drained: string[]
 export interface UpstreamRegistry {
   list(): UpstreamInfo[];
   get(upstream: string): UpstreamInfo | undefined;
-  /** Adds a server (or renews its TTL and takes it back from draining when it exists) from `source`. */
+  /** Adds a server from `source`; when it exists, adds the source, applies a given weight or backup, renews an API TTL. */
   addServer(upstream: string, spec: ServerSpec & { source: ServerSource }): ServerInfo;
   /** Takes no new requests for the server; in-flight ones finish. It stays listed, `draining`. */
   drainServer(upstream: string, id: string): ServerInfo;

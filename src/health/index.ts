@@ -6,36 +6,26 @@
  * Provides a PeerObserver (core/services.ts) for the forwarder; no phases hooked.
  */
 import type { Logger } from 'pino';
-import type { AttemptOutcome, Peer, PeerObserver } from '../core/services.js';
+import type { AttemptOutcome, Peer, PeerMonitor, ServerHealth } from '../core/services.js';
 import { createProbe, type CheckResult } from './active.js';
 import type { HealthConfig } from './schema.js';
 
 export * from './schema.js';
 
-export interface PeerHealth {
-  /** Passing active checks (true when there are none). */
-  active: boolean;
-  /** Ejected by passive checks until this performance.now() time (0: not ejected). */
-  ejectedUntil: number;
-  ejections: number;
-  consecutiveFailures: number;
-  lastCheck?: string;
-}
+export type PeerHealth = ServerHealth;
 
-export interface HealthChecker extends PeerObserver {
-  start(): void;
-  status(peer: Peer): PeerHealth;
-  close(): Promise<void>;
-}
+export type HealthChecker = PeerMonitor;
 
 export function createHealth(
   upstream: string, peers: readonly Peer[], cfg: HealthConfig | undefined, log: Logger, connect: Record<string, unknown> = {},
 ): HealthChecker {
   const state = new Map<Peer, PeerHealth & { rise: number; fall: number; ejectTimer?: NodeJS.Timeout }>();
-  for (const p of peers) state.set(p, { active: true, ejectedUntil: 0, ejections: 0, consecutiveFailures: 0, rise: 0, fall: 0 });
-  const timers = new Set<NodeJS.Timeout>();
-  const probes: { close(): Promise<void> }[] = [];
+  const fresh = (): PeerHealth & { rise: number; fall: number } => ({ active: true, ejectedUntil: 0, ejections: 0, consecutiveFailures: 0, rise: 0, fall: 0 });
+  for (const p of peers) state.set(p, fresh());
+  /** Each probed server's probe and pending timer. */
+  const probes = new Map<Peer, { close(): Promise<void>; timer?: NodeJS.Timeout | undefined }>();
   let closed = false;
+  let started = false;
 
   function refresh(p: Peer, why: string): void {
     const s = state.get(p)!;
@@ -57,8 +47,8 @@ export function createHealth(
 
   const passive = cfg?.passive;
   function eject(p: Peer, s: PeerHealth & { ejectTimer?: NodeJS.Timeout }): void {
-    const ejected = peers.filter((q) => state.get(q)!.ejectedUntil !== 0).length;
-    if (((ejected + 1) / peers.length) * 100 > passive!.max_ejected_percent) return; // keep the pool serving
+    const ejected = [...state.values()].filter((q) => q.ejectedUntil !== 0).length;
+    if (((ejected + 1) / state.size) * 100 > passive!.max_ejected_percent) return; // keep the pool serving
     s.ejections++;
     const ms = passive!.ejection * Math.min(2 ** (s.ejections - 1), 10);
     s.ejectedUntil = performance.now() + ms;
@@ -88,6 +78,29 @@ export function createHealth(
     }
   }
 
+  /** Probes one server on its own jittered timer, while it is watched. */
+  function probe(p: Peer): void {
+    const a = cfg?.active;
+    if (!a || probes.has(p)) return;
+    const entry: ReturnType<typeof createProbe> & { timer?: NodeJS.Timeout | undefined } = createProbe(p, a, connect);
+    probes.set(p, entry);
+    const live = (): boolean => !closed && probes.get(p) === entry;
+    const schedule = (ms: number): void => {
+      entry.timer = setTimeout(() => {
+        entry.timer = undefined;
+        if (!live()) return;
+        void entry.run().then((r) => {
+          if (!live()) return;
+          onCheck(p, r, a);
+          schedule(a.interval * (0.9 + Math.random() * 0.2));
+        });
+      }, ms);
+      entry.timer.unref();
+    };
+    // First probes spread over one interval, so N servers (and N proxies) are not probed in lockstep.
+    schedule(Math.random() * Math.min(a.interval, 1000));
+  }
+
   return {
     observe(peer: Peer, outcome: AttemptOutcome) {
       if (!passive) return;
@@ -100,39 +113,32 @@ export function createHealth(
       if (++s.consecutiveFailures >= passive.failures && s.ejectedUntil === 0) eject(peer, s);
     },
     start() {
-      const a = cfg?.active;
-      if (!a) return;
-      for (const p of peers) {
-        const probe = createProbe(p, a, connect);
-        probes.push(probe);
-        const tick = (): void => {
-          if (closed) return;
-          void probe.run().then((r) => {
-            if (closed) return;
-            onCheck(p, r, a);
-            schedule();
-          });
-        };
-        const schedule = (): void => {
-          const t = setTimeout(() => { timers.delete(t); tick(); }, a.interval * (0.9 + Math.random() * 0.2));
-          t.unref();
-          timers.add(t);
-        };
-        // First probes spread over one interval, so N servers (and N proxies) are not probed in lockstep.
-        const t = setTimeout(() => { timers.delete(t); tick(); }, Math.random() * Math.min(a.interval, 1000));
-        t.unref();
-        timers.add(t);
-      }
+      started = true;
+      for (const p of state.keys()) probe(p);
+    },
+    add(peer) {
+      if (state.has(peer) || closed) return;
+      state.set(peer, fresh());
+      if (started) probe(peer);
+    },
+    async remove(peer) {
+      const s = state.get(peer);
+      if (s?.ejectTimer) clearTimeout(s.ejectTimer);
+      state.delete(peer);
+      const pr = probes.get(peer);
+      probes.delete(peer);
+      if (pr?.timer) clearTimeout(pr.timer);
+      await pr?.close();
     },
     status(peer) {
-      const { active, ejectedUntil, ejections, consecutiveFailures, lastCheck } = state.get(peer)!;
+      const { active, ejectedUntil, ejections, consecutiveFailures, lastCheck } = state.get(peer) ?? fresh();
       return { active, ejectedUntil, ejections, consecutiveFailures, ...(lastCheck !== undefined ? { lastCheck } : {}) };
     },
     async close() {
       closed = true;
-      for (const t of timers) clearTimeout(t);
       for (const s of state.values()) if (s.ejectTimer) clearTimeout(s.ejectTimer);
-      await Promise.all(probes.map((p) => p.close()));
+      for (const p of probes.values()) if (p.timer) clearTimeout(p.timer);
+      await Promise.all([...probes.values()].map((p) => p.close()));
     },
   };
 }

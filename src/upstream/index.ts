@@ -4,8 +4,9 @@
  * the Selector (balance/) is injected by the composition root.
  */
 export { forward, type ForwardRoute } from './forward.js';
-export { createUpstream, hashKeyOf, type UpstreamRuntime, type UpstreamDeps, type Affinity } from './pool.js';
+export { hashKeyOf, type UpstreamRuntime, type Affinity } from './pool.js';
 export type { MirrorTarget } from './mirror.js';
 export { hiddenResponseHeaders, upstreamRequestHeaders, clientResponseHeaders } from './headers.js';
 export { fromUndici } from './undici-errors.js';
 export * from './schema.js';
+export { createRegistry, type Registry, type RegistryDeps } from './registry.js';
