@@ -5,7 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { AdminError, planReload, serverId } from './admin/index.js';
+import { dirname, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { AdminError, createOverlay, planReload, serverId, type Overlay } from './admin/index.js';
 import type { AdminRoute, AdminTarget, UpstreamInfo, UpstreamRegistry } from './core/services.js';
 import { isSecret, toJsonSchema, type JsonSchema } from './config/json-schema.js';
 import { configSchema, type GatehouseConfig } from './schema.js';
@@ -21,6 +23,17 @@ export interface TargetDeps {
   load: (() => Promise<GatehouseConfig>) | undefined;
   apply(config: GatehouseConfig): Promise<void>;
   registry?: UpstreamRegistry | undefined;
+}
+
+/**
+ * The overlay of API changes (admin/overlay.ts) for a proxy with an admin API: `admin.state_file` (relative to
+ * the config file), by default the config file's path + `.state.json`; none without either.
+ */
+export function adminOverlay(cfg: GatehouseConfig, configPath: string | undefined, log: Logger): Overlay | undefined {
+  const f = cfg.admin?.state_file;
+  if (!cfg.admin || (f === undefined && configPath === undefined)) return undefined;
+  const file = f !== undefined ? resolve(configPath ? dirname(resolve(configPath)) : process.cwd(), f) : `${resolve(configPath!)}.state.json`;
+  return createOverlay(file, log);
 }
 
 /** The package's version, for the OpenAPI document. */

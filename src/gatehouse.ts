@@ -25,8 +25,8 @@ import { type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } fro
 import { forward, hiddenResponseHeaders, type ForwardRoute, type UpstreamRuntime } from './upstream/index.js';
 import type { ServerInfo, UpstreamInfo, UpstreamRegistry } from './core/services.js';
 import { discoveryRunner, upstreamRegistry } from './registry.js';
-import { startAdmin, type AdminServer } from './admin/index.js';
-import { adminTarget, packageVersion } from './admin-target.js';
+import { startAdmin, type AdminServer, type Overlay } from './admin/index.js';
+import { adminOverlay, adminTarget, packageVersion } from './admin-target.js';
 
 export { createLogger } from './observe/index.js';
 export { configSchemaFor } from './plugins.js';
@@ -213,6 +213,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   const acmeManagers = new Map<string, AcmeManager>();
   // The admin API has the process's lifetime: started with the proxy, stopped last; `version` counts configs.
   let admin: AdminServer | undefined, version = 1;
+  // API changes, kept in a state file and applied on top of the file's config at start and after each reload.
+  let overlay: Overlay | undefined;
 
   // The names each ACME listener was last set up to certify (route hosts change them on reload too).
   const appliedAcmeNames = new Map<string, string | undefined>();
@@ -290,12 +292,16 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     get config() { return config; },
     async start() {
       if (gen) return;
-      if (config.admin && !admin) admin = await startAdmin(config.admin, adminTarget(targetDeps), { log, version: packageVersion() });
+      if (config.admin && !admin) {
+        overlay = adminOverlay(config, opts.configPath, log);
+        admin = await startAdmin(config.admin, adminTarget({ ...targetDeps, registry: overlay?.record(registry) ?? registry }), { log, version: packageVersion() });
+      }
       let g: Generation | undefined;
       try {
         g = await buildGeneration(config, deps);
         // Servers are in place before the first request can come.
         registry.apply(config.upstreams);
+        overlay?.apply(registry, 'start');
         await openAll(g, config);
       } catch (err) {
         if (g) await retire(g, 0);
@@ -318,6 +324,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       listeners.clear();
       await admin?.close();
       admin = undefined;
+      await overlay?.flush();
       discovery.close();
       await retire(g, 0);
       await registry.close();
@@ -337,6 +344,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       }
       // The diff: unchanged servers kept (pools, health, ejection), new ones added, removed ones drained.
       registry.apply(cfg.upstreams);
+      overlay?.apply(registry, 'reload');
       discovery.sync(cfg.upstreams);
       const old = gen;
       const wanted = new Set(cfg.listeners.map((l) => l.name));

@@ -13,6 +13,7 @@ import { adminHandler, listenAdmin } from './server.js';
 
 export { adminSchema, type AdminConfig } from './schema.js';
 export { AdminError } from './http.js';
+export { createOverlay, OVERLAY_MAX_ENTRIES, type Overlay, type OverlaySummary } from './overlay.js';
 export { planReload, serverId, type PlanConfig } from './plan.js';
 
 /** A running admin API. */

@@ -27,6 +27,11 @@ export const adminSchema = z
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name, e.g. GATEHOUSE_ADMIN_TOKEN')
       .optional()
       .describe('Environment variable holding the bearer token every /api/ call must carry (`Authorization: Bearer TOKEN`); read at start, which fails when it is unset or empty'),
+    state_file: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('JSON file where changes made through the API (servers added, drained, removed) are kept and applied again at start and after every reload; relative to the config file. Default: beside the config file, its name + .state.json (gatehouse.yaml → gatehouse.yaml.state.json)'),
     max_body: size.prefault('64KiB').describe('Largest request body the admin API reads; a larger one is a 413'),
   })
   .refine((a) => a.token_env !== undefined || isLoopbackHost(hostOf(a.address)), {
