@@ -5,7 +5,8 @@ import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { createGatehouse, loadConfig, type Gatehouse } from '../src/index.js';
 import { send, type Response } from './helpers/client.js';
-import { startOrigin, type Origin } from './helpers/origin.js';
+import { collect, spawnCli } from './helpers/cli.js';
+import { startOrigin, waitFor, type Origin } from './helpers/origin.js';
 import { tempDir } from './helpers/tmp.js';
 
 const TOKEN = 'overlay-token-9a7e';
@@ -163,4 +164,40 @@ test('overlay: a corrupt state file is logged and ignored (not deleted); the pro
   assert.match(err.msg, /gatehouse\.yaml\.state\.json/);
   assert.equal(readFileSync(`${file}.state.json`, 'utf8'), '{"version": 1, "upstreams": {"app": ');
   assert.ok(existsSync(`${file}.state.json.corrupt`));
+});
+
+/** `gatehouse run -c FILE` in a child process, its admin URL once started, and its stderr so far. */
+async function runCli(t: TestContext, file: string): Promise<{ admin: string; url: string; stderr: () => string; signal(s: NodeJS.Signals): void; stop(): Promise<number | null> }> {
+  const child = spawnCli(['run', '-c', file]);
+  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const done = collect(child);
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+  await waitFor(() => stderr.includes('gatehouse started'), 10_000, 'gatehouse run to start');
+  return {
+    admin: /admin API on (http:\/\/[\d.]+:\d+)/.exec(stderr)![1]!,
+    url: /listening on (http:\/\/[\d.]+:\d+)/.exec(stderr)![1]!,
+    stderr: () => stderr,
+    signal: (sig) => { child.kill(sig); },
+    async stop() { child.kill('SIGTERM'); return (await done).code; },
+  };
+}
+
+test('overlay: gatehouse run keeps a drain across SIGHUP and a restart, and logs the overlay it applied', async (t) => {
+  const [a, b] = await origins(t);
+  const file = join(tempDir('overlay'), 'gatehouse.yaml');
+  writeFileSync(file, configText([a.url, b.url]));
+  const first = await runCli(t, file);
+  assert.match(first.stderr(), /API overlay [^"]*gatehouse\.yaml\.state\.json applied: nothing to apply/);
+  assert.equal((await post(`${first.admin}/api/upstreams/app/servers/${idOf(b)}/drain`)).status, 200);
+  const reloads = (): number => first.stderr().split('config reloaded').length - 1;
+  first.signal('SIGHUP');
+  await waitFor(() => reloads() === 1, 10_000, 'the SIGHUP reload');
+  for (let i = 0; i < 4; i++) assert.equal((await send(`${first.url}/`)).text, 'a');
+  assert.equal(await first.stop(), 0);
+
+  const second = await runCli(t, file);
+  assert.match(second.stderr(), /API overlay [^"]*gatehouse\.yaml\.state\.json applied: 0 added, 1 drained, 0 removed, 0 expired/);
+  for (let i = 0; i < 4; i++) assert.equal((await send(`${second.url}/`)).text, 'a');
+  assert.equal(await second.stop(), 0);
 });
