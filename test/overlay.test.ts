@@ -47,7 +47,7 @@ async function run(t: TestContext, file: string): Promise<Running> {
 const post = (url: string, body?: unknown): Promise<Response> =>
   send(url, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
 
-interface Listed { id: string; draining: boolean; source: string; sources: string[] }
+interface Listed { id: string; weight: number; draining: boolean; source: string; sources: string[] }
 async function servers(r: Running): Promise<Listed[]> {
   const res = await send(`${r.admin}/api/upstreams`, { headers: auth });
   assert.equal(res.status, 200, res.text);
@@ -79,13 +79,13 @@ test('overlay: a server added through the API is in the pool again after a resta
   const file = join(tempDir('overlay'), 'gatehouse.yaml');
   writeFileSync(file, configText([a.url]));
   const first = await run(t, file);
-  assert.equal((await post(`${first.admin}/api/upstreams/app/servers`, { url: b.url })).status, 201);
+  assert.equal((await post(`${first.admin}/api/upstreams/app/servers`, { url: b.url, weight: 2 })).status, 201);
   await first.gh.stop({ timeoutMs: 1000 });
   assert.ok(existsSync(`${file}.state.json`), 'the state file is written beside the config file');
 
   const second = await run(t, file);
   const listed = await servers(second);
-  assert.deepEqual(listed.map((s) => [s.id, s.source]), [[idOf(a), 'file'], [idOf(b), 'api']]);
+  assert.deepEqual(listed.map((s) => [s.id, s.source, s.weight]), [[idOf(a), 'file', 1], [idOf(b), 'api', 2]]);
   assert.deepEqual([...(await answeredBy(second, 6))].sort(), ['a', 'b']);
   const line = second.logs.find((l) => l.overlay !== undefined && /API overlay .* applied/.test(l.msg));
   assert.ok(line, 'run logs the overlay it applied');

@@ -114,8 +114,10 @@ export function createOverlay(file: string, log: OverlayLog): Overlay {
 
   function onAdded(name: string, s: ServerInfo, weight: number | undefined): void {
     const u = of(name);
+    // A renewal without a weight keeps the one given before.
+    const w = weight ?? u.added[s.id]?.weight;
     delete u.added[s.id];
-    u.added[s.id] = { url: s.url, ...(weight !== undefined ? { weight } : {}), ...(s.expires_at !== undefined ? { expires_at: s.expires_at } : {}) };
+    u.added[s.id] = { url: s.url, ...(w !== undefined ? { weight: w } : {}), ...(s.expires_at !== undefined ? { expires_at: s.expires_at } : {}) };
     u.removed = without(u.removed, s.id);
     bound(name, u);
     save();
