@@ -18,21 +18,24 @@ export function overloadMonitor(cfg: OverloadConfig): OverloadMonitor {
   let until = 0;
   const limitMs = cfg.event_loop_delay;
   const INTERVAL = 250;
-  const needed = Math.max(1, Math.ceil(cfg.window / INTERVAL));
-  let bad = 0;
+  // When the current run of samples past a threshold began (the start of its first sample), -1 for none. The
+  // window is time, not a count of samples: a loop blocked 200 ms at a time samples less often than every 250 ms.
+  let overSince = -1;
   let last = performance.now();
   const timer = setInterval(() => {
     const now = performance.now();
     // The histogram's p99 catches sustained lag; this timer's own drift catches one long block at once
     // (the histogram may record that sample only after this callback has read and reset it).
     const lag = Math.max(h.percentile(99) / 1e6, now - last - INTERVAL);
+    const sampleStart = last;
     last = now;
     h.reset();
     const heap = getHeapStatistics();
     const over = lag > limitMs || (heap.used_heap_size / heap.heap_size_limit) * 100 > cfg.heap_used_percent;
-    bad = over ? bad + 1 : 0;
-    // Sustained (every sample of the window), or still over while shedding: hold for one more second.
-    if (over && (bad >= needed || until > now)) until = now + 1000;
+    if (!over) overSince = -1;
+    else if (overSince < 0) overSince = sampleStart;
+    // Sustained (every sample over the whole window), or still over while shedding: hold for one more second.
+    if (over && (now - overSince >= cfg.window || until > now)) until = now + 1000;
   }, INTERVAL);
   timer.unref();
   return {
