@@ -1,4 +1,4 @@
-/** Real origin servers on 127.0.0.1:0, closed by the test's `after`. */
+/** Real origin servers on 127.0.0.1:0 (or another loopback address), closed by the test's `after`. */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TestContext } from 'node:test';
@@ -17,7 +17,7 @@ export interface Origin {
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-export async function startOrigin(t: TestContext, handler: Handler, opts: { port?: number } = {}): Promise<Origin> {
+export async function startOrigin(t: TestContext, handler: Handler, opts: { port?: number; host?: string } = {}): Promise<Origin> {
   const sockets = new Set<Socket>();
   const requests: IncomingMessage[] = [];
   const server = createServer((req, res) => {
@@ -28,14 +28,15 @@ export async function startOrigin(t: TestContext, handler: Handler, opts: { port
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((r) => server.listen(opts.port ?? 0, '127.0.0.1', r));
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((r) => server.listen(opts.port ?? 0, host, r));
   const port = (server.address() as AddressInfo).port;
   const close = async (): Promise<void> => {
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
   };
   t.after(close);
-  return { url: `http://127.0.0.1:${port}`, port, authority: `127.0.0.1:${port}`, server, openSockets: () => sockets.size, requests, close };
+  return { url: `http://${host}:${port}`, port, authority: `${host}:${port}`, server, openSockets: () => sockets.size, requests, close };
 }
 
 /** A free port on 127.0.0.1 (bound then released). */
