@@ -59,6 +59,7 @@ test('live change: a DNS answer change under load fails no request; the new serv
   const load = startLoad(url, { connections: 8, maxMs: 10_000, maxRequests: 30_000 });
   const count = (body: string): number => load.result.byBody.get(body) ?? 0;
   await waitFor(() => load.result.total > 50, 3000, 'load to run');
+  await sleep(500);
 
   const slow = await slowOn(url, a);
   dns.set('app.internal', [{ type: 'A', address: '127.0.0.2', ttl: 0 }]);
@@ -66,7 +67,7 @@ test('live change: a DNS answer change under load fails no request; the new serv
   await waitFor(() => count('b') > 0, 1000, 'the new server to get traffic within 1 s');
   await waitFor(() => !ids().includes(a.authority) || gh.registry.get('app')!.servers.find((s) => s.id === a.authority)!.draining, 1000, 'a to drain');
   const aSeen = a.requests.length;
-  await sleep(500);
+  await sleep(1000);
   const r = await load.stop();
   report(t, r);
   const done = await Promise.all(slow);
