@@ -8,7 +8,7 @@ import { accessLogSchema, logSchema } from './observe/schema.js';
 import {
   headersSchema, matchSchema, pathsSchema, redirectSchema, respondSchema, rewriteSchema,
 } from './routing/schema.js';
-import { errorPagesSchema, listenerSchema as listenerBaseSchema, shutdownSchema } from './server/schema.js';
+import { errorPagesSchema, listenerSchema as listenerBaseSchema, reloadSchema, shutdownSchema } from './server/schema.js';
 import { redirectHttpsSchema, tlsSchema } from './tls/schema.js';
 
 /** A listener: address (server/), TLS (tls/). */
@@ -92,6 +92,7 @@ function rootSchema<R extends z.ZodType, P extends z.ZodType>(route: R, plugins:
     log: logSchema,
     access_log: accessLogSchema,
     shutdown: shutdownSchema,
+    reload: reloadSchema,
     admin: adminSchema.optional(),
     plugins,
   })

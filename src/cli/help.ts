@@ -7,7 +7,7 @@ export const HELP: Record<string, string> = {
 Usage: gatehouse <command> [options]
 
 Commands:
-  run -c FILE                 run the proxy on a config file (SIGHUP reloads it)
+  run -c FILE                 run the proxy on a config file (a change to it, or SIGHUP, reloads it)
   proxy --from ADDR --to URL  run a reverse proxy without a config file
   validate FILE...            check configs; lists every error and warning with file, line and column
   schema                      print the config's JSON Schema (for editor completion)
@@ -27,8 +27,8 @@ failure, 2 usage error (unknown command or option, missing argument).`,
   run: `Usage: gatehouse run -c FILE [--plugin FILE]...
 
 Runs the proxy. SIGTERM/SIGINT stop accepting and let in-flight requests finish up to shutdown.timeout,
-then exit 0; a second SIGTERM/SIGINT exits at once (143/130). SIGHUP reloads the file (a bad config is
-reported and the running one kept).
+then exit 0; a second SIGTERM/SIGINT exits at once (143/130). A change to the file (watched unless
+reload.watch is false) and SIGHUP reload it (a bad config is reported and the running one kept).
 
 Options:
   -c, --config FILE   config file (YAML or JSON); default gatehouse.yaml

@@ -1,6 +1,6 @@
 /**
  * The process around a running Gatehouse (`gatehouse run`, `gatehouse proxy`): everything it says after it
- * starts goes through the process log; SIGHUP reloads; SIGTERM/SIGINT drain and exit 0 as soon as the proxy
+ * starts goes through the process log; SIGHUP and a change to the config file (watch.ts) reload; SIGTERM/SIGINT drain and exit 0 as soon as the proxy
  * has stopped. A second SIGTERM/SIGINT during the drain exits at once with 128 + the signal number (143,
  * 130), as a shell reports a process killed by it.
  */
@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { ConfigError } from '../config/errors.js';
 import type { Gatehouse } from '../gatehouse.js';
 import type { GatehouseConfig } from '../schema.js';
+import { watchConfigFile } from './watch.js';
 
 export interface ProcessOptions {
   log: Logger;
@@ -60,15 +61,39 @@ export function handleProcessEvents(gh: Gatehouse, opts: ProcessOptions): void {
   process.on('warning', (w) => log.warn({ warning: w.name }, w.message));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  const reloadFile = serialReload(gh, opts);
   process.on('SIGHUP', () => {
-    const reload = opts.reload;
-    if (!reload) {
+    if (!opts.reload) {
       log.warn('SIGHUP: there is no config file to reload (gatehouse proxy)');
       return;
     }
-    reload().then((c) => gh.reload(c)).then(
-      () => { log.level = gh.config.log.level; },
-      (err: unknown) => log.error({ file: opts.file }, `reload failed, keeping the running config:\n${errorText(err)}`),
-    );
+    reloadFile('SIGHUP');
   });
+}
+
+/**
+ * Reloads the config file (SIGHUP, or a change the watcher saw), one reload at a time: a request during one
+ * runs once more after it, so the file's last state is the one applied. Watches the file while the config in
+ * force says `reload.watch`.
+ */
+function serialReload(gh: Gatehouse, opts: ProcessOptions): (why: string) => void {
+  const { log, reload, file } = opts;
+  if (!reload) return () => {};
+  let running = false, again = false;
+  const watcher = file ? watchConfigFile(file, log, () => run('file changed')) : undefined;
+  watcher?.set(gh.config.reload.watch);
+  function run(why: string): void {
+    if (running) { again = true; return; }
+    running = true;
+    log.info({ file, trigger: why }, 'reloading the config file');
+    reload!().then((c) => gh.reload(c)).then(
+      () => { log.level = gh.config.log.level; },
+      (err: unknown) => log.error({ file }, `reload failed, keeping the running config:\n${errorText(err)}`),
+    ).finally(() => {
+      running = false;
+      watcher?.set(gh.config.reload.watch);
+      if (again) { again = false; run(why); }
+    });
+  }
+  return run;
 }

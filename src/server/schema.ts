@@ -18,6 +18,16 @@ export const shutdownSchema = z
   .prefault({})
   .describe('Graceful shutdown');
 
+export const reloadSchema = z
+  .strictObject({
+    watch: z
+      .boolean()
+      .default(true)
+      .describe('`gatehouse run` watches the config file and reloads it 300 ms after it last changed, as SIGHUP does (an invalid file changes nothing and is logged); false: only SIGHUP and the admin API reload'),
+  })
+  .prefault({})
+  .describe('How the config file is reloaded (docs/operations.md, Reload)');
+
 export type ListenerConfig = z.output<typeof listenerSchema>;
 
 export const errorPageSchema = z
