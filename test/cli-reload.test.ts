@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { send } from './helpers/client.js';
 import { collect, runCli, spawnCli, type CliResult } from './helpers/cli.js';
-import { waitFor } from './helpers/origin.js';
+import { freePort, waitFor } from './helpers/origin.js';
 import { tempDir } from './helpers/tmp.js';
 
 interface Running { child: ChildProcess; done: Promise<CliResult>; url: string; log: () => string }
 
-async function start(t: TestContext, args: string[]): Promise<Running> {
-  const child = spawnCli(args);
+async function start(t: TestContext, args: string[], env?: Record<string, string>): Promise<Running> {
+  const child = spawnCli(args, env ? { env } : {});
   const done = collect(child);
   t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   let err = '';
@@ -80,4 +80,56 @@ test('cli run: reload.watch false leaves a changed file alone until SIGHUP', asy
   await answers(`${r.url}/a`, 'two');
   r.child.kill('SIGTERM');
   assert.equal((await r.done).code, 0);
+});
+
+test('cli reload: --plan prints what a reload would change and applies nothing; without it the change is applied and printed', async (t) => {
+  const dir = tempDir('reload');
+  const file = join(dir, 'gatehouse.yaml');
+  const port = await freePort();
+  const env = { GH_TEST_ADMIN_TOKEN: 'secret-token' };
+  const head = `reload: { watch: false }\nadmin: { address: "127.0.0.1:${port}", token_env: GH_TEST_ADMIN_TOKEN }\n`;
+  writeFileSync(file, config(route('/a', 'one'), head));
+  const r = await start(t, ['run', '-c', file], env);
+  writeFileSync(file, config(route('/a', 'one') + route('/b', 'two'), head));
+
+  const plan = await runCli(['reload', '--plan', '-c', file], { env });
+  assert.equal(plan.code, 0, plan.stderr);
+  assert.equal(plan.stdout, 'plan (nothing applied; config version 1 in force):\nroutes: added routes[1]; changed -; removed -\nupstreams: added -; changed -; removed -\nservers added: -\nservers drained: -\n');
+  assert.equal((await send(`${r.url}/b`)).status, 404, 'nothing applied');
+
+  const applied = await runCli(['reload', '-c', file], { env });
+  assert.equal(applied.code, 0, applied.stderr);
+  assert.match(applied.stdout, /^reloaded: config version 2\nroutes: added routes\[1\];/);
+  assert.equal((await send(`${r.url}/b`)).text, 'two');
+  const again = await runCli(['reload', '--plan', '-c', file], { env });
+  assert.equal(again.stdout, 'plan (nothing applied; config version 2 in force):\nno changes\n');
+
+  const json = await runCli(['reload', '--plan', '--json', '-c', file], { env });
+  assert.equal((JSON.parse(json.stdout) as { applied: boolean }).applied, false);
+
+  const wrong = await runCli(['reload', '-c', file], { env: { GH_TEST_ADMIN_TOKEN: 'wrong' } });
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /^gatehouse: the admin API at http:\/\/127\.0\.0\.1:\d+ refused the token \(401\): GH_TEST_ADMIN_TOKEN does not hold/);
+  const unset = await runCli(['reload', '-c', file], { env: { GH_TEST_ADMIN_TOKEN: '' } });
+  assert.equal(unset.code, 1);
+  assert.match(unset.stderr, /set GH_TEST_ADMIN_TOKEN/);
+
+  r.child.kill('SIGTERM');
+  assert.equal((await r.done).code, 0);
+  const down = await runCli(['reload', '-c', file], { env });
+  assert.equal(down.code, 1);
+  assert.match(down.stderr, /^gatehouse: cannot reach the admin API at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
+});
+
+test('cli reload: a config without an admin section is a clear error; --help shows the usage', async () => {
+  const file = join(tempDir('reload'), 'gatehouse.yaml');
+  writeFileSync(file, config(route('/a', 'one')));
+  const r = await runCli(['reload', '-c', file]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /has no admin section/);
+  assert.equal(r.stdout, '');
+  const help = await runCli(['reload', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^Usage: gatehouse reload \[--plan\]/);
+  assert.match((await runCli(['--help'])).stdout, /reload \[--plan\] -c FILE/);
 });

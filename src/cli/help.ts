@@ -9,6 +9,7 @@ Usage: gatehouse <command> [options]
 Commands:
   run -c FILE                 run the proxy on a config file (a change to it, or SIGHUP, reloads it)
   proxy --from ADDR --to URL  run a reverse proxy without a config file
+  reload [--plan] -c FILE     reload a running proxy through its admin API (--plan: only show what would change)
   validate FILE...            check configs; lists every error and warning with file, line and column
   schema                      print the config's JSON Schema (for editor completion)
   explain -c FILE METHOD URL [-H 'Name: value']...
@@ -35,6 +36,22 @@ Options:
   --plugin FILE       load a user plugin (an ES module exporting it as plugin or default);
                       repeatable, run in the order given
   -h, --help          show this help`,
+  reload: `Usage: gatehouse reload [--plan] [--json] -c FILE [--plugin FILE]...
+
+Asks the proxy running on FILE to reload it, through the admin API: the address is FILE's admin.address
+(a wildcard host is reached on loopback), the token the value of the variable admin.token_env names.
+Prints the routes and upstreams added, changed and removed, the servers added, and the servers drained
+with their requests in flight. An invalid file is reported and nothing changes.
+
+Options:
+  -c, --config FILE   config file (YAML or JSON); default gatehouse.yaml
+  --plan              only show what a reload would change; nothing is applied
+  --json              print the admin API's answer as JSON
+  --plugin FILE       load a user plugin, to check the file as run does; repeatable
+  -h, --help          show this help
+
+Exit status: 0 done (or planned), 1 when FILE is invalid or has no admin section, the admin API cannot be
+reached, refuses the token (401) or refuses the reload (the file it reads is invalid).`,
   proxy: `Usage: gatehouse proxy [--from ADDR] --to URL [--to URL]... [options]
 
 A reverse proxy without a config file: every request on ADDR goes to the servers (round robin, retries on

@@ -1,5 +1,5 @@
 /**
- * The `gatehouse` command: run | proxy | validate | schema | explain | hash-password. Expected failures (bad
+ * The `gatehouse` command: run | proxy | reload | validate | schema | explain | hash-password. Expected failures (bad
  * config, port in use, unreadable file) print one clear message on stderr and exit 1, usage errors exit 2,
  * never a stack trace. `run` and `proxy` write everything through the process log (JSON lines, or readable
  * ones on a terminal), their start-up failures included.
@@ -21,6 +21,7 @@ import { loadPluginFiles, loadWithPlugins } from './plugin-files.js';
 import { ListenError } from '../server/listen.js';
 import { TlsConfigError } from '../tls/index.js';
 import { HELP } from './help.js';
+import { cmdReload, ReloadCommandError } from './reload.js';
 import { hashPasswordFromInput, PasswordError } from './password.js';
 import { flagError, proxyConfig } from './proxy.js';
 import { errorText, handleProcessEvents, prepareProcess, type ProcessOptions } from './run.js';
@@ -191,7 +192,7 @@ function version(): string {
 }
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
-  run: cmdRun, proxy: cmdProxy, validate: cmdValidate, schema: cmdSchema, explain: cmdExplain, 'hash-password': cmdHashPassword,
+  run: cmdRun, proxy: cmdProxy, reload: (args) => cmdReload(args, out), validate: cmdValidate, schema: cmdSchema, explain: cmdExplain, 'hash-password': cmdHashPassword,
 };
 
 /** Runs the CLI; resolves to the exit code. */
@@ -218,7 +219,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`gatehouse: ${(err as Error).message}${more}\n`);
       return USAGE_EXIT;
     }
-    if (err instanceof ListenError || err instanceof TlsConfigError || err instanceof PasswordError) {
+    if (err instanceof ListenError || err instanceof TlsConfigError || err instanceof PasswordError || err instanceof ReloadCommandError) {
       process.stderr.write(`gatehouse: ${err.message}\n`);
     } else {
       process.stderr.write(`gatehouse: ${(err as Error).message ?? String(err)}\n`);

@@ -7,8 +7,10 @@ const BIN = fileURLToPath(new URL('../../bin/gatehouse.js', import.meta.url));
 
 export interface CliResult { code: number | null; stdout: string; stderr: string }
 
-export function spawnCli(args: string[], opts: { cwd?: string } = {}): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `env`: variables set for the command, on top of this process's. */
+export function spawnCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): ChildProcess {
+  const env = opts.env ? { ...process.env, ...opts.env } : process.env;
+  return spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 export function collect(child: ChildProcess): Promise<CliResult> {
@@ -19,7 +21,7 @@ export function collect(child: ChildProcess): Promise<CliResult> {
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
 
-export function runCli(args: string[], opts: { cwd?: string } = {}): Promise<CliResult> {
+export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
   return collect(spawnCli(args, opts));
 }
 
