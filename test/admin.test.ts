@@ -206,9 +206,37 @@ test('admin: bad input is a JSON error and changes nothing', async (t) => {
   const drained = await post(`${admin}/api/upstreams/app/servers/127.0.0.1:19002/drain`);
   assert.deepEqual([drained.status, json(drained).draining], [200, true]);
   const removed = await send(`${admin}/api/upstreams/app/servers/127.0.0.1:19002`, { method: 'DELETE', headers: auth });
-  assert.equal(removed.status, 200);
-  const ups = json(await send(`${admin}/api/upstreams`, { headers: auth })).upstreams as UpstreamInfo[];
-  assert.deepEqual(ups[0]!.servers.map((s) => [s.id, s.source]), [[a.authority, 'file']]);
+  assert.deepEqual([removed.status, json(removed).id, json(removed).draining], [202, '127.0.0.1:19002', true]);
+  const listed = async (): Promise<string[][]> =>
+    (json(await send(`${admin}/api/upstreams`, { headers: auth })).upstreams as UpstreamInfo[])[0]!.servers.map((s) => [s.id, s.source]);
+  await waitFor(async () => (await listed()).length === 1, 5000, 'the removed server to leave');
+  assert.deepEqual(await listed(), [[a.authority, 'file']]);
+});
+
+test('admin: DELETE of a server answers 202 as soon as it drains, while a long response from it is still open; it leaves when that ends', async (t) => {
+  let release: (() => void) | undefined;
+  const a = await startOrigin(t, (q, s) => {
+    if (q.url !== '/slow') return void s.end('a');
+    s.writeHead(200, { 'content-type': 'text/plain' });
+    s.write('first,');
+    release = () => s.end('last');
+  });
+  const { gh, admin } = await startFromFile(t, [a.url]);
+  const slow = send(`${gh.url()}/slow`);
+  await waitFor(() => release !== undefined, 5000, 'the long response to begin');
+  const url = `${admin}/api/upstreams/app/servers/${a.authority}`;
+  const removed = await send(url, { method: 'DELETE', headers: auth });
+  assert.equal(removed.status, 202);
+  assert.deepEqual([json(removed).id, json(removed).draining, json(removed).inflight, json(removed).idle], [a.authority, true, 1, false]);
+  const again = await send(url, { method: 'DELETE', headers: auth });
+  assert.deepEqual([again.status, json(again).draining], [202, true], 'a repeat while it drains answers the same');
+  const servers = async (): Promise<UpstreamInfo['servers']> => (json(await send(`${admin}/api/upstreams`, { headers: auth })).upstreams as UpstreamInfo[])[0]!.servers;
+  assert.deepEqual((await servers()).map((s) => [s.id, s.draining, s.inflight]), [[a.authority, true, 1]]);
+  release!();
+  const r = await slow;
+  assert.deepEqual([r.status, r.text], [200, 'first,last'], 'the open response finished whole');
+  await waitFor(async () => (await servers()).length === 0, 5000, 'the server to leave once idle');
+  assertError(await send(url, { method: 'DELETE', headers: auth }), 404, 'GH_ADMIN_UNKNOWN_SERVER');
 });
 
 test('admin: a missing token variable is a config error naming it; a non-loopback address needs a token', async (t) => {
@@ -283,7 +311,8 @@ test('admin: add, renew, drain, enable and remove a server through the registry'
   assert.equal(json(await post(`${base}/127.0.0.1:19002/drain`)).draining, true);
   assert.equal(json(await post(`${base}/127.0.0.1:19002/enable`)).draining, false);
   const removed = await send(`${base}/127.0.0.1:19002`, { method: 'DELETE', headers: auth });
-  assert.deepEqual(json(removed), { upstream: 'app', id: '127.0.0.1:19002', removed: true });
+  assert.equal(removed.status, 202);
+  assert.deepEqual([json(removed).id, json(removed).draining, json(removed).up], ['127.0.0.1:19002', true, false]);
   assert.deepEqual((json(await send(`${server.url}/api/upstreams`, { headers: auth })).upstreams as UpstreamInfo[])[0]!.servers, []);
   assertError(await send(`${base}/127.0.0.1:19002`, { method: 'DELETE', headers: auth }), 404, 'GH_ADMIN_UNKNOWN_SERVER');
 });

@@ -91,12 +91,22 @@ function serverChange(op: 'drainServer' | 'enableServer'): (c: Call) => Promise<
   };
 }
 
+/**
+ * Removes a server: answers 202 with its state as soon as draining has begun; it leaves its upstream once its
+ * in-flight requests end (a long stream may take up to shutdown.timeout, which the call does not wait for).
+ * Repeating the call while it drains answers the same.
+ */
 async function removeServer(c: Call): Promise<Answer> {
   const [name, id] = c.params as [string, string];
-  serverOf(c.target, name, id);
+  const before = serverOf(c.target, name, id);
   const registry = registryOf(c.target);
-  await change(() => registry.removeServer(name, id));
-  return ok({ upstream: name, id, removed: true });
+  await change(() => {
+    // A refusal (unknown server) is thrown at the call; the promise is the server's departure, not awaited.
+    registry.removeServer(name, id).catch(() => undefined);
+  });
+  const now = c.target.upstreams().find((u) => u.name === name)?.servers.find((s) => s.id === id);
+  // Already gone (it had nothing in flight): its last state, draining and idle.
+  return ok(now ?? { ...before, up: false, draining: true, idle: true, inflight: 0 }, 202);
 }
 
 async function reload(c: Call): Promise<Answer> {

@@ -24,10 +24,10 @@ const serverSchema = {
 const names = { type: 'array', items: { type: 'string' } };
 const change = { type: 'object', properties: { added: names, changed: names, removed: names } };
 
-function serverOp(summary: string, extra: Record<string, object> = {}): object {
+function serverOp(summary: string, extra: Record<string, object> = {}, status = 200, what = 'The server'): object {
   return {
     ...secured, summary, parameters: [upstream, server],
-    responses: { 200: json({ $ref: '#/components/schemas/Server' }, 'The server'), ...common, 404: errorReply('Unknown upstream or server'), ...needsRegistry, ...extra },
+    responses: { [status]: json({ $ref: '#/components/schemas/Server' }, what), ...common, 404: errorReply('Unknown upstream or server'), ...needsRegistry, ...extra },
   };
 }
 
@@ -61,7 +61,7 @@ export function openApi(version: string): object {
           },
         },
       },
-      '/api/upstreams/{name}/servers/{id}': { delete: serverOp('Remove a server (drained first)') },
+      '/api/upstreams/{name}/servers/{id}': { delete: serverOp('Remove a server: drained first; answers once draining has begun, and it leaves when idle', {}, 202, 'The server, draining') },
       '/api/upstreams/{name}/servers/{id}/drain': { post: serverOp('Drain a server: no new requests, in-flight ones finish') },
       '/api/upstreams/{name}/servers/{id}/enable': { post: serverOp('Take a drained server back') },
       '/api/routes': { get: { ...secured, summary: 'The routes in force', responses: { 200: json({ type: 'object' }, 'Routes'), ...common } } },

@@ -157,7 +157,11 @@ export interface UpstreamRegistry {
   drainServer(upstream: string, id: string): ServerInfo;
   /** Takes a drained server back. */
   enableServer(upstream: string, id: string): ServerInfo;
-  /** Drains the server, then closes its pool and forgets it once its in-flight requests end. */
+  /**
+   * Drains the server at once (before this returns; an unknown one throws a RegistryError here), then closes
+   * its pool and forgets it once its in-flight requests end: the promise resolves then. Calling it again while
+   * the server drains returns the same promise.
+   */
   removeServer(upstream: string, id: string): Promise<void>;
   /** Replaces the servers one source names for an upstream: new ones added, missing ones drained and removed. */
   setDiscovered(upstream: string, source: ServerSource, servers: readonly ServerSpec[]): ServerDiff;

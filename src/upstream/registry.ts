@@ -317,6 +317,8 @@ export function createRegistry<C extends UpstreamBaseConfig>(deps: RegistryDeps<
     },
     removeServer(name, id) {
       const e = entryOf(name);
+      // Removed again while it drains: the same departure.
+      for (const s of e.retiring) if (s.peer.id === id && s.removing) return s.removing;
       return retire(e, serverOf(e, id));
     },
     setDiscovered(name, source, servers) {
