@@ -335,10 +335,16 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       const cfg = parseConfig(next, { plugins: userPlugins });
       if (!gen) { config = cfg; return; }
       const g = await buildGeneration(cfg, deps);
+      // The upstreams this config adds get their servers before a listener it opens can take a request
+      // (else a brief 503); nothing in force uses them yet. The rest of the diff waits for the listeners.
+      const prior = config.upstreams;
+      const fresh = Object.entries(cfg.upstreams).filter(([name]) => !Object.hasOwn(prior, name));
+      if (fresh.length) registry.apply({ ...prior, ...Object.fromEntries(fresh) });
       try {
         await openAll(g, cfg);
       } catch (err) {
         await retire(g, 0);
+        if (fresh.length) registry.apply(prior);
         registry.prune();
         throw err;
       }

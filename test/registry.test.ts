@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import { RegistryError, type GatehouseConfigInput } from '../src/index.js';
 import { send } from './helpers/client.js';
 import { startLoad } from './helpers/load.js';
-import { startOrigin, waitFor, type Origin } from './helpers/origin.js';
+import { freePort, startOrigin, waitFor, type Origin } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -269,4 +269,50 @@ test('registry: a reload that changes connection settings replaces the pools und
   report(t, r);
   assert.deepEqual(r.failures, []);
   assert.deepEqual(gh.registry.get('app')!.servers.map((s) => [s.id, s.draining]), [[a.authority, false]]);
+});
+
+test('registry: a listener a reload opens answers from the upstream that reload adds at once (no 503 while it is set up)', async (t) => {
+  const a = await named(t, 'a');
+  const fresh = await named(t, 'fresh');
+  const { gh } = await startProxy(t, config({ servers: [a.url] }));
+  const port = await freePort();
+  // The first new listener binds while the others still do: a request to it may come before the reload ends.
+  const added = [{ name: 'second', address: `127.0.0.1:${port}` }, ...Array.from({ length: 4 }, (_, i) => ({ name: `more${i}`, address: '127.0.0.1:0' }))];
+  const next = config({ servers: [a.url] }, {
+    listeners: [{ name: 'public', address: gh.config.listeners[0]!.address }, ...added],
+    upstreams: { app: { servers: [a.url] }, fresh: { servers: [fresh.url] } },
+    routes: [{ match: { listener: 'public' }, proxy: { upstream: 'app' } }, { match: {}, proxy: { upstream: 'fresh' } }],
+  });
+  // Requests to the new address from before its bind until after the reload (bounded: 2000 tries, 10 s).
+  let reloaded = false;
+  const answers: string[] = [];
+  const client = (async () => {
+    const until = Date.now() + 10_000;
+    for (let i = 0; i < 2000 && Date.now() < until && !(reloaded && answers.length >= 5); i++) {
+      try {
+        const r = await send(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' } });
+        answers.push(`${r.status} ${r.text}`);
+      } catch { /* not bound yet */ }
+    }
+  })();
+  await gh.reload(next);
+  reloaded = true;
+  await client;
+  assert.ok(answers.length >= 5);
+  assert.deepEqual(answers.filter((x) => x !== '200 fresh'), [], 'every request to the new listener reached the new upstream');
+});
+
+test('registry: a reload that cannot bind its new listener leaves the upstreams as they were (the new one set up for it is taken back)', async (t) => {
+  const a = await named(t, 'a');
+  const fresh = await named(t, 'fresh');
+  const { gh, url } = await startProxy(t, config({ servers: [a.url] }));
+  const taken = await named(t, 'taken');
+  const next = config({ servers: [a.url] }, {
+    listeners: [{ name: 'public', address: gh.config.listeners[0]!.address }, { name: 'second', address: taken.authority }],
+    upstreams: { app: { servers: [a.url] }, fresh: { servers: [fresh.url] } },
+  });
+  await assert.rejects(gh.reload(next));
+  await waitFor(() => gh.upstreams().every((u) => u.name === 'app'), 5000, 'the new upstream to be taken back');
+  assert.deepEqual(gh.upstreams().map((u) => [u.name, u.servers.map((s) => [s.id, s.draining])]), [['app', [[a.authority, false]]]]);
+  assert.equal((await send(url)).text, 'a');
 });
