@@ -231,11 +231,18 @@ test('admin: DELETE of a server answers 202 as soon as it drains, while a long r
   const again = await send(url, { method: 'DELETE', headers: auth });
   assert.deepEqual([again.status, json(again).draining], [202, true], 'a repeat while it drains answers the same');
   const servers = async (): Promise<UpstreamInfo['servers']> => (json(await send(`${admin}/api/upstreams`, { headers: auth })).upstreams as UpstreamInfo[])[0]!.servers;
-  assert.deepEqual((await servers()).map((s) => [s.id, s.draining, s.inflight]), [[a.authority, true, 1]]);
+  assert.deepEqual((await servers()).map((s) => [s.id, s.draining, s.inflight, s.removing]), [[a.authority, true, 1, true]]);
+  // The same URL may be added again while the removed one drains: a new server, taking traffic.
+  assert.equal((await post(`${admin}/api/upstreams/app/servers`, `{"url": "${a.url}"}`)).status, 201);
+  assert.deepEqual((await servers()).map((s) => [s.id, s.draining, s.removing]), [[a.authority, false, undefined], [a.authority, true, true]]);
+  assert.equal((await send(gh.url())).text, 'a');
   release!();
   const r = await slow;
   assert.deepEqual([r.status, r.text], [200, 'first,last'], 'the open response finished whole');
-  await waitFor(async () => (await servers()).length === 0, 5000, 'the server to leave once idle');
+  await waitFor(async () => (await servers()).length === 1, 5000, 'the removed server to leave once idle');
+  assert.deepEqual((await servers()).map((s) => [s.id, s.draining, s.source]), [[a.authority, false, 'api']]);
+  assert.equal((await send(url, { method: 'DELETE', headers: auth })).status, 202);
+  await waitFor(async () => (await servers()).length === 0, 5000, 'the second one to leave');
   assertError(await send(url, { method: 'DELETE', headers: auth }), 404, 'GH_ADMIN_UNKNOWN_SERVER');
 });
 

@@ -20,7 +20,9 @@ function upstreamOf(target: AdminTarget, name: string): UpstreamInfo {
 }
 
 function serverOf(target: AdminTarget, upstream: string, id: string): ServerInfo {
-  const s = upstreamOf(target, upstream).servers.find((x) => x.id === id);
+  const all = upstreamOf(target, upstream).servers;
+  // A server at the same URL may have been added while an earlier one is being removed: the new one first.
+  const s = all.find((x) => x.id === id && !x.removing) ?? all.find((x) => x.id === id);
   if (!s) throw new AdminError(404, 'GH_ADMIN_UNKNOWN_SERVER', `upstream "${upstream}" has no server "${id}" (servers are named host:port)`);
   return s;
 }
@@ -72,7 +74,8 @@ async function addServer(c: Call): Promise<Answer> {
   upstreamOf(c.target, name);
   const wanted = parseNewServer(await readJson(c.req, c.maxBody));
   const id = serverId(wanted.url);
-  const existing = upstreamOf(c.target, name).servers.find((s) => s.id === id);
+  // One being removed (draining until idle) does not count: the same URL may be added again meanwhile.
+  const existing = upstreamOf(c.target, name).servers.find((s) => s.id === id && !s.removing);
   // Repeating a registration with a TTL renews it (a heartbeat); anything else already there is a conflict.
   if (existing && !(existing.source === 'api' && wanted.ttl !== undefined)) {
     throw new AdminError(409, 'GH_ADMIN_SERVER_EXISTS', `upstream "${name}" already has server "${id}" (from ${existing.source})`);

@@ -19,6 +19,7 @@ const serverSchema = {
     inflight: { type: 'integer' }, latency_ms: { type: 'number' }, draining: { type: 'boolean' }, idle: { type: 'boolean', description: 'Draining and no request in flight' },
     source: { enum: ['file', 'api', 'dns', 'servers_file'] }, sources: { type: 'array', items: { type: 'string' } },
     expires_at: { type: 'number', description: 'ms since the epoch when an API-added server with a ttl leaves unless renewed' },
+    removing: { type: 'boolean', description: 'present (true) while a removed server drains before it leaves' },
   },
 };
 const names = { type: 'array', items: { type: 'string' } };

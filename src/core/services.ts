@@ -133,6 +133,8 @@ export interface ServerInfo {
   sources: ServerSource[];
   /** ms since the epoch when an API-added server with a TTL leaves, unless renewed. */
   expires_at?: number;
+  /** Being removed: it drains, then leaves its upstream (a server at the same URL may be added meanwhile). */
+  removing?: true;
 }
 
 export interface UpstreamInfo { name: string; servers: ServerInfo[] }

@@ -257,6 +257,7 @@ export function createRegistry<C extends UpstreamBaseConfig>(deps: RegistryDeps<
       health: e.monitor?.status(p) ?? { active: true, ejectedUntil: 0, ejections: 0, consecutiveFailures: 0 },
       inflight: p.inflight, latency_ms: Math.round(p.ewmaMs * 1000) / 1000, draining, idle: draining && p.inflight === 0,
       source: s.sources[0] ?? s.origin, sources: [...s.sources], ...(s.ttl ? { expires_at: s.ttl.at } : {}),
+      ...(s.removing ? { removing: true as const } : {}),
     };
   }
   const upstreamInfo = (e: Entry<C>): UpstreamInfo => ({ name: e.name, servers: [...e.servers.values(), ...e.retiring].map((s) => info(e, s)) });
@@ -317,6 +318,7 @@ export function createRegistry<C extends UpstreamBaseConfig>(deps: RegistryDeps<
     },
     removeServer(name, id) {
       const e = entryOf(name);
+      for (const s of e.servers.values()) if (s.peer.id === id) return retire(e, s);
       // Removed again while it drains: the same departure.
       for (const s of e.retiring) if (s.peer.id === id && s.removing) return s.removing;
       return retire(e, serverOf(e, id));
