@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import pino from 'pino';
 import { RequestCtx } from './core/context.js';
+import { permanentRedirect } from './core/headers.js';
 import type { AppServices } from './core/plugin.js';
 import { checkPlugins, runChecks, type Decision } from './explain-checks.js';
 import { closePlugins } from './plugins.js';
@@ -103,7 +104,7 @@ async function explainWith(config: GatehouseConfig, input: ExplainInput, { ctx, 
   const route = found.config;
   if (!('pathRegex' in found) && (found.location !== undefined || found.refuse !== undefined)) {
     out.action = found.location !== undefined
-      ? `redirect ${input.method === 'GET' || input.method === 'HEAD' ? 301 : 308} to ${found.location}${ctx.query}`
+      ? `redirect ${permanentRedirect(input.method)} to ${found.location}${ctx.query}`
       : `refuse 400 GH_REQUEST_BLOCKED: ${found.refuse}`;
     return out;
   }

@@ -3,7 +3,7 @@ import { test, type TestContext } from 'node:test';
 import type { GatehouseConfigInput, ServerInfo } from '../src/index.js';
 import { send, type Response } from './helpers/client.js';
 import { startDnsServer } from './helpers/dns-server.js';
-import { startLoad, type LoadResult } from './helpers/load.js';
+import { report, slowOn, startLoad, type Load } from './helpers/load.js';
 import { startOrigin, waitFor, type Origin } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
 
@@ -30,22 +30,18 @@ function named(t: TestContext, name: string, opts: { host?: string; port?: numbe
   }, opts);
 }
 
-/** Sends `/slow` requests (at most 40) until one is in flight on `o`; returns them all. */
-async function slowOn(url: string, o: Origin): Promise<Promise<Response>[]> {
-  const sent = [];
-  for (let i = 0; i < 40 && !o.requests.some((q) => q.url === '/slow'); i++) {
-    sent.push(send(`${url}/slow`));
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  await waitFor(() => o.requests.some((q) => q.url === '/slow'), 2000, 'a slow request on the server');
-  return sent;
-}
-
-/** The request and failure counts of a load, in the test output. */
-const report = (t: TestContext, r: LoadResult): void =>
-  t.diagnostic(`${r.total} requests, ${r.failures.length} failed (${[...r.byBody].map(([b, n]) => `${b}: ${n}`).join(', ')})`);
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Once `gone` has left the pool: it gets no new request for the rest of the load, and no request failed. */
+async function endGone(t: TestContext, load: Load, gone: Origin, message: string): Promise<void> {
+  await sleep(100);
+  const seen = gone.requests.length;
+  await sleep(400);
+  const r = await load.stop();
+  report(t, r);
+  assert.deepEqual(r.failures, []);
+  assert.equal(gone.requests.length, seen, message);
+}
 
 test('live change: a DNS answer change under load fails no request; the new server gets traffic within 1 s, the removed one finishes its in-flight request', async (t) => {
   const dns = await startDnsServer(t);
@@ -109,13 +105,7 @@ test('live change: an API server with a TTL under load: renewed it stays past it
   await waitFor(() => !listed(), expiry - Date.now() + 2000, 'the renewed TTL to run out');
   const leftAt = Date.now();
   assert.ok(leftAt >= expiry, `left ${expiry - leftAt} ms before its expiry`);
-  await sleep(100);
-  const bGone = b.requests.length;
-  await sleep(400);
-  const r = await load.stop();
-  report(t, r);
-  assert.deepEqual(r.failures, []);
-  assert.equal(b.requests.length, bGone, 'an expired server gets no new request');
+  await endGone(t, load, b, 'an expired server gets no new request');
   assert.ok(count('a') > 0);
 });
 
@@ -155,12 +145,6 @@ test('live change: add, drain, enable and delete a server through the admin API 
   assert.equal(deleted.status, 202, deleted.text);
   assert.deepEqual([JSON.parse(deleted.text).draining, JSON.parse(deleted.text).removing], [true, true]);
   await waitFor(async () => (await info()) === undefined, 5000, 'the deleted server to leave once idle');
-  await sleep(100);
-  const bGone = b.requests.length;
-  await sleep(400);
-  const r = await load.stop();
-  report(t, r);
-  assert.deepEqual(r.failures, []);
-  assert.equal(b.requests.length, bGone, 'a deleted server gets no new request');
+  await endGone(t, load, b, 'a deleted server gets no new request');
   assert.ok(count('a') > 0);
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { RegistryError, type GatehouseConfigInput } from '../src/index.js';
 import { send } from './helpers/client.js';
-import { startLoad } from './helpers/load.js';
+import { report, slowOn, startLoad } from './helpers/load.js';
 import { freePort, startOrigin, waitFor, type Origin } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
 import { tempDir } from './helpers/tmp.js';
@@ -34,20 +34,6 @@ function connections(o: Origin): () => number {
   o.server.on('connection', () => n++);
   return () => n;
 }
-
-/** Sends `/slow` requests (at most 40) until one is in flight on `o`; returns them all. */
-async function slowOn(url: string, o: Origin): Promise<Promise<{ status: number; text: string }>[]> {
-  const sent = [];
-  for (let i = 0; i < 40 && !o.requests.some((q) => q.url === '/slow'); i++) {
-    sent.push(send(`${url}/slow`));
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  await waitFor(() => o.requests.some((q) => q.url === '/slow'), 2000, 'a slow request on the server');
-  return sent;
-}
-
-/** The request and failure counts of a load, in the test output. */
-const report = (t: TestContext, r: { total: number; failures: string[] }): void => t.diagnostic(`${r.total} requests, ${r.failures.length} failed`);
 
 test('registry: a reload that keeps a server keeps its passive ejection and its pool (no new connection)', async (t) => {
   const a = await named(t, 'a');

@@ -65,3 +65,9 @@ export function cookieValue(header: string | undefined, name: string): string | 
   }
   return undefined;
 }
+
+/** A permanent redirect's status: 301 for GET and HEAD, 308 for other methods, which must keep method and body
+ * (RFC 9110 15.4.2, 15.4.9). */
+export function permanentRedirect(method: string | undefined): 301 | 308 {
+  return method === 'GET' || method === 'HEAD' ? 301 : 308;
+}

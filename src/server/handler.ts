@@ -7,6 +7,7 @@ import type { BlockList } from 'node:net';
 import type { Logger } from 'pino';
 import { RequestCtx, type RouteRef } from '../core/context.js';
 import { errors, toProxyError, type ProxyError } from '../core/errors.js';
+import { permanentRedirect } from '../core/headers.js';
 import { runVerdicts, type CompiledPhases } from '../core/pipeline.js';
 import type { Verdict } from '../core/plugin.js';
 import { errorReply, sendReply } from './reply.js';
@@ -133,8 +134,7 @@ function afterRequestFilters(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCt
 /** A path spelt so that it must not be routed as it is: redirected to its plain spelling, or refused. */
 function detour(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, found: RouteFound): void {
   if (found.location === undefined) return fail(ctx, errors.requestBlocked(new Error(found.refuse)));
-  const m = ctx.req.method;
-  respond(ctx, tag, { status: m === 'GET' || m === 'HEAD' ? 301 : 308, headers: { location: found.location + ctx.query } });
+  respond(ctx, tag, { status: permanentRedirect(ctx.req.method), headers: { location: found.location + ctx.query } });
 }
 
 function afterEarly(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, early: Verdict): void {

@@ -5,7 +5,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import { definePlugin, type Hooks, type Verdict } from '../core/plugin.js';
-import { setHeader } from '../core/headers.js';
+import { permanentRedirect, setHeader } from '../core/headers.js';
 import type { TlsConfig } from './schema.js';
 
 export { createCertStore, INTERMEDIATE_CIPHERS, type CertStore } from './certs.js';
@@ -58,9 +58,7 @@ export const tls = definePlugin<TlsPluginConfig>({
         }
         if (!redirect.has(ctx.listener)) return undefined;
         const host = ctx.host.includes(':') && !ctx.host.startsWith('[') ? `[${ctx.host}]` : ctx.host;
-        const m = ctx.req.method;
-        // 301 for GET/HEAD (what users expect); 308 keeps the method and body of anything else.
-        return { status: m === 'GET' || m === 'HEAD' ? 301 : 308, headers: { location: `https://${host}${suffix()}${ctx.path}${ctx.query}` } };
+        return { status: permanentRedirect(ctx.req.method), headers: { location: `https://${host}${suffix()}${ctx.path}${ctx.query}` } };
       };
     }
     if (hsts.size) {

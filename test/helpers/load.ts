@@ -1,6 +1,8 @@
 /** A bounded load loop: N keep-alive connections sending GETs until stopped or `maxRequests` is reached. */
 import { Agent } from 'node:http';
-import { send } from './client.js';
+import type { TestContext } from 'node:test';
+import { send, type Response } from './client.js';
+import { waitFor, type Origin } from './origin.js';
 
 export interface LoadResult { total: number; failures: string[]; byBody: Map<string, number>; log: { at: number; body: string }[] }
 
@@ -38,4 +40,20 @@ export function startLoad(url: string, opts: { connections?: number; maxRequests
       return result;
     },
   };
+}
+
+/** Sends `/slow` requests (at most 40) until one is in flight on `o`; returns them all. */
+export async function slowOn(url: string, o: Origin): Promise<Promise<Response>[]> {
+  const sent = [];
+  for (let i = 0; i < 40 && !o.requests.some((q) => q.url === '/slow'); i++) {
+    sent.push(send(`${url}/slow`));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await waitFor(() => o.requests.some((q) => q.url === '/slow'), 2000, 'a slow request on the server');
+  return sent;
+}
+
+/** The request and failure counts of a load (and the answers by body), in the test output. */
+export function report(t: TestContext, r: LoadResult): void {
+  t.diagnostic(`${r.total} requests, ${r.failures.length} failed (${[...r.byBody].map(([b, n]) => `${b}: ${n}`).join(', ')})`);
 }
