@@ -18,11 +18,12 @@ import type { AppServices } from './core/plugin.js';
 import { closePlugins, configSchemaFor, createPlugins, pluginSteps, validatedFor, type AnyPlugin, type ConfigOptions } from './plugins.js';
 import { createFailureLog, createLogger, type FailureLog } from './observe/index.js';
 import { createAcme, createCertStore, helloInterceptor, ocspStapler, type AcmeManager } from './tls/index.js';
-import { compileUnrewrite, RouteTable, type RouteInput } from './routing/index.js';
-import { fail, reply, type RoutePipeline, type Runtime } from './server/handler.js';
+import { RouteTable, type RouteInput } from './routing/index.js';
+import type { RoutePipeline, Runtime } from './server/handler.js';
 import { closeListeners, openListener, type Listener, type SecureOptions, type ServerOptions } from './server/listen.js';
 import { type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } from './schema.js';
-import { forward, hiddenResponseHeaders, type ForwardRoute, type UpstreamRuntime } from './upstream/index.js';
+import { hiddenResponseHeaders, type UpstreamRuntime } from './upstream/index.js';
+import { cacheHolder, proxyAction, type ActionDeps } from './actions.js';
 import type { ServerInfo, UpstreamInfo, UpstreamRegistry } from './core/services.js';
 import { discoveryRunner, upstreamRegistry } from './registry.js';
 import { startAdmin, type AdminServer, type Overlay } from './admin/index.js';
@@ -101,7 +102,10 @@ interface Generation {
   plugins: NamedInstance<RouteConfig>[];
 }
 
-type GenerationDeps = AppServices & { challenges: Map<string, string>; failures: FailureLog; userPlugins: readonly AnyPlugin[]; registry: ReturnType<typeof upstreamRegistry> };
+type GenerationDeps = AppServices & {
+  challenges: Map<string, string>; failures: FailureLog; userPlugins: readonly AnyPlugin[]; registry: ReturnType<typeof upstreamRegistry>;
+  cache: ReturnType<typeof cacheHolder>;
+};
 
 async function buildGeneration(config: GatehouseConfig, deps: GenerationDeps): Promise<Generation> {
   const { log, baseDir, challenges, failures } = deps;
@@ -111,27 +115,12 @@ async function buildGeneration(config: GatehouseConfig, deps: GenerationDeps): P
   const upstreams = new Map<string, UpstreamRuntime>();
   for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, deps.registry.runtime(name, u));
   const hidden = hiddenResponseHeaders(config.hide_headers);
+  const actionDeps: ActionDeps = { config, upstreams, hidden, cache: () => deps.cache.get(config) };
 
   const pipelines: RouteInput<RoutePipeline>[] = config.routes.map((route, index) => {
     const phases = compileRoute(plugins, route, index);
     const id = route.name ?? `routes[${index}]`;
-    let action: RoutePipeline['action'];
-    if (route.proxy) {
-      const upstream = upstreams.get(route.proxy.upstream)!;
-      const ucfg = config.upstreams[route.proxy.upstream]!;
-      const fwd: ForwardRoute = {
-        upstream, fail, reply,
-        peerFilters: phases.upstreamPeer,
-        retryWithIdempotencyKey: route.proxy.retry_with_idempotency_key,
-        bufferBodyUpTo: Math.max(config.limits.request_buffer, ucfg.retries > 0 || route.mirror ? ucfg.retry_buffer : 0),
-        responseBuffer: config.limits.response_buffer,
-        mirror: route.mirror ? { upstream: upstreams.get(route.mirror.upstream)!, percent: route.mirror.percent } : undefined,
-        requestFilters: phases.upstreamRequestFilter,
-        responseFilters: phases.responseFilter,
-        responseHeaders: { hidden, authorities: upstream.authorities, unrewrite: compileUnrewrite(route.rewrite) },
-      };
-      action = (ctx) => forward(ctx, fwd);
-    }
+    const action: RoutePipeline['action'] = route.proxy ? proxyAction({ ...route, proxy: route.proxy }, id, phases, actionDeps) : undefined;
     return { id, index, match: route.match, config: { ref: { id, index }, phases, action } };
   });
   const tables = new Map<string, RouteTable<RoutePipeline>>();
@@ -208,7 +197,9 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   // Process lifetime: servers, pools and health outlive every config (STYLE.md 9).
   const registry = upstreamRegistry(log, baseDir, () => config.shutdown.timeout);
   const discovery = discoveryRunner(registry, log, baseDir);
-  const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins, registry };
+  // Process lifetime too: cached objects outlive configs (a route whose cache settings stay keeps its own).
+  const cache = cacheHolder(log, baseDir);
+  const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins, registry, cache };
   const alpnChallenges = new Map<string, SecureContext>();
   const acmeManagers = new Map<string, AcmeManager>();
   // The admin API has the process's lifetime: started with the proxy, stopped last; `version` counts configs.
@@ -306,6 +297,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       } catch (err) {
         if (g) await retire(g, 0);
         await registry.close();
+        await cache.close();
         await admin?.close().finally(() => { admin = undefined; });
         throw err;
       }
@@ -328,6 +320,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       discovery.close();
       await retire(g, 0);
       await registry.close();
+      await cache.close();
       failures.close();
       log.info('gatehouse stopped');
     },

@@ -21,6 +21,7 @@ import {
 import { proxySchema, upstreamBaseSchema } from './upstream/schema.js';
 import { discoverySchema } from './discovery/schema.js';
 import { adminSchema } from './admin/schema.js';
+import { cacheStoreSchema, routeCacheSchema } from './cache/schema.js';
 
 const NO_SERVERS = Object.freeze([]) as unknown as z.output<typeof upstreamBaseSchema>['servers'];
 
@@ -67,6 +68,7 @@ export const routeSchema = z
     concurrency: concurrencySchema.optional(),
     plugins: routePlugins,
     error_pages: errorPagesSchema.optional(),
+    cache: routeCacheSchema.optional(),
   })
   .describe('A route: what it matches, and one action (respond, redirect or proxy)');
 
@@ -94,6 +96,7 @@ function rootSchema<R extends z.ZodType, P extends z.ZodType>(route: R, plugins:
     shutdown: shutdownSchema,
     reload: reloadSchema,
     admin: adminSchema.optional(),
+    cache: cacheStoreSchema.optional(),
     plugins,
   })
   // References are checked even when other keys are invalid, so every error is reported at once: the value
@@ -174,6 +177,12 @@ function checkRoute(r: Record<string, unknown>, i: number, upstreams: string[], 
   const mirror = obj(r.mirror)?.upstream;
   if (typeof mirror === 'string' && !upstreams.includes(mirror)) {
     ctx.addIssue({ code: 'custom', path: ['routes', i, 'mirror', 'upstream'], message: `unknown upstream "${mirror}"` });
+  }
+  if (r.cache !== undefined && r.proxy === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['routes', i, 'cache'], message: 'cache needs a proxy route (it stores what the upstream answers)' });
+  }
+  for (const a of list(obj(obj(r.cache)?.purge)?.allow)) {
+    if (typeof a === 'string' && !cidr.safeParse(a).success) ctx.addIssue({ code: 'custom', path: ['routes', i, 'cache', 'purge', 'allow'], message: `"${a}" is not an IP address or CIDR` });
   }
   if (r.mirror !== undefined && r.proxy === undefined) {
     ctx.addIssue({ code: 'custom', path: ['routes', i, 'mirror'], message: 'mirror needs a proxy route' });

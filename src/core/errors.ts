@@ -59,6 +59,8 @@ export const errors = {
   requestDenied: () => new ProxyError(403, 'GH_REQUEST_DENIED', { source: 'downstream' }),
   methodNotAllowed: () => new ProxyError(405, 'GH_METHOD_NOT_ALLOWED', { source: 'downstream', headers: { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' } }),
   shed: () => new ProxyError(503, 'GH_OVERLOADED', { source: 'internal', retryAfterS: 1 }),
+  /** RFC 9111 5.2.1.7: only-if-cached, and nothing stored answers the request. */
+  notCached: () => new ProxyError(504, 'GH_CACHE_MISS', { source: 'downstream' }),
   internal: (cause: unknown) => new ProxyError(500, 'GH_INTERNAL', { source: 'internal', cause }),
 } as const;
 

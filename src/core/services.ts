@@ -176,3 +176,40 @@ export class RegistryError extends Error {
     this.name = 'RegistryError';
   }
 }
+
+/**
+ * How a response tap (the cache, cache/) takes part in one forwarded exchange (upstream/forward.ts). The
+ * forwarder asks it at each step; a tap never writes to the client while the forwarder does.
+ * - `copy`: the client gets the response and the tap gets its body too (a cache fill).
+ * - `pass`: the client gets the response; the tap is done (not storable).
+ * - `take`: the client does not get it; the tap answers the client itself (a 304 from a revalidation, a 5xx
+ *   replaced by a stale object). The forwarder drops the body.
+ */
+export type TapMode = 'copy' | 'pass' | 'take';
+
+export interface ResponseTap {
+  /** Per attempt, after the route's request filters: change what goes upstream (conditional headers). */
+  request?(req: { method: string; path: string; headers: string[] }): void;
+  /** The final response head, before the route's response filters: may change `headers` (in place). */
+  head(status: number, headers: string[]): TapMode;
+  /** A body chunk (`copy`); false: pause the upstream until the tap calls the function given to `onDrain`. */
+  data(chunk: Buffer): boolean;
+  onDrain(resume: () => void): void;
+  /** The body ended whole (`copy`). */
+  end(): void;
+  /**
+   * The exchange failed. Before a head went out (`headSent` false) a tap may answer the client itself (a stale
+   * object): true means it did, and the error page is not sent.
+   */
+  error(err: Error & { status?: number }, headSent: boolean): boolean;
+  /** The client went away during `copy`: true keeps the upstream response coming for the tap (others wait on it). */
+  keepFilling(): boolean;
+}
+
+/** A response fetched upstream for the cache itself (a background revalidation or fill): no client attached. */
+export interface FetchedResponse {
+  status: number;
+  /** As the client would get them (hop-by-hop and hidden fields removed), names lower-case. */
+  headers: string[];
+  body: import('node:stream').Readable;
+}

@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici';
 import type { RequestCtx } from '../core/context.js';
 import { errors, ProxyError } from '../core/errors.js';
 import type { PeerChoice, Phases, Reply, ResponseHead, UpstreamRequest } from '../core/plugin.js';
-import type { Peer } from '../core/services.js';
+import type { Peer, ResponseTap, TapMode } from '../core/services.js';
 import { noteStreamed } from '../core/memory.js';
 import { readBody } from './body.js';
 import { clientResponseHeaders, clientTrailers, rawHeaderValues, trailerObject, upstreamRequestHeaders, type ResponseHeaderOptions, type UpstreamTrailers } from './headers.js';
@@ -48,6 +48,8 @@ interface Exchange {
   /** The server the client's sticky cookie names, if any. */
   sticky: Peer | undefined;
   lastError: ProxyError | undefined;
+  /** The cache's part in this exchange, if the route caches. */
+  tap: ResponseTap | undefined;
 }
 
 const kHandler = Symbol('gatehouse.forward');
@@ -77,11 +79,20 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
    * out with res.end(chunk): one write instead of write + end. */
   private remaining = -1;
   private ended = false;
+  /** What the tap (cache) does with this response; 'pass' when there is none. */
+  private tapMode: TapMode = 'pass';
+  /** The client left during a cache fill that others wait on: the body goes on to the tap only. */
+  private detached = false;
   private readonly attemptStart = performance.now();
 
   constructor(private readonly ex: Exchange, private readonly peer: Peer, private queued: boolean) {}
 
   abort(): void {
+    if (this.tapMode === 'copy' && this.ex.tap!.keepFilling()) {
+      this.detached = true;
+      this.resume?.();
+      return;
+    }
     this.abortUpstream?.(errors.clientAborted());
   }
 
@@ -123,6 +134,12 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     const built = clientResponseHeaders(ctx, raw, ctx.head.hostHeader, route.responseHeaders);
     this.remaining = built.contentLength;
     const head: ResponseHead = { status, headers: built.headers };
+    const tap = this.ex.tap;
+    if (tap) {
+      this.tapMode = tap.head(status, head.headers);
+      if (this.tapMode === 'take') return true;
+      if (this.tapMode === 'copy') tap.onDrain(() => this.resume?.());
+    }
     if (up.affinity && this.ex.sticky !== this.peer) head.headers.push('set-cookie', up.affinity.setCookie(this.peer));
     for (const f of route.responseFilters) f(ctx, head);
     ctx.status = head.status;
@@ -157,6 +174,19 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
 
   /** Returns false to pause the upstream until the client drains (undici's raw interface). */
   onData(chunk: Buffer): boolean {
+    if (this.tapMode !== 'pass') {
+      if (this.tapMode === 'take') return true;
+      const more = this.ex.tap!.data(chunk);
+      if (this.detached) return more;
+      if (!more) {
+        this.clientWrite(chunk);
+        return false;
+      }
+    }
+    return this.clientWrite(chunk);
+  }
+
+  private clientWrite(chunk: Buffer): boolean {
     const ctx = this.ex.ctx;
     ctx.bytesOut += chunk.length;
     noteStreamed(chunk.length);
@@ -181,7 +211,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   onComplete(trailers: UpstreamTrailers | null): void {
     const { ctx, route } = this.ex;
     this.settle(String(ctx.status));
-    if (this.ended) return;
+    if (this.tapMode === 'copy') this.ex.tap!.end();
+    if (this.ended || this.tapMode === 'take' || this.detached) return;
     const list = trailers ? clientTrailers(trailers, route.responseHeaders.hidden) : [];
     // node:http takes [name, value] pairs; the HTTP/2 compatibility response only an object.
     if (list.length) ctx.res.addTrailers(ctx.req.httpVersionMajor === 2 ? trailerObject(list) : list);
@@ -192,9 +223,15 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.settled) return; // this attempt was dropped for a retry
     const { ex, peer } = this;
     const { ctx, route } = ex;
-    const perr = ctx.clientGone ? errors.clientAborted(err) : fromUndici(err);
+    const perr = ctx.clientGone && !this.detached ? errors.clientAborted(err) : fromUndici(err);
     ctx.attempts ??= [];
     this.settle(perr.code);
+    if (this.tapMode === 'copy' || this.tapMode === 'take') {
+      // The cache's fill (or its revalidation) failed part way: it drops what it has; the client's
+      // response, if one went out, is cut as any other.
+      ex.tap!.error(perr, true);
+      if (this.detached || this.tapMode === 'take') return;
+    }
     if (perr.code === 'GH_CLIENT_ABORTED') {
       // A client going away (its connection, its HTTP/2 stream, its request body) is never the server's
       // fault: no passive-health failure, no retry; logged as 499 unless a response head went out.
@@ -218,8 +255,14 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       const next = pickPeer(ex);
       if (next) return void attempt(ex, next);
     }
-    route.fail(ctx, perr);
+    failed(ex, perr);
   }
+}
+
+/** No response will come: the tap (a stale object) may answer, else the error page. */
+function failed(ex: Exchange, err: ProxyError): void {
+  if (ex.tap?.error(err, false)) return;
+  ex.route.fail(ex.ctx, err);
 }
 
 function maxForwards(ctx: RequestCtx): number | undefined {
@@ -246,11 +289,11 @@ function attempt(ex: Exchange, peer: Peer): void {
   const { ctx, route } = ex;
   const up = route.upstream;
   const max = up.config.max_requests;
-  if (max !== undefined && up.inflight >= max) return route.fail(ctx, errors.overloaded());
+  if (max !== undefined && up.inflight >= max) return failed(ex, errors.overloaded());
   let queued = false;
   if (peer.maxConnections !== 0 && peer.inflight >= peer.maxConnections) {
     const maxPending = up.config.max_pending;
-    if (maxPending !== undefined && up.pending >= maxPending) return route.fail(ctx, errors.overloaded());
+    if (maxPending !== undefined && up.pending >= maxPending) return failed(ex, errors.overloaded());
     queued = true;
     up.pending++;
   }
@@ -262,6 +305,7 @@ function attempt(ex: Exchange, peer: Peer): void {
   };
   try {
     for (const f of route.requestFilters) f(ctx, req);
+    ex.tap?.request?.(req);
   } catch (err) {
     // A request a filter failed to prepare is not sent (it may lack a signature or a credential).
     if (queued) up.pending--;
@@ -285,12 +329,12 @@ function attempt(ex: Exchange, peer: Peer): void {
 
 function start(ex: Exchange): void {
   const peer = pickPeer(ex);
-  if (peer === undefined) return ex.route.fail(ex.ctx, errors.noServer());
+  if (peer === undefined) return failed(ex, errors.noServer());
   attempt(ex, peer);
 }
 
 /** Forwards the request to the route's upstream; the response (or the error page) goes to the client. */
-export function forward(ctx: RequestCtx, route: ForwardRoute): void {
+export function forward(ctx: RequestCtx, route: ForwardRoute, tap?: ResponseTap): void {
   const m = ctx.req.method;
   // RFC 9110 7.6.2: an OPTIONS or TRACE whose Max-Forwards is 0 is answered here, as its final recipient.
   if ((m === 'OPTIONS' || m === 'TRACE') && maxForwards(ctx) === 0) {
@@ -309,7 +353,7 @@ export function forward(ctx: RequestCtx, route: ForwardRoute): void {
   const head = ctx.head;
   const source = ctx.body ?? ctx.req;
   const ex: Exchange = {
-    ctx, route, tried: undefined, body: head.hasBody ? source : null, lastError: undefined,
+    ctx, route, tried: undefined, body: head.hasBody ? source : null, lastError: undefined, tap,
     key: up.hashKey?.(ctx),
     sticky: up.affinity?.peerFor(ctx.req.headers.cookie),
   };

@@ -10,3 +10,4 @@ export { hiddenResponseHeaders, upstreamRequestHeaders, clientResponseHeaders } 
 export { fromUndici } from './undici-errors.js';
 export * from './schema.js';
 export { createRegistry, type Registry, type RegistryDeps } from './registry.js';
+export { fetchUpstream, type FetchRoute } from './fetch.js';

@@ -1,0 +1,91 @@
+/**
+ * Each proxy route's terminal action, wired by the composition root: forwarding (upstream/), with the cache
+ * (cache/) in front of it when the route has `cache:`. The cache engine has the process's lifetime; it is
+ * made when a config first asks for one.
+ */
+import { BlockList } from 'node:net';
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { cacheAction, createEngine, simpleStore, zoneOf, type CacheEngine } from './cache/index.js';
+import type { CompiledPhases } from './core/pipeline.js';
+import type { RequestCtx } from './core/context.js';
+import type { GatehouseConfig, RouteConfig } from './schema.js';
+import { fail, reply } from './server/handler.js';
+import { compileUnrewrite } from './routing/index.js';
+import { fetchUpstream, forward, type ForwardRoute, type UpstreamRuntime } from './upstream/index.js';
+
+export interface ActionDeps {
+  readonly config: GatehouseConfig;
+  readonly upstreams: ReadonlyMap<string, UpstreamRuntime>;
+  readonly hidden: ReadonlySet<string>;
+  /** The process's cache engine, made on first use. */
+  readonly cache: () => CacheEngine;
+}
+
+function blockList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const c of cidrs) {
+    const [ip, bits] = c.split('/');
+    const family = ip!.includes(':') ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(ip!, family);
+    else list.addSubnet(ip!, Number(bits), family);
+  }
+  return list;
+}
+
+/** The action of a proxy route: forward, behind the cache when the route has one. */
+export function proxyAction(route: RouteConfig & { proxy: NonNullable<RouteConfig['proxy']> }, id: string, phases: CompiledPhases, deps: ActionDeps): (ctx: RequestCtx) => void {
+  const { config, upstreams } = deps;
+  const upstream = upstreams.get(route.proxy.upstream)!;
+  const ucfg = config.upstreams[route.proxy.upstream]!;
+  const fwd: ForwardRoute = {
+    upstream, fail, reply,
+    peerFilters: phases.upstreamPeer,
+    retryWithIdempotencyKey: route.proxy.retry_with_idempotency_key,
+    bufferBodyUpTo: Math.max(config.limits.request_buffer, ucfg.retries > 0 || route.mirror ? ucfg.retry_buffer : 0),
+    responseBuffer: config.limits.response_buffer,
+    mirror: route.mirror ? { upstream: upstreams.get(route.mirror.upstream)!, percent: route.mirror.percent } : undefined,
+    requestFilters: phases.upstreamRequestFilter,
+    responseFilters: phases.responseFilter,
+    responseHeaders: { hidden: deps.hidden, authorities: upstream.authorities, unrewrite: compileUnrewrite(route.rewrite) },
+  };
+  const c = route.cache;
+  if (!c) return (ctx) => forward(ctx, fwd);
+  return cacheAction({
+    engine: deps.cache(), cfg: c, zone: zoneOf(id, route.proxy.upstream, c),
+    serve: { statusHeader: c.status_header, responseFilters: phases.responseFilter },
+    heuristic: { percent: c.heuristic.percent, maxMs: c.heuristic.max },
+    range: undefined,
+    forward: (ctx, tap) => forward(ctx, fwd, tap),
+    fetch: (ctx, edit) => fetchUpstream(ctx, fwd, edit),
+    fail, reply,
+    purgers: c.purge ? blockList(c.purge.allow) : undefined,
+  });
+}
+
+/** Makes the cache engine when a config first needs one; later configs share it. */
+export function cacheHolder(log: Logger, baseDir: string): { get(cfg: GatehouseConfig): CacheEngine; close(): Promise<void>; current(): CacheEngine | undefined } {
+  let engine: CacheEngine | undefined;
+  let applied: string | undefined;
+  return {
+    get(cfg) {
+      const settings = JSON.stringify(cfg.cache ?? {});
+      if (!engine) {
+        const store = simpleStore(cfg.cache?.memory ?? 64 * 1024 ** 2);
+        void resolve(baseDir);
+        engine = createEngine(store, log.child({ component: 'cache' }));
+        applied = settings;
+      } else if (applied !== settings) {
+        applied = settings;
+        log.warn('cache store settings changed: restart to apply them (cached objects are kept)');
+      }
+      return engine;
+    },
+    current: () => engine,
+    async close() {
+      const e = engine;
+      engine = undefined;
+      await e?.close();
+    },
+  };
+}

@@ -1,0 +1,138 @@
+/**
+ * The cache engine (process lifetime, STYLE.md 9): the store, the indexes that find objects by URL and by tag,
+ * the Vary field names last seen for each base key, the fills in flight (request collapsing), and counters.
+ * Config generations come and go; routes reach their objects through their zone, so a reload that keeps a
+ * route's cache settings keeps its objects.
+ */
+import type { Logger } from 'pino';
+import { freshness, fieldsOf, type Freshness, type HeuristicOptions } from './policy.js';
+import type { CacheStore, ObjectMeta, StoredObject } from './store.js';
+
+/** What the cache layer keeps in `meta.extra`. */
+export interface CacheExtra {
+  zone: string;
+  base: string;
+  vary: string[];
+  /** Soft-purged: stale from now on (stale-while-revalidate and stale-if-error may still serve it). */
+  soft?: boolean;
+}
+
+export function extraOf(meta: ObjectMeta): CacheExtra {
+  return meta.extra as unknown as CacheExtra;
+}
+
+/** A fill in flight: requests for the same object wait on it (request collapsing). */
+export interface Waiting {
+  /** Resolves when the fill ended: stored or not, the waiters look again. */
+  readonly settled: Promise<void>;
+  waiters: number;
+}
+
+export interface PurgeRequest { url?: string; prefix?: string; tag?: string; soft?: boolean }
+
+export interface CacheCounters { hits: number; misses: number; stale: number; revalidated: number; stored: number; bypass: number }
+
+export interface CacheEngine {
+  readonly store: CacheStore;
+  readonly log: Logger;
+  /** The Vary field names last stored for a base key. */
+  readonly vary: Map<string, string[]>;
+  readonly fills: Map<string, Waiting>;
+  /** Keys being revalidated in the background (once each). */
+  readonly refreshing: Set<string>;
+  readonly counters: CacheCounters;
+  /** Indexes a committed object (URL, tags, Vary). */
+  add(obj: StoredObject): void;
+  /** The object's freshness, computed once per stored head. */
+  freshnessOf(obj: StoredObject, h: HeuristicOptions): Freshness;
+  /** Removes (or, soft, marks stale) what a purge names; returns how many objects. */
+  purge(req: PurgeRequest): number;
+  /** RFC 9111 4.4: drops every stored response for a URL (all zones, all variants). */
+  invalidate(url: string): number;
+  report(): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+function addTo(index: Map<string, Set<string>>, name: string, key: string): void {
+  let set = index.get(name);
+  if (!set) index.set(name, (set = new Set()));
+  set.add(key);
+}
+
+export function createEngine(store: CacheStore, log: Logger): CacheEngine {
+  const byUrl = new Map<string, Set<string>>();
+  const byTag = new Map<string, Set<string>>();
+  const fresh = new WeakMap<ObjectMeta, Freshness>();
+  const counters: CacheCounters = { hits: 0, misses: 0, stale: 0, revalidated: 0, stored: 0, bypass: 0 };
+
+  const engine: CacheEngine = {
+    store, log, vary: new Map(), fills: new Map(), refreshing: new Set(), counters,
+    add(obj) {
+      const x = extraOf(obj.meta);
+      addTo(byUrl, obj.meta.url, obj.key);
+      for (const t of obj.meta.tags) addTo(byTag, t, obj.key);
+      engine.vary.set(x.base, x.vary);
+    },
+    freshnessOf(obj, h) {
+      let f = fresh.get(obj.meta);
+      if (!f) {
+        f = freshness(obj.meta.status, fieldsOf(obj.meta.headers), obj.meta, h);
+        fresh.set(obj.meta, f);
+      }
+      return f;
+    },
+    purge(req) {
+      const keys = new Set<string>();
+      const take = (set: Set<string> | undefined): void => { for (const k of set ?? []) keys.add(k); };
+      if (req.url !== undefined) take(byUrl.get(req.url));
+      if (req.tag !== undefined) take(byTag.get(req.tag));
+      if (req.prefix !== undefined) {
+        for (const [url, set] of byUrl) if (url.startsWith(req.prefix)) take(set);
+      }
+      let n = 0;
+      for (const k of keys) {
+        const obj = store.peek(k);
+        if (!obj) continue;
+        if (req.soft) {
+          store.update(k, { ...obj.meta, extra: { ...obj.meta.extra, soft: true } });
+        } else {
+          store.delete(k);
+        }
+        n++;
+      }
+      if (!req.soft) {
+        if (req.url !== undefined) byUrl.delete(req.url);
+        if (req.tag !== undefined) byTag.delete(req.tag);
+      }
+      return n;
+    },
+    invalidate(url) {
+      return engine.purge({ url });
+    },
+    report() {
+      const s = store.stats();
+      const lookups = counters.hits + counters.stale + counters.revalidated + counters.misses;
+      return {
+        ...s, counters: { ...counters },
+        hit_ratio: lookups === 0 ? 0 : (counters.hits + counters.stale + counters.revalidated) / lookups,
+        inflight_fills: engine.fills.size,
+      };
+    },
+    close: () => store.close(),
+  };
+  // Objects kept on disk from an earlier run are indexed again.
+  for (const obj of store.entries()) if (obj.meta.extra) engine.add(obj);
+  // Index entries of evicted objects are pruned now and then, so the indexes stay bounded by the store.
+  const prune = setInterval(() => {
+    for (const index of [byUrl, byTag]) {
+      for (const [name, set] of index) {
+        for (const k of set) if (!store.peek(k)) set.delete(k);
+        if (set.size === 0) index.delete(name);
+      }
+    }
+  }, 60_000);
+  prune.unref();
+  const close = engine.close;
+  engine.close = async () => { clearInterval(prune); await close(); };
+  return engine;
+}

@@ -1,0 +1,93 @@
+/**
+ * Cache keys. A key is the route's zone (its cache settings), the URL (scheme, host, path, query) and any
+ * configured request headers or cookies; a stored response with Vary adds the normalised values of the
+ * request fields it names (RFC 9111 4.1), so each variant is an object of its own.
+ */
+import { createHash } from 'node:crypto';
+import type { RequestCtx } from '../core/context.js';
+import { cookieValue } from '../core/headers.js';
+import type { RouteCacheConfig } from './schema.js';
+
+/** A short id for a route's cache settings: objects stored under other settings are not used. */
+export function zoneOf(routeId: string, upstream: string, cfg: RouteCacheConfig): string {
+  return createHash('sha256').update(JSON.stringify([routeId, upstream, cfg.key, cfg.store_set_cookie])).digest('base64url').slice(0, 10);
+}
+
+function matchesParam(name: string, patterns: readonly string[]): boolean {
+  for (const p of patterns) {
+    if (p === '*' || p === name || (p.endsWith('*') && name.startsWith(p.slice(0, -1)))) return true;
+  }
+  return false;
+}
+
+/** The query as the key sees it: ignored parameters dropped, sorted when asked. */
+export function keyQuery(query: string, key: RouteCacheConfig['key']): string {
+  if (query === '' || (key.ignore_query.length === 0 && !key.sort_query)) return query;
+  let parts = query.slice(1).split('&').filter((p) => p !== '');
+  if (key.ignore_query.length) {
+    parts = parts.filter((p) => {
+      const eq = p.indexOf('=');
+      const raw = eq === -1 ? p : p.slice(0, eq);
+      let name = raw;
+      try { name = decodeURIComponent(raw.replace(/\+/g, ' ')); } catch { /* keep it as sent */ }
+      return !matchesParam(name, key.ignore_query);
+    });
+  }
+  if (key.sort_query) parts.sort();
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
+/** The URL a request names, as purge and invalidation name it: scheme://host/path?query (host lower-case, no port). */
+export function urlOf(ctx: RequestCtx, query = ctx.query): string {
+  return `${ctx.proto}://${ctx.host}${ctx.path}${query}`;
+}
+
+/** The base key of a request: zone, URL and configured headers and cookies. */
+export function baseKey(zone: string, ctx: RequestCtx, key: RouteCacheConfig['key']): string {
+  let out = `${zone} ${urlOf(ctx, keyQuery(ctx.query, key))}`;
+  for (const h of key.headers) {
+    const v = ctx.req.headers[h.toLowerCase()];
+    out += `\nh:${h.toLowerCase()}=${Array.isArray(v) ? v.join(',') : v ?? ''}`;
+  }
+  if (key.cookies.length) {
+    const jar = ctx.req.headers.cookie;
+    for (const c of key.cookies) out += `\nc:${c}=${cookieValue(jar, c) ?? ''}`;
+  }
+  return out;
+}
+
+/** RFC 9111 4.1: the Vary field names of a response, lower-case, without duplicates. */
+export function varyNames(headers: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] !== 'vary') continue;
+    for (const n of headers[i + 1]!.split(',')) {
+      const name = n.trim().toLowerCase();
+      if (name && !out.includes(name)) out.push(name);
+    }
+  }
+  return out.sort();
+}
+
+/** Accept-Encoding as a variant bucket: what this cache would pick for it (br, gzip or nothing). */
+export function encodingBucket(value: string | undefined): string {
+  if (!value) return '';
+  const accepted = (coding: string): boolean => {
+    const m = new RegExp(`(?:^|,)\\s*${coding}\\s*(?:;\\s*q\\s*=\\s*([0-9.]+))?\\s*(?:,|$)`, 'i').exec(value);
+    return m !== null && (m[1] === undefined || Number(m[1]) > 0);
+  };
+  return accepted('br') ? 'br' : accepted('gzip') ? 'gzip' : '';
+}
+
+/** The variant part of a key: the request's values of the Vary fields, whitespace normalised. */
+export function variantKey(names: readonly string[], ctx: RequestCtx): string {
+  if (names.length === 0) return '';
+  let out = '';
+  for (const n of names) {
+    const v = ctx.req.headers[n];
+    const value = v === undefined ? '\u0000' : n === 'accept-encoding' ? encodingBucket(Array.isArray(v) ? v.join(',') : v)
+      : (Array.isArray(v) ? v.join(', ') : v).replace(/\s*,\s*/g, ',').replace(/\s+/g, ' ').trim();
+    out += `\n${n}=${value}`;
+  }
+  return `\nvary${out}`;
+}

@@ -1,0 +1,85 @@
+/** Cache settings: the process-wide store (`cache:`) and each route's policy (`routes[].cache`). */
+import { z } from 'zod';
+import { duration, headerName, size } from '../config/units.js';
+
+export const cacheStoreSchema = z
+  .strictObject({
+    memory: size.default(64 * 1024 ** 2).describe('Memory for cached bodies (LRU), e.g. 64MiB'),
+    disk: z
+      .strictObject({
+        path: z.string().min(1).describe('Directory for cached objects (relative to the config file); kept across restarts'),
+        size: size.describe('Most bytes on disk (LRU), e.g. 1GiB'),
+      })
+      .optional()
+      .describe('A disk tier for large objects, streamed to and from disk'),
+    memory_object_max: size
+      .default(1024 ** 2)
+      .describe('Objects larger than this go to disk (when there is a disk tier), e.g. 1MiB'),
+  })
+  .describe('The shared cache store; routes turn caching on with `cache: {}`');
+
+const keySchema = z
+  .strictObject({
+    ignore_query: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Query parameters left out of the key; `utm_*` matches a prefix; `*` ignores the whole query'),
+    sort_query: z.boolean().default(false).describe('Sort query parameters, so ?a=1&b=2 and ?b=2&a=1 share an object'),
+    headers: z.array(headerName).default([]).describe('Request headers whose values are part of the key'),
+    cookies: z.array(z.string().min(1)).default([]).describe('Cookies whose values are part of the key'),
+  })
+  .prefault({})
+  .describe('What tells two requests apart: method, scheme, host, path and query, and these');
+
+const purgeSchema = z
+  .strictObject({
+    method: z.string().regex(/^[A-Z]+$/).default('PURGE').describe('The method that purges the request URL on this route'),
+    allow: z.array(z.string()).min(1).describe('Client addresses (IP or CIDR) allowed to purge; others get 405 as if the method were unknown'),
+  })
+  .describe('Purge through the route itself: `PURGE /path` from an allowed address');
+
+const rangesSchema = z
+  .strictObject({
+    uncached: z
+      .enum(['fetch', 'pass'])
+      .default('fetch')
+      .describe('A range of an object not cached yet: `fetch` passes the range on and fetches the whole object in the background; `pass` only passes the range on'),
+    fetch_max: size.default(256 * 1024 ** 2).describe('Largest object fetched whole in the background for a range request'),
+    slice: size
+      .default(0)
+      .describe('Fetch and cache large objects in slices of this size (as nginx slice), so a seek waits for one slice; 0: off'),
+  })
+  .prefault({})
+  .describe('Range requests (RFC 9110 14)');
+
+export const routeCacheSchema = z
+  .strictObject({
+    key: keySchema,
+    max_object: size.default(1024 ** 3).describe('Larger responses are passed on, not stored'),
+    heuristic: z
+      .strictObject({
+        percent: z.number().min(0).max(100).default(10).describe('Share of the time since Last-Modified a response stays fresh'),
+        max: duration.default(24 * 3600_000).describe('Cap on heuristic freshness'),
+      })
+      .prefault({})
+      .describe('Heuristic freshness (RFC 9111 4.2.2) for responses without explicit freshness that the RFC lets a cache guess for'),
+    serve_stale_on_error: duration
+      .optional()
+      .describe('Serve a stale object this long past its freshness when the origin fails or is down, even without stale-if-error'),
+    collapse: z.boolean().default(true).describe('Concurrent misses for one object make one upstream request'),
+    collapse_timeout: duration.default(10_000).describe('How long a collapsed request waits before going upstream itself'),
+    status_header: z
+      .union([headerName, z.literal(false)])
+      .default('X-Cache')
+      .describe('Response header saying HIT, MISS, STALE or REVALIDATED; false: none (Cache-Status is always sent)'),
+    store_set_cookie: z
+      .boolean()
+      .default(false)
+      .describe('Store responses that set cookies (off: such responses are passed on, never shared between clients)'),
+    purge: purgeSchema.optional(),
+    ranges: rangesSchema,
+  })
+  .describe('A shared HTTP cache (RFC 9111) for this route; `cache: {}` takes the defaults');
+
+export type CacheStoreConfig = z.infer<typeof cacheStoreSchema>;
+export type RouteCacheConfig = z.infer<typeof routeCacheSchema>;

@@ -1,0 +1,142 @@
+/**
+ * Answers a client from a stored object: the stored head with its Age (RFC 9111 4.2.3 and 5.1), the cache's
+ * status (X-Cache and RFC 9211 Cache-Status), a 304 when the client's own validators match (RFC 9111 4.3.2),
+ * and the body streamed from the store with backpressure. The route's response filters run on the head, as
+ * they do on a forwarded response.
+ */
+import type { Readable } from 'node:stream';
+import type { RequestCtx } from '../core/context.js';
+import type { Phases, ResponseHead } from '../core/plugin.js';
+import { noteStreamed } from '../core/memory.js';
+import { currentAge, TARGETED, type Freshness } from './policy.js';
+import type { CacheStore, StoredObject } from './store.js';
+
+export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED' | 'BYPASS';
+
+export interface ServeOptions {
+  readonly statusHeader: string | false;
+  readonly responseFilters: readonly Phases['responseFilter'][];
+}
+
+/** RFC 9211: `Gatehouse; hit` or `Gatehouse; fwd=uri-miss; stored`, and the like. */
+export function cacheStatusValue(status: CacheStatus, detail?: string): string {
+  switch (status) {
+    case 'HIT': return `Gatehouse; hit${detail ? `; ttl=${detail}` : ''}`;
+    case 'STALE': return `Gatehouse; hit; fwd=stale${detail ? `; detail=${detail}` : ''}`;
+    case 'REVALIDATED': return 'Gatehouse; fwd=stale; fwd-status=304';
+    case 'MISS': return `Gatehouse; fwd=uri-miss${detail ? `; ${detail}` : ''}`;
+    default: return `Gatehouse; fwd=bypass${detail ? `; detail=${detail}` : ''}`;
+  }
+}
+
+/** Adds X-Cache (or the configured name) and Cache-Status to a head, in place; removes this cache's own
+ * targeted field (Gatehouse-Cache-Control never leaves the proxy). */
+export function markHead(headers: string[], status: CacheStatus, opts: ServeOptions, detail?: string, h2 = false): void {
+  let w = 0;
+  for (let r = 0; r < headers.length; r += 2) {
+    if (headers[r] === TARGETED[0]) continue;
+    headers[w++] = headers[r]!;
+    headers[w++] = headers[r + 1]!;
+  }
+  headers.length = w;
+  // HTTP/2 field names are lower case (RFC 9113 8.2.1); HTTP/1.1 shows the name as configured.
+  if (opts.statusHeader) headers.push(h2 ? opts.statusHeader.toLowerCase() : opts.statusHeader, status);
+  headers.push('cache-status', cacheStatusValue(status, detail));
+}
+
+/** Strong or weak ETag comparison (RFC 9110 8.8.3.2): weak for If-None-Match. */
+function etagIn(list: string, etag: string | undefined): boolean {
+  if (etag === undefined) return list.trim() === '*';
+  const opaque = etag.replace(/^W\//, '');
+  return list.split(',').some((t) => {
+    const v = t.trim();
+    return v === '*' || v.replace(/^W\//, '') === opaque;
+  });
+}
+
+/** RFC 9110 13.1.2 / 13.1.3 for GET and HEAD: the client already has this representation. */
+export function notModified(ctx: RequestCtx, headers: readonly string[]): boolean {
+  const get = (n: string): string | undefined => {
+    for (let i = 0; i < headers.length; i += 2) if (headers[i] === n) return headers[i + 1];
+    return undefined;
+  };
+  const inm = ctx.req.headers['if-none-match'];
+  if (inm !== undefined) return etagIn(inm, get('etag'));
+  const ims = ctx.req.headers['if-modified-since'];
+  const lm = get('last-modified');
+  if (ims === undefined || lm === undefined) return false;
+  const since = Date.parse(ims);
+  const modified = Date.parse(lm);
+  return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since;
+}
+
+/** Fields a 304 carries (RFC 9110 15.4.5), besides the cache's own. */
+const NOT_MODIFIED_FIELDS = new Set(['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'age', 'last-modified']);
+
+/** The head a stored object is served with: stored fields, Age, X-Request-Id. */
+export function storedHead(ctx: RequestCtx, obj: StoredObject, f: Freshness, now: number): string[] {
+  const out: string[] = [];
+  const h = obj.meta.headers;
+  for (let i = 0; i < h.length; i += 2) if (h[i] !== 'age') out.push(h[i]!, h[i + 1]!);
+  out.push('age', String(Math.floor(currentAge(f, obj.meta.responseTime, now))));
+  out.push('x-request-id', ctx.requestId);
+  return out;
+}
+
+/** Streams `body` to the client with backpressure; the client going away stops the read. */
+export function pipeToClient(ctx: RequestCtx, body: Readable): void {
+  const res = ctx.res;
+  const onDrain = (): void => { body.resume(); };
+  body.on('data', (chunk: Buffer) => {
+    ctx.bytesOut += chunk.length;
+    noteStreamed(chunk.length);
+    if (!res.write(chunk)) body.pause();
+  });
+  res.on('drain', onDrain);
+  body.once('end', () => {
+    res.off('drain', onDrain);
+    res.end();
+  });
+  body.once('error', (err) => {
+    ctx.log.warn({ err }, 'cache read failed');
+    res.destroy();
+  });
+  res.once('close', () => { if (!body.destroyed) body.destroy(); });
+}
+
+export interface ServeArgs {
+  readonly store: CacheStore;
+  readonly obj: StoredObject;
+  readonly f: Freshness;
+  readonly status: CacheStatus;
+  readonly detail?: string | undefined;
+  /** Plans the body for a Range request (ranges.ts); undefined: the whole body. */
+  readonly range?: ((ctx: RequestCtx, head: ResponseHead, obj: StoredObject, store: CacheStore) => Readable | undefined) | undefined;
+}
+
+/** Answers the client from a stored object. */
+export function serveObject(ctx: RequestCtx, opts: ServeOptions, a: ServeArgs): void {
+  if (ctx.clientGone || ctx.res.headersSent) return;
+  const headers = storedHead(ctx, a.obj, a.f, Date.now());
+  markHead(headers, a.status, opts, a.detail, ctx.req.httpVersionMajor === 2);
+  let head: ResponseHead = { status: a.obj.meta.status, headers };
+  let body: Readable | undefined;
+  if (a.obj.meta.status === 200 && notModified(ctx, headers)) {
+    const kept: string[] = [];
+    for (let i = 0; i < headers.length; i += 2) {
+      const n = headers[i]!;
+      if (NOT_MODIFIED_FIELDS.has(n) || n === 'x-request-id' || n === 'cache-status' || n === (opts.statusHeader || '').toLowerCase()) kept.push(n, headers[i + 1]!);
+    }
+    head = { status: 304, headers: kept };
+  } else if (ctx.req.method === 'GET' && a.range) {
+    body = a.range(ctx, head, a.obj, a.store);
+  }
+  for (const f of opts.responseFilters) f(ctx, head);
+  ctx.status = head.status;
+  ctx.res.writeHead(head.status, head.headers);
+  if (ctx.req.method === 'HEAD' || head.status === 304 || head.status === 204 || head.status === 416) {
+    ctx.res.end();
+    return;
+  }
+  pipeToClient(ctx, body ?? a.store.read(a.obj));
+}

@@ -1,0 +1,223 @@
+/** The shared cache (RFC 9111) over real sockets: what a client sees, and how many requests reach the origin. */
+import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { test, type TestContext } from 'node:test';
+import { send } from './helpers/client.js';
+import { startOrigin, type Origin } from './helpers/origin.js';
+import { startProxy, type StartedProxy } from './helpers/proxy.js';
+
+type Respond = (req: IncomingMessage, res: ServerResponse, n: number) => void;
+
+/** An origin whose handler sees how many requests came before; a proxy with `cache: {}` on `/`. */
+async function setup(t: TestContext, respond: Respond, cache: Record<string, unknown> = {}): Promise<{ origin: Origin; gh: StartedProxy; hits: () => number }> {
+  let n = 0;
+  const origin = await startOrigin(t, (req, res) => respond(req, res, ++n));
+  const gh = await startProxy(t, {
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ match: { path: '/' }, cache, proxy: { upstream: 'app' } }],
+  });
+  return { origin, gh, hits: () => n };
+}
+
+const body = (text: string, headers: Record<string, string>): Respond => (_req, res) => {
+  res.writeHead(200, { 'content-type': 'text/plain', ...headers });
+  res.end(text);
+};
+
+test('RFC 9111 4.2.1: a response with max-age is served from the cache while fresh', async (t) => {
+  const { gh, hits } = await setup(t, (_req, res, n) => body(`v${n}`, { 'cache-control': 'max-age=60' })(_req, res, n));
+  const a = await send(`${gh.url}/a`);
+  const b = await send(`${gh.url}/a`);
+  assert.equal(a.text, 'v1');
+  assert.equal(b.text, 'v1');
+  assert.equal(a.headers['x-cache'], 'MISS');
+  assert.equal(b.headers['x-cache'], 'HIT');
+  assert.match(String(b.headers['cache-status']), /^Gatehouse; hit/);
+  assert.equal(hits(), 1);
+});
+
+test('RFC 9111 3: no-store, private and Set-Cookie responses are not stored by a shared cache', async (t) => {
+  const { gh, hits } = await setup(t, (req, res, n) => {
+    const cc = req.url === '/ns' ? 'no-store' : req.url === '/p' ? 'private, max-age=60' : 'max-age=60';
+    res.writeHead(200, { 'cache-control': cc, ...(req.url === '/c' ? { 'set-cookie': 'a=1' } : {}) });
+    res.end(`v${n}`);
+  });
+  for (const p of ['/ns', '/p', '/c']) {
+    await send(`${gh.url}${p}`);
+    const again = await send(`${gh.url}${p}`);
+    assert.equal(again.headers['x-cache'], 'MISS', p);
+  }
+  assert.equal(hits(), 6);
+});
+
+test('RFC 9111 3.5: a response to a request with Authorization is stored only when it says public or s-maxage', async (t) => {
+  const { gh, hits } = await setup(t, (req, res, n) => {
+    res.writeHead(200, { 'cache-control': req.url === '/pub' ? 'public, max-age=60' : 'max-age=60' });
+    res.end(`v${n}`);
+  });
+  const auth = { authorization: 'Bearer x' };
+  await send(`${gh.url}/plain`, { headers: auth });
+  assert.equal((await send(`${gh.url}/plain`, { headers: auth })).headers['x-cache'], 'MISS');
+  await send(`${gh.url}/pub`, { headers: auth });
+  assert.equal((await send(`${gh.url}/pub`, { headers: auth })).headers['x-cache'], 'HIT');
+  assert.equal(hits(), 3);
+});
+
+test('RFC 9111 4.2.3: Age counts the time in cache and the Age the origin sent', async (t) => {
+  const { gh } = await setup(t, body('x', { 'cache-control': 'max-age=600', age: '100' }));
+  await send(`${gh.url}/`);
+  const b = await send(`${gh.url}/`);
+  assert.ok(Number(b.headers.age) >= 100 && Number(b.headers.age) < 110, String(b.headers.age));
+});
+
+test('RFC 9111 4.3: a stale response with an ETag is revalidated; a 304 refreshes it', async (t) => {
+  const { gh, origin } = await setup(t, (req, res, n) => {
+    if (req.headers['if-none-match'] === '"v1"') {
+      res.writeHead(304, { etag: '"v1"', 'cache-control': 'max-age=60', 'x-extra': `n${n}` });
+      return res.end();
+    }
+    res.writeHead(200, { etag: '"v1"', 'cache-control': 'max-age=0', 'content-type': 'text/plain' });
+    res.end('body-one');
+  });
+  await send(`${gh.url}/r`);
+  const b = await send(`${gh.url}/r`);
+  assert.equal(b.status, 200);
+  assert.equal(b.text, 'body-one');
+  assert.equal(b.headers['x-cache'], 'REVALIDATED');
+  assert.equal(b.headers['x-extra'], 'n2');
+  const c = await send(`${gh.url}/r`);
+  assert.equal(c.headers['x-cache'], 'HIT');
+  assert.equal(c.text, 'body-one');
+  assert.equal(origin.requests.length, 2);
+});
+
+test('RFC 9111 4.3.2: a client conditional request gets 304 from the cache', async (t) => {
+  const { gh, hits } = await setup(t, body('data', { 'cache-control': 'max-age=60', etag: '"e1"' }));
+  await send(`${gh.url}/c`);
+  const r = await send(`${gh.url}/c`, { headers: { 'if-none-match': '"e1"' } });
+  assert.equal(r.status, 304);
+  assert.equal(r.headers.etag, '"e1"');
+  assert.equal(r.body.length, 0);
+  assert.equal(hits(), 1);
+});
+
+test('RFC 9111 4.1: Vary keeps a variant per request header value', async (t) => {
+  const { gh, hits } = await setup(t, (req, res) => {
+    res.writeHead(200, { vary: 'Accept-Language', 'cache-control': 'max-age=60' });
+    res.end(`lang=${req.headers['accept-language']}`);
+  });
+  const en = await send(`${gh.url}/v`, { headers: { 'accept-language': 'en' } });
+  const fr = await send(`${gh.url}/v`, { headers: { 'accept-language': 'fr' } });
+  const en2 = await send(`${gh.url}/v`, { headers: { 'accept-language': 'en' } });
+  assert.equal(en.text, 'lang=en');
+  assert.equal(fr.text, 'lang=fr');
+  assert.equal(en2.text, 'lang=en');
+  assert.equal(en2.headers['x-cache'], 'HIT');
+  assert.equal(hits(), 2);
+});
+
+test('RFC 9111 4.4: a successful POST invalidates the stored response for its URL', async (t) => {
+  const { gh, hits } = await setup(t, (req, res, n) => {
+    res.writeHead(200, { 'cache-control': 'max-age=60' });
+    res.end(`${req.method}${n}`);
+  });
+  await send(`${gh.url}/i`);
+  assert.equal((await send(`${gh.url}/i`)).headers['x-cache'], 'HIT');
+  await send(`${gh.url}/i`, { method: 'POST', body: 'x' });
+  const after = await send(`${gh.url}/i`);
+  assert.equal(after.headers['x-cache'], 'MISS');
+  assert.equal(after.text, 'GET3');
+  assert.equal(hits(), 3);
+});
+
+test('RFC 9111 5.2.1.7: only-if-cached on a miss is 504 and never reaches the origin', async (t) => {
+  const { gh, hits } = await setup(t, body('x', { 'cache-control': 'max-age=60' }));
+  const r = await send(`${gh.url}/o`, { headers: { 'cache-control': 'only-if-cached' } });
+  assert.equal(r.status, 504);
+  assert.equal(hits(), 0);
+});
+
+test('RFC 9213: CDN-Cache-Control and Gatehouse-Cache-Control override Cache-Control; ours never reaches the client', async (t) => {
+  const { gh, hits } = await setup(t, (req, res, n) => {
+    const h: Record<string, string> = { 'cache-control': 'no-store' };
+    if (req.url === '/cdn') h['cdn-cache-control'] = 'max-age=60';
+    if (req.url === '/gh') h['gatehouse-cache-control'] = 'max-age=60';
+    res.writeHead(200, h);
+    res.end(`v${n}`);
+  });
+  for (const p of ['/cdn', '/gh']) {
+    const a = await send(`${gh.url}${p}`);
+    const b = await send(`${gh.url}${p}`);
+    assert.equal(b.headers['x-cache'], 'HIT', p);
+    assert.equal(a.headers['gatehouse-cache-control'], undefined);
+    assert.equal(b.headers['gatehouse-cache-control'], undefined);
+  }
+  assert.equal(hits(), 2);
+});
+
+test('collapsing: 100 concurrent requests for a slow cold object make exactly one origin request', async (t) => {
+  const { gh, hits } = await setup(t, (_req, res) => {
+    setTimeout(() => {
+      res.writeHead(200, { 'cache-control': 'max-age=60' });
+      res.end('slow');
+    }, 300);
+  });
+  const all = await Promise.all(Array.from({ length: 100 }, () => send(`${gh.url}/slow`)));
+  assert.ok(all.every((r) => r.status === 200 && r.text === 'slow'));
+  assert.equal(hits(), 1);
+});
+
+test('collapsing: an uncacheable response releases the waiters, who go upstream themselves', async (t) => {
+  const { gh, hits } = await setup(t, (_req, res, n) => {
+    setTimeout(() => {
+      res.writeHead(200, { 'cache-control': 'no-store' });
+      res.end(`n${n}`);
+    }, 100);
+  });
+  const all = await Promise.all(Array.from({ length: 5 }, () => send(`${gh.url}/u`)));
+  assert.ok(all.every((r) => r.status === 200));
+  assert.equal(hits(), 5);
+});
+
+test('RFC 5861 3: stale-while-revalidate serves the stale object and refreshes it in the background', async (t) => {
+  const { gh, hits } = await setup(t, (_req, res, n) => {
+    res.writeHead(200, { 'cache-control': 'max-age=1, stale-while-revalidate=60' });
+    res.end(`v${n}`);
+  });
+  await send(`${gh.url}/s`);
+  await new Promise((r) => setTimeout(r, 1100));
+  const stale = await send(`${gh.url}/s`);
+  assert.equal(stale.text, 'v1');
+  assert.equal(stale.headers['x-cache'], 'STALE');
+  for (let i = 0; i < 50 && hits() < 2; i++) await new Promise((r) => setTimeout(r, 20));
+  const fresh = await send(`${gh.url}/s`);
+  assert.equal(fresh.text, 'v2');
+  assert.equal(fresh.headers['x-cache'], 'HIT');
+});
+
+test('RFC 5861 4: stale-if-error serves the stale object when the origin fails', async (t) => {
+  const { gh } = await setup(t, (_req, res, n) => {
+    if (n > 1) {
+      res.writeHead(503);
+      return res.end('down');
+    }
+    res.writeHead(200, { 'cache-control': 'max-age=1, stale-if-error=60' });
+    res.end('good');
+  });
+  await send(`${gh.url}/e`);
+  await new Promise((r) => setTimeout(r, 1100));
+  const r = await send(`${gh.url}/e`);
+  assert.equal(r.status, 200);
+  assert.equal(r.text, 'good');
+  assert.equal(r.headers['x-cache'], 'STALE');
+});
+
+test('a route without cache stores nothing', async (t) => {
+  let n = 0;
+  const origin = await startOrigin(t, (_req, res) => { res.writeHead(200, { 'cache-control': 'max-age=60' }); res.end(String(++n)); });
+  const gh = await startProxy(t, { upstreams: { app: { servers: [origin.url] } }, routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }] });
+  await send(`${gh.url}/`);
+  const b = await send(`${gh.url}/`);
+  assert.equal(b.text, '2');
+  assert.equal(b.headers['x-cache'], undefined);
+});
