@@ -54,7 +54,7 @@ export function planRange(req: RangeRequest, obj: RangeTarget): RangePlan {
   const eq = req.range.indexOf('=');
   // RFC 9110 §14.1: range units are case-insensitive; §14.2: an unknown unit means the Range is ignored.
   if (eq < 0 || req.range.slice(0, eq).trim().toLowerCase() !== 'bytes') return FULL;
-  const spec = 'bytes=' + req.range.slice(eq + 1);
+  const spec = 'bytes=' + clampSuffixes(req.range.slice(eq + 1), obj.size);
   if (!isValidRangeSet(spec)) return FULL;
   const raw = rangeParser(obj.size, spec);
   if (raw === -1) return { kind: 'unsatisfiable' };
@@ -64,6 +64,18 @@ export function planRange(req: RangeRequest, obj: RangeTarget): RangePlan {
   if (!Array.isArray(combined) || combined.length > MAX_RANGES) return FULL;
   if (combined.length === 1) return { kind: 'single', start: combined[0]!.start, end: combined[0]!.end };
   return { kind: 'multi', ranges: combined.map((r) => ({ start: r.start, end: r.end })) };
+}
+
+/**
+ * RFC 9110 §14.1.2: a suffix longer than the representation selects all of it, but range-parser computes a
+ * negative start and drops the spec as unsatisfiable; so such suffixes are shortened to the length first.
+ */
+function clampSuffixes(set: string, size: number): string {
+  if (size === 0) return set;
+  return set.split(',').map((s) => {
+    const m = /^\s*-(\d+)\s*$/.exec(s);
+    return m !== null && Number(m[1]) > size ? `-${size}` : s;
+  }).join(',');
 }
 
 /**
