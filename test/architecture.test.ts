@@ -34,6 +34,7 @@ const ALLOWED: Record<string, string[]> = {
   server: ['server', 'core', 'config'],
   discovery: ['discovery', 'core', 'config'],
   admin: ['admin', 'core', 'config'],
+  cache: ['cache', 'core', 'config'],
   cli: ['cli', 'root', 'config', 'server', 'protect', 'tls'],
   root: ['root', 'core', 'config', 'routing', 'upstream', 'balance', 'health', 'protect', 'tls', 'observe', 'server', 'discovery', 'admin'],
 };
