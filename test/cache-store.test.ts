@@ -152,6 +152,20 @@ test('disk store: a disk error is logged and costs only the cache entry', async 
   assert.ok(lines().some((l) => String(l.msg).includes('not cached')));
 });
 
+test('disk store: an object directory removed behind its back costs one commit, then is made again', async (t) => {
+  const dir = tempDir('cache');
+  const { log, lines } = captureLog();
+  const store = closing(t, await diskStore({ path: dir, maxBytes: 1000, log }));
+  await put(store, 'k', ['one']);
+  store.delete('k');
+  await until(() => filesUnder(join(dir, 'objects')).length === 0, 'k\'s files to go');
+  rmSync(join(dir, 'objects', hashKey('k').slice(0, 2)), { recursive: true });
+  assert.equal(await put(store, 'k', ['two']), undefined);
+  assert.equal(lines().length, 1);
+  assert.ok(await put(store, 'k', ['three']));
+  assert.deepEqual(filesUnder(join(dir, 'tmp')), []);
+});
+
 test('createCacheStore: a disk tier that cannot be opened is logged and left out', async (t) => {
   const file = join(tempDir('cache'), 'a-file');
   writeFileSync(file, 'not a directory');

@@ -70,6 +70,11 @@ export class DiskLayout {
     this.#made.add(dir);
   }
 
+  /** After a failed commit: the subdirectory may have been removed behind our back, so check it again next time. */
+  forgetDir(hash: string): void {
+    this.#made.delete(this.dir(hash));
+  }
+
   /** Writes a meta under a temp name and renames it into place (atomic on POSIX filesystems). */
   async writeMeta(hash: string, record: MetaRecord): Promise<void> {
     await this.ensureDir(hash);

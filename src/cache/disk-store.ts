@@ -144,6 +144,7 @@ export async function diskStore(opts: DiskStoreOptions): Promise<CacheStore> {
         await layout.writeMeta(hash, metaRecord(obj, body.name));
       } catch (err) {
         if (!closed && size <= maxBytes) log?.warn({ err, key }, 'cache: could not commit to disk; the object is not cached');
+        layout.forgetDir(hash);
         await Promise.all([rm(body.tmp, { force: true }), rm(body.path, { force: true })]).catch(() => undefined);
         return undefined;
       }
