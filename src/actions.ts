@@ -6,7 +6,7 @@
 import { BlockList } from 'node:net';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { cacheAction, createEngine, simpleStore, zoneOf, type CacheEngine } from './cache/index.js';
+import { cacheAction, createCacheStore, createEngine, rangeServer, zoneOf, type CacheEngine } from './cache/index.js';
 import type { CompiledPhases } from './core/pipeline.js';
 import type { RequestCtx } from './core/context.js';
 import type { GatehouseConfig, RouteConfig } from './schema.js';
@@ -55,7 +55,7 @@ export function proxyAction(route: RouteConfig & { proxy: NonNullable<RouteConfi
     engine: deps.cache(), cfg: c, zone: zoneOf(id, route.proxy.upstream, c),
     serve: { statusHeader: c.status_header, responseFilters: phases.responseFilter },
     heuristic: { percent: c.heuristic.percent, maxMs: c.heuristic.max },
-    range: undefined,
+    range: rangeServer,
     forward: (ctx, tap) => forward(ctx, fwd, tap),
     fetch: (ctx, edit) => fetchUpstream(ctx, fwd, edit),
     fail, reply,
@@ -63,22 +63,44 @@ export function proxyAction(route: RouteConfig & { proxy: NonNullable<RouteConfi
   });
 }
 
-/** Makes the cache engine when a config first needs one; later configs share it. */
-export function cacheHolder(log: Logger, baseDir: string): { get(cfg: GatehouseConfig): CacheEngine; close(): Promise<void>; current(): CacheEngine | undefined } {
+/** The process's cache engine: made (with its store) when a config first needs one; later configs share it. */
+export interface CacheHolder {
+  /** Makes the engine if `cfg` needs one and there is none yet (the disk tier rebuilds its index first). */
+  prepare(cfg: GatehouseConfig): Promise<void>;
+  get(): CacheEngine;
+  current(): CacheEngine | undefined;
+  close(): Promise<void>;
+}
+
+export function cacheHolder(log: Logger, baseDir: string): CacheHolder {
   let engine: CacheEngine | undefined;
+  let making: Promise<CacheEngine> | undefined;
   let applied: string | undefined;
   return {
-    get(cfg) {
+    async prepare(cfg) {
       const settings = JSON.stringify(cfg.cache ?? {});
-      if (!engine) {
-        const store = simpleStore(cfg.cache?.memory ?? 64 * 1024 ** 2);
-        void resolve(baseDir);
-        engine = createEngine(store, log.child({ component: 'cache' }));
+      if (engine || making) {
+        await making;
+        if (applied !== settings) log.warn('cache store settings changed: restart to apply them (cached objects are kept)');
         applied = settings;
-      } else if (applied !== settings) {
-        applied = settings;
-        log.warn('cache store settings changed: restart to apply them (cached objects are kept)');
+        return;
       }
+      if (cfg.cache === undefined && !cfg.routes.some((r) => r.cache)) return;
+      applied = settings;
+      const c = cfg.cache;
+      const clog = log.child({ component: 'cache' });
+      making = createCacheStore({
+        memory: c?.memory ?? 64 * 1024 ** 2, threshold: c?.memory_object_max ?? 1024 ** 2, log: clog,
+        disk: c?.disk ? { path: resolve(baseDir, c.disk.path), size: c.disk.size } : undefined,
+      }).then((store) => createEngine(store, clog));
+      try {
+        engine = await making;
+      } finally {
+        making = undefined;
+      }
+    },
+    get() {
+      if (!engine) throw new Error('the cache engine is made by prepare() first');
       return engine;
     },
     current: () => engine,

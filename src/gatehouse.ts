@@ -110,12 +110,13 @@ type GenerationDeps = AppServices & {
 async function buildGeneration(config: GatehouseConfig, deps: GenerationDeps): Promise<Generation> {
   const { log, baseDir, challenges, failures } = deps;
   const app: AppServices = { log, baseDir, address: deps.address };
+  await deps.cache.prepare(config);
   const plugins = await createPlugins(pluginSteps(config, { challenges, userPlugins: deps.userPlugins }), app);
   // References into the registry, which `apply` brings to this config when the generation is swapped in.
   const upstreams = new Map<string, UpstreamRuntime>();
   for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, deps.registry.runtime(name, u));
   const hidden = hiddenResponseHeaders(config.hide_headers);
-  const actionDeps: ActionDeps = { config, upstreams, hidden, cache: () => deps.cache.get(config) };
+  const actionDeps: ActionDeps = { config, upstreams, hidden, cache: () => deps.cache.get() };
 
   const pipelines: RouteInput<RoutePipeline>[] = config.routes.map((route, index) => {
     const phases = compileRoute(plugins, route, index);

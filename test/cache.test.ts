@@ -221,3 +221,81 @@ test('a route without cache stores nothing', async (t) => {
   assert.equal(b.text, '2');
   assert.equal(b.headers['x-cache'], undefined);
 });
+
+test('RFC 9110 14.2: ranges of a cached object are served from the cache (206, multipart, 416)', async (t) => {
+  const data = Buffer.from(Array.from({ length: 1000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join(''));
+  const { gh, hits } = await setup(t, (_req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=60', 'content-type': 'text/plain', etag: '"r1"' });
+    res.end(data);
+  });
+  await send(`${gh.url}/m`);
+  const one = await send(`${gh.url}/m`, { headers: { range: 'bytes=10-19' } });
+  assert.equal(one.status, 206);
+  assert.equal(one.headers['content-range'], 'bytes 10-19/1000');
+  assert.deepEqual(one.body, data.subarray(10, 20));
+  const multi = await send(`${gh.url}/m`, { headers: { range: 'bytes=0-1,-2' } });
+  assert.equal(multi.status, 206);
+  assert.match(String(multi.headers['content-type']), /^multipart\/byteranges; boundary=/);
+  assert.ok(multi.text.includes('content-range: bytes 998-999/1000'));
+  assert.equal(Number(multi.headers['content-length']), multi.body.length);
+  const none = await send(`${gh.url}/m`, { headers: { range: 'bytes=5000-' } });
+  assert.equal(none.status, 416);
+  assert.equal(none.headers['content-range'], 'bytes */1000');
+  const stale = await send(`${gh.url}/m`, { headers: { range: 'bytes=0-9', 'if-range': '"other"' } });
+  assert.equal(stale.status, 200);
+  assert.equal(stale.body.length, 1000);
+  assert.equal(hits(), 1);
+});
+
+test('cache: a range request for an object not cached is passed on and the whole object is fetched behind it', async (t) => {
+  const data = Buffer.alloc(5000, 7);
+  const { gh, hits } = await setup(t, (req, res) => {
+    const r = /bytes=(\d+)-(\d+)/.exec(String(req.headers.range ?? ''));
+    if (r) {
+      res.writeHead(206, { 'content-range': `bytes ${r[1]}-${r[2]}/5000`, 'cache-control': 'max-age=60' });
+      return res.end(data.subarray(Number(r[1]), Number(r[2]) + 1));
+    }
+    res.writeHead(200, { 'cache-control': 'max-age=60' });
+    res.end(data);
+  });
+  const part = await send(`${gh.url}/v`, { headers: { range: 'bytes=0-99' } });
+  assert.equal(part.status, 206);
+  assert.equal(part.body.length, 100);
+  for (let i = 0; i < 100; i++) {
+    const r = await send(`${gh.url}/v`, { headers: { range: 'bytes=100-199' } });
+    if (r.headers['x-cache'] === 'HIT') {
+      assert.equal(r.status, 206);
+      assert.equal(r.body.length, 100);
+      break;
+    }
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  assert.ok(hits() <= 3, String(hits()));
+});
+
+test('cache: objects on disk survive a restart; a reload that keeps the route settings keeps its objects', async (t) => {
+  const { tempDir } = await import('./helpers/tmp.js');
+  const dir = tempDir('cache');
+  let n = 0;
+  const origin = await startOrigin(t, (_req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=600' });
+    res.end(Buffer.alloc(2 * 1024 * 1024, ++n));
+  });
+  const config = {
+    cache: { memory: '1MiB', disk: { path: dir, size: '64MiB' } },
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ name: 'media', match: { path: '/' }, cache: {}, proxy: { upstream: 'app' } }],
+  };
+  const first = await startProxy(t, config);
+  await send(`${first.url}/big`);
+  assert.equal((await send(`${first.url}/big`)).headers['x-cache'], 'HIT');
+  await first.gh.reload({ ...config, access_log: { enabled: false }, overload: false, listeners: [{ name: 'public', address: '127.0.0.1:0' }], hide_headers: ['x-foo'] });
+  assert.equal((await send(`${first.url}/big`)).headers['x-cache'], 'HIT');
+  await first.gh.stop();
+  const second = await startProxy(t, config);
+  const again = await send(`${second.url}/big`);
+  assert.equal(again.headers['x-cache'], 'HIT');
+  assert.equal(again.body.length, 2 * 1024 * 1024);
+  assert.equal(again.body[0], 1);
+  assert.equal(n, 1);
+});

@@ -8,4 +8,5 @@ export { createEngine, type CacheEngine, type PurgeRequest } from './engine.js';
 export { zoneOf } from './keys.js';
 export { cacheStoreSchema, routeCacheSchema, type CacheStoreConfig, type RouteCacheConfig } from './schema.js';
 export type { CacheStore } from './store.js';
-export { simpleStore } from './simple-store.js';
+export { createCacheStore } from './tiered-store.js';
+export { rangeServer } from './serve-range.js';
