@@ -6,7 +6,7 @@
 import { BlockList } from 'node:net';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { cacheAction, createCacheStore, createEngine, rangeServer, zoneOf, type CacheEngine } from './cache/index.js';
+import { cacheAction, compressSettings, createCacheStore, createEngine, encoder, planEncoding, rangeServer, zoneOf, type CacheEngine, type CompressSettings } from './cache/index.js';
 import type { CompiledPhases } from './core/pipeline.js';
 import type { RequestCtx } from './core/context.js';
 import type { GatehouseConfig, RouteConfig } from './schema.js';
@@ -33,6 +33,19 @@ function blockList(cidrs: readonly string[]): BlockList {
   return list;
 }
 
+/** The forwarder's compression hook for a route's `compress` settings. */
+function encodeWith(s: CompressSettings | undefined): ForwardRoute['encode'] {
+  if (!s) return undefined;
+  return (ctx, head) => {
+    const accept = ctx.req.headers['accept-encoding'];
+    const i = head.headers.indexOf('content-length');
+    const cl = i !== -1 && i % 2 === 0 ? Number(head.headers[i + 1]) : NaN;
+    const enc = planEncoding(s, Array.isArray(accept) ? accept.join(', ') : accept, head);
+    if (!enc || ctx.req.method === 'HEAD') return undefined;
+    return encoder(s, enc, Number.isFinite(cl) ? cl : undefined);
+  };
+}
+
 /** The action of a proxy route: forward, behind the cache when the route has one. */
 export function proxyAction(route: RouteConfig & { proxy: NonNullable<RouteConfig['proxy']> }, id: string, phases: CompiledPhases, deps: ActionDeps): (ctx: RequestCtx) => void {
   const { config, upstreams } = deps;
@@ -48,12 +61,13 @@ export function proxyAction(route: RouteConfig & { proxy: NonNullable<RouteConfi
     requestFilters: phases.upstreamRequestFilter,
     responseFilters: phases.responseFilter,
     responseHeaders: { hidden: deps.hidden, authorities: upstream.authorities, unrewrite: compileUnrewrite(route.rewrite) },
+    encode: encodeWith(compressSettings(route.compress)),
   };
   const c = route.cache;
   if (!c) return (ctx) => forward(ctx, fwd);
   return cacheAction({
     engine: deps.cache(), cfg: c, zone: zoneOf(id, route.proxy.upstream, c),
-    serve: { statusHeader: c.status_header, responseFilters: phases.responseFilter },
+    serve: { statusHeader: c.status_header, responseFilters: phases.responseFilter, compress: compressSettings(route.compress), engine: deps.cache() },
     heuristic: { percent: c.heuristic.percent, maxMs: c.heuristic.max },
     range: rangeServer,
     forward: (ctx, tap) => forward(ctx, fwd, tap),

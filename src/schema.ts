@@ -21,7 +21,7 @@ import {
 import { proxySchema, upstreamBaseSchema } from './upstream/schema.js';
 import { discoverySchema } from './discovery/schema.js';
 import { adminSchema } from './admin/schema.js';
-import { cacheStoreSchema, routeCacheSchema } from './cache/schema.js';
+import { cacheStoreSchema, compressSchema, routeCacheSchema } from './cache/schema.js';
 
 const NO_SERVERS = Object.freeze([]) as unknown as z.output<typeof upstreamBaseSchema>['servers'];
 
@@ -69,6 +69,7 @@ export const routeSchema = z
     plugins: routePlugins,
     error_pages: errorPagesSchema.optional(),
     cache: routeCacheSchema.optional(),
+    compress: compressSchema.optional(),
   })
   .describe('A route: what it matches, and one action (respond, redirect or proxy)');
 
@@ -177,6 +178,9 @@ function checkRoute(r: Record<string, unknown>, i: number, upstreams: string[], 
   const mirror = obj(r.mirror)?.upstream;
   if (typeof mirror === 'string' && !upstreams.includes(mirror)) {
     ctx.addIssue({ code: 'custom', path: ['routes', i, 'mirror', 'upstream'], message: `unknown upstream "${mirror}"` });
+  }
+  if (r.compress !== undefined && r.compress !== false && r.proxy === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['routes', i, 'compress'], message: 'compress needs a proxy route' });
   }
   if (r.cache !== undefined && r.proxy === undefined) {
     ctx.addIssue({ code: 'custom', path: ['routes', i, 'cache'], message: 'cache needs a proxy route (it stores what the upstream answers)' });

@@ -299,3 +299,40 @@ test('cache: objects on disk survive a restart; a reload that keeps the route se
   assert.equal(again.body[0], 1);
   assert.equal(n, 1);
 });
+
+test('RFC 9110 8.4: compress gzips or brotlis a compressible response for a client that accepts it; the compressed variant is cached', async (t) => {
+  const { gunzipSync, brotliDecompressSync } = await import('node:zlib');
+  const text = 'hello gatehouse '.repeat(500);
+  let n = 0;
+  const origin = await startOrigin(t, (req, res) => {
+    n++;
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': req.url === '/nc' ? 'no-store' : 'max-age=60', etag: '"t1"' });
+    res.end(text);
+  });
+  const gh = await startProxy(t, {
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ match: { path: '/' }, cache: {}, compress: true, proxy: { upstream: 'app' } }],
+  });
+  const miss = await send(`${gh.url}/c`, { headers: { 'accept-encoding': 'gzip' } });
+  assert.equal(miss.headers['content-encoding'], 'gzip');
+  assert.equal(gunzipSync(miss.body).toString(), text);
+  assert.match(String(miss.headers.vary), /accept-encoding/i);
+  assert.equal(miss.headers.etag, 'W/"t1"');
+  const plain = await send(`${gh.url}/c`);
+  assert.equal(plain.headers['x-cache'], 'HIT');
+  assert.equal(plain.headers['content-encoding'], undefined);
+  assert.equal(plain.text, text);
+  for (let i = 0; i < 2; i++) {
+    const br = await send(`${gh.url}/c`, { headers: { 'accept-encoding': 'gzip, br' } });
+    assert.equal(br.headers['content-encoding'], 'br');
+    assert.equal(brotliDecompressSync(br.body).toString(), text);
+    assert.equal(br.headers['x-cache'], 'HIT');
+    if (i === 1) assert.equal(Number(br.headers['content-length']), br.body.length);
+  }
+  const ranged = await send(`${gh.url}/c`, { headers: { 'accept-encoding': 'gzip', range: 'bytes=0-4' } });
+  assert.equal(ranged.status, 206);
+  assert.equal(ranged.text, 'hello');
+  const uncached = await send(`${gh.url}/nc`, { headers: { 'accept-encoding': 'gzip' } });
+  assert.equal(gunzipSync(uncached.body).toString(), text);
+  assert.equal(n, 2);
+});

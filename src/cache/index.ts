@@ -6,7 +6,8 @@
 export { cacheAction, type CacheAction } from './action.js';
 export { createEngine, type CacheEngine, type PurgeRequest } from './engine.js';
 export { zoneOf } from './keys.js';
-export { cacheStoreSchema, routeCacheSchema, type CacheStoreConfig, type RouteCacheConfig } from './schema.js';
+export { cacheStoreSchema, compressSchema, routeCacheSchema, type CacheStoreConfig, type RouteCacheConfig } from './schema.js';
 export type { CacheStore } from './store.js';
 export { createCacheStore } from './tiered-store.js';
 export { rangeServer } from './serve-range.js';
+export { compressSettings, encoder, planEncoding, type CompressSettings } from './encode.js';

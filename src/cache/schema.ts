@@ -83,3 +83,18 @@ export const routeCacheSchema = z
 
 export type CacheStoreConfig = z.infer<typeof cacheStoreSchema>;
 export type RouteCacheConfig = z.infer<typeof routeCacheSchema>;
+
+export const compressSchema = z
+  .union([
+    z.boolean(),
+    z.strictObject({
+      encodings: z.array(z.enum(['br', 'gzip'])).min(1).default(['br', 'gzip']).describe('Codings offered, in order of preference'),
+      types: z.array(z.string().min(1)).optional().describe('Media types to compress (`text/*`, `application/*+json`…); default: text, JSON, JavaScript, XML, SVG, WebAssembly, fonts'),
+      min_length: size.default(1024).describe('Responses with a Content-Length below this are sent as they are'),
+      brotli_quality: z.number().int().min(0).max(11).default(4).describe('Brotli quality (0-11) for on-the-fly compression'),
+      gzip_level: z.number().int().min(1).max(9).default(6).describe('gzip level (1-9)'),
+    }),
+  ])
+  .describe('Compress responses with brotli or gzip when the client accepts it and the origin did not (true: the defaults)');
+
+export type CompressConfig = z.infer<typeof compressSchema>;

@@ -19,10 +19,7 @@ function first(headers: readonly string[], name: string): string | undefined {
 export function rangeServer(ctx: RequestCtx, head: ResponseHead, obj: StoredObject, store: CacheStore): Readable | undefined {
   const range = ctx.req.headers.range;
   if (head.status !== 200) return undefined;
-  if (range === undefined) {
-    head.headers.push('accept-ranges', 'bytes');
-    return undefined;
-  }
+  if (range === undefined) return undefined;
   const ifRange = ctx.req.headers['if-range'] as string | undefined;
   const contentType = first(head.headers, 'content-type');
   const plan = planRange({ method: 'GET', range, ifRange }, {

@@ -10,12 +10,19 @@ import type { Phases, ResponseHead } from '../core/plugin.js';
 import { noteStreamed } from '../core/memory.js';
 import { currentAge, TARGETED, type Freshness } from './policy.js';
 import type { CacheStore, StoredObject } from './store.js';
+import type { CompressSettings } from './encode.js';
+import type { CacheEngine } from './engine.js';
+import { encodedBody } from './serve-encoded.js';
 
 export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED' | 'BYPASS';
 
 export interface ServeOptions {
   readonly statusHeader: string | false;
   readonly responseFilters: readonly Phases['responseFilter'][];
+  /** The route's `compress` settings, when it compresses. */
+  readonly compress?: CompressSettings | undefined;
+  /** Where compressed variants are kept. */
+  readonly engine?: CacheEngine | undefined;
 }
 
 /** RFC 9211: `Gatehouse; hit` or `Gatehouse; fwd=uri-miss; stored`, and the like. */
@@ -128,9 +135,13 @@ export function serveObject(ctx: RequestCtx, opts: ServeOptions, a: ServeArgs): 
       if (NOT_MODIFIED_FIELDS.has(n) || n === 'x-request-id' || n === 'cache-status' || n === (opts.statusHeader || '').toLowerCase()) kept.push(n, headers[i + 1]!);
     }
     head = { status: 304, headers: kept };
-  } else if (ctx.req.method === 'GET' && a.range) {
+  } else if (ctx.req.method === 'GET' && a.range && ctx.req.headers.range !== undefined) {
     body = a.range(ctx, head, a.obj, a.store);
+  } else if (opts.compress && opts.engine && ctx.req.headers.range === undefined && head.status === 200) {
+    body = encodedBody(ctx, opts.compress, head, a.obj, opts.engine);
   }
+  // RFC 9110 14.3: ranges of the identity object are served; a compressed answer has none.
+  if (head.status === 200 && ctx.req.headers.range === undefined && a.range && !head.headers.includes('content-encoding')) head.headers.push('accept-ranges', 'bytes');
   for (const f of opts.responseFilters) f(ctx, head);
   ctx.status = head.status;
   ctx.res.writeHead(head.status, head.headers);

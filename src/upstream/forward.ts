@@ -3,7 +3,7 @@
  * are retried on another server when that is safe (retry.ts); each outcome feeds passive health and the
  * latency EWMA used by p2c. A client that goes away aborts the upstream request so no socket leaks.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { RequestCtx } from '../core/context.js';
 import { errors, ProxyError } from '../core/errors.js';
@@ -13,6 +13,7 @@ import { noteStreamed } from '../core/memory.js';
 import { readBody } from './body.js';
 import { clientResponseHeaders, clientTrailers, rawHeaderValues, trailerObject, upstreamRequestHeaders, type ResponseHeaderOptions, type UpstreamTrailers } from './headers.js';
 import { mirror, type MirrorTarget } from './mirror.js';
+import { pipeEncoded } from './encoded.js';
 import type { UpstreamRuntime } from './pool.js';
 import { isIdempotent, mayRetry, retryableError } from './retry.js';
 import { fromUndici } from './undici-errors.js';
@@ -32,6 +33,8 @@ export interface ForwardRoute {
   /** Response bytes held for a slow client before the upstream is paused. */
   readonly responseBuffer: number;
   readonly mirror: MirrorTarget | undefined;
+  /** Compression (the route's `compress`): a Transform for this response's body, after rewriting its head. */
+  readonly encode?: ((ctx: RequestCtx, head: ResponseHead) => Transform | undefined) | undefined;
   /** Answers the client with the proxy's own error page (the kernel's error path). */
   readonly fail: (ctx: RequestCtx, err: ProxyError) => void;
   /** Answers the client with a reply of the proxy's own (through the route's response filters). */
@@ -83,6 +86,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   private tapMode: TapMode = 'pass';
   /** The client left during a cache fill that others wait on: the body goes on to the tap only. */
   private detached = false;
+  /** Compresses the body on its way to the client (`compress`). */
+  private encoder: Transform | undefined;
   private readonly attemptStart = performance.now();
 
   constructor(private readonly ex: Exchange, private readonly peer: Peer, private queued: boolean) {}
@@ -143,6 +148,12 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (up.affinity && this.ex.sticky !== this.peer) head.headers.push('set-cookie', up.affinity.setCookie(this.peer));
     for (const f of route.responseFilters) f(ctx, head);
     ctx.status = head.status;
+    const enc = route.encode?.(ctx, head);
+    if (enc) {
+      this.encoder = enc;
+      this.remaining = -1;
+      pipeEncoded(ctx, enc, { resume: () => this.resume?.(), abort: (err) => this.abortUpstream?.(err) });
+    }
     if (ctx.clientGone) {
       this.abortUpstream?.(errors.clientAborted());
       return true;
@@ -188,6 +199,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
 
   private clientWrite(chunk: Buffer): boolean {
     const ctx = this.ex.ctx;
+    if (this.encoder) return this.encoder.write(chunk);
     ctx.bytesOut += chunk.length;
     noteStreamed(chunk.length);
     const res = ctx.res as ResWithHandler;
@@ -213,6 +225,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.settle(String(ctx.status));
     if (this.tapMode === 'copy') this.ex.tap!.end();
     if (this.ended || this.tapMode === 'take' || this.detached) return;
+    // A compressed body ends when the encoder has flushed it (trailers are not sent with it).
+    if (this.encoder) return void this.encoder.end();
     const list = trailers ? clientTrailers(trailers, route.responseHeaders.hidden) : [];
     // node:http takes [name, value] pairs; the HTTP/2 compatibility response only an object.
     if (list.length) ctx.res.addTrailers(ctx.req.httpVersionMajor === 2 ? trailerObject(list) : list);
@@ -226,6 +240,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     const perr = ctx.clientGone && !this.detached ? errors.clientAborted(err) : fromUndici(err);
     ctx.attempts ??= [];
     this.settle(perr.code);
+    this.encoder?.destroy();
     if (this.tapMode === 'copy' || this.tapMode === 'take') {
       // The cache's fill (or its revalidation) failed part way: it drops what it has; the client's
       // response, if one went out, is cut as any other.
