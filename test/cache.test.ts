@@ -336,3 +336,56 @@ test('RFC 9110 8.4: compress gzips or brotlis a compressible response for a clie
   assert.equal(gunzipSync(uncached.body).toString(), text);
   assert.equal(n, 2);
 });
+
+test('RFC 9110 14: with ranges.slice a seek fetches only the slice it needs; slices assemble the whole object', async (t) => {
+  const size = 3 * 1024 * 1024 + 12345;
+  const data = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) data[i] = (i * 7) & 0xff;
+  const seen: string[] = [];
+  const origin = await startOrigin(t, (req, res) => {
+    seen.push(String(req.headers.range));
+    const m = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''));
+    const h = { 'cache-control': 'max-age=60', 'content-type': 'video/mp4', etag: '"vid"' };
+    if (!m) { res.writeHead(200, h); return res.end(data); }
+    const start = Number(m[1]);
+    const end = Math.min(Number(m[2]), size - 1);
+    res.writeHead(206, { ...h, 'content-range': `bytes ${start}-${end}/${size}` });
+    res.end(data.subarray(start, end + 1));
+  });
+  const gh = await startProxy(t, {
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ match: { path: '/' }, cache: { ranges: { slice: '1MiB' } }, proxy: { upstream: 'app' } }],
+  });
+  const seek = await send(`${gh.url}/v.mp4`, { headers: { range: 'bytes=2500000-2500099' } });
+  assert.equal(seek.status, 206);
+  assert.equal(seek.headers['content-range'], `bytes 2500000-2500099/${size}`);
+  assert.deepEqual(seek.body, data.subarray(2500000, 2500100));
+  assert.deepEqual(seen, ['bytes=0-1048575', 'bytes=2097152-3145727']);
+  const whole = await send(`${gh.url}/v.mp4`);
+  assert.equal(whole.status, 200);
+  assert.equal(Number(whole.headers['content-length']), size);
+  assert.ok(whole.body.equals(data));
+  assert.deepEqual(seen.slice(2), ['bytes=1048576-2097151', 'bytes=3145728-4194303']);
+  const again = await send(`${gh.url}/v.mp4`, { headers: { range: 'bytes=0-9' } });
+  assert.equal(again.headers['x-cache'], 'HIT');
+  assert.equal(seen.length, 4);
+});
+
+test('cache: with ranges.slice an origin that ignores Range is cached whole', async (t) => {
+  let n = 0;
+  const origin = await startOrigin(t, (_req, res) => {
+    n++;
+    res.writeHead(200, { 'cache-control': 'max-age=60' });
+    res.end('whole body');
+  });
+  const gh = await startProxy(t, {
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ match: { path: '/' }, cache: { ranges: { slice: '1MiB' } }, proxy: { upstream: 'app' } }],
+  });
+  const a = await send(`${gh.url}/x`);
+  assert.equal(a.text, 'whole body');
+  const b = await send(`${gh.url}/x`);
+  assert.equal(b.text, 'whole body');
+  assert.equal(b.headers['x-cache'], 'HIT');
+  assert.equal(n, 2);
+});

@@ -13,6 +13,7 @@ import { Fill, refresh, urlOfKey, type CacheRoute, type Lookup } from './fill.js
 import { baseKey, urlOf, variantKey } from './keys.js';
 import { currentAge, parseCacheControl, requestAsk, usability } from './policy.js';
 import { serveObject } from './serve.js';
+import { isUnsliced, serveSliced } from './slices.js';
 
 export interface CacheAction extends CacheRoute {
   readonly fail: (ctx: RequestCtx, err: ProxyError) => void;
@@ -105,6 +106,15 @@ function miss(a: CacheAction, l: Lookup, waited: number): void {
 /** Looks the request up and answers it from the store, or forwards it. */
 function handle(a: CacheAction, ctx: RequestCtx, waited: number): void {
   const l = lookupOf(a, ctx);
+  // Large objects in slices (`ranges.slice`), unless one is stored whole or the origin does not do ranges.
+  if (a.cfg.ranges.slice > 0 && !l.ask.onlyIfCached && !isUnsliced(a.engine, l.base) && !a.engine.store.peek(l.key)) {
+    return serveSliced(a, l, () => lookup(a, l, waited));
+  }
+  lookup(a, l, waited);
+}
+
+function lookup(a: CacheAction, l: Lookup, waited: number): void {
+  const { ctx } = l;
   const { engine } = a;
   const obj = engine.store.get(l.key);
   if (obj) {
