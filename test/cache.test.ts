@@ -389,3 +389,47 @@ test('cache: with ranges.slice an origin that ignores Range is cached whole', as
   assert.equal(b.headers['x-cache'], 'HIT');
   assert.equal(n, 2);
 });
+
+test('cache: hits, ranges and compressed variants over HTTP/2 (h2c)', async (t) => {
+  const { connect } = await import('node:http2');
+  const { h2Request } = await import('./helpers/client.js');
+  let n = 0;
+  const origin = await startOrigin(t, (_req, res) => {
+    n++;
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60' });
+    res.end('0123456789'.repeat(200));
+  });
+  const gh = await startProxy(t, {
+    listeners: [{ name: 'h2', address: '127.0.0.1:0', h2c: true }],
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ match: { path: '/' }, cache: {}, compress: true, proxy: { upstream: 'app' } }],
+  });
+  const s = connect(gh.url);
+  t.after(() => s.close());
+  const a = await h2Request(s, { ':path': '/h2' });
+  const b = await h2Request(s, { ':path': '/h2' });
+  assert.equal(a.headers['x-cache'], 'MISS');
+  assert.equal(b.headers['x-cache'], 'HIT');
+  assert.equal(b.text.length, 2000);
+  const r = await h2Request(s, { ':path': '/h2', range: 'bytes=5-9' });
+  assert.equal(r.headers[':status'], 206);
+  assert.equal(r.text, '56789');
+  const z = await h2Request(s, { ':path': '/h2', 'accept-encoding': 'gzip' });
+  assert.equal(z.headers['content-encoding'], 'gzip');
+  assert.equal(n, 1);
+});
+
+test('cache: a GET with a body is neither answered from the cache nor stored', async (t) => {
+  const { gh, hits } = await setup(t, (req, res, n) => {
+    let b = '';
+    req.on('data', (c: Buffer) => { b += c.toString(); });
+    req.on('end', () => { res.writeHead(200, { 'cache-control': 'max-age=60' }); res.end(`n${n}:${b}`); });
+  });
+  await send(`${gh.url}/q`);
+  const withBody = await send(`${gh.url}/q`, { body: '{"query":1}' });
+  assert.equal(withBody.text, 'n2:{"query":1}');
+  const again = await send(`${gh.url}/q`, { body: '{"query":2}' });
+  assert.equal(again.text, 'n3:{"query":2}');
+  assert.equal((await send(`${gh.url}/q`)).text, 'n1:');
+  assert.equal(hits(), 3);
+});

@@ -154,7 +154,9 @@ export function cacheAction(a: CacheAction): (ctx: RequestCtx) => void {
   return (ctx) => {
     const m = ctx.req.method!;
     if (m === purgeMethod) return purgeHere(a, ctx);
-    if (m === 'GET' || m === 'HEAD') return handle(a, ctx, 0);
+    // A GET with a body (Elasticsearch's _search, "fat GET") may mean something its URL does not say: it is
+    // neither answered from the cache nor stored.
+    if ((m === 'GET' || m === 'HEAD') && !ctx.head.hasBody) return handle(a, ctx, 0);
     a.forward(ctx, SAFE.has(m) ? undefined : invalidationTap(a, ctx));
   };
 }
