@@ -433,3 +433,30 @@ test('cache: a GET with a body is neither answered from the cache nor stored', a
   assert.equal((await send(`${gh.url}/q`)).text, 'n1:');
   assert.equal(hits(), 3);
 });
+
+test('collapsing: the first client going away does not abort the fill the others wait on', async (t) => {
+  const { request } = await import('node:http');
+  const { gh, hits } = await setup(t, (_req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '20' });
+    res.write('0123456789');
+    setTimeout(() => res.end('abcdefghij'), 400);
+  });
+  // The first client reads the head and leaves once a second one waits on the same object.
+  let waiting: Promise<Awaited<ReturnType<typeof send>>> | undefined;
+  await new Promise<void>((resolve) => {
+    const req = request(`${gh.url}/f`, (res) => {
+      res.once('data', () => {
+        waiting = send(`${gh.url}/f`);
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, 100);
+      });
+    });
+    req.end();
+  });
+  const waiter = await waiting!;
+  assert.equal(waiter.status, 200);
+  assert.equal(waiter.text, '0123456789abcdefghij');
+  assert.equal(hits(), 1);
+});
