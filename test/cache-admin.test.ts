@@ -70,7 +70,10 @@ test('cache admin: POST /api/cache/purge {url} removes that object only; port an
   await warm(gh, ['/x'], host);
   assertPurged(await purge(api, { url: 'http://example.com:8080/x' }), 1);
   assert.equal(await xcache(`${gh.url}/x`, host), 'MISS');
-  assertPurged(await purge(api, { url: 'HTTP://Example.Com/x#fragment' }), 1);
+  assertPurged(await purge(api, { url: 'HTTP://Example.Com./x' }), 1);
+  // A path typed as text is percent-encoded as a client sends it; the fragment is not part of it.
+  await warm(gh, ['/caf%C3%A9%20au%20lait']);
+  assertPurged(await purge(api, { url: `http://127.0.0.1:${gh.port}/café au lait#menu` }), 1);
   // Nothing stored there: 0, not an error.
   assertPurged(await purge(api, { url: 'http://example.com/never' }), 0);
 });
