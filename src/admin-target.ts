@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { AdminError, createOverlay, planReload, serverId, type Overlay } from './admin/index.js';
-import type { AdminRoute, AdminTarget, UpstreamInfo, UpstreamRegistry } from './core/services.js';
+import { normalUrl, type CacheEngine } from './cache/index.js';
+import { PurgeError, type AdminRoute, type AdminTarget, type CacheControl, type UpstreamInfo, type UpstreamRegistry } from './core/services.js';
 import { isSecret, toJsonSchema, type JsonSchema } from './config/json-schema.js';
 import { configSchema, type GatehouseConfig } from './schema.js';
 import type { UpstreamStatus } from './gatehouse.js';
@@ -23,6 +24,8 @@ export interface TargetDeps {
   load: (() => Promise<GatehouseConfig>) | undefined;
   apply(config: GatehouseConfig): Promise<void>;
   registry?: UpstreamRegistry | undefined;
+  /** The process's cache engine, when a config has made one. */
+  cache?: () => CacheEngine | undefined;
 }
 
 /**
@@ -62,6 +65,33 @@ function listRoutes(cfg: GatehouseConfig): AdminRoute[] {
   });
 }
 
+/**
+ * The shared cache as the admin API and the library (`gh.cache`) see it: a purge names exactly one of url,
+ * prefix or tag, and its URL is normalised to the form objects are indexed by (cache/keys.ts `urlOf`).
+ */
+export function cacheControl(engine: CacheEngine): CacheControl {
+  return {
+    purge(req) {
+      const kinds = (['url', 'prefix', 'tag'] as const).filter((k) => req[k] !== undefined);
+      if (kinds.length !== 1) {
+        throw new PurgeError(`a purge names exactly one of "url", "prefix" or "tag" (got ${kinds.length ? kinds.map((k) => `"${k}"`).join(', ') : 'none'})`);
+      }
+      const kind = kinds[0]!;
+      const value = req[kind];
+      if (typeof value !== 'string' || value.trim() === '') throw new PurgeError(`"${kind}" must be a non-empty string`);
+      if (req.soft !== undefined && typeof req.soft !== 'boolean') throw new PurgeError('"soft" must be true or false');
+      const soft = req.soft === true;
+      if (kind === 'tag') return engine.purge({ tag: value, soft });
+      const url = normalUrl(value);
+      if (url === undefined) {
+        throw new PurgeError(`"${kind}" must be an absolute http:// or https:// URL such as http://example.com/img/a.png (got ${JSON.stringify(value)})`);
+      }
+      return engine.purge({ [kind]: url, soft });
+    },
+    stats: () => engine.report(),
+  };
+}
+
 let schemaJson: JsonSchema | undefined;
 
 /** The config with every secret (`writeOnly` in the schema: JWT secrets, password hashes) shown as `[redacted]`. */
@@ -82,6 +112,10 @@ export function adminTarget(deps: TargetDeps): AdminTarget {
     config: () => ({ version: deps.version(), hash: hashOf(deps.config()), config: redact(deps.config()) }),
     ready: () => deps.ready(),
     registry: deps.registry,
+    cache() {
+      const engine = deps.cache?.();
+      return engine && cacheControl(engine);
+    },
     reload({ plan: only }) {
       const load = deps.load;
       if (!load) return Promise.reject(new AdminError(409, 'GH_ADMIN_NO_CONFIG_FILE', 'this proxy was not started from a config file: there is nothing to reload'));

@@ -24,10 +24,10 @@ import { closeListeners, openListener, type Listener, type SecureOptions, type S
 import { type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } from './schema.js';
 import { hiddenResponseHeaders, type UpstreamRuntime } from './upstream/index.js';
 import { cacheHolder, proxyAction, type ActionDeps } from './actions.js';
-import type { ServerInfo, UpstreamInfo, UpstreamRegistry } from './core/services.js';
+import type { CacheControl, ServerInfo, UpstreamInfo, UpstreamRegistry } from './core/services.js';
 import { discoveryRunner, upstreamRegistry } from './registry.js';
 import { startAdmin, type AdminServer, type Overlay } from './admin/index.js';
-import { adminOverlay, adminTarget, packageVersion } from './admin-target.js';
+import { adminOverlay, adminTarget, cacheControl, packageVersion } from './admin-target.js';
 
 export { createLogger } from './observe/index.js';
 export { configSchemaFor } from './plugins.js';
@@ -93,6 +93,12 @@ export interface Gatehouse {
   adminUrl(): string | undefined;
   /** Orders new ACME certificates for every listener that has `tls.acme` now (renewal does this by itself). */
   renewCertificates(): Promise<void>;
+  /**
+   * The shared cache (process lifetime): made at start, or by the first reload, when a route has `cache:` or
+   * the config has `cache:`; undefined before that, without one, and after stop(). `purge({ url | prefix | tag,
+   * soft? })` returns how many objects it removed (soft: marked stale); `stats()` is `GET /api/cache`.
+   */
+  readonly cache: CacheControl | undefined;
 }
 
 interface Generation {
@@ -276,12 +282,13 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   }
 
   const targetDeps = {
-    config: () => config, version: () => version, upstreams: () => self.upstreams(), ready: () => gen !== undefined, registry,
+    config: () => config, version: () => version, upstreams: () => self.upstreams(), ready: () => gen !== undefined, registry, cache: () => cache.current(),
     load: opts.configPath ? () => loadConfig(opts.configPath!, { plugins: userPlugins }) : undefined,
     apply: (c: GatehouseConfig) => self.reload(c),
   };
   const self: Gatehouse = {
     get config() { return config; },
+    get cache() { const e = cache.current(); return e && cacheControl(e); },
     async start() {
       if (gen) return;
       if (config.admin && !admin) {

@@ -13,4 +13,5 @@ export {
 export { getHeader, setHeader, addHeader, removeHeader, cookieValue } from './core/headers.js';
 export { RequestCtx, stateKey, type StateKey } from './core/context.js';
 export type { Peer, Selector, ServerInfo, ServerSource, ServerSpec, ServerDiff, ServerHealth, UpstreamInfo, UpstreamRegistry } from './core/services.js';
-export { RegistryError } from './core/services.js';
+export type { CacheControl, CachePurge, CacheStats, CacheTierStats } from './core/services.js';
+export { PurgeError, RegistryError } from './core/services.js';

@@ -460,3 +460,13 @@ test('collapsing: the first client going away does not abort the fill the others
   assert.equal(waiter.text, '0123456789abcdefghij');
   assert.equal(hits(), 1);
 });
+
+test('cache: Surrogate-Key and Cache-Tag are not sent to clients, on a miss or a hit', async (t) => {
+  const { gh } = await setup(t, body('x', { 'cache-control': 'max-age=60', 'surrogate-key': 'a b', 'cache-tag': 'c' }));
+  for (let i = 0; i < 2; i++) {
+    const r = await send(`${gh.url}/tags`);
+    assert.equal(r.headers['x-cache'], i === 0 ? 'MISS' : 'HIT');
+    assert.equal(r.headers['surrogate-key'], undefined);
+    assert.equal(r.headers['cache-tag'], undefined);
+  }
+});

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { ConfigError } from '../config/errors.js';
 import { parseDuration } from '../config/units.js';
 import { RegistryError, type AdminTarget, type ServerInfo, type UpstreamInfo, type UpstreamRegistry } from '../core/services.js';
+import { cacheStats, purgeCache } from './cache.js';
 import { AdminError, readJson } from './http.js';
 import { serverId } from './plan.js';
 
@@ -144,4 +145,6 @@ export const endpoints: readonly Endpoint[] = [
   ep('GET', '/api/routes', (c) => ok({ routes: c.target.routes() })),
   ep('GET', '/api/config', (c) => ok(c.target.config())),
   ep('POST', '/api/reload', reload),
+  ep('GET', '/api/cache', cacheStats),
+  ep('POST', '/api/cache/purge', purgeCache),
 ];

@@ -25,6 +25,31 @@ const serverSchema = {
 const names = { type: 'array', items: { type: 'string' } };
 const change = { type: 'object', properties: { added: names, changed: names, removed: names } };
 
+const tier = { type: 'object', properties: { bytes: { type: 'integer' }, max_bytes: { type: 'integer' }, objects: { type: 'integer' } } };
+const count = { type: 'integer' };
+const cacheStats = {
+  type: 'object', required: ['enabled'],
+  description: 'Without a cache only {"enabled": false}',
+  properties: {
+    enabled: { type: 'boolean' }, objects: count, bytes: { type: 'integer', description: 'Body bytes, both tiers' },
+    memory: tier, disk: { oneOf: [tier, { type: 'null' }], description: 'null without a disk tier' },
+    hit_ratio: { type: 'number', description: '(hits + stale + revalidated) / lookups; 0 before the first' },
+    counters: { type: 'object', properties: { hits: count, misses: count, stale: count, revalidated: count, stored: count, bypass: count } },
+    soft_purged: count, urls: count, tags: count, inflight_fills: count, revalidating: count,
+  },
+};
+const purgeBody = {
+  type: 'object', additionalProperties: false, minProperties: 1,
+  description: 'Exactly one of url, prefix or tag. URLs are absolute http(s); host case and port do not matter',
+  properties: {
+    url: { type: 'string', examples: ['http://example.com/a?b=1'] },
+    prefix: { type: 'string', description: 'Every URL starting with this; no path = the whole host', examples: ['http://example.com/img/'] },
+    tag: { type: 'string', description: 'A Surrogate-Key or Cache-Tag value' },
+    soft: { type: 'boolean', description: 'Mark stale instead of removing (stale-while-revalidate still serves)' },
+  },
+  oneOf: [{ required: ['url'] }, { required: ['prefix'] }, { required: ['tag'] }],
+};
+
 function serverOp(summary: string, extra: Record<string, object> = {}, status = 200, what = 'The server'): object {
   return {
     ...secured, summary, parameters: [upstream, server],
@@ -36,7 +61,7 @@ function serverOp(summary: string, extra: Record<string, object> = {}, status = 
 export function openApi(version: string): object {
   return {
     openapi: '3.1.0',
-    info: { title: 'Gatehouse admin API', version, description: 'Upstream servers, routes, the config in force and reloads. Errors are {status, code, message}.' },
+    info: { title: 'Gatehouse admin API', version, description: 'Upstream servers, routes, the config in force, reloads and the cache. Errors are {status, code, message}.' },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The value of the variable named by admin.token_env' } },
       schemas: {
@@ -67,6 +92,18 @@ export function openApi(version: string): object {
       '/api/upstreams/{name}/servers/{id}/enable': { post: serverOp('Take a drained server back') },
       '/api/routes': { get: { ...secured, summary: 'The routes in force', responses: { 200: json({ type: 'object' }, 'Routes'), ...common } } },
       '/api/config': { get: { ...secured, summary: 'The config in force, its version and hash', responses: { 200: json({ type: 'object' }, 'Config'), ...common } } },
+      '/api/cache': { get: { ...secured, summary: 'The shared cache: sizes and bounds, objects, hit ratio, counters', responses: { 200: json(cacheStats, 'Figures'), ...common } } },
+      '/api/cache/purge': {
+        post: {
+          ...secured, summary: 'Purge cached objects by URL, URL prefix or tag (every variant, every route); soft marks them stale',
+          requestBody: { required: true, content: { 'application/json': { schema: purgeBody } } },
+          responses: {
+            200: json({ type: 'object', properties: { purged: { type: 'integer' }, soft: { type: 'boolean' } } }, 'How many objects were purged'),
+            400: errorReply('Malformed JSON, an unknown field, none or several of url/prefix/tag, a wrong type, a URL that is not http(s)'),
+            ...common, 413: errorReply('Body too large'), 501: errorReply('The proxy has no cache (GH_ADMIN_NO_CACHE)'),
+          },
+        },
+      },
       '/api/reload': {
         post: {
           ...secured, summary: 'Re-read the config file and apply it; with plan=1 only say what would change',

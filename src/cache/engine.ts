@@ -6,7 +6,8 @@
  */
 import type { Logger } from 'pino';
 import { freshness, fieldsOf, type Freshness, type HeuristicOptions } from './policy.js';
-import type { CacheStore, ObjectMeta, StoredObject } from './store.js';
+import type { CacheStats, CacheTierStats } from '../core/services.js';
+import type { CacheStore, ObjectMeta, StoreStats, StoredObject } from './store.js';
 
 /** What the cache layer keeps in `meta.extra`. */
 export interface CacheExtra {
@@ -49,7 +50,8 @@ export interface CacheEngine {
   purge(req: PurgeRequest): number;
   /** RFC 9111 4.4: drops every stored response for a URL (all zones, all variants). */
   invalidate(url: string): number;
-  report(): Record<string, unknown>;
+  /** Sizes, bounds, objects, hit ratio and counters (`GET /api/cache`). */
+  report(): CacheStats;
   close(): Promise<void>;
 }
 
@@ -110,12 +112,18 @@ export function createEngine(store: CacheStore, log: Logger): CacheEngine {
       return engine.purge({ url });
     },
     report() {
-      const s = store.stats();
+      const { memory, disk } = store.stats();
+      const tier = (t: StoreStats): CacheTierStats => ({ bytes: t.bytes, max_bytes: t.maxBytes, objects: t.objects });
       const lookups = counters.hits + counters.stale + counters.revalidated + counters.misses;
+      let softPurged = 0;
+      for (const obj of store.entries()) if ((obj.meta.extra as Partial<CacheExtra> | undefined)?.soft === true) softPurged++;
       return {
-        ...s, counters: { ...counters },
+        enabled: true,
+        objects: memory.objects + (disk?.objects ?? 0), bytes: memory.bytes + (disk?.bytes ?? 0),
+        memory: tier(memory), disk: disk ? tier(disk) : null,
         hit_ratio: lookups === 0 ? 0 : (counters.hits + counters.stale + counters.revalidated) / lookups,
-        inflight_fills: engine.fills.size,
+        counters: { ...counters }, soft_purged: softPurged, urls: byUrl.size, tags: byTag.size,
+        inflight_fills: engine.fills.size, revalidating: engine.refreshing.size,
       };
     },
     close: () => store.close(),

@@ -5,7 +5,7 @@
  */
 export { cacheAction, type CacheAction } from './action.js';
 export { createEngine, type CacheEngine, type PurgeRequest } from './engine.js';
-export { zoneOf } from './keys.js';
+export { normalUrl, zoneOf } from './keys.js';
 export { cacheStoreSchema, compressSchema, routeCacheSchema, type CacheStoreConfig, type RouteCacheConfig } from './schema.js';
 export type { CacheStore } from './store.js';
 export { createCacheStore } from './tiered-store.js';

@@ -42,6 +42,39 @@ export function urlOf(ctx: RequestCtx, query = ctx.query): string {
   return `${ctx.proto}://${ctx.host}${ctx.path}${query}`;
 }
 
+/**
+ * A URL as a user types it, in the form `urlOf` indexes objects by: `scheme://host/path?query`, the scheme and
+ * host lower-case, without port, user info, trailing dot or fragment (RFC 9110 4.2.3: the scheme and host are
+ * case-insensitive). The path and query are kept as typed (they are case-sensitive), with characters a request
+ * line cannot carry (spaces, non-ASCII) percent-encoded as a client would send them. No path is `/`, so a prefix
+ * with no path names one whole host (`http://a.example` → `http://a.example/`). Undefined when it is not an
+ * absolute http(s) URL.
+ */
+export function normalUrl(input: string): string | undefined {
+  const m = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)([^#]*)/i.exec(input.trim());
+  if (!m) return undefined;
+  const scheme = m[1]!.toLowerCase();
+  if (scheme !== 'http' && scheme !== 'https') return undefined;
+  let host: string;
+  try {
+    // WHATWG URL parsing of the authority alone: lower-case, IDNA (punycode, as clients send Host), IPv6 form.
+    host = new URL(`${scheme}://${m[2]}/`).hostname;
+  } catch {
+    return undefined;
+  }
+  if (host === '') return undefined;
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  let rest = m[3]!;
+  try {
+    rest = rest.replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c));
+  } catch {
+    return undefined; // a lone surrogate
+  }
+  // The request target is never empty (RFC 9112 3.2.1): `http://a.example` and `http://a.example?q` mean `/`.
+  if (!rest.startsWith('/')) rest = `/${rest}`;
+  return `${scheme}://${host}${rest}`;
+}
+
 /** The base key of a request: zone, URL and configured headers and cookies. */
 export function baseKey(zone: string, ctx: RequestCtx, key: RouteCacheConfig['key']): string {
   let out = `${zone} ${urlOf(ctx, keyQuery(ctx.query, key))}`;

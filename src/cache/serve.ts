@@ -80,11 +80,14 @@ export function notModified(ctx: RequestCtx, headers: readonly string[]): boolea
 /** Fields a 304 carries (RFC 9110 15.4.5), besides the cache's own. */
 const NOT_MODIFIED_FIELDS = new Set(['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'age', 'last-modified']);
 
+const NOT_SENT = new Set(['age', 'surrogate-key', 'cache-tag']);
+
 /** The head a stored object is served with: stored fields, Age, X-Request-Id. */
 export function storedHead(ctx: RequestCtx, obj: StoredObject, f: Freshness, now: number): string[] {
   const out: string[] = [];
   const h = obj.meta.headers;
-  for (let i = 0; i < h.length; i += 2) if (h[i] !== 'age') out.push(h[i]!, h[i + 1]!);
+  // Tags (Surrogate-Key, Cache-Tag) are the cache's, not the client's: stored, never sent.
+  for (let i = 0; i < h.length; i += 2) if (!NOT_SENT.has(h[i]!)) out.push(h[i]!, h[i + 1]!);
   out.push('age', String(Math.floor(currentAge(f, obj.meta.responseTime, now))));
   out.push('x-request-id', ctx.requestId);
   return out;

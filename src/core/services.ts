@@ -79,6 +79,63 @@ export interface AdminTarget {
   ready(): boolean;
   /** The registry, when the proxy has one: server changes answer 501 without it. */
   registry?: UpstreamRegistry | undefined;
+  /** The shared cache, once a config has made it (a route with `cache:`, or `cache:`); undefined without one. */
+  cache?(): CacheControl | undefined;
+}
+
+/** What to purge: exactly one of `url`, `prefix` (of URLs) or `tag` (Surrogate-Key / Cache-Tag). */
+export interface CachePurge {
+  /** An absolute http(s) URL; host case and port do not matter (`http://Example.com:8080/a` = `http://example.com/a`). */
+  url?: string;
+  /** Every URL starting with this (normalised as `url`; no path = the whole host). */
+  prefix?: string;
+  tag?: string;
+  /** Mark the objects stale instead of removing them: stale-while-revalidate and stale-if-error may still serve them. */
+  soft?: boolean;
+}
+
+/** A tier of the cache store: body bytes held, its bound, and objects. */
+export interface CacheTierStats { bytes: number; max_bytes: number; objects: number }
+
+/** The shared cache's figures since the process started (`GET /api/cache`). */
+export interface CacheStats {
+  enabled: true;
+  /** Objects and body bytes over both tiers. */
+  objects: number;
+  bytes: number;
+  memory: CacheTierStats;
+  /** null without a disk tier. */
+  disk: CacheTierStats | null;
+  /** (hits + stale + revalidated) / lookups that found or missed an object; 0 before the first. */
+  hit_ratio: number;
+  counters: { hits: number; misses: number; stale: number; revalidated: number; stored: number; bypass: number };
+  /** Objects soft-purged and not refreshed yet. */
+  soft_purged: number;
+  /** Distinct URLs and tags indexed for purging. */
+  urls: number;
+  tags: number;
+  /** Fills running (requests collapsed onto them wait) and background revalidations. */
+  inflight_fills: number;
+  revalidating: number;
+}
+
+/** The shared cache as the admin API and the library see it. */
+export interface CacheControl {
+  /**
+   * Removes the objects a purge names (every variant, every route), or with `soft` marks them stale; returns
+   * how many. Throws a `PurgeError` when it names none or several of url/prefix/tag, or a URL is not http(s).
+   */
+  purge(req: CachePurge): number;
+  /** Sizes, bounds, objects, hit ratio and counters. */
+  stats(): CacheStats;
+}
+
+/** A purge request that cannot be carried out as given (the admin API answers 400 with its message). */
+export class PurgeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PurgeError';
+  }
 }
 
 /** The weight a peer has now: its configured weight, ramped up linearly during slow start. */
