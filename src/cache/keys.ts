@@ -78,6 +78,11 @@ export function normalUrl(input: string): string | undefined {
 /** The base key of a request: zone, URL and configured headers and cookies. */
 export function baseKey(zone: string, ctx: RequestCtx, key: RouteCacheConfig['key']): string {
   let out = `${zone} ${urlOf(ctx, keyQuery(ctx.query, key))}`;
+  // The Host as sent reaches the origin (Host, X-Forwarded-Host), which may echo it into links: a port or a
+  // trailing dot there makes another object, or one client could poison the object for all (Host: a.com:666).
+  const host = ctx.head.hostHeader?.toLowerCase();
+  if (host !== undefined && host !== ctx.host) out += `
+host=${host}`;
   for (const h of key.headers) {
     const v = ctx.req.headers[h.toLowerCase()];
     out += `\nh:${h.toLowerCase()}=${Array.isArray(v) ? v.join(',') : v ?? ''}`;
