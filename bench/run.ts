@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/origin.js';
 import { coreContract } from '../test/helpers/contracts.js';
 import { runFailover } from './failover.js';
-import { has, pinned } from './util.js';
+import { has, median, nginxConf, parseWrk, pinned, waitPort, type Result } from './util.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TMP = join(ROOT, '.bench');
@@ -31,22 +31,6 @@ const ONLY = process.env.BENCH_ONLY?.split(',');
 
 const HAS_WRK = has('wrk');
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
-
-
-
-async function waitPort(port: number, path = '/api/hello', ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}${path}`);
-      await r.arrayBuffer();
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`nothing answered on port ${port}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 const children: ChildProcess[] = [];
 function start(core: number, cmd: string, args: string[]): ChildProcess {
@@ -64,39 +48,6 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 process.on('exit', () => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); });
-
-function nginxConf(dir: string, body: string): string {
-  mkdirSync(join(dir, 'logs'), { recursive: true });
-  const file = join(dir, 'nginx.conf');
-  writeFileSync(file, `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
-  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  keepalive_requests 1000000;
-  ${body}
-}
-`);
-  return file;
-}
-
-interface Result { rps: number; p50: number; p99: number; mbps: number; errors: number }
-
-function parseWrk(out: string): Result {
-  const unit = (v: string, u: string): number => Number(v) * ({ us: 0.001, ms: 1, s: 1000 }[u] ?? 1);
-  const lat = (p: string): number => {
-    const m = new RegExp(`${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
-    return m ? unit(m[1]!, m[2]!) : NaN;
-  };
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
-  const t = /Transfer\/sec:\s+([\d.]+)(B|KB|MB|GB)/.exec(out);
-  const mbps = t ? Number(t[1]) * ({ B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 }[t[2]!] ?? 1) : NaN;
-  const errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors:.*?(\d+)/.exec(out)?.[1] ?? 0) * 0;
-  return { rps, p50: lat('50'), p99: lat('99'), mbps, errors };
-}
 
 async function load(port: number, path: string, connections: number): Promise<Result> {
   const url = `http://127.0.0.1:${port}${path}`;
@@ -217,11 +168,6 @@ async function main(): Promise<void> {
   if (process.env.BENCH_TLS !== '0') {
     execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/tls.ts')], { cwd: ROOT, stdio: 'inherit' });
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 function report(results: Map<string, Map<string, Result>>, runs: Map<string, Map<string, Result[]>>): void {
