@@ -8,10 +8,12 @@
  * measuring, each proxy must answer HIT (X-Cache for Gatehouse, $upstream_cache_status in X-Cache-Status for
  * nginx); afterwards the origin must have seen only the warm-up misses. Both are printed.
  * Proxy on core 0, origin and wrk on core 1; BENCH_ROUNDS interleaved rounds (default 3) of BENCH_DURATION
- * seconds per run (default 5); medians, and the Gatehouse / nginx ratios within each round.
+ * seconds per run (default 5); medians, and the Gatehouse / nginx ratios within each round. Beside req/s, the
+ * proxy's CPU time per request (user + system from /proc, nginx's worker included), which a VM shared with
+ * other work disturbs far less than req/s.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,12 +114,31 @@ function bigFiles(dir: string, min: number): number {
   return n;
 }
 
+/** CPU seconds (user + system) of a process and its direct children (nginx's worker), from /proc. */
+function cpuSeconds(pid: number): number {
+  const ticks = (p: number): number => {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    } catch {
+      return 0;
+    }
+  };
+  let kids: number[] = [];
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch { /* no children, or no /proc */ }
+  return [pid, ...kids].reduce((a, p) => a + ticks(p), 0) / 100; // USER_HZ is 100 on Linux
+}
+
 function load(port: number, path: string, connections: number, seconds = DURATION): Result {
   const [c, a] = pinned(1, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}${path}`]);
   return parseWrk(execFileSync(c, a, { encoding: 'utf8' }));
 }
 
-type Runs = Map<string, Map<string, Result[]>>;
+/** A load run plus the proxy's CPU time per request (µs): steadier than req/s when the VM is shared. */
+type Run = Result & { cpuUs: number };
+type Runs = Map<string, Map<string, Run[]>>;
 
 async function measure(t: Target, originPort: number, round: number, runs: Runs): Promise<void> {
   const port = await freePort();
@@ -133,11 +154,13 @@ async function measure(t: Target, originPort: number, round: number, runs: Runs)
     process.stderr.write(`[${round}/${ROUNDS}] ${t.name}: HIT after warm-up (misses ${JSON.stringify(misses)}); files >= 1 MiB in its cache dir: ${onDisk}\n`);
     load(port, '/small', 50, Math.min(2, DURATION)); // JIT warm-up
     for (const s of SCENARIOS) {
-      const r = load(port, s.path, s.connections);
-      const byScenario = runs.get(t.name) ?? new Map<string, Result[]>();
+      const cpu0 = cpuSeconds(child.pid!);
+      const r: Run = { ...load(port, s.path, s.connections), cpuUs: 0 };
+      r.cpuUs = ((cpuSeconds(child.pid!) - cpu0) * 1e6) / (r.rps * DURATION);
+      const byScenario = runs.get(t.name) ?? new Map<string, Run[]>();
       byScenario.set(s.name, [...(byScenario.get(s.name) ?? []), r]);
       runs.set(t.name, byScenario);
-      process.stderr.write(`[${round}/${ROUNDS}] ${t.name.padEnd(10)} ${s.name.padEnd(30)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  ${r.mbps.toFixed(1)} MB/s${r.errors ? `  NON-2XX ${r.errors}` : ''}\n`);
+      process.stderr.write(`[${round}/${ROUNDS}] ${t.name.padEnd(10)} ${s.name.padEnd(30)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  ${r.mbps.toFixed(1)} MB/s  ${r.cpuUs.toFixed(0)} µs CPU/req${r.errors ? `  NON-2XX ${r.errors}` : ''}\n`);
     }
     const after = await originCounts(originPort);
     const seen = Object.fromEntries(SCENARIOS.map((s) => [s.path, (after[s.path] ?? 0) - (before[s.path] ?? 0)]));
@@ -149,8 +172,8 @@ async function measure(t: Target, originPort: number, round: number, runs: Runs)
 }
 
 function report(runs: Runs): void {
-  const med = (p: string, s: string, f: (r: Result) => number): number => median((runs.get(p)?.get(s) ?? []).map(f));
-  const paired = (s: string, f: (r: Result) => number): string => {
+  const med = (p: string, s: string, f: (r: Run) => number): number => median((runs.get(p)?.get(s) ?? []).map(f));
+  const paired = (s: string, f: (r: Run) => number): string => {
     const a = runs.get('gatehouse')?.get(s) ?? [];
     const b = runs.get('nginx')?.get(s) ?? [];
     const per = a.slice(0, b.length).map((r, i) => f(r) / f(b[i]!));
@@ -158,14 +181,14 @@ function report(runs: Runs): void {
   };
   const [small, big] = [SCENARIOS[0]!.name, SCENARIOS[1]!.name];
   const lines = ['', `## Cache hits (medians of ${ROUNDS} interleaved rounds, ${DURATION}s per run, proxy on core 0, origin + wrk on core 1)`, '',
-    '| proxy | req/s 1 KiB @50 | p50 | p99 | req/s 1 MiB @10 | MB/s 1 MiB | p99 1 MiB |', '|---|---|---|---|---|---|---|'];
+    '| proxy | req/s 1 KiB @50 | p50 | p99 | CPU/req 1 KiB | req/s 1 MiB @10 | MB/s 1 MiB | p99 1 MiB | CPU/req 1 MiB |', '|---|---|---|---|---|---|---|---|---|'];
   for (const p of runs.keys()) {
-    lines.push(`| ${p} | ${med(p, small, (r) => r.rps).toFixed(0)} | ${med(p, small, (r) => r.p50).toFixed(2)} ms | ${med(p, small, (r) => r.p99).toFixed(2)} ms | ${med(p, big, (r) => r.rps).toFixed(0)} | ${med(p, big, (r) => r.mbps).toFixed(0)} | ${med(p, big, (r) => r.p99).toFixed(2)} ms |`);
+    lines.push(`| ${p} | ${med(p, small, (r) => r.rps).toFixed(0)} | ${med(p, small, (r) => r.p50).toFixed(2)} ms | ${med(p, small, (r) => r.p99).toFixed(2)} ms | ${med(p, small, (r) => r.cpuUs).toFixed(0)} µs | ${med(p, big, (r) => r.rps).toFixed(0)} | ${med(p, big, (r) => r.mbps).toFixed(0)} | ${med(p, big, (r) => r.p99).toFixed(2)} ms | ${med(p, big, (r) => r.cpuUs).toFixed(0)} µs |`);
   }
   if (runs.has('nginx')) {
     lines.push('', 'Gatehouse / nginx (median of per-round ratios):');
-    lines.push(`- 1 KiB from memory: req/s ${paired(small, (r) => r.rps)}; p99 ${paired(small, (r) => r.p99)}`);
-    lines.push(`- 1 MiB from disk: req/s ${paired(big, (r) => r.rps)}; MB/s ${paired(big, (r) => r.mbps)}`);
+    lines.push(`- 1 KiB from memory: req/s ${paired(small, (r) => r.rps)}; p99 ${paired(small, (r) => r.p99)}; CPU per request ${paired(small, (r) => r.cpuUs)}`);
+    lines.push(`- 1 MiB from disk: req/s ${paired(big, (r) => r.rps)}; MB/s ${paired(big, (r) => r.mbps)}; CPU per request ${paired(big, (r) => r.cpuUs)}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
