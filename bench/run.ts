@@ -8,11 +8,15 @@
  * BENCH_ROUNDS interleaved rounds and the median of each figure is reported.
  *
  * Then a failover scenario (bench/failover.ts): errors and p99 while one of three origins is killed and restarted;
- * then HTTPS handshakes (new and resumed) and HTTP/2 requests beside nginx (bench/tls.ts).
+ * then HTTPS handshakes (new and resumed) and HTTP/2 requests beside nginx (bench/tls.ts); then cache hits
+ * beside nginx proxy_cache (bench/cache.ts): a 1 KiB object from the memory tier and a 1 MiB object from the
+ * disk tier, checked as HITs first, requests/s, p99, MB/s and CPU per request, in BENCH_ROUNDS rounds.
  *
  * Env: BENCH_DURATION (seconds per run, default 5), BENCH_ROUNDS (default 3), BENCH_ONLY (comma list of proxy
  * names), BENCH_FAILOVER=0 skips the failover scenario, BENCH_TLS=0 the HTTPS / HTTP/2 scenarios (bench/tls.ts, also
- * `npm run bench:tls` on its own).
+ * `npm run bench:tls` on its own), BENCH_CACHE=0 the cache scenarios (bench/cache.ts, also `npm run bench:cache`).
+ * Not part of this run: `npm run bench:cache-memory` (bench/cache-memory.ts: the proxy's peak RSS while a 200 MiB
+ * object goes from the disk tier to 20 clients at once) and `npm run bench:slow` (slow-client attacks).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -167,6 +171,9 @@ async function main(): Promise<void> {
   }
   if (process.env.BENCH_TLS !== '0') {
     execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/tls.ts')], { cwd: ROOT, stdio: 'inherit' });
+  }
+  if (process.env.BENCH_CACHE !== '0' && HAS_WRK) {
+    execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/cache.ts')], { cwd: ROOT, stdio: 'inherit' });
   }
 }
 
