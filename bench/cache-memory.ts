@@ -130,7 +130,7 @@ log: { level: warn }
     `- the origin saw ${counts['/200m'] ?? 0} request(s) for the object`];
   process.stdout.write(`${lines.join('\n')}\n`);
   await procs.stopAll();
-  rmSync(join(TMP, 'www'), { recursive: true, force: true }); // 200 MiB
+  for (const d of ['www', 'disk']) rmSync(join(TMP, d), { recursive: true, force: true }); // 200 MiB each
 }
 
 main().catch(async (err: unknown) => {
