@@ -8,11 +8,15 @@
  * BENCH_ROUNDS interleaved rounds and the median of each figure is reported.
  *
  * Then a failover scenario (bench/failover.ts): errors and p99 while one of three origins is killed and restarted;
- * then HTTPS handshakes (new and resumed) and HTTP/2 requests beside nginx (bench/tls.ts).
+ * then HTTPS handshakes (new and resumed) and HTTP/2 requests beside nginx (bench/tls.ts); then cache hits
+ * beside nginx proxy_cache (bench/cache.ts): a 1 KiB object from the memory tier and a 1 MiB object from the
+ * disk tier, checked as HITs first, requests/s, p99, MB/s and CPU per request, in BENCH_ROUNDS rounds.
  *
  * Env: BENCH_DURATION (seconds per run, default 5), BENCH_ROUNDS (default 3), BENCH_ONLY (comma list of proxy
  * names), BENCH_FAILOVER=0 skips the failover scenario, BENCH_TLS=0 the HTTPS / HTTP/2 scenarios (bench/tls.ts, also
- * `npm run bench:tls` on its own).
+ * `npm run bench:tls` on its own), BENCH_CACHE=0 the cache scenarios (bench/cache.ts, also `npm run bench:cache`).
+ * Not part of this run: `npm run bench:cache-memory` (bench/cache-memory.ts: the proxy's peak RSS while a 200 MiB
+ * object goes from the disk tier to 20 clients at once) and `npm run bench:slow` (slow-client attacks).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/origin.js';
 import { coreContract } from '../test/helpers/contracts.js';
 import { runFailover } from './failover.js';
-import { has, pinned } from './util.js';
+import { has, median, nginxConf, parseWrk, pinned, waitPort, type Result } from './util.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TMP = join(ROOT, '.bench');
@@ -31,22 +35,6 @@ const ONLY = process.env.BENCH_ONLY?.split(',');
 
 const HAS_WRK = has('wrk');
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
-
-
-
-async function waitPort(port: number, path = '/api/hello', ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}${path}`);
-      await r.arrayBuffer();
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`nothing answered on port ${port}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 const children: ChildProcess[] = [];
 function start(core: number, cmd: string, args: string[]): ChildProcess {
@@ -64,39 +52,6 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 process.on('exit', () => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); });
-
-function nginxConf(dir: string, body: string): string {
-  mkdirSync(join(dir, 'logs'), { recursive: true });
-  const file = join(dir, 'nginx.conf');
-  writeFileSync(file, `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
-  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  keepalive_requests 1000000;
-  ${body}
-}
-`);
-  return file;
-}
-
-interface Result { rps: number; p50: number; p99: number; mbps: number; errors: number }
-
-function parseWrk(out: string): Result {
-  const unit = (v: string, u: string): number => Number(v) * ({ us: 0.001, ms: 1, s: 1000 }[u] ?? 1);
-  const lat = (p: string): number => {
-    const m = new RegExp(`${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
-    return m ? unit(m[1]!, m[2]!) : NaN;
-  };
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
-  const t = /Transfer\/sec:\s+([\d.]+)(B|KB|MB|GB)/.exec(out);
-  const mbps = t ? Number(t[1]) * ({ B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 }[t[2]!] ?? 1) : NaN;
-  const errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors:.*?(\d+)/.exec(out)?.[1] ?? 0) * 0;
-  return { rps, p50: lat('50'), p99: lat('99'), mbps, errors };
-}
 
 async function load(port: number, path: string, connections: number): Promise<Result> {
   const url = `http://127.0.0.1:${port}${path}`;
@@ -217,11 +172,9 @@ async function main(): Promise<void> {
   if (process.env.BENCH_TLS !== '0') {
     execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/tls.ts')], { cwd: ROOT, stdio: 'inherit' });
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  if (process.env.BENCH_CACHE !== '0' && HAS_WRK) {
+    execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/cache.ts')], { cwd: ROOT, stdio: 'inherit' });
+  }
 }
 
 function report(results: Map<string, Map<string, Result>>, runs: Map<string, Map<string, Result[]>>): void {

@@ -1,5 +1,7 @@
 /** Helpers shared by the bench scripts. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 export function has(cmd: string): boolean {
   try {
@@ -13,4 +15,84 @@ export function has(cmd: string): boolean {
 /** `cmd args` pinned to one core with taskset, where it is installed. */
 export function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
   return has('taskset') ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
+}
+
+/** One load run: requests/s, latency percentiles (ms), MB/s, non-2xx/3xx responses. */
+export interface Result { rps: number; p50: number; p99: number; mbps: number; errors: number }
+
+/** Reads `wrk --latency` output. */
+export function parseWrk(out: string): Result {
+  const unit = (v: string, u: string): number => Number(v) * ({ us: 0.001, ms: 1, s: 1000 }[u] ?? 1);
+  const lat = (p: string): number => {
+    const m = new RegExp(`${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    return m ? unit(m[1]!, m[2]!) : NaN;
+  };
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const t = /Transfer\/sec:\s+([\d.]+)(B|KB|MB|GB)/.exec(out);
+  const mbps = t ? Number(t[1]) * ({ B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 }[t[2]!] ?? 1) : NaN;
+  const errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  return { rps, p50: lat('50'), p99: lat('99'), mbps, errors };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** Polls `path` on a loopback port until something answers, or throws after `ms`. */
+export async function waitPort(port: number, path = '/api/hello', ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}${path}`);
+      await r.arrayBuffer();
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`nothing answered on port ${port}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Writes an nginx.conf with one worker, all temp paths under `dir`, and `body` inside `http {}`. */
+export function nginxConf(dir: string, body: string): string {
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  const file = join(dir, 'nginx.conf');
+  writeFileSync(file, `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+  ${body}
+}
+`);
+  return file;
+}
+
+/** Child processes a bench starts: pinned, stopped with SIGTERM (SIGKILL after 3 s), all killed at exit. */
+export function processes(cwd: string): { start(core: number, cmd: string, args: string[]): ChildProcess; stop(child: ChildProcess): Promise<void>; stopAll(): Promise<void> } {
+  const list: ChildProcess[] = [];
+  process.on('exit', () => { for (const c of list) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); });
+  async function stop(child: ChildProcess): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const done = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await done;
+    clearTimeout(t);
+  }
+  return {
+    start(core, cmd, args) {
+      const [c, a] = pinned(core, cmd, args);
+      const child = spawn(c, a, { stdio: ['ignore', 'ignore', 'inherit'], cwd });
+      list.push(child);
+      return child;
+    },
+    stop,
+    async stopAll() { for (const c of list) await stop(c); },
+  };
 }
