@@ -114,6 +114,10 @@ export function memoryStore(opts: MemoryStoreOptions): CacheStore {
     return Readable.from(sliceChunks(obj.chunks, r.start, r.end), { objectMode: false });
   }
 
+  function chunks(obj: StoredObject): readonly Buffer[] | undefined {
+    return obj instanceof MemoryObject ? obj.chunks : undefined;
+  }
+
   function stats(): StoreStats {
     return { bytes, maxBytes, objects: index.size };
   }
@@ -139,6 +143,7 @@ export function memoryStore(opts: MemoryStoreOptions): CacheStore {
     delete: remove,
     entries: () => index.values(),
     read,
+    chunks,
     stats: () => ({ memory: stats(), disk: undefined }),
     async close() {
       closed = true;

@@ -152,5 +152,18 @@ export function serveObject(ctx: RequestCtx, opts: ServeOptions, a: ServeArgs): 
     ctx.res.end();
     return;
   }
-  pipeToClient(ctx, body ?? a.store.read(a.obj));
+  if (body) return pipeToClient(ctx, body);
+  const chunks = a.store.chunks?.(a.obj);
+  if (chunks) return writeChunks(ctx, chunks);
+  pipeToClient(ctx, a.store.read(a.obj));
+}
+
+/** A memory object written straight to the response: no stream per hit (the common, small case). */
+function writeChunks(ctx: RequestCtx, chunks: readonly Buffer[]): void {
+  const res = ctx.res;
+  const last = chunks.length - 1;
+  for (let i = 0; i < last; i++) res.write(chunks[i]!);
+  for (const c of chunks) ctx.bytesOut += c.length;
+  if (last >= 0) res.end(chunks[last]);
+  else res.end();
 }

@@ -74,6 +74,9 @@ export interface CacheStore {
   entries(): IterableIterator<StoredObject>;
   /** The body, or bytes [start, end] (inclusive) of it, as a stream. An object deleted meanwhile still reads whole. */
   read(obj: StoredObject, range?: { start: number; end: number }): Readable;
+  /** The body as the chunks held in memory, for a memory object (a hit is then written without a stream);
+   * undefined for anything else. The chunks must not be changed. */
+  chunks?(obj: StoredObject): readonly Buffer[] | undefined;
   stats(): { memory: StoreStats; disk: StoreStats | undefined };
   /** Waits for pending writes (the disk index) and releases files and timers. */
   close(): Promise<void>;

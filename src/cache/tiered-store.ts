@@ -120,6 +120,7 @@ export function tieredStore(opts: TieredStoreOptions): CacheStore {
       if (disk) yield* disk.entries();
     },
     read,
+    chunks: (obj) => (obj.tier === 'memory' ? memory.chunks?.(obj) : undefined),
     stats: () => ({ memory: memory.stats().memory, disk: disk?.stats().disk }),
     async close() {
       await Promise.all([memory.close(), disk?.close()]);
