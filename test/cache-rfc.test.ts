@@ -92,6 +92,42 @@ test('RFC 9111 4.2.3 / 5.1: a stored response is served with Age = the origin Ag
   assert.ok(age >= 31, `Age ${age}`);
 });
 
+test('RFC 9111 5.2 / 4.2.1: a Cache-Control directive with whitespace around "=" is invalid, so max-age makes it stale', async (t) => {
+  for (const cc of ['max-age = 3600', 'max-age =3600', 'max-age= 3600']) {
+    assert.equal((await twice(t, { 'cache-control': cc })).second, 'MISS', cc);
+  }
+  // Empty list elements are skipped (RFC 9110 5.6.1), and the directives after an invalid one still count.
+  assert.equal((await twice(t, { 'cache-control': ', , max-age=3600,' })).second, 'HIT');
+  assert.equal((await twice(t, { 'cache-control': 'foo = 1, max-age=3600' })).second, 'HIT');
+  assert.equal((await twice(t, { 'cache-control': 'max-age = 1, private' })).second, 'MISS');
+});
+
+test('RFC 9111 5.2.1.2: an invalid max-stale argument allows no staleness (only a bare max-stale allows any)', async (t) => {
+  const { gh, hits } = await setup(t, (_req, res, n) => {
+    // No Date: the age is the time in the cache, not rounded to whole seconds.
+    res.sendDate = false;
+    res.writeHead(200, { 'cache-control': 'max-age=1' });
+    res.end(`v${n}`);
+  });
+  await send(`${gh.url}/a`);
+  await new Promise((r) => setTimeout(r, 1200));
+  assert.equal((await send(`${gh.url}/a`, { headers: { 'cache-control': 'max-stale = 100' } })).headers['x-cache'], 'MISS');
+  assert.equal((await send(`${gh.url}/a`)).headers['x-cache'], 'HIT');
+  assert.equal(hits(), 2);
+});
+
+test('RFC 9111 4.1: Accept-Language is normalised for Vary by letter case and whitespace, not by order', async (t) => {
+  const { gh, hits } = await setup(t, (_req, res, n) => {
+    res.writeHead(200, { 'cache-control': 'max-age=600', vary: 'Accept-Language' });
+    res.end(`v${n}`);
+  });
+  await send(`${gh.url}/a`, { headers: { 'accept-language': 'en, de' } });
+  assert.equal((await send(`${gh.url}/a`, { headers: { 'accept-language': ' eN ,   De' } })).headers['x-cache'], 'HIT');
+  // Origins break ties between equal weights by order (e.g. the negotiator library): another variant.
+  assert.equal((await send(`${gh.url}/a`, { headers: { 'accept-language': 'de, en' } })).headers['x-cache'], 'MISS');
+  assert.equal(hits(), 2);
+});
+
 test('RFC 9110 13.1.3: an If-Modified-Since that is not an HTTP-date is ignored on a hit', async (t) => {
   const lm = new Date(Date.now() - 86400_000).toUTCString();
   const { gh } = await setup(t, (_req, res, n) => {

@@ -8,19 +8,27 @@
 /** Cache-Control directives: name (lower case) → argument, or true when there is none. */
 export type Directives = Map<string, string | true>;
 
-/** RFC 9111 5.2: parses Cache-Control field values; the first of a repeated directive wins (4.2.1). */
+/**
+ * RFC 9111 5.2: parses Cache-Control field values; the first of a repeated directive wins (4.2.1). The syntax is
+ * `token [ "=" ( token / quoted-string ) ]` with no whitespace around "=": a directive written otherwise
+ * ("max-age = 60") counts as present with an invalid argument (''), which makes max-age stale (4.2.1 encourages
+ * treating invalid freshness information as stale). Empty list elements are skipped (RFC 9110 5.6.1).
+ */
 export function parseCacheControl(values: readonly string[]): Directives {
   const out: Directives = new Map();
   for (const value of values) {
     // A comma inside a quoted argument (no-cache="a, b") does not split directives.
-    const re = /\s*([^=,\s]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^,]*))?\s*(?:,|$)/gy;
+    const re = /\s*(?:([^=,\s]+)(?:=("(?:[^"\\]|\\.)*"|[^,"]*))?([^,]*))?(?:,|$)/gy;
     let m: RegExpExecArray | null;
     while (re.lastIndex < value.length && (m = re.exec(value)) !== null) {
       if (m[0] === '') break;
-      const name = m[1]!.toLowerCase();
+      if (m[1] === undefined) continue;
+      const name = m[1].toLowerCase();
       if (out.has(name)) continue;
-      let arg: string | true = true;
-      if (m[2] !== undefined) arg = m[2].startsWith('"') ? m[2].slice(1, -1).replace(/\\(.)/g, '$1') : m[2].trim();
+      const raw = m[2];
+      // An invalid argument is '' (not `true`, which would read as a bare max-stale: any staleness).
+      let arg: string | true = m[3]!.trim() === '' ? true : '';
+      if (arg === true && raw !== undefined) arg = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw.trimEnd();
       out.set(name, arg);
     }
   }
