@@ -175,3 +175,25 @@ test('RFC 9111 4.4: any unsafe method, even one the proxy does not know (M-SEARC
   assert.deepEqual(seen, ['GET', 'M-SEARCH', 'GET']);
   assert.equal(hits(), 3);
 });
+
+test('RFC 9111 4.2.4 / 5.2.2.4: serve_stale_on_error never serves a no-cache or must-revalidate response stale', async (t) => {
+  const { gh } = await setup(t, (req, res, n) => {
+    if (n > 3) {
+      res.writeHead(503);
+      return res.end('down');
+    }
+    const cc = req.url === '/nc' ? 'max-age=1, no-cache' : req.url === '/mr' ? 'max-age=1, must-revalidate' : 'max-age=1';
+    res.writeHead(200, { 'cache-control': cc });
+    res.end('good');
+  }, { serve_stale_on_error: '60s' });
+  for (const p of ['/nc', '/mr', '/plain']) await send(`${gh.url}${p}`);
+  await new Promise((r) => setTimeout(r, 1100));
+  for (const p of ['/nc', '/mr']) {
+    const r = await send(`${gh.url}${p}`);
+    assert.equal(r.status, 503, p);
+    assert.equal(r.text, 'down', p);
+  }
+  const plain = await send(`${gh.url}/plain`);
+  assert.equal(plain.text, 'good');
+  assert.equal(plain.headers['x-cache'], 'STALE');
+});

@@ -271,9 +271,14 @@ export function usability(f: Freshness, age: number, ask: RequestAsk, softPurged
   return 'revalidate';
 }
 
-/** May a stale response be served because the origin failed (RFC 5861 4, or `serve_stale_on_error`)? */
+/**
+ * May a stale response be served because the origin failed (RFC 5861 4, or `serve_stale_on_error`)? Never when
+ * a directive forbids it (RFC 9111 4.2.4): must-revalidate, proxy-revalidate, s-maxage (5.2.2.2, 5.2.2.8,
+ * 5.2.2.10) and no-cache (5.2.2.4: no use without successful validation), unless the origin also sent
+ * stale-if-error, its explicit permission.
+ */
 export function staleOnError(f: Freshness, age: number, ask: RequestAsk, configuredS: number): boolean {
-  if (f.mustRevalidate && !f.cc.has('stale-if-error')) return false;
+  if ((f.mustRevalidate || f.noCache) && !f.cc.has('stale-if-error')) return false;
   const staleness = age - f.lifetime;
   return staleness <= Math.max(f.staleIfError, ask.staleIfError, configuredS);
 }
