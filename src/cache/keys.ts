@@ -117,14 +117,25 @@ export function encodingBucket(value: string | undefined): string {
   return accepted('br') ? 'br' : accepted('gzip') ? 'gzip' : '';
 }
 
+/**
+ * Accept-Language as a variant bucket (RFC 9111 4.1 lets a cache normalise by the field's syntax): language
+ * ranges are case-insensitive (RFC 4647 2), so "eN, De" selects the same variant as "en, de". The order is
+ * kept: origins (e.g. the negotiator library) break ties between equal weights by it.
+ */
+export function languageBucket(value: string): string {
+  return value.split(',').map((r) => r.replace(/\s+/g, '').toLowerCase()).filter((r) => r !== '').join(',');
+}
+
 /** The variant part of a key: the request's values of the Vary fields, whitespace normalised. */
 export function variantKey(names: readonly string[], ctx: RequestCtx): string {
   if (names.length === 0) return '';
   let out = '';
   for (const n of names) {
     const v = ctx.req.headers[n];
-    const value = v === undefined ? '\u0000' : n === 'accept-encoding' ? encodingBucket(Array.isArray(v) ? v.join(',') : v)
-      : (Array.isArray(v) ? v.join(', ') : v).replace(/\s*,\s*/g, ',').replace(/\s+/g, ' ').trim();
+    const joined = v === undefined ? '' : Array.isArray(v) ? v.join(', ') : v;
+    const value = v === undefined ? '\u0000' : n === 'accept-encoding' ? encodingBucket(joined)
+      : n === 'accept-language' ? languageBucket(joined)
+        : joined.replace(/\s*,\s*/g, ',').replace(/\s+/g, ' ').trim();
     out += `\n${n}=${value}`;
   }
   return `\nvary${out}`;

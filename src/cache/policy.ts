@@ -8,19 +8,27 @@
 /** Cache-Control directives: name (lower case) → argument, or true when there is none. */
 export type Directives = Map<string, string | true>;
 
-/** RFC 9111 5.2: parses Cache-Control field values; the first of a repeated directive wins (4.2.1). */
+/**
+ * RFC 9111 5.2: parses Cache-Control field values; the first of a repeated directive wins (4.2.1). The syntax is
+ * `token [ "=" ( token / quoted-string ) ]` with no whitespace around "=": a directive written otherwise
+ * ("max-age = 60") counts as present with an invalid argument (''), which makes max-age stale (4.2.1 encourages
+ * treating invalid freshness information as stale). Empty list elements are skipped (RFC 9110 5.6.1).
+ */
 export function parseCacheControl(values: readonly string[]): Directives {
   const out: Directives = new Map();
   for (const value of values) {
     // A comma inside a quoted argument (no-cache="a, b") does not split directives.
-    const re = /\s*([^=,\s]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^,]*))?\s*(?:,|$)/gy;
+    const re = /\s*(?:([^=,\s]+)(?:=("(?:[^"\\]|\\.)*"|[^,"]*))?([^,]*))?(?:,|$)/gy;
     let m: RegExpExecArray | null;
     while (re.lastIndex < value.length && (m = re.exec(value)) !== null) {
       if (m[0] === '') break;
-      const name = m[1]!.toLowerCase();
+      if (m[1] === undefined) continue;
+      const name = m[1].toLowerCase();
       if (out.has(name)) continue;
-      let arg: string | true = true;
-      if (m[2] !== undefined) arg = m[2].startsWith('"') ? m[2].slice(1, -1).replace(/\\(.)/g, '$1') : m[2].trim();
+      const raw = m[2];
+      // An invalid argument is '' (not `true`, which would read as a bare max-stale: any staleness).
+      let arg: string | true = m[3]!.trim() === '' ? true : '';
+      if (arg === true && raw !== undefined) arg = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw.trimEnd();
       out.set(name, arg);
     }
   }
@@ -61,13 +69,44 @@ const HEURISTIC_STATUS = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 4
 /** Final status codes whose semantics this cache understands (RFC 9111 5.2.2.3 must-understand). */
 const UNDERSTOOD = new Set([200, 203, 204, 206, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501]);
 
-/** RFC 9110 5.6.7: an HTTP-date (IMF-fixdate, RFC 850 or asctime), in ms; undefined when invalid. */
-export function httpDate(value: string | undefined): number | undefined {
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+const DAY = '(?:mon|tue|wed|thu|fri|sat|sun)';
+const TIME = '(\\d{2}):(\\d{2}):(\\d{2})';
+const MONTH = '(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)';
+/** RFC 9110 5.6.7: IMF-fixdate, rfc850-date and asctime-date, exactly as their ABNF has them (any letter case). */
+const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`, 'i');
+const RFC850_DATE = new RegExp(`^(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday), (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`, 'i');
+const ASCTIME_DATE = new RegExp(`^${DAY} ${MONTH} ( \\d|\\d{2}) ${TIME} (\\d{4})$`, 'i');
+
+function utc(year: number, month: string, day: number, h: string, m: string, s: string): number | undefined {
+  const mon = MONTHS.indexOf(month.toLowerCase());
+  const [hh, mm, ss] = [Number(h), Number(m), Number(s)];
+  if (hh > 23 || mm > 59 || ss > 60) return undefined;
+  const t = Date.UTC(year, mon, day, hh, mm, ss);
+  // No 30 February: the day must exist in that month.
+  return new Date(t).getUTCDate() === day || ss === 60 ? t : undefined;
+}
+
+/**
+ * RFC 9110 5.6.7: an HTTP-date in ms; undefined when the value is not one of the three formats (a cache then
+ * treats an Expires as already past, RFC 9111 5.3). Names are matched in any case (5.6.7 asks recipients to
+ * be robust); anything else (other time zones, missing comma, extra spaces, one-digit hours) is invalid.
+ */
+export function httpDate(value: string | undefined, now = Date.now()): number | undefined {
   if (value === undefined) return undefined;
   const v = value.trim();
-  if (!/^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)(?:day|sday|nesday|rsday|urday)?,? /i.test(v)) return undefined;
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? undefined : t;
+  let m = IMF_FIXDATE.exec(v);
+  if (m) return utc(Number(m[3]), m[2]!, Number(m[1]), m[4]!, m[5]!, m[6]!);
+  m = ASCTIME_DATE.exec(v);
+  if (m) return utc(Number(m[6]), m[1]!, Number(m[2]!.trim()), m[3]!, m[4]!, m[5]!);
+  m = RFC850_DATE.exec(v);
+  if (!m) return undefined;
+  // A two-digit year more than 50 years ahead is the most recent past year with those digits.
+  const thisYear = new Date(now).getUTCFullYear();
+  let year = Math.floor(thisYear / 100) * 100 + Number(m[3]);
+  if (year > thisYear + 50) year -= 100;
+  else if (year <= thisYear - 50) year += 100;
+  return utc(year, m[2]!, Number(m[1]), m[4]!, m[5]!, m[6]!);
 }
 
 /** What a stored response's freshness depends on, read once from its header fields. */
@@ -125,7 +164,8 @@ export function freshness(status: number, fields: FieldReader, times: { requestT
   else if (maxAge !== undefined) lifetime = maxAge;
   else if (!targeted && fields('expires').length) {
     // An invalid Expires (e.g. "0") means already expired (RFC 9111 5.3).
-    const exp = httpDate(fields('expires')[0]);
+    // Expires is a single date: several lines (joined as a list) are invalid too.
+    const exp = httpDate(fields('expires').join(', '));
     lifetime = exp === undefined ? 0 : Math.max(0, Math.floor((exp - dateValue) / 1000));
   } else if (HEURISTIC_STATUS.has(status) || cc.has('public')) {
     const lm = httpDate(fields('last-modified')[0]);
@@ -133,8 +173,9 @@ export function freshness(status: number, fields: FieldReader, times: { requestT
     lifetime = lm !== undefined && lm < dateValue ? Math.min(((dateValue - lm) / 1000) * (h.percent / 100), h.maxMs / 1000) : 0;
     lifetime = Math.floor(lifetime);
   }
-  const ageField = fields('age')[0];
-  const ageValue = ageField !== undefined && /^\s*\d+\s*$/.test(ageField) ? Math.min(Number(ageField), 2147483648) : 0;
+  // RFC 9111 5.1: of a list-based Age, the first member counts; an invalid one is ignored.
+  const ageField = fields('age').join(',').split(',')[0]!.trim();
+  const ageValue = /^\d+$/.test(ageField) ? Math.min(Number(ageField), 2147483648) : 0;
   const apparentAge = Math.max(0, (times.responseTime - dateValue) / 1000);
   const responseDelay = Math.max(0, (times.responseTime - times.requestTime) / 1000);
   return {
@@ -230,9 +271,14 @@ export function usability(f: Freshness, age: number, ask: RequestAsk, softPurged
   return 'revalidate';
 }
 
-/** May a stale response be served because the origin failed (RFC 5861 4, or `serve_stale_on_error`)? */
+/**
+ * May a stale response be served because the origin failed (RFC 5861 4, or `serve_stale_on_error`)? Never when
+ * a directive forbids it (RFC 9111 4.2.4): must-revalidate, proxy-revalidate, s-maxage (5.2.2.2, 5.2.2.8,
+ * 5.2.2.10) and no-cache (5.2.2.4: no use without successful validation), unless the origin also sent
+ * stale-if-error, its explicit permission.
+ */
 export function staleOnError(f: Freshness, age: number, ask: RequestAsk, configuredS: number): boolean {
-  if (f.mustRevalidate && !f.cc.has('stale-if-error')) return false;
+  if ((f.mustRevalidate || f.noCache) && !f.cc.has('stale-if-error')) return false;
   const staleness = age - f.lifetime;
   return staleness <= Math.max(f.staleIfError, ask.staleIfError, configuredS);
 }

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import type { RequestCtx } from '../core/context.js';
 import type { Phases, ResponseHead } from '../core/plugin.js';
 import { noteStreamed } from '../core/memory.js';
-import { currentAge, TARGETED, type Freshness } from './policy.js';
+import { currentAge, httpDate, TARGETED, type Freshness } from './policy.js';
 import type { CacheStore, StoredObject } from './store.js';
 import type { CompressSettings } from './encode.js';
 import type { CacheEngine } from './engine.js';
@@ -72,9 +72,10 @@ export function notModified(ctx: RequestCtx, headers: readonly string[]): boolea
   const ims = ctx.req.headers['if-modified-since'];
   const lm = get('last-modified');
   if (ims === undefined || lm === undefined) return false;
-  const since = Date.parse(ims);
-  const modified = Date.parse(lm);
-  return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since;
+  // RFC 9110 13.1.3: an If-Modified-Since that is not a valid HTTP-date is ignored.
+  const since = httpDate(ims);
+  const modified = httpDate(lm);
+  return since !== undefined && modified !== undefined && modified <= since;
 }
 
 /** Fields a 304 carries (RFC 9110 15.4.5), besides the cache's own. */

@@ -11,7 +11,7 @@ import type { PeerChoice, Phases, Reply, ResponseHead, UpstreamRequest } from '.
 import type { Peer, ResponseTap, TapMode } from '../core/services.js';
 import { noteStreamed } from '../core/memory.js';
 import { readBody } from './body.js';
-import { clientResponseHeaders, clientTrailers, rawHeaderValues, trailerObject, upstreamRequestHeaders, type ResponseHeaderOptions, type UpstreamTrailers } from './headers.js';
+import { clientResponseHeaders, clientTrailers, relayInformational, trailerObject, upstreamRequestHeaders, type ResponseHeaderOptions, type UpstreamTrailers } from './headers.js';
 import { mirror, type MirrorTarget } from './mirror.js';
 import { pipeEncoded } from './encoded.js';
 import type { UpstreamRuntime } from './pool.js';
@@ -123,11 +123,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.resume = resume;
     const { ctx, route } = this.ex;
     if (status < 200) {
-      // RFC 9110 15.2: relay informational responses (103 Early Hints); 100 is answered by node:http itself.
-      if (status === 103 && !ctx.res.headersSent) {
-        const link = rawHeaderValues(raw, 'link');
-        if (link.length) ctx.res.writeEarlyHints({ link });
-      }
+      relayInformational(ctx, status, raw, route.responseHeaders);
       return true;
     }
     const up = route.upstream;

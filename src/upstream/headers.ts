@@ -137,11 +137,31 @@ export function clientResponseHeaders(
   return { headers: out, contentLength };
 }
 
-/** The values of one field (lower-case `name`) among raw header pairs. */
-export function rawHeaderValues(raw: readonly Buffer[], name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) if (headerNameToString(raw[i]!) === name) out.push(raw[i + 1]!.toString('latin1'));
-  return out;
+/**
+ * RFC 9110 15.2: relays an interim response to the client: 102 (Processing) as is, 103 (Early Hints) with its
+ * fields (hop-by-hop and hidden ones dropped, as on the final response). Never to an HTTP/1.0 client (15.2),
+ * nor once the final head is out. Other 1xx are dropped: node:http answers 100 itself and 101 is an upgrade.
+ */
+export function relayInformational(ctx: RequestCtx, status: number, raw: readonly Buffer[], opts: ResponseHeaderOptions): void {
+  const res = ctx.res;
+  if (res.headersSent || ctx.req.httpVersion === '1.0') return;
+  try {
+    // HTTP/2 responses have no writeProcessing (RFC 9113 8.1 allows 1xx, but node:http2 writes only 103).
+    if (status === 102 && typeof res.writeProcessing === 'function') return res.writeProcessing();
+    if (status !== 103) return;
+    const { headers } = clientResponseHeaders(ctx, raw, ctx.head.hostHeader, opts);
+    const hints: Record<string, string | string[]> = {};
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      if (name === 'x-request-id') continue;
+      const prev = hints[name];
+      hints[name] = prev === undefined ? headers[i + 1]! : ([] as string[]).concat(prev, headers[i + 1]!);
+    }
+    // node:http writes Early Hints only with a Link field.
+    if (hints.link !== undefined) res.writeEarlyHints(hints);
+  } catch (err) {
+    ctx.log.debug({ err, status }, 'interim response not relayed');
+  }
 }
 
 /** Trailers as undici hands them over: raw pairs from HTTP/1.1, an object from HTTP/2 (undici 7's h2 client). */
