@@ -489,3 +489,26 @@ test('cache: a Host with a port the origin may echo is keyed apart (no poisoning
   assert.equal(good.text, '<a href="http://example.com/next">');
   assert.equal(hits(), 2);
 });
+
+test('RFC 9111 4.2.4: a disconnected cache serves stale (serve_stale_on_error, 60s by default), never under must-revalidate, not for a 500', async (t) => {
+  let mode = 'ok';
+  const { gh, origin } = await setup(t, (req, res) => {
+    if (mode === '500') { res.writeHead(500); return res.end('app error'); }
+    res.writeHead(200, { 'cache-control': req.url === '/mr' ? 'max-age=1, must-revalidate' : 'max-age=1' });
+    res.end(`body ${req.url}`);
+  });
+  await send(`${gh.url}/d`);
+  await send(`${gh.url}/mr`);
+  await send(`${gh.url}/five`);
+  await new Promise((r) => setTimeout(r, 1100));
+  mode = '500';
+  const five = await send(`${gh.url}/five`);
+  assert.equal(five.status, 500);
+  await origin.close();
+  const down = await send(`${gh.url}/d`);
+  assert.equal(down.status, 200);
+  assert.equal(down.text, 'body /d');
+  assert.equal(down.headers['x-cache'], 'STALE');
+  const mr = await send(`${gh.url}/mr`);
+  assert.equal(mr.status, 502);
+});

@@ -142,7 +142,7 @@ function lookup(a: CacheAction, l: Lookup, waited: number): void {
   if (ctx.req.headers.range !== undefined) {
     // A range of an object not stored: passed on, and (`fetch`) the whole object fetched behind it.
     engine.counters.bypass++;
-    if (a.cfg.ranges.uncached === 'fetch') void refresh(a, l, undefined);
+    if (a.cfg.ranges.uncached === 'fetch') void refresh(a, l, undefined, Math.min(a.cfg.ranges.fetch_max, a.cfg.max_object));
     return a.forward(ctx);
   }
   miss(a, l, waited);

@@ -97,7 +97,8 @@ export function admit(c: CacheRoute, l: Lookup, status: number, headers: readonl
   }, fields, f);
   if (why) return why;
   const validator = header(headers, 'etag') !== undefined || header(headers, 'last-modified') !== undefined;
-  if (f.lifetime - f.initialAge <= 0 && !validator && !f.staleWhileRevalidate && !f.staleIfError && !c.cfg.serve_stale_on_error) return 'stale on arrival';
+  // Kept only if it can be used again: fresh, revalidated, or served stale where its own directives allow.
+  if (f.lifetime - f.initialAge <= 0 && !validator && !f.staleWhileRevalidate && !f.staleIfError) return 'stale on arrival';
   const cl = Number(header(headers, 'content-length') ?? -1);
   if (cl > c.cfg.max_object) return 'too large';
   const vary = varyNames(headers);
@@ -117,11 +118,20 @@ export function urlOfKey(base: string): string {
 }
 
 /** Serves a stale object because the origin failed, when that is allowed; true if it did. */
-function serveStaleOnError(c: CacheRoute, l: Lookup, stale: StoredObject | undefined): boolean {
+/** Statuses that say the origin is out of reach (a gateway's own errors), like a failed connection. */
+const DISCONNECTED = new Set([502, 503, 504]);
+
+/**
+ * Serves a stale object because the origin failed, when that is allowed; true if it did. `status`: the 5xx the
+ * origin answered, undefined when no answer came. The configured window (`serve_stale_on_error`) applies when
+ * the origin is out of reach (RFC 9111 4.2.4); any 5xx needs the origin's or the client's stale-if-error.
+ */
+function serveStaleOnError(c: CacheRoute, l: Lookup, stale: StoredObject | undefined, status?: number): boolean {
   if (!stale || l.ctx.res.headersSent) return false;
   const f = c.engine.freshnessOf(stale, c.heuristic);
   const age = (Date.now() - stale.meta.responseTime) / 1000 + f.initialAge;
-  if (!staleOnError(f, age, l.ask, (c.cfg.serve_stale_on_error ?? 0) / 1000)) return false;
+  const configured = c.cfg.serve_stale_on_error === false || (status !== undefined && !DISCONNECTED.has(status)) ? 0 : c.cfg.serve_stale_on_error;
+  if (!staleOnError(f, age, l.ask, configured / 1000)) return false;
   c.engine.counters.stale++;
   serveObject(l.ctx, c.serve, { store: c.engine.store, obj: stale, f, status: 'STALE', detail: 'origin-error', range: c.range });
   return true;
@@ -166,7 +176,7 @@ export class Fill implements ResponseTap {
       this.release();
       return 'take';
     }
-    if (status >= 500 && serveStaleOnError(c, l, stale)) {
+    if (status >= 500 && serveStaleOnError(c, l, stale, status)) {
       this.release();
       return 'take';
     }
@@ -247,7 +257,7 @@ export function removeTags(headers: string[]): void {
  * Fetches the object with no client attached and stores it (a background revalidation, RFC 5861 3, or a
  * whole-object fetch behind a range request). Once per key at a time; failures are only logged.
  */
-export async function refresh(c: CacheRoute, l: Lookup, stale: StoredObject | undefined): Promise<void> {
+export async function refresh(c: CacheRoute, l: Lookup, stale: StoredObject | undefined, limit = c.cfg.max_object): Promise<void> {
   const { engine } = c;
   if (engine.refreshing.has(l.key)) return;
   engine.refreshing.add(l.key);
@@ -262,9 +272,10 @@ export async function refresh(c: CacheRoute, l: Lookup, stale: StoredObject | un
       engine.counters.revalidated++;
       return;
     }
-    const admitted = res.status >= 500 ? 'error' : admit(c, l, res.status, res.headers, { requestTime, responseTime });
+    const cl = Number(header(res.headers, 'content-length') ?? -1);
+    const admitted = res.status >= 500 ? 'error' : cl > limit ? 'too large' : admit(c, l, res.status, res.headers, { requestTime, responseTime });
     if (typeof admitted === 'string') {
-      res.body.resume();
+      res.body.destroy();
       if (stale && res.status < 500) engine.store.delete(stale.key);
       return;
     }
@@ -272,7 +283,7 @@ export async function refresh(c: CacheRoute, l: Lookup, stale: StoredObject | un
     let size = 0;
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > c.cfg.max_object) throw new Error('too large');
+      if (size > limit) throw new Error('too large');
       if (!writer.write(chunk)) await new Promise<void>((r) => writer!.onDrain(r));
     }
     const obj = await writer.end();

@@ -63,9 +63,10 @@ export const routeCacheSchema = z
       })
       .prefault({})
       .describe('Heuristic freshness (RFC 9111 4.2.2) for responses without explicit freshness that the RFC lets a cache guess for'),
-    serve_stale_on_error: duration
-      .optional()
-      .describe('Serve a stale object this long past its freshness when the origin fails or is down, even without stale-if-error'),
+    serve_stale_on_error: z
+      .union([duration, z.literal(false)])
+      .default(60_000)
+      .describe('Serve a stale object up to this long past its freshness when the origin cannot be reached, times out or answers 502, 503 or 504, even without stale-if-error (RFC 9111 4.2.4: a disconnected cache); never for must-revalidate, proxy-revalidate, s-maxage or no-cache; false: only when stale-if-error allows'),
     collapse: z.boolean().default(true).describe('Concurrent misses for one object make one upstream request'),
     collapse_timeout: duration.default(10_000).describe('How long a collapsed request waits before going upstream itself'),
     status_header: z
