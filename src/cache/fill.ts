@@ -274,13 +274,19 @@ export function removeTags(headers: string[]): void {
   headers.length = w;
 }
 
+/** Background fetches (revalidations and whole-object fills) in flight at once, per process; past it, none starts
+ * (a stale object is served as it is, a range is only passed on) and a later request tries again. */
+export const MAX_BACKGROUND = 16;
+
 /**
  * Fetches the object with no client attached and stores it (a background revalidation, RFC 5861 3, or a
  * whole-object fetch behind a range request). Once per key at a time; failures are only logged.
  */
 export async function refresh(c: CacheRoute, l: Lookup, stale: StoredObject | undefined, limit = c.cfg.max_object): Promise<void> {
   const { engine } = c;
-  if (engine.refreshing.has(l.key)) return;
+  // Bounded in number too: each Range request for another uncached URL (`?r=1`, `?r=2`…) would otherwise start a
+  // whole-object fetch of up to ranges.fetch_max, a request of a few bytes costing the origin megabytes.
+  if (engine.refreshing.has(l.key) || engine.refreshing.size >= MAX_BACKGROUND) return;
   engine.refreshing.add(l.key);
   let writer: ObjectWriter | undefined;
   try {

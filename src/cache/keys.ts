@@ -84,6 +84,14 @@ export function baseKey(zone: string, ctx: RequestCtx, key: RouteCacheConfig['ke
   const host = ctx.head.hostHeader?.toLowerCase();
   if (host !== undefined && host !== ctx.host) out += `
 host=${host}`;
+  // Behind a trusted proxy its X-Forwarded-Proto and -Host reach the origin too, which may redirect or build links
+  // by them: an http request through a TLS-terminating balancer must not store a redirect for its https users.
+  if (ctx.trustedPeer) {
+    const proto = ctx.head.xfProto?.trim().toLowerCase();
+    const xfHost = ctx.head.xfHost?.trim().toLowerCase();
+    if (proto !== undefined && proto !== ctx.proto) out += `\nxfp=${proto}`;
+    if (xfHost !== undefined && xfHost !== (host ?? ctx.host)) out += `\nxfh=${xfHost}`;
+  }
   for (const h of key.headers) {
     const v = ctx.req.headers[h.toLowerCase()];
     out += `\nh:${h.toLowerCase()}=${Array.isArray(v) ? v.join(',') : v ?? ''}`;
