@@ -232,3 +232,55 @@ test('cache: key.ignore_query parameters are unkeyed, yet reach the origin (refl
   const victim = await send(`${gh.url}/p`);
   assert.doesNotMatch(victim.text, /script/);
 });
+
+/** An origin that answers Range requests for `body` (as nginx does), `v` changing what it serves. */
+function rangeOrigin(state: { body: Buffer; etag: string; ranged: number }, extra: Record<string, string> = {}): Respond {
+  return (req, res) => {
+    const m = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''));
+    const head = { 'cache-control': 'max-age=60', etag: state.etag, 'content-type': 'application/octet-stream', 'surrogate-key': 'media', ...extra };
+    if (!m) {
+      res.writeHead(200, { ...head, 'content-length': String(state.body.length) });
+      return res.end(state.body);
+    }
+    state.ranged++;
+    const start = Number(m[1]);
+    const end = Math.min(Number(m[2]), state.body.length - 1);
+    res.writeHead(206, { ...head, 'content-range': `bytes ${start}-${end}/${state.body.length}`, 'content-length': String(end - start + 1) });
+    res.end(state.body.subarray(start, end + 1));
+  };
+}
+
+test('RFC 9111 4.4: purge and invalidation reach objects stored in slices', async (t) => {
+  const state = { body: Buffer.alloc(3000, 'a'), etag: '"a"', ranged: 0 };
+  const { gh } = await setup(t, rangeOrigin(state), { ranges: { slice: 1024 }, purge: { allow: ['127.0.0.1'] } });
+  const first = await send(`${gh.url}/v.mp4`);
+  assert.equal(first.body.length, 3000);
+  state.body = Buffer.alloc(3000, 'b');
+  state.etag = '"b"';
+  const purged = await send(`${gh.url}/v.mp4`, { method: 'PURGE' });
+  assert.ok(JSON.parse(purged.text).purged >= 1, `purge found nothing: ${purged.text}`);
+  const after = await send(`${gh.url}/v.mp4`);
+  assert.equal(after.body.toString()[0], 'b', 'a purged object is not served');
+  // By tag too (Surrogate-Key on every slice).
+  state.body = Buffer.alloc(3000, 'c');
+  state.etag = '"c"';
+  assert.ok((gh.gh.cache?.purge({ tag: 'media' }) ?? 0) >= 1);
+  assert.equal((await send(`${gh.url}/v.mp4`)).body.toString()[0], 'c');
+});
+
+test('RFC 9110 14.4: slices that disagree, one with a huge Content-Range total, are dropped without a long loop', async (t) => {
+  const total = 2 ** 34;
+  let n = 0;
+  const { gh } = await setup(t, (req, res) => {
+    const m = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''));
+    if (!m) { res.writeHead(500); return res.end(); }
+    const start = Number(m[1]);
+    const end = Number(m[2]);
+    // Slice 0 claims a 16 GiB object; slice 1 says the object changed.
+    res.writeHead(206, { 'cache-control': 'max-age=60', etag: `"e${n++}"`, 'content-range': `bytes ${start}-${end}/${total}`, 'content-length': String(end - start + 1) });
+    res.end(Buffer.alloc(end - start + 1, 'x'));
+  }, { ranges: { slice: 1024 } });
+  const t0 = Date.now();
+  await send(`${gh.url}/huge`, { headers: { range: 'bytes=0-2047' } }).catch(() => undefined);
+  assert.ok(Date.now() - t0 < 1000, `the event loop was held ${Date.now() - t0}ms`);
+});

@@ -72,7 +72,8 @@ export function updatedHead(stored: readonly string[], fresh: readonly string[])
   return out;
 }
 
-function tagsOf(headers: readonly string[]): string[] {
+/** The tags a response files itself under (Surrogate-Key, Cache-Tag), for purging. */
+export function tagsOf(headers: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i] === 'surrogate-key') out.push(...headers[i + 1]!.split(/\s+/));
