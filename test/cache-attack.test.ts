@@ -284,3 +284,37 @@ test('RFC 9110 14.4: slices that disagree, one with a huge Content-Range total, 
   await send(`${gh.url}/huge`, { headers: { range: 'bytes=0-2047' } }).catch(() => undefined);
   assert.ok(Date.now() - t0 < 1000, `the event loop was held ${Date.now() - t0}ms`);
 });
+
+test('RFC 9111 4.4: a redirect\'s Location after a POST does not invalidate the URL it names (no purge by open redirect)', async (t) => {
+  const { gh, hits } = await setup(t, (req, res, n) => {
+    if (req.method === 'POST') {
+      const next = new URL(req.url!, 'http://o').searchParams.get('next') ?? '/';
+      res.writeHead(303, { location: next });
+      return res.end();
+    }
+    res.writeHead(200, { 'cache-control': 'max-age=60' });
+    res.end(`v${n}`);
+  }, { purge: { allow: ['10.0.0.0/8'] } });
+  await send(`${gh.url}/popular`);
+  const post = await send(`${gh.url}/logout?next=/popular`, { method: 'POST', body: '' });
+  assert.equal(post.status, 303);
+  const after = await send(`${gh.url}/popular`);
+  assert.equal(after.headers['x-cache'], 'HIT', 'still stored: only an allowed PURGE takes it out');
+  assert.equal(hits(), 2);
+});
+
+test('RFC 9111 4.4: a 201\'s Location and a Content-Location after a POST are invalidated', async (t) => {
+  const { gh } = await setup(t, (req, res, n) => {
+    if (req.method === 'POST') {
+      res.writeHead(201, { location: '/items/1', 'content-location': '/items/2' });
+      return res.end();
+    }
+    res.writeHead(200, { 'cache-control': 'max-age=60' });
+    res.end(`v${n}`);
+  });
+  await send(`${gh.url}/items/1`);
+  await send(`${gh.url}/items/2`);
+  await send(`${gh.url}/items`, { method: 'POST', body: 'x' });
+  assert.equal((await send(`${gh.url}/items/1`)).headers['x-cache'], 'MISS');
+  assert.equal((await send(`${gh.url}/items/2`)).headers['x-cache'], 'MISS');
+});
