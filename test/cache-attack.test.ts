@@ -7,6 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { test, type TestContext } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { z } from 'zod';
+import pino from 'pino';
+import { createCacheStore, createEngine } from '../src/cache/index.js';
 import { definePlugin } from '../src/index.js';
 import { rawRequest, send } from './helpers/client.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
@@ -317,4 +319,20 @@ test('RFC 9111 4.4: a 201\'s Location and a Content-Location after a POST are in
   await send(`${gh.url}/items`, { method: 'POST', body: 'x' });
   assert.equal((await send(`${gh.url}/items/1`)).headers['x-cache'], 'MISS');
   assert.equal((await send(`${gh.url}/items/2`)).headers['x-cache'], 'MISS');
+});
+
+test('cache: the Vary index forgets base keys whose objects were evicted (no growth per URL ever stored)', async (t) => {
+  t.mock.timers.enable({ apis: ['setInterval'] });
+  const store = await createCacheStore({ memory: 2048 });
+  const engine = createEngine(store, pino({ level: 'silent' }));
+  t.after(() => engine.close());
+  for (let i = 0; i < 100; i++) {
+    const base = `z http://h/?r=${i}`;
+    const w = store.create(base, { status: 200, headers: ['vary', 'accept'], requestTime: 0, responseTime: 0, url: `http://h/?r=${i}`, tags: [], extra: { zone: 'z', base, vary: ['accept'] } }, 100)!;
+    w.write(Buffer.alloc(100));
+    const obj = await w.end();
+    if (obj) engine.add(obj);
+  }
+  t.mock.timers.tick(60_000);
+  assert.ok(engine.vary.size <= store.stats().memory.objects, `${engine.vary.size} Vary entries for ${store.stats().memory.objects} objects`);
 });
