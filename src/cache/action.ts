@@ -46,7 +46,11 @@ function invalidationTap(a: CacheAction, ctx: RequestCtx): ResponseTap {
     head(status, headers) {
       if (status >= 200 && status < 400) {
         a.engine.invalidate(urlOf(ctx));
+        // The other URLs are a MAY (4.4), taken only where they name what the request changed: Content-Location
+        // and a 201's Location. A redirect's Location is where to go next, often from a parameter (`?next=/x`):
+        // honoured, it would let anyone purge any URL of the host with one POST.
         for (let i = 0; i < headers.length; i += 2) {
+          if (status >= 300 && headers[i] === 'location') continue;
           if (headers[i] !== 'location' && headers[i] !== 'content-location') continue;
           const url = sameOrigin(ctx, headers[i + 1]);
           if (url !== undefined) a.engine.invalidate(url);

@@ -138,6 +138,14 @@ export function createEngine(store: CacheStore, log: Logger): CacheEngine {
         if (set.size === 0) index.delete(name);
       }
     }
+    // The Vary names of base keys no object is stored under any more: without this, each URL ever stored
+    // (`?r=1`, `?r=2`…) kept an entry for the process's life.
+    const live = new Set<string>();
+    for (const obj of store.entries()) {
+      const base = (obj.meta.extra as Partial<CacheExtra> | undefined)?.base;
+      if (base !== undefined) live.add(base);
+    }
+    for (const base of engine.vary.keys()) if (!live.has(base)) engine.vary.delete(base);
   }, 60_000);
   prune.unref();
   const close = engine.close;

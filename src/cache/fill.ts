@@ -8,7 +8,7 @@
 import type { RequestCtx } from '../core/context.js';
 import type { FetchedResponse, ResponseTap, TapMode } from '../core/services.js';
 import type { CacheEngine, CacheExtra, Waiting } from './engine.js';
-import { variantKey, varyNames } from './keys.js';
+import { codingMismatch, variantKey, varyNames } from './keys.js';
 import { fieldsOf, freshness, notStorable, staleOnError, type Directives, type HeuristicOptions, type RequestAsk } from './policy.js';
 import { markHead, serveObject, type ServeArgs, type ServeOptions } from './serve.js';
 import type { ObjectMeta, ObjectWriter, StoredObject } from './store.js';
@@ -72,7 +72,8 @@ export function updatedHead(stored: readonly string[], fresh: readonly string[])
   return out;
 }
 
-function tagsOf(headers: readonly string[]): string[] {
+/** The tags a response files itself under (Surrogate-Key, Cache-Tag), for purging. */
+export function tagsOf(headers: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i] === 'surrogate-key') out.push(...headers[i + 1]!.split(/\s+/));
@@ -102,12 +103,29 @@ export function admit(c: CacheRoute, l: Lookup, status: number, headers: readonl
   const cl = Number(header(headers, 'content-length') ?? -1);
   if (cl > c.cfg.max_object) return 'too large';
   const vary = varyNames(headers);
+  if (vary.includes('accept-encoding') && codingMismatch(l.ctx.req.headers['accept-encoding'], header(headers, 'content-encoding'))) return 'coding not accepted';
   const stored: string[] = [];
   for (let i = 0; i < headers.length; i += 2) if (!NOT_STORED.has(headers[i]!)) stored.push(headers[i]!, headers[i + 1]!);
   const extra: CacheExtra = { zone: c.zone, base: l.base, vary };
   const meta: ObjectMeta = { status, headers: stored, ...times, url: urlOfKey(l.base), tags: tagsOf(headers), extra: extra as unknown as Record<string, unknown> };
   const writer = c.engine.store.create(l.base + variantKey(vary, l.ctx), meta, Number.isFinite(cl) ? cl : -1);
   return writer ?? 'store full';
+}
+
+/**
+ * Stores the head a 304 updated (RFC 9111 4.3.4), unless the 304's fields made it a response a shared cache
+ * may not keep (3: a Set-Cookie for the revalidating user, `private`, `no-store`): merged in, they would be
+ * replayed to everyone. Then the stored head is left as it was, marked stale, so the next use revalidates.
+ */
+function keepRevalidated(c: CacheRoute, l: Lookup, stale: StoredObject, meta: ObjectMeta): StoredObject | undefined {
+  const fields = fieldsOf(meta.headers);
+  const why = notStorable({
+    method: 'GET', status: meta.status, request: l.cc,
+    authorization: l.ctx.req.headers.authorization !== undefined, storeSetCookie: c.cfg.store_set_cookie,
+  }, fields, freshness(meta.status, fields, meta, c.heuristic));
+  if (why === undefined) return c.engine.store.update(stale.key, meta);
+  c.engine.store.update(stale.key, { ...stale.meta, extra: { ...stale.meta.extra, soft: true } });
+  return undefined;
 }
 
 /** The URL part of a base key (`zone URL[\n…]`). */
@@ -170,9 +188,13 @@ export class Fill implements ResponseTap {
     const now = Date.now();
     if (stale && status === 304) {
       const meta: ObjectMeta = { ...stale.meta, headers: updatedHead(stale.meta.headers, headers), requestTime: this.requestTime, responseTime: now, extra: { ...stale.meta.extra, soft: false } };
-      const obj = engine.store.update(stale.key, meta) ?? { ...stale, meta };
+      // This client gets the updated head; the store keeps it only if it may still be shared.
+      const kept = keepRevalidated(c, l, stale, meta);
       engine.counters.revalidated++;
-      serveObject(l.ctx, c.serve, { store: engine.store, obj, f: engine.freshnessOf(obj, c.heuristic), status: 'REVALIDATED', range: c.range });
+      serveObject(l.ctx, c.serve, {
+        store: engine.store, obj: kept ?? stale, meta: kept ? undefined : meta,
+        f: engine.freshnessOf(kept ?? { ...stale, meta }, c.heuristic), status: 'REVALIDATED', range: c.range,
+      });
       this.release();
       return 'take';
     }
@@ -253,13 +275,19 @@ export function removeTags(headers: string[]): void {
   headers.length = w;
 }
 
+/** Background fetches (revalidations and whole-object fills) in flight at once, per process; past it, none starts
+ * (a stale object is served as it is, a range is only passed on) and a later request tries again. */
+export const MAX_BACKGROUND = 16;
+
 /**
  * Fetches the object with no client attached and stores it (a background revalidation, RFC 5861 3, or a
  * whole-object fetch behind a range request). Once per key at a time; failures are only logged.
  */
 export async function refresh(c: CacheRoute, l: Lookup, stale: StoredObject | undefined, limit = c.cfg.max_object): Promise<void> {
   const { engine } = c;
-  if (engine.refreshing.has(l.key)) return;
+  // Bounded in number too: each Range request for another uncached URL (`?r=1`, `?r=2`…) would otherwise start a
+  // whole-object fetch of up to ranges.fetch_max, a request of a few bytes costing the origin megabytes.
+  if (engine.refreshing.has(l.key) || engine.refreshing.size >= MAX_BACKGROUND) return;
   engine.refreshing.add(l.key);
   let writer: ObjectWriter | undefined;
   try {
@@ -268,7 +296,7 @@ export async function refresh(c: CacheRoute, l: Lookup, stale: StoredObject | un
     const responseTime = Date.now();
     if (stale && res.status === 304) {
       res.body.resume();
-      engine.store.update(stale.key, { ...stale.meta, headers: updatedHead(stale.meta.headers, res.headers), requestTime, responseTime, extra: { ...stale.meta.extra, soft: false } });
+      keepRevalidated(c, l, stale, { ...stale.meta, headers: updatedHead(stale.meta.headers, res.headers), requestTime, responseTime, extra: { ...stale.meta.extra, soft: false } });
       engine.counters.revalidated++;
       return;
     }

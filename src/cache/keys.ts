@@ -4,6 +4,7 @@
  * request fields it names (RFC 9111 4.1), so each variant is an object of its own.
  */
 import { createHash } from 'node:crypto';
+import Negotiator from 'negotiator';
 import type { RequestCtx } from '../core/context.js';
 import { cookieValue } from '../core/headers.js';
 import type { RouteCacheConfig } from './schema.js';
@@ -83,6 +84,14 @@ export function baseKey(zone: string, ctx: RequestCtx, key: RouteCacheConfig['ke
   const host = ctx.head.hostHeader?.toLowerCase();
   if (host !== undefined && host !== ctx.host) out += `
 host=${host}`;
+  // Behind a trusted proxy its X-Forwarded-Proto and -Host reach the origin too, which may redirect or build links
+  // by them: an http request through a TLS-terminating balancer must not store a redirect for its https users.
+  if (ctx.trustedPeer) {
+    const proto = ctx.head.xfProto?.trim().toLowerCase();
+    const xfHost = ctx.head.xfHost?.trim().toLowerCase();
+    if (proto !== undefined && proto !== ctx.proto) out += `\nxfp=${proto}`;
+    if (xfHost !== undefined && xfHost !== (host ?? ctx.host)) out += `\nxfh=${xfHost}`;
+  }
   for (const h of key.headers) {
     const v = ctx.req.headers[h.toLowerCase()];
     out += `\nh:${h.toLowerCase()}=${Array.isArray(v) ? v.join(',') : v ?? ''}`;
@@ -107,14 +116,30 @@ export function varyNames(headers: readonly string[]): string[] {
   return out.sort();
 }
 
-/** Accept-Encoding as a variant bucket: what this cache would pick for it (br, gzip or nothing). */
+/**
+ * Accept-Encoding as a variant bucket: the codings of br and gzip it accepts, in the client's order of
+ * preference, parsed as origins built on negotiator parse it (q-values, parameters, `*`). Every client in a
+ * bucket accepts the same codings, so a stored gzip body is never served to one that refused gzip (`identity`,
+ * as wget sends) because an attacker's spelling (`*`, `gzip;q=1;x=y`) fell into its bucket. At most five buckets.
+ */
 export function encodingBucket(value: string | undefined): string {
   if (!value) return '';
-  const accepted = (coding: string): boolean => {
-    const m = new RegExp(`(?:^|,)\\s*${coding}\\s*(?:;\\s*q\\s*=\\s*([0-9.]+))?\\s*(?:,|$)`, 'i').exec(value);
-    return m !== null && (m[1] === undefined || Number(m[1]) > 0);
-  };
-  return accepted('br') ? 'br' : accepted('gzip') ? 'gzip' : '';
+  return acceptedCodings(value).join(',');
+}
+
+/** The codings of br and gzip an Accept-Encoding value accepts (q > 0), preferred first. */
+export function acceptedCodings(value: string): string[] {
+  return new Negotiator({ headers: { 'accept-encoding': value } }).encodings(['br', 'gzip']).filter((e) => e === 'br' || e === 'gzip');
+}
+
+/**
+ * RFC 9111 4.1: a response stored for `Vary: Accept-Encoding` must suit every request that selects it. One whose
+ * Content-Encoding the request did not accept (an origin reading `*` or an odd spelling its own way) is not stored.
+ */
+export function codingMismatch(acceptEncoding: string | string[] | undefined, contentEncoding: string | undefined): boolean {
+  if (acceptEncoding === undefined || contentEncoding === undefined) return false;
+  const accepted = acceptedCodings(Array.isArray(acceptEncoding) ? acceptEncoding.join(', ') : acceptEncoding);
+  return contentEncoding.split(',').map((c) => c.trim().toLowerCase()).some((c) => c !== '' && c !== 'identity' && !accepted.includes(c));
 }
 
 /**

@@ -121,6 +121,8 @@ export interface ServeArgs {
   readonly f: Freshness;
   readonly status: CacheStatus;
   readonly detail?: string | undefined;
+  /** The head to send instead of the stored one (a 304's update the store did not keep); the body is `obj`'s. */
+  readonly meta?: StoredObject['meta'] | undefined;
   /** Plans the body for a Range request (ranges.ts); undefined: the whole body. */
   readonly range?: ((ctx: RequestCtx, head: ResponseHead, obj: StoredObject, store: CacheStore) => Readable | undefined) | undefined;
 }
@@ -128,11 +130,12 @@ export interface ServeArgs {
 /** Answers the client from a stored object. */
 export function serveObject(ctx: RequestCtx, opts: ServeOptions, a: ServeArgs): void {
   if (ctx.clientGone || ctx.res.headersSent) return;
-  const headers = storedHead(ctx, a.obj, a.f, Date.now());
+  const shown = a.meta ? { ...a.obj, meta: a.meta } : a.obj;
+  const headers = storedHead(ctx, shown, a.f, Date.now());
   markHead(headers, a.status, opts, a.detail, ctx.req.httpVersionMajor === 2);
-  let head: ResponseHead = { status: a.obj.meta.status, headers };
+  let head: ResponseHead = { status: shown.meta.status, headers };
   let body: Readable | undefined;
-  if (a.obj.meta.status === 200 && notModified(ctx, headers)) {
+  if (shown.meta.status === 200 && notModified(ctx, headers)) {
     const kept: string[] = [];
     for (let i = 0; i < headers.length; i += 2) {
       const n = headers[i]!;

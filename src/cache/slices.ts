@@ -12,7 +12,7 @@ import { toProxyError } from '../core/errors.js';
 import type { ResponseHead } from '../core/plugin.js';
 import type { CacheAction } from './action.js';
 import type { CacheEngine } from './engine.js';
-import type { Lookup } from './fill.js';
+import { tagsOf, urlOfKey, type Lookup } from './fill.js';
 import { fieldsOf, freshness, notStorable, usability } from './policy.js';
 import { newBoundary, planRange, rangeBody, rangeHead } from './ranges.js';
 import { markHead, pipeToClient, storedHead } from './serve.js';
@@ -52,7 +52,9 @@ async function fetchSlice(a: CacheAction, l: Lookup, i: number): Promise<Slice |
     req.headers.push('range', `bytes=${i * S}-${(i + 1) * S - 1}`);
   });
   const cr = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(first(res.headers, 'content-range') ?? '');
-  if (res.status !== 206 || !cr || Number(cr[1]) !== i * S) {
+  // The part must be the slice asked for: a 206 that runs past it (an origin ignoring the end) would be stored,
+  // or held in memory, whole.
+  if (res.status !== 206 || !cr || Number(cr[1]) !== i * S || Number(cr[2]) > (i + 1) * S - 1 || Number(cr[2]) < Number(cr[1])) {
     res.body.resume();
     return undefined;
   }
@@ -62,10 +64,16 @@ async function fetchSlice(a: CacheAction, l: Lookup, i: number): Promise<Slice |
   const f = freshness(206, fields, times, a.heuristic);
   const why = notStorable({ method: 'GET', status: 200, request: l.cc, authorization: l.ctx.req.headers.authorization !== undefined, storeSetCookie: a.cfg.store_set_cookie }, fields, f);
   const headers = drop(res.headers, ['content-range', 'content-length', 'x-request-id']);
-  const meta = { status: 200, headers, ...times, url: `${l.base.slice(l.base.indexOf(' ') + 1).split('\n')[0]}`, tags: [], extra: { zone: a.zone, base: l.base, vary: [], total, slice: i } };
+  const meta = { status: 200, headers, ...times, url: `${l.base.slice(l.base.indexOf(' ') + 1).split('\n')[0]}`, tags: tagsOf(res.headers), extra: { zone: a.zone, base: l.base, vary: [], total, slice: i } };
   const writer = why ? undefined : a.engine.store.create(sliceKey(l, i), meta, Number(cr[2]) - Number(cr[1]) + 1);
   const chunks: Buffer[] = [];
+  let got = 0;
   for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    // A body longer than its Content-Range (and so than the slice) is neither stored nor held.
+    if ((got += chunk.length) > S) {
+      writer?.abort();
+      throw new Error('slice body longer than its range');
+    }
     if (writer) {
       if (!writer.write(chunk)) await new Promise<void>((r) => writer.onDrain(r));
     } else {
@@ -73,7 +81,11 @@ async function fetchSlice(a: CacheAction, l: Lookup, i: number): Promise<Slice |
     }
   }
   const obj = writer ? await writer.end() : undefined;
-  if (obj) return { obj, total, etag: first(obj.meta.headers, 'etag'), cached: false };
+  if (obj) {
+    // Indexed like any object, so purges (by URL and tag) and invalidations reach it (RFC 9111 4.4).
+    a.engine.add(obj);
+    return { obj, total, etag: first(obj.meta.headers, 'etag'), cached: false };
+  }
   // Not storable (or the store refused it): served once from memory, slice-sized.
   const body = Buffer.concat(chunks);
   const fake = { key: sliceKey(l, i), meta, size: body.length, tier: 'memory' as const };
@@ -132,7 +144,9 @@ function slicedReader(a: CacheAction, l: Lookup, s0: Slice): (r: { start: number
       const s = i === 0 ? s0 : await getSlice(a, l, i);
       // The object changed between slices (nginx: "etag mismatch in slice response"): stop here.
       if (!s || s.total !== s0.total || s.etag !== s0.etag) {
-        for (let j = 0; j * S < s0.total; j++) a.engine.store.delete(sliceKey(l, j));
+        // Everything stored for the URL goes (the object changed). Not slice by slice up to the total: the origin
+        // says what the total is, and 2^50 would hold the event loop for hours.
+        a.engine.invalidate(urlOfKey(l.base));
         throw new Error('slices of one object disagree');
       }
       const from = Math.max(r.start, i * S) - i * S;

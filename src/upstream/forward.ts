@@ -320,7 +320,10 @@ function attempt(ex: Exchange, peer: Peer): void {
   } catch (err) {
     // A request a filter failed to prepare is not sent (it may lack a signature or a credential).
     if (queued) up.pending--;
-    return route.fail(ctx, err instanceof ProxyError ? err : errors.internal(err));
+    const perr = err instanceof ProxyError ? err : errors.internal(err);
+    // The tap (a cache fill others may wait on) learns that no response will come; it serves nothing itself.
+    ex.tap?.error(perr, true);
+    return route.fail(ctx, perr);
   }
   const handler = new ForwardHandler(ex, peer, queued);
   (ctx.res as ResWithHandler)[kHandler] = handler;
