@@ -10,7 +10,7 @@ import { errors, type ProxyError } from '../core/errors.js';
 import type { Reply } from '../core/plugin.js';
 import type { ResponseTap } from '../core/services.js';
 import { Fill, refresh, urlOfKey, type CacheRoute, type Lookup } from './fill.js';
-import { baseKey, urlOf, variantKey } from './keys.js';
+import { baseKey, keyQuery, urlOf, variantKey } from './keys.js';
 import { currentAge, parseCacheControl, requestAsk, usability } from './policy.js';
 import { serveObject } from './serve.js';
 import { isUnsliced, serveSliced } from './slices.js';
@@ -107,6 +107,16 @@ function miss(a: CacheAction, l: Lookup, waited: number): void {
   a.forward(ctx, new Fill(a, l, undefined));
 }
 
+/**
+ * Parameters the key leaves out (`ignore_query`) do not reach the origin either: one it echoed into the page
+ * would otherwise be served to everyone who gets the object (cache poisoning through an unkeyed input).
+ */
+function unkeyedOut(ctx: RequestCtx, key: CacheAction['cfg']['key']): void {
+  const p = ctx.upstreamPath;
+  const q = p.indexOf('?');
+  if (q !== -1) ctx.upstreamPath = p.slice(0, q) + keyQuery(p.slice(q), { ...key, sort_query: false });
+}
+
 /** Looks the request up and answers it from the store, or forwards it. */
 function handle(a: CacheAction, ctx: RequestCtx, waited: number): void {
   const l = lookupOf(a, ctx);
@@ -160,7 +170,10 @@ export function cacheAction(a: CacheAction): (ctx: RequestCtx) => void {
     if (m === purgeMethod) return purgeHere(a, ctx);
     // A GET with a body (Elasticsearch's _search, "fat GET") may mean something its URL does not say: it is
     // neither answered from the cache nor stored.
-    if ((m === 'GET' || m === 'HEAD') && !ctx.head.hasBody) return handle(a, ctx, 0);
+    if ((m === 'GET' || m === 'HEAD') && !ctx.head.hasBody) {
+      if (a.cfg.key.ignore_query.length) unkeyedOut(ctx, a.cfg.key);
+      return handle(a, ctx, 0);
+    }
     a.forward(ctx, SAFE.has(m) ? undefined : invalidationTap(a, ctx));
   };
 }
