@@ -1,12 +1,16 @@
 /** WebSocket proxying: RFC 6455 through HTTP/1.1 Upgrade, RFC 8441 extended CONNECT over HTTP/2. */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect as h2connect } from 'node:http2';
 import type { TestContext } from 'node:test';
 import test from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
+import { makeCa, makeLeaf } from './helpers/certs.js';
 import { hashPassword } from '../src/protect/index.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
 import { startProxy, type ProxyConfig } from './helpers/proxy.js';
+import { tempDir } from './helpers/tmp.js';
 
 interface Backend { origin: Origin; wss: WebSocketServer; heads: Record<string, string | string[] | undefined>[] }
 
@@ -218,4 +222,125 @@ test('RFC 6455 7.4.1: gatehouse.stop() sends Close 1001 to client and backend', 
   await gh.stop({ timeoutMs: 1000 });
   assert.equal((await done).code, 1001);
   assert.equal(await backendClose, 1001);
+});
+
+test('the access log has one line per WebSocket when it closes: 101, duration, bytes both ways', async (t) => {
+  const b = await echoBackend(t);
+  const dir = tempDir('ws');
+  const { gh, url } = await proxyTo(t, b, { access_log: { path: join(dir, 'access.log') } });
+  const ws = await open(`${url}/logged`);
+  const echoed = new Promise<string>((r) => ws.once('message', (d) => r(d.toString())));
+  ws.send('x'.repeat(1000));
+  await echoed;
+  ws.close();
+  await closed(ws);
+  await gh.stop();
+  const lines = readFileSync(join(dir, 'access.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const line = lines.find((l) => l.path === '/logged')!;
+  assert.equal(line.status, 101);
+  assert.equal(line.upstream, 'app');
+  assert.ok((line.bytes_in as number) > 1000 && (line.bytes_out as number) > 1000, JSON.stringify(line));
+  assert.equal(typeof line.duration_ms, 'number');
+});
+
+/** A masked client frame (RFC 6455 5.3). */
+function clientFrame(opcode: number, payload: Buffer): Buffer {
+  const key = Buffer.from([1, 2, 3, 4]);
+  const masked = Buffer.from(payload.map((c, i) => c ^ key[i & 3]!));
+  return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | payload.length]), key, masked]);
+}
+
+test('RFC 8441 4: extended CONNECT (:protocol websocket) on an h2c listener reaches an HTTP/1.1 backend', async (t) => {
+  const b = await echoBackend(t);
+  const { gh } = await startProxy(t, {
+    listeners: [{ name: 'h2', address: '127.0.0.1:0', h2c: true }],
+    upstreams: { app: { servers: [b.origin.url] } },
+    routes: [{ match: {}, proxy: { upstream: 'app' } }],
+  });
+  const session = h2connect(gh.url('h2'));
+  session.on('error', () => {});
+  t.after(() => session.destroy());
+  // RFC 8441 3: the server advertises SETTINGS_ENABLE_CONNECT_PROTOCOL.
+  const settings = await new Promise<{ enableConnectProtocol?: boolean }>((r) => session.once('remoteSettings', r));
+  assert.equal(settings.enableConnectProtocol, true);
+  const stream = session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'http', ':path': '/chat', ':authority': 'chat.test', 'sec-websocket-version': '13' }, { endStream: false });
+  const head = await new Promise<Record<string, unknown>>((r) => stream.once('response', r));
+  assert.equal(head[':status'], 200);
+  assert.equal(head['sec-websocket-accept'], undefined);
+  const got = new Promise<Buffer>((r) => stream.once('data', r));
+  stream.write(clientFrame(0x1, Buffer.from('hi h2')));
+  const frame = await got;
+  assert.equal(frame[0], 0x81);
+  assert.equal(frame.subarray(2).toString(), 'hi h2');
+  assert.equal(b.heads[0]!.host, 'chat.test');
+  stream.close();
+});
+
+test('RFC 6455 5.2: the proxy\'s Close goes between frames, never inside one (16- and 64-bit lengths)', async () => {
+  const { FrameScanner, closeFrame } = await import('../src/upstream/ws-frames.js');
+  const out: Buffer[] = [];
+  const s = new FrameScanner({ onBytes: () => {}, endFrame: closeFrame(1001, '', false) });
+  s.on('data', (c: Buffer) => out.push(c));
+  const f16 = Buffer.concat([Buffer.from([0x82, 126, 0x01, 0x00]), Buffer.alloc(256, 7)]);
+  const f64head = Buffer.from([0x02, 127, 0, 0, 0, 0, 0, 0, 0x01, 0x00]);
+  s.write(f16.subarray(0, 3)); // inside the 16-bit length
+  s.inject(closeFrame(1001, 'Going Away', false));
+  s.write(Buffer.concat([f16.subarray(3), f64head, Buffer.alloc(256, 9)]));
+  s.end();
+  await new Promise((r) => s.once('end', r));
+  const all = Buffer.concat(out);
+  // The whole first frame, then the Close; the frame after it is dropped (nothing follows a Close).
+  assert.ok(all.subarray(0, f16.length).equals(f16));
+  assert.equal(all[f16.length], 0x88);
+  assert.equal(all.readUInt16BE(f16.length + 2), 1001);
+  assert.equal(all.length, f16.length + 2 + 2 + 'Going Away'.length);
+});
+
+test('wss:// on a TLS listener that offers HTTP/2 (HTTP/1.1 Upgrade beside h2), and extended CONNECT over TLS', async (t) => {
+  const b = await echoBackend(t);
+  const ca = makeCa();
+  const leaf = makeLeaf(ca, 'ws.test', ['ws.test']);
+  const { gh } = await startProxy(t, {
+    listeners: [{ name: 'secure', address: '127.0.0.1:0', tls: { certificates: [{ cert: leaf.cert, key: leaf.key }] } }],
+    upstreams: { app: { servers: [b.origin.url] } },
+    routes: [{ match: {}, proxy: { upstream: 'app' } }],
+  });
+  const port = new URL(gh.url()).port;
+  const ws = await open(`wss://127.0.0.1:${port}/`, { ca: ca.certPem, servername: 'ws.test', headers: { host: 'ws.test' } });
+  const echoed = new Promise<string>((r) => ws.once('message', (d) => r(d.toString())));
+  ws.send('over tls');
+  assert.equal(await echoed, 'over tls');
+  assert.equal(b.heads[0]!['x-forwarded-proto'], 'https');
+  ws.close();
+  await closed(ws);
+  const session = h2connect(`https://127.0.0.1:${port}`, { ca: ca.certPem, servername: 'ws.test' });
+  session.on('error', () => {});
+  t.after(() => session.destroy());
+  await new Promise((r) => session.once('remoteSettings', r));
+  const stream = session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'https', ':path': '/', ':authority': 'ws.test', 'sec-websocket-version': '13' }, { endStream: false });
+  assert.equal((await new Promise<Record<string, unknown>>((r) => stream.once('response', r)))[':status'], 200);
+  const got = new Promise<Buffer>((r) => stream.once('data', r));
+  stream.write(clientFrame(0x1, Buffer.from('h2 tls')));
+  assert.equal((await got).subarray(2).toString(), 'h2 tls');
+  stream.close();
+});
+
+test('a reload closes the old config\'s WebSockets with 1001 halfway through shutdown.timeout', async (t) => {
+  const b = await echoBackend(t);
+  const config = {
+    upstreams: { app: { servers: [b.origin.url] } },
+    routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }],
+    shutdown: { timeout: '600ms' },
+  };
+  const { gh, url } = await startProxy(t, config);
+  const ws = await open(url);
+  const done = closed(ws);
+  await gh.reload({ ...config, access_log: { enabled: false }, overload: false, listeners: [{ name: 'public', address: '127.0.0.1:0' }] });
+  const { code, ms } = await done;
+  assert.equal(code, 1001);
+  assert.ok(ms >= 250, `closed after ${ms} ms`);
+  // New WebSockets open on the new config.
+  const again = await open(url);
+  again.close();
+  await closed(again);
 });

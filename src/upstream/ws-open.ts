@@ -61,7 +61,7 @@ export function openTunnel(ctx: RequestCtx, route: WebSocketRoute, sw: Switched)
     ctx.res.destroy();
     return;
   }
-  ctx.status = 101;
+  ctx.status = head.status;
   const up = route.forward.upstream;
   const peer = sw.peer;
   // A WebSocket holds its server for its whole life: least-request balancing sees it.
