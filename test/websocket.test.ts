@@ -306,7 +306,7 @@ test('wss:// on a TLS listener that offers HTTP/2 (HTTP/1.1 Upgrade beside h2), 
     routes: [{ match: {}, proxy: { upstream: 'app' } }],
   });
   const port = new URL(gh.url()).port;
-  const ws = await open(`wss://127.0.0.1:${port}/`, { ca: ca.certPem, servername: 'ws.test', headers: { host: 'ws.test' } });
+  const ws = await open(`wss://127.0.0.1:${port}/`, { ca: ca.certPem, servername: 'ws.test', headers: { host: 'ws.test' } } as WebSocket.ClientOptions);
   const echoed = new Promise<string>((r) => ws.once('message', (d) => r(d.toString())));
   ws.send('over tls');
   assert.equal(await echoed, 'over tls');
