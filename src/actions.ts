@@ -12,7 +12,7 @@ import type { RequestCtx } from './core/context.js';
 import type { GatehouseConfig, RouteConfig } from './schema.js';
 import { fail, reply } from './server/handler.js';
 import { compileUnrewrite } from './routing/index.js';
-import { fetchUpstream, forward, type ForwardRoute, type UpstreamRuntime } from './upstream/index.js';
+import { fetchUpstream, forward, proxyWebSocket, type ForwardRoute, type UpstreamRuntime } from './upstream/index.js';
 
 export interface ActionDeps {
   readonly config: GatehouseConfig;
@@ -44,6 +44,22 @@ function encodeWith(s: CompressSettings | undefined): ForwardRoute['encode'] {
     if (!enc || ctx.req.method === 'HEAD') return undefined;
     return encoder(s, enc, Number.isFinite(cl) ? cl : undefined);
   };
+}
+
+/** The WebSocket action of a proxy route (on unless `websocket: false`): its upstream, its forwarding settings. */
+export function webSocketAction(route: RouteConfig & { proxy: NonNullable<RouteConfig['proxy']> }, phases: CompiledPhases, deps: ActionDeps): ((ctx: RequestCtx) => void) | undefined {
+  const ws = route.proxy.websocket;
+  if (ws === false) return undefined;
+  const settings = ws === true ? { idle_timeout: 60_000, max_lifetime: undefined } : ws;
+  const upstream = deps.upstreams.get(route.proxy.upstream)!;
+  const fwd: ForwardRoute = {
+    upstream, fail, reply, peerFilters: phases.upstreamPeer, retryWithIdempotencyKey: false, bufferBodyUpTo: 0,
+    responseBuffer: deps.config.limits.response_buffer, mirror: undefined,
+    requestFilters: phases.upstreamRequestFilter, responseFilters: phases.responseFilter,
+    responseHeaders: { hidden: deps.hidden, authorities: upstream.authorities, unrewrite: compileUnrewrite(route.rewrite) },
+  };
+  const wsRoute = { forward: fwd, idleMs: settings.idle_timeout, maxLifetimeMs: settings.max_lifetime };
+  return (ctx) => proxyWebSocket(ctx, wsRoute);
 }
 
 /** The action of a proxy route: forward, behind the cache when the route has one. */

@@ -20,10 +20,10 @@ import { createFailureLog, createLogger, type FailureLog } from './observe/index
 import { createAcme, createCertStore, helloInterceptor, ocspStapler, type AcmeManager } from './tls/index.js';
 import { RouteTable, type RouteInput } from './routing/index.js';
 import type { RoutePipeline, Runtime } from './server/handler.js';
-import { closeListeners, openListener, type Listener, type SecureOptions, type ServerOptions } from './server/listen.js';
+import { closeListeners, goAwayUpgrades, openListener, type Listener, type SecureOptions, type ServerOptions } from './server/listen.js';
 import { type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } from './schema.js';
 import { hiddenResponseHeaders, type UpstreamRuntime } from './upstream/index.js';
-import { cacheHolder, proxyAction, type ActionDeps } from './actions.js';
+import { cacheHolder, proxyAction, webSocketAction, type ActionDeps } from './actions.js';
 import type { CacheControl, ServerInfo, UpstreamInfo, UpstreamRegistry } from './core/services.js';
 import { discoveryRunner, upstreamRegistry } from './registry.js';
 import { startAdmin, type AdminServer, type Overlay } from './admin/index.js';
@@ -128,7 +128,8 @@ async function buildGeneration(config: GatehouseConfig, deps: GenerationDeps): P
     const phases = compileRoute(plugins, route, index);
     const id = route.name ?? `routes[${index}]`;
     const action: RoutePipeline['action'] = route.proxy ? proxyAction({ ...route, proxy: route.proxy }, id, phases, actionDeps) : undefined;
-    return { id, index, match: route.match, config: { ref: { id, index }, phases, action } };
+    const upgrade = route.proxy ? webSocketAction({ ...route, proxy: route.proxy }, phases, actionDeps) : undefined;
+    return { id, index, match: route.match, config: { ref: { id, index }, phases, action, upgrade } };
   });
   const tables = new Map<string, RouteTable<RoutePipeline>>();
   for (const l of config.listeners) {
@@ -181,6 +182,8 @@ function listenerUrl(l: Listener): string {
 }
 
 async function retire(gen: Generation, timeoutMs: number): Promise<void> {
+  // A retired config's WebSockets close (Close 1001) halfway through its grace, as Caddy's do on reload.
+  goAwayUpgrades(gen.runtime, Math.floor(timeoutMs / 2));
   if (gen.runtime.inflight > 0) {
     await new Promise<void>((r) => {
       const t = setTimeout(r, timeoutMs); // ref'd: the retiring generation is waited for

@@ -36,6 +36,21 @@ export interface RequestHead {
   cookieLength: number;
 }
 
+/**
+ * A request that asks to switch to the WebSocket protocol: HTTP/1.1 `Upgrade: websocket` (RFC 6455 4.1), or
+ * HTTP/2 extended CONNECT with `:protocol websocket` (RFC 8441 4). The kernel sets it; a route's tunnel uses it.
+ */
+export interface Upgrade {
+  /** HTTP/1.1: the client's socket, detached from node:http's parser. Undefined on HTTP/2 (the stream is req/res). */
+  readonly socket: import('node:stream').Duplex | undefined;
+  /** Bytes the client sent past the request head (HTTP/1.1). */
+  readonly head: Buffer;
+  /** Set while the drain, reload or shutdown asks open tunnels to close (a grace period in ms). */
+  goingAway: number | undefined;
+  /** Set by the tunnel once open: closes it cleanly (RFC 6455 Close 1001) after `graceMs`. */
+  onGoAway: ((graceMs: number) => void) | undefined;
+}
+
 /** The route as the pipeline sees it; `id` is its name or `routes[i]`. */
 export interface RouteRef { readonly id: string; readonly index: number }
 
@@ -60,6 +75,8 @@ export class RequestCtx {
   body: import('node:stream').Readable | undefined = undefined;
   /** Aborts the upstream exchange in flight (set by the forwarder while one is). */
   abortUpstream: { abort(): void } | undefined = undefined;
+  /** The request asks for a WebSocket (set by the kernel before routing); undefined for plain requests. */
+  upgrade: Upgrade | undefined = undefined;
   /** The client sent `Expect: 100-continue` and has not been told to go on yet: whoever reads the body first
    * sends `100 Continue` (RFC 9110 10.1.1), so a request refused before that never uploads its body. */
   expectContinue = false;

@@ -61,6 +61,10 @@ export const errors = {
   shed: () => new ProxyError(503, 'GH_OVERLOADED', { source: 'internal', retryAfterS: 1 }),
   /** RFC 9111 5.2.1.7: only-if-cached, and nothing stored answers the request. */
   notCached: () => new ProxyError(504, 'GH_CACHE_MISS', { source: 'downstream' }),
+  /** A WebSocket handshake on a route that does not take upgrades (`websocket: false`, respond, redirect). */
+  websocketNotAllowed: () => new ProxyError(400, 'GH_WEBSOCKET_NOT_ALLOWED', { source: 'downstream' }),
+  /** An Upgrade to another protocol than websocket, on a request with a body (it cannot be served as plain HTTP). */
+  upgradeUnsupported: () => new ProxyError(400, 'GH_UPGRADE_UNSUPPORTED', { source: 'downstream' }),
   internal: (cause: unknown) => new ProxyError(500, 'GH_INTERNAL', { source: 'internal', cause }),
 } as const;
 

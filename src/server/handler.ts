@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Logger } from 'pino';
-import { RequestCtx, type RouteRef } from '../core/context.js';
+import { RequestCtx, type RouteRef, type Upgrade } from '../core/context.js';
 import { errors, toProxyError, type ProxyError } from '../core/errors.js';
 import { permanentRedirect } from '../core/headers.js';
 import { runVerdicts, type CompiledPhases } from '../core/pipeline.js';
@@ -19,6 +19,8 @@ export interface RoutePipeline {
   readonly ref: RouteRef;
   readonly phases: CompiledPhases;
   readonly action: ((ctx: RequestCtx) => void) | undefined;
+  /** Opens a WebSocket for a request that asks for one (ctx.upgrade); undefined: the route refuses upgrades. */
+  readonly upgrade?: ((ctx: RequestCtx) => void) | undefined;
 }
 
 /** What a route table must offer the kernel (routing/ provides it). */
@@ -48,6 +50,21 @@ export interface Runtime {
   inflight: number;
   /** Resolvers waiting for inflight to reach 0. */
   idleWaiters: (() => void)[];
+  /** Requests of this generation that asked for a WebSocket and are not closed (drained with a Close 1001). */
+  upgrades?: Set<RequestCtx>;
+}
+
+/**
+ * Asks this generation's open WebSockets to close: each gets a Close 1001 (Going Away) after `graceMs`
+ * (RFC 6455 7.4.1), sent between frames to both sides, instead of a cut connection.
+ */
+export function goAwayUpgrades(rt: Runtime, graceMs: number): void {
+  for (const ctx of rt.upgrades ?? []) {
+    const u = ctx.upgrade!;
+    if (u.goingAway !== undefined) continue;
+    u.goingAway = graceMs;
+    u.onGoAway?.(graceMs);
+  }
 }
 
 export interface ListenerState {
@@ -87,6 +104,7 @@ function onClose(this: ServerResponse & Tagged): void {
       rt.log.error({ err }, 'logging hook failed');
     }
   }
+  if (ctx.upgrade) rt.upgrades?.delete(ctx);
   if (--rt.inflight === 0 && rt.idleWaiters.length) for (const w of rt.idleWaiters.splice(0)) w();
 }
 
@@ -124,7 +142,19 @@ function respond(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, verdict
   sendReply(ctx, verdict, phasesOf(tag).responseFilter, tag.rt.draining);
 }
 
+/**
+ * A WebSocket handshake past the request filters: a reply of the proxy's own that is not a success (an auth
+ * challenge, a redirect) goes out as is; a success would silently downgrade the handshake, so it is refused.
+ */
+function afterUpgradeFilters(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, v: Verdict): void {
+  if (v) return v.status >= 300 ? respond(ctx, tag, v) : fail(ctx, errors.websocketNotAllowed());
+  const open = tag.pipe!.upgrade;
+  if (open) open(ctx);
+  else fail(ctx, errors.websocketNotAllowed());
+}
+
 function afterRequestFilters(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, v: Verdict): void {
+  if (ctx.upgrade) return afterUpgradeFilters(ctx, tag, v);
   if (v) return respond(ctx, tag, v);
   const action = tag.pipe!.action;
   if (action) action(ctx);
@@ -167,11 +197,24 @@ export function handleCheckContinue(this: ListenerState, req: IncomingMessage, r
   serve(this, req, res, true);
 }
 
-function serve(state: ListenerState, req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+/**
+ * Serves a request that came with `Upgrade` (server/upgrade.ts): a WebSocket handshake (`upgrade`), a request
+ * served as plain HTTP (undefined), or one refused (`'refuse'`: another protocol, with a body).
+ */
+export function serveRequest(state: ListenerState, req: IncomingMessage, res: ServerResponse, upgrade: Upgrade | 'refuse' | undefined): void {
+  serve(state, req, res, false, upgrade);
+}
+
+function serve(state: ListenerState, req: IncomingMessage, res: ServerResponse, expectContinue: boolean, upgrade?: Upgrade | 'refuse'): void {
   const rt = state.runtime;
   rt.inflight++;
   const ctx = new RequestCtx(req, res, state.name, rt.log, state.secure);
   if (expectContinue) ctx.expectContinue = true;
+  if (typeof upgrade === 'object') {
+    ctx.upgrade = upgrade;
+    (rt.upgrades ??= new Set()).add(ctx);
+    if (rt.draining) upgrade.goingAway = 0;
+  }
   const tag = { ctx, rt, pipe: undefined as RoutePipeline | undefined };
   (res as ServerResponse & Tagged)[kCtx] = tag;
   res.on('close', onClose);
@@ -180,6 +223,7 @@ function serve(state: ListenerState, req: IncomingMessage, res: ServerResponse, 
     ctx.requestId = requestIdFor(ctx.head);
     ctx.clientIp = clientAddress(ctx, rt.trusted);
     if (ctx.head.violation !== undefined) throw errors.badRequest(new Error(ctx.head.violation));
+    if (upgrade === 'refuse') throw errors.upgradeUnsupported();
     ctx.host = hostName(ctx.head.hostHeader);
     if (ctx.path.charCodeAt(0) !== 47 /* / */) {
       const target = originForm(req.url!, ctx.head.hostHeader);

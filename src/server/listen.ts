@@ -4,7 +4,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { errors } from '../core/errors.js';
 import type { SecureContext } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
-import { handleCheckContinue, handleRequest, type ListenerState, type Runtime } from './handler.js';
+import { goAwayUpgrades, handleCheckContinue, handleRequest, type ListenerState, type Runtime } from './handler.js';
+import { handleExtendedConnect, handleUpgrade } from './upgrade.js';
+
+export { goAwayUpgrades } from './handler.js';
 import { keepSession, type H2Session, type SessionUpkeep } from './h2-session.js';
 import { errorPage } from './reply.js';
 import type { ListenerConfig } from './schema.js';
@@ -64,7 +67,9 @@ export interface ServerOptions {
  * CONNECT (RFC 9110 9.3.6) asks for a tunnel, which a reverse proxy does not open: 405 with the usual error
  * body, then close (node:http would otherwise drop the connection without an answer).
  */
-function onConnect(req: IncomingMessage, socket: Socket | ServerResponse): void {
+function onConnect(this: ListenerState, req: IncomingMessage, socket: Socket | ServerResponse): void {
+  // RFC 8441: HTTP/2 extended CONNECT for a WebSocket runs the pipeline like any request.
+  if ('writeHead' in socket && handleExtendedConnect(this, req, socket)) return;
   const page = errorPage(errors.methodNotAllowed(), randomUUID(), req.headers.accept);
   const body = page.body as string;
   const headers: Record<string, string> = { ...page.headers as Record<string, string>, 'content-length': String(Buffer.byteLength(body)) };
@@ -108,7 +113,8 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
   // The TLS settings in force, which a reload replaces (wireTls); Node keeps the SNICallback it was given.
   const live = secure ? { current: secure } : undefined;
   const sniCallback: SecureOptions['sni'] = (name, cb) => live!.current.sni(name, cb);
-  const h2Settings = { maxConcurrentStreams: 128, maxHeaderListSize: opts.maxHeaderSize };
+  // RFC 8441 3: SETTINGS_ENABLE_CONNECT_PROTOCOL, so that clients may open WebSockets over HTTP/2.
+  const h2Settings = { maxConcurrentStreams: 128, maxHeaderListSize: opts.maxHeaderSize, enableConnectProtocol: true };
   if (!secure && config.h2c) {
     const { createServer: createH2cServer } = await import('node:http2');
     server = createH2cServer({ settings: h2Settings, maxSessionInvalidFrames: 100, maxSessionRejectedStreams: 100 }) as unknown as Server;
@@ -147,7 +153,8 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
   server.on('connection', onConnection.bind(state));
   server.on('request', handleRequest.bind(state));
   server.on('checkContinue', handleCheckContinue.bind(state));
-  server.on('connect', onConnect);
+  server.on('connect', onConnect.bind(state));
+  server.on('upgrade', handleUpgrade.bind(state));
   const { host, port } = parseAddress(config.address);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
@@ -259,6 +266,8 @@ function wireTls(server: Server, live: { current: SecureOptions }): { update(nex
  */
 export async function closeListeners(listeners: readonly Listener[], runtimes: readonly Runtime[], timeoutMs: number): Promise<void> {
   for (const rt of runtimes) rt.draining = true;
+  // Open WebSockets get a Close 1001 halfway through the drain: the rest is their close handshake.
+  for (const rt of runtimes) goAwayUpgrades(rt, Math.floor(timeoutMs / 2));
   const closed = listeners.map((l) => new Promise<void>((r) => l.server.close(() => r())));
   const busy = (): boolean => runtimes.some((rt) => rt.inflight > 0);
   const deadline = Date.now() + timeoutMs;

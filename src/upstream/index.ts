@@ -11,3 +11,4 @@ export { fromUndici } from './undici-errors.js';
 export * from './schema.js';
 export { createRegistry, type Registry, type RegistryDeps } from './registry.js';
 export { fetchUpstream, type FetchRoute } from './fetch.js';
+export { proxyWebSocket, type WebSocketRoute } from './websocket.js';

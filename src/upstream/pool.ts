@@ -36,6 +36,8 @@ export interface UpstreamRuntime {
   /** Requests waiting for a connection to a server at max_connections (max_pending). */
   pending: number;
   pool(peer: Peer): Pool;
+  /** The TLS options of connections to https:// servers (for connections made outside the pools: WebSockets). */
+  tls?(): Record<string, unknown>;
 }
 
 /** What reading an upstream's TLS files needs. */

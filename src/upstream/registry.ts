@@ -107,6 +107,7 @@ export function createRegistry<C extends UpstreamBaseConfig>(deps: RegistryDeps<
       name, config: cfg, peers: [], selector: NONE, observer: undefined, affinity: undefined, hashKey: undefined,
       budget: retryBudget({ percent: 100, windowMs: 1000, minRetries: 0 }), authorities: new Set<string>(), inflight: 0, pending: 0,
       pool: (peer) => pools.get(peer)!,
+      tls: () => e.tls,
     };
     const e: Entry<C> = { name, cfg, configured: false, runtime, servers: new Map(), retiring: new Set(), tls: {}, poolKey: '' };
     entries.set(name, e);

@@ -68,6 +68,17 @@ export const upstreamBaseSchema = z
   })
   .describe('A named pool of servers');
 
+export const websocketSchema = z
+  .union([
+    z.boolean(),
+    z.strictObject({
+      idle_timeout: duration.prefault('60s').describe('Close a WebSocket after this long without a byte either way (Close 1001 to both sides), as nginx\'s 60 s; 0s: never'),
+      max_lifetime: duration.optional().describe('Close a WebSocket (Close 1001) this long after it opened, whatever its traffic'),
+    }),
+  ])
+  .prefault({})
+  .describe('WebSocket upgrades on this route (on by default): true/false, or { idle_timeout, max_lifetime }');
+
 export const proxySchema = z
   .strictObject({
     upstream: z.string().min(1).describe('Name of the upstream (a key of `upstreams`)'),
@@ -75,9 +86,11 @@ export const proxySchema = z
       .boolean()
       .default(false)
       .describe('Treat a POST or PATCH that carries an Idempotency-Key header as idempotent for retries'),
+    websocket: websocketSchema,
   })
   .describe('Forward the request to an upstream');
 
 export type ServerConfig = z.output<typeof serverSchema>;
 export type UpstreamBaseConfig = z.output<typeof upstreamBaseSchema>;
+export type WebSocketConfig = z.output<typeof websocketSchema>;
 export type ProxyConfig = z.output<typeof proxySchema>;
