@@ -68,6 +68,8 @@ export function fileProblems(cfg: GatehouseConfig, baseDir: string): PlacedMessa
 export function warningsOf(cfg: GatehouseConfig): PlacedMessage[] {
   const out: PlacedMessage[] = [];
   const used = new Set(cfg.routes.flatMap((r) => [r.proxy?.upstream, r.mirror?.upstream]));
+  // Layer 4 listeners use upstreams too (stream/).
+  for (const l of cfg.listeners) for (const u of [l.upstream, ...Object.values(l.sni ?? {})]) used.add(u);
   for (const name of Object.keys(cfg.upstreams)) {
     if (!used.has(name)) out.push({ path: ['upstreams', name], useKey: true, message: `upstream "${name}" is not used by any route` });
   }

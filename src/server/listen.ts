@@ -58,6 +58,8 @@ export interface ServerOptions {
   keepAliveTimeout: number;
   maxRequestsPerSocket: number;
   maxHeadersCount: number;
+  /** Sees each accepted socket first (the PROXY protocol header) and hands it on with `next`, or closes it. */
+  accept?: ((socket: Socket, next: (socket: Socket) => void) => void) | undefined;
 }
 
 /**
@@ -148,6 +150,7 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
   server.on('request', handleRequest.bind(state));
   server.on('checkContinue', handleCheckContinue.bind(state));
   server.on('connect', onConnect);
+  if (opts.accept) wireAccept(server, opts.accept, secure === undefined);
   const { host, port } = parseAddress(config.address);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
@@ -190,6 +193,18 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     },
   };
   return listener;
+}
+
+/** Runs `accept` before every 'connection' listener (connection filters, the TLS or HTTP server). */
+function wireAccept(server: Server, accept: NonNullable<ServerOptions['accept']>, plain: boolean): void {
+  const handlers = server.listeners('connection') as ((s: Socket) => void)[];
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => accept(socket, (s) => {
+    for (const f of handlers) f.call(server, s);
+    // Bytes read past a PROXY header were put back (unshift); the TLS server reads them itself, the HTTP
+    // parser once the socket flows again.
+    if (plain && !s.destroyed && s.isPaused()) s.resume();
+  }));
 }
 
 /**
