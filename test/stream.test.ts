@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
@@ -8,7 +10,8 @@ import { makeCa, makeLeaf } from './helpers/certs.js';
 import { startOrigin, waitFor } from './helpers/origin.js';
 import { startProxy, type ProxyConfig } from './helpers/proxy.js';
 import { startRedis } from './helpers/redis.js';
-import { createGatehouse, parseConfig, type GatehouseConfigInput } from '../src/index.js';
+import { tempDir } from './helpers/tmp.js';
+import { createGatehouse, loadConfig, parseConfig, type GatehouseConfigInput } from '../src/index.js';
 import { encodeProxyHeader, readProxyHeader } from '../src/stream/index.js';
 
 /** A test config as startProxy completes it (for a reload: the same listener addresses keep their sockets). */
@@ -251,4 +254,78 @@ test('stream: stop waits for open connections up to shutdown.timeout, then close
   await gh.stop({ timeoutMs: 300 });
   await closed;
   assert.ok(Date.now() - t0 >= 250, 'waited for the open connection');
+});
+
+test('stream: PROXY protocol before TLS on an HTTPS listener: the client address is the header\'s', async (t) => {
+  const ca = makeCa();
+  const leaf = makeLeaf(ca, 'secure.test', ['secure.test']);
+  const p = await startProxy(t, {
+    listeners: [{ name: 'secure', address: '127.0.0.1:0', proxy_protocol: true, tls: { certificates: [{ cert: leaf.cert, key: leaf.key }] } }],
+    trusted_proxies: ['127.0.0.1'],
+    access: { deny: ['203.0.113.66'] },
+    routes: [{ match: { path: '/' }, respond: { status: 200, body: 'ok' } }],
+  });
+  const viaTls = (ip: string): Promise<string> => new Promise((resolve) => {
+    const raw = connect({ host: '127.0.0.1', port: p.port }, () => {
+      raw.write(`PROXY TCP4 ${ip} 127.0.0.1 1234 443\r\n`);
+      const s = tlsConnect({ socket: raw, servername: 'secure.test', ca: ca.certPem });
+      let out = '';
+      s.on('secureConnect', () => s.write('GET / HTTP/1.1\r\nhost: secure.test\r\nconnection: close\r\n\r\n'));
+      s.on('data', (d) => { out += d; });
+      s.on('error', () => {});
+      s.on('close', () => resolve(out));
+    });
+    raw.on('error', () => resolve(''));
+  });
+  assert.match(await viaTls('198.51.100.1'), /^HTTP\/1\.1 200/);
+  assert.match(await viaTls('203.0.113.66'), /^HTTP\/1\.1 403/);
+});
+
+test('stream: a drained server takes no new connections; its open ones go on', async (t) => {
+  const a = await tcpServer(t, (s) => s.pipe(s));
+  const b = await tcpServer(t, (s) => s.pipe(s));
+  const p = await startProxy(t, {
+    listeners: [{ name: 'public', address: '127.0.0.1:0' }, { name: 'tcp', address: '127.0.0.1:0', protocol: 'tcp', upstream: 'u' }],
+    upstreams: { u: { servers: [`tcp://127.0.0.1:${a.port}`, `tcp://127.0.0.1:${b.port}`] } },
+  });
+  const port = portOf(p.gh.addresses().tcp!);
+  const counts = (): number[] => [a, b].map((o) => (o.server as unknown as { _connections: number })._connections);
+  const open = connect({ host: '127.0.0.1', port });
+  open.on('error', () => {});
+  await new Promise<void>((r) => open.once('connect', () => r()));
+  await waitFor(() => counts().reduce((x, y) => x + y) === 1, 2000, 'first connection');
+  const first = counts()[0] === 1 ? a : b;
+  const other = first === a ? b : a;
+  p.gh.registry.drainServer('u', `127.0.0.1:${first.port}`);
+  for (let i = 0; i < 3; i++) {
+    const s = connect({ host: '127.0.0.1', port });
+    s.on('error', () => {});
+    t.after(() => s.destroy());
+    await new Promise<void>((r) => s.once('connect', () => r()));
+  }
+  await waitFor(() => (other.server as unknown as { _connections: number })._connections === 3, 2000, 'new connections on the other server');
+  // The open connection still works.
+  open.write('still here');
+  const echoed = await new Promise<string>((r) => open.once('data', (d) => r(String(d))));
+  assert.equal(echoed, 'still here');
+  open.destroy();
+});
+
+test('stream: a tcp listener on an http upstream is an error at its file position', async (t) => {
+  const dir = tempDir('stream');
+  const file = join(dir, 'gatehouse.yaml');
+  writeFileSync(file, [
+    'listeners:',
+    '  - name: public',
+    '    address: 127.0.0.1:0',
+    '  - name: redis',
+    '    address: 127.0.0.1:0',
+    '    protocol: tcp',
+    '    upstream: web',
+    'upstreams:',
+    '  web: { servers: [http://127.0.0.1:1] }',
+    '',
+  ].join('\n'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  await assert.rejects(loadConfig(file), /gatehouse\.yaml.*upstream "web" must have tcp:\/\/ servers.*listeners\[1\]\.upstream \(line 7, col \d+\)/s);
 });

@@ -205,6 +205,13 @@ function wireAccept(server: Server, accept: NonNullable<ServerOptions['accept']>
     // parser once the socket flows again.
     if (plain && !s.destroyed && s.isPaused()) s.resume();
   }));
+  if (plain) return;
+  // A TLS socket reports the address of the connection it wraps, not what the accept step set on it.
+  server.on('secureConnection', (tls: Socket & { _parent?: Socket | null }) => {
+    const raw = tls._parent;
+    if (!raw || !Object.hasOwn(raw, 'remoteAddress')) return;
+    for (const k of ['remoteAddress', 'remotePort', 'remoteFamily'] as const) Object.defineProperty(tls, k, { value: raw[k], configurable: true });
+  });
 }
 
 /**
