@@ -81,8 +81,8 @@ export function warningsOf(cfg: GatehouseConfig): PlacedMessage[] {
     });
   }
   cfg.listeners.forEach((l, i) => {
-    // A listener that redirects everything to https needs no routes.
-    if (l.redirect_https || cfg.routes.some((r) => applies(r.match.listener, l.name))) return;
+    // A listener that redirects everything to https needs no routes; a layer 4 one takes none.
+    if (l.redirect_https || l.protocol !== 'http' || cfg.routes.some((r) => applies(r.match.listener, l.name))) return;
     out.push({ path: ['listeners', i], message: `listener "${l.name}" has no routes: every request to it is answered 404` });
   });
   const tokenEnv = cfg.admin?.token_env;
