@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Redis } from 'ioredis';
@@ -10,6 +10,7 @@ import { makeCa, makeLeaf } from './helpers/certs.js';
 import { startOrigin, waitFor } from './helpers/origin.js';
 import { startProxy, type ProxyConfig } from './helpers/proxy.js';
 import { startRedis } from './helpers/redis.js';
+import { rawExchange, tcpServer } from './helpers/stream.js';
 import { tempDir } from './helpers/tmp.js';
 import { createGatehouse, loadConfig, parseConfig, type GatehouseConfigInput } from '../src/index.js';
 import { encodeProxyHeader, readProxyHeader } from '../src/stream/index.js';
@@ -26,27 +27,6 @@ function redisClient(t: TestContext, port: number): Redis {
   r.on('error', () => {});
   t.after(() => r.disconnect());
   return r;
-}
-
-/** A TCP server on 127.0.0.1:0 that hands each connection to `onConn`; closed by the test's `after`. */
-async function tcpServer(t: TestContext, onConn: (s: Socket) => void): Promise<{ server: Server; port: number }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => {}); onConn(s); });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => { for (const s of sockets) s.destroy(); return new Promise<void>((r) => server.close(() => r())); });
-  return { server, port: (server.address() as AddressInfo).port };
-}
-
-/** Sends raw bytes, returns everything read until the peer closes (or '' when it closes at once). */
-function rawExchange(port: number, ...chunks: Buffer[]): Promise<string> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    let out = '';
-    s.on('connect', () => { for (const c of chunks) s.write(c); });
-    s.on('data', (d) => { out += d.toString('latin1'); });
-    s.on('error', () => {});
-    s.on('close', () => resolve(out));
-  });
 }
 
 test('stream: a tcp listener proxies redis (SET/GET and pub/sub) with ioredis', async (t) => {
@@ -328,4 +308,74 @@ test('stream: a tcp listener on an http upstream is an error at its file positio
   ].join('\n'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   await assert.rejects(loadConfig(file), /gatehouse\.yaml.*upstream "web" must have tcp:\/\/ servers.*listeners\[1\]\.upstream \(line 7, col \d+\)/s);
+});
+
+test('stream: PROXY headers are read across several reads; broken ones are refused', () => {
+  const v2 = encodeProxyHeader('v2', { source: '192.0.2.1', sourcePort: 1, destination: '192.0.2.2', destinationPort: 2 });
+  for (let i = 0; i < v2.length; i++) assert.equal(readProxyHeader(v2.subarray(0, i)), undefined);
+  assert.deepEqual(readProxyHeader(Buffer.concat([v2, Buffer.from('GET')])), { length: v2.length, address: { source: '192.0.2.1', sourcePort: 1, destination: '192.0.2.2', destinationPort: 2 } });
+  const v1 = Buffer.from('PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\n');
+  for (let i = 0; i < v1.length; i++) assert.equal(readProxyHeader(v1.subarray(0, i)), undefined);
+  assert.equal(readProxyHeader(v1)?.address?.source, '192.0.2.1');
+  assert.equal(readProxyHeader(Buffer.from('PROXY UNKNOWN\r\n'))?.address, undefined);
+  assert.equal(readProxyHeader(Buffer.from('PROXY TCP4 999.0.2.1 192.0.2.2 1 2\r\n')), null);
+  assert.equal(readProxyHeader(Buffer.from('GET / HTTP/1.1\r\n')), null);
+  assert.equal(readProxyHeader(Buffer.from(`PROXY TCP4 ${'1'.repeat(120)}`)), null);
+  const v6 = encodeProxyHeader('v2', { source: '::ffff:192.0.2.1', sourcePort: 1, destination: '2001:db8::2', destinationPort: 2 });
+  assert.equal(readProxyHeader(v6)?.address?.destination, '2001:db8::2');
+});
+
+test('stream: a ClientHello that arrives a few bytes at a time is still routed by its SNI', async (t) => {
+  const ca = makeCa();
+  const leaf = makeLeaf(ca, 'slow.test', ['slow.test']);
+  const server = createTlsServer({ cert: leaf.certPem, key: leaf.keyPem }, (s) => s.end('slow ok'));
+  server.on('tlsClientError', () => {});
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const p = await startProxy(t, {
+    listeners: [{ name: 'public', address: '127.0.0.1:0' }, { name: 'pt', address: '127.0.0.1:0', protocol: 'tls_passthrough', sni: { 'slow.test': 'slow' } }],
+    upstreams: { slow: { servers: [`tcp://127.0.0.1:${(server.address() as AddressInfo).port}`] } },
+  });
+  const port = portOf(p.gh.addresses().pt!);
+  // A real ClientHello, captured from node:tls, then sent to the proxy 7 bytes at a time, 2 ms apart.
+  const helloFor = async (servername: string): Promise<Buffer> => {
+    let got!: (b: Buffer) => void;
+    const hello = new Promise<Buffer>((r) => { got = r; });
+    const capture = await tcpServer(t, (s) => s.once('data', (d: Buffer) => { got(d); s.destroy(); }));
+    const client = tlsConnect({ host: '127.0.0.1', port: capture.port, servername, ca: ca.certPem });
+    client.on('error', () => {});
+    return hello.finally(() => client.destroy());
+  };
+  const trickle = (hello: Buffer): Promise<Buffer> => new Promise((resolve) => {
+    const raw = connect({ host: '127.0.0.1', port, noDelay: true });
+    const chunks: Buffer[] = [];
+    raw.on('data', (d: Buffer) => { chunks.push(d); raw.destroy(); });
+    raw.on('error', () => {});
+    raw.on('close', () => resolve(Buffer.concat(chunks)));
+    raw.on('connect', async () => {
+      for (let i = 0; i < hello.length; i += 7) {
+        raw.write(hello.subarray(i, i + 7));
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    });
+  });
+  const answer = await trickle(await helloFor('slow.test'));
+  assert.equal(answer[0], 22, 'a TLS handshake record (ServerHello) from the backend');
+  assert.equal((await trickle(await helloFor('other.test'))).length, 0, 'no match: closed');
+});
+
+test('stream: connection caps (limits.connections_per_client) apply to tcp listeners', async (t) => {
+  const echo = await tcpServer(t, (s) => s.pipe(s));
+  const p = await startProxy(t, {
+    listeners: [{ name: 'public', address: '127.0.0.1:0' }, { name: 'tcp', address: '127.0.0.1:0', protocol: 'tcp', upstream: 'u' }],
+    limits: { connections_per_client: 1 },
+    upstreams: { u: { servers: [`tcp://127.0.0.1:${echo.port}`] } },
+  });
+  const port = portOf(p.gh.addresses().tcp!);
+  const first = connect({ host: '127.0.0.1', port });
+  first.on('error', () => {});
+  t.after(() => first.destroy());
+  first.write('one');
+  assert.equal(await new Promise<string>((r) => first.once('data', (d) => r(String(d)))), 'one');
+  assert.equal(await rawExchange(port, Buffer.from('two')), '');
 });
