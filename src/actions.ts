@@ -22,7 +22,8 @@ export interface ActionDeps {
   readonly cache: () => CacheEngine;
 }
 
-function blockList(cidrs: readonly string[]): BlockList {
+/** A BlockList of IP addresses and CIDRs (`trusted_proxies`, purge `allow`). */
+export function blockList(cidrs: readonly string[]): BlockList {
   const list = new BlockList();
   for (const c of cidrs) {
     const [ip, bits] = c.split('/');

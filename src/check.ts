@@ -68,6 +68,8 @@ export function fileProblems(cfg: GatehouseConfig, baseDir: string): PlacedMessa
 export function warningsOf(cfg: GatehouseConfig): PlacedMessage[] {
   const out: PlacedMessage[] = [];
   const used = new Set(cfg.routes.flatMap((r) => [r.proxy?.upstream, r.mirror?.upstream]));
+  // Layer 4 listeners use upstreams too (stream/).
+  for (const l of cfg.listeners) for (const u of [l.upstream, ...Object.values(l.sni ?? {})]) used.add(u);
   for (const name of Object.keys(cfg.upstreams)) {
     if (!used.has(name)) out.push({ path: ['upstreams', name], useKey: true, message: `upstream "${name}" is not used by any route` });
   }
@@ -79,8 +81,8 @@ export function warningsOf(cfg: GatehouseConfig): PlacedMessage[] {
     });
   }
   cfg.listeners.forEach((l, i) => {
-    // A listener that redirects everything to https needs no routes.
-    if (l.redirect_https || cfg.routes.some((r) => applies(r.match.listener, l.name))) return;
+    // A listener that redirects everything to https needs no routes; a layer 4 one takes none.
+    if (l.redirect_https || l.protocol !== 'http' || cfg.routes.some((r) => applies(r.match.listener, l.name))) return;
     out.push({ path: ['listeners', i], message: `listener "${l.name}" has no routes: every request to it is answered 404` });
   });
   const tokenEnv = cfg.admin?.token_env;

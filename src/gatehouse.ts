@@ -5,7 +5,6 @@
  *
  * The plugins and their order (= the order of hooks in every phase) are registered in plugins.ts.
  */
-import { BlockList } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
@@ -20,14 +19,16 @@ import { createFailureLog, createLogger, type FailureLog } from './observe/index
 import { createAcme, createCertStore, helloInterceptor, ocspStapler, type AcmeManager } from './tls/index.js';
 import { RouteTable, type RouteInput } from './routing/index.js';
 import type { RoutePipeline, Runtime } from './server/handler.js';
-import { closeListeners, goAwayUpgrades, openListener, type Listener, type SecureOptions, type ServerOptions } from './server/listen.js';
+import { closeListeners, goAwayUpgrades, openListener, type Listener, type SecureOptions } from './server/listen.js';
 import { type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } from './schema.js';
 import { hiddenResponseHeaders, type UpstreamRuntime } from './upstream/index.js';
-import { cacheHolder, proxyAction, webSocketAction, type ActionDeps } from './actions.js';
+import { blockList, cacheHolder, proxyAction, webSocketAction, type ActionDeps } from './actions.js';
+import { listenerUrl, routeHosts, serverOptions } from './listeners.js';
 import type { CacheControl, ServerInfo, UpstreamInfo, UpstreamRegistry } from './core/services.js';
 import { discoveryRunner, upstreamRegistry } from './registry.js';
 import { startAdmin, type AdminServer, type Overlay } from './admin/index.js';
 import { adminOverlay, adminTarget, cacheControl, packageVersion } from './admin-target.js';
+import { httpProxyAccept, openStream } from './streams.js';
 
 export { createLogger } from './observe/index.js';
 export { configSchemaFor } from './plugins.js';
@@ -111,6 +112,8 @@ interface Generation {
 type GenerationDeps = AppServices & {
   challenges: Map<string, string>; failures: FailureLog; userPlugins: readonly AnyPlugin[]; registry: ReturnType<typeof upstreamRegistry>;
   cache: ReturnType<typeof cacheHolder>;
+  /** Each generation by its runtime (layer 4 listeners find their settings and upstreams through it). */
+  generations: WeakMap<Runtime, Generation>;
 };
 
 async function buildGeneration(config: GatehouseConfig, deps: GenerationDeps): Promise<Generation> {
@@ -139,46 +142,13 @@ async function buildGeneration(config: GatehouseConfig, deps: GenerationDeps): P
     });
     tables.set(l.name, new RouteTable(mine, { paths: config.paths }));
   }
-  let trusted: BlockList | undefined;
-  if (config.trusted_proxies.length) {
-    trusted = new BlockList();
-    for (const c of config.trusted_proxies) {
-      const [ip, bits] = c.split('/');
-      const family = ip!.includes(':') ? 'ipv6' : 'ipv4';
-      if (bits === undefined) trusted.addAddress(ip!, family);
-      else trusted.addSubnet(ip!, Number(bits), family);
-    }
-  }
+  const trusted = config.trusted_proxies.length ? blockList(config.trusted_proxies) : undefined;
   const runtime: Runtime = {
     tables, global: compileGlobal(plugins), trusted, log, logFailure: failures.failed, draining: false, inflight: 0, idleWaiters: [],
   };
-  return { config, runtime, upstreams, plugins };
-}
-
-/** The exact host names of the routes that serve a listener: what ACME certifies by default. */
-function routeHosts(cfg: GatehouseConfig, listener: string): string[] {
-  const names = new Set<string>();
-  for (const r of cfg.routes) {
-    const only = r.match.listener;
-    if (only !== undefined && !(Array.isArray(only) ? only.includes(listener) : only === listener)) continue;
-    for (const h of r.match.host === undefined ? [] : Array.isArray(r.match.host) ? r.match.host : [r.match.host]) {
-      if (!h.includes('*')) names.add(h.toLowerCase());
-    }
-  }
-  return [...names];
-}
-
-function serverOptions(cfg: GatehouseConfig): ServerOptions {
-  const l = cfg.limits;
-  return {
-    maxHeaderSize: l.header_size, headersTimeout: l.header_timeout, keepAliveTimeout: l.keepalive_timeout,
-    maxRequestsPerSocket: l.max_requests_per_connection, maxHeadersCount: Math.max(2000, l.header_count + 1),
-  };
-}
-
-/** `https://ADDRESS` for a TLS listener, `http://ADDRESS` for a plain one. */
-function listenerUrl(l: Listener): string {
-  return `${l.state.secure ? 'https' : 'http'}://${l.address()}`;
+  const gen = { config, runtime, upstreams, plugins };
+  deps.generations.set(runtime, gen);
+  return gen;
 }
 
 async function retire(gen: Generation, timeoutMs: number): Promise<void> {
@@ -209,7 +179,10 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   const discovery = discoveryRunner(registry, log, baseDir);
   // Process lifetime too: cached objects outlive configs (a route whose cache settings stay keeps its own).
   const cache = cacheHolder(log, baseDir);
-  const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins, registry, cache };
+  const generations = new WeakMap<Runtime, Generation>();
+  const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins, registry, cache, generations };
+  /** The generation an HTTP listener's PROXY protocol step reads its settings from. */
+  const current = (): { config: GatehouseConfig; runtime: Runtime } | undefined => gen && { config: gen.config, runtime: gen.runtime };
   const alpnChallenges = new Map<string, SecureContext>();
   const acmeManagers = new Map<string, AcmeManager>();
   // The admin API has the process's lifetime: started with the proxy, stopped last; `version` counts configs.
@@ -253,6 +226,12 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     try {
       for (const l of cfg.listeners) {
         const existing = listeners.get(l.name);
+        if (existing && existing.config.address === l.address && (existing.config as typeof l).protocol !== l.protocol) {
+          log.warn({ listener: l.name }, 'listener protocol changed on a bound address: restart to apply');
+          continue;
+        }
+        // Layer 4 listeners read their settings per connection from the generation (streams.ts).
+        if (existing && existing.config.address === l.address && l.protocol !== 'http') continue;
         if (existing && existing.config.address === l.address) {
           // Same socket: TLS settings change in place. A listener with certificate files is set up again on
           // every reload (its files are read afresh); an ACME one when its settings or names change (not to
@@ -268,7 +247,9 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
           }
           continue;
         }
-        opened.push(await openListener(l, g.runtime, serverOptions(cfg), await secureFor(l, cfg, ordering)));
+        const accept = httpProxyAccept(l.name, () => current() ?? { config: cfg, runtime: g.runtime });
+        opened.push(l.protocol !== 'http' ? await openStream(l, g.runtime, { generationOf: (rt) => generations.get(rt) })
+          : await openListener(l, g.runtime, { ...serverOptions(cfg), accept }, await secureFor(l, cfg, ordering)));
       }
     } catch (err) {
       await closeListeners(opened, [], 0);

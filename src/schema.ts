@@ -10,9 +10,10 @@ import {
 } from './routing/schema.js';
 import { errorPagesSchema, listenerSchema as listenerBaseSchema, reloadSchema, shutdownSchema } from './server/schema.js';
 import { redirectHttpsSchema, tlsSchema } from './tls/schema.js';
+import { streamIssues, streamListenerFields, streamUpstreamFields } from './stream/index.js';
 
-/** A listener: address (server/), TLS (tls/). */
-export const listenerSchema = listenerBaseSchema.extend({ tls: tlsSchema.optional(), redirect_https: redirectHttpsSchema });
+/** A listener: address (server/), TLS (tls/), layer 4 protocol and PROXY protocol (stream/). */
+export const listenerSchema = listenerBaseSchema.extend({ tls: tlsSchema.optional(), redirect_https: redirectHttpsSchema, ...streamListenerFields });
 import { balanceSchema, hashSchema, mirrorSchema, stickySchema } from './balance/schema.js';
 import { healthSchema } from './health/schema.js';
 import {
@@ -37,6 +38,7 @@ export const upstreamSchema = upstreamBaseSchema.extend({
   hash: hashSchema.optional(),
   sticky: stickySchema.optional(),
   health: healthSchema.optional(),
+  ...streamUpstreamFields,
 });
 
 /**
@@ -149,6 +151,7 @@ function crossCheck(raw: unknown, ctx: z.RefinementCtx): void {
     const route = obj(r);
     if (route) checkRoute(route, i, upstreams, names, ctx);
   });
+  for (const issue of streamIssues(cfg)) ctx.addIssue({ code: 'custom', ...issue });
 }
 
 function checkRegex(source: unknown, path: (string | number)[], ctx: z.RefinementCtx): void {

@@ -16,7 +16,8 @@ function statusRange(spec: string): [number, number] {
 
 /** One probe of one server. */
 export function createProbe(peer: Peer, cfg: ActiveHealthConfig, tlsOptions: Record<string, unknown> = {}): { run(): Promise<CheckResult>; close(): Promise<void> } {
-  if (cfg.type === 'tcp') {
+  // tcp:// servers (layer 4 upstreams) speak no HTTP: their check is always a connect.
+  if (cfg.type === 'tcp' || peer.url.startsWith('tcp:')) {
     const u = new URL(peer.origin);
     return {
       run: () => new Promise<CheckResult>((resolve) => {

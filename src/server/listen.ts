@@ -61,6 +61,8 @@ export interface ServerOptions {
   keepAliveTimeout: number;
   maxRequestsPerSocket: number;
   maxHeadersCount: number;
+  /** Sees each accepted socket first (the PROXY protocol header) and hands it on with `next`, or closes it. */
+  accept?: ((socket: Socket, next: (socket: Socket) => void) => void) | undefined;
 }
 
 /**
@@ -155,6 +157,7 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
   server.on('checkContinue', handleCheckContinue.bind(state));
   server.on('connect', onConnect.bind(state));
   server.on('upgrade', handleUpgrade.bind(state));
+  if (opts.accept) wireAccept(server, opts.accept, secure === undefined);
   const { host, port } = parseAddress(config.address);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
@@ -197,6 +200,25 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     },
   };
   return listener;
+}
+
+/** Runs `accept` before every 'connection' listener (connection filters, the TLS or HTTP server). */
+function wireAccept(server: Server, accept: NonNullable<ServerOptions['accept']>, plain: boolean): void {
+  const handlers = server.listeners('connection') as ((s: Socket) => void)[];
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => accept(socket, (s) => {
+    for (const f of handlers) f.call(server, s);
+    // Bytes read past a PROXY header were put back (unshift); the TLS server reads them itself, the HTTP
+    // parser once the socket flows again.
+    if (plain && !s.destroyed && s.isPaused()) s.resume();
+  }));
+  if (plain) return;
+  // A TLS socket reports the address of the connection it wraps, not what the accept step set on it.
+  server.on('secureConnection', (tls: Socket & { _parent?: Socket | null }) => {
+    const raw = tls._parent;
+    if (!raw || !Object.hasOwn(raw, 'remoteAddress')) return;
+    for (const k of ['remoteAddress', 'remotePort', 'remoteFamily'] as const) Object.defineProperty(tls, k, { value: raw[k], configurable: true });
+  });
 }
 
 /**

@@ -92,7 +92,8 @@ export function serverSpec(s: ServerEntry): Exclude<ServerEntry, string> {
 export function createPeer(server: Exclude<ServerEntry, string>, cfg: UpstreamBaseConfig): Peer {
   const u = new URL(server.url);
   return {
-    id: u.host, url: server.url.replace(/\/$/, ''), origin: u.origin, authority: u.host, weight: server.weight,
+    // tcp:// (layer 4, stream/) has no URL origin of its own ("null"): scheme://host:port, as for http.
+    id: u.host, url: server.url.replace(/\/$/, ''), origin: u.protocol === 'tcp:' ? `tcp://${u.host}` : u.origin, authority: u.host, weight: server.weight,
     backup: server.backup, slowStartMs: server.slow_start ?? cfg.slow_start ?? 0,
     maxConnections: server.max_connections ?? cfg.keepalive.max_connections ?? 0,
     inflight: 0, up: true, upSince: 0, ewmaMs: 0,
@@ -109,7 +110,9 @@ export function poolKey(cfg: UpstreamBaseConfig): string {
 /** The undici pool of one peer; `tls` from `tlsOptions`. */
 export function createPool(peer: Peer, cfg: UpstreamBaseConfig, tls: Record<string, unknown>): Pool {
   const https = peer.origin.startsWith('https:');
-  return new Pool(peer.origin, {
+  // A tcp:// server (stream/) is never sent HTTP: its pool stays unused (undici connects lazily), made only so
+  // that the registry keeps every server alike.
+  return new Pool(peer.origin.startsWith('tcp:') ? `http://${peer.authority}` : peer.origin, {
     connect: { timeout: cfg.timeouts.connect, ...(https ? tls : cfg.h2 ? H2C : {}) },
     ...(cfg.h2 ? { allowH2: true } : {}),
     headersTimeout: cfg.timeouts.response_headers,

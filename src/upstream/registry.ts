@@ -69,7 +69,7 @@ interface Entry<C extends UpstreamBaseConfig> {
   poolKey: string;
 }
 
-const URL_RE = /^https?:\/\/[^/?#\s]+\/?$/;
+const URL_RE = /^(https?|tcp):\/\/[^/?#\s]+\/?$/;
 const NONE: Selector = { peers: [], pick: () => undefined };
 
 /** The registry; `apply` is the reload's diff, `runtime` the stable handle a route refers to. */

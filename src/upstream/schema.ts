@@ -4,7 +4,7 @@ import { duration, size, headerValue } from '../config/units.js';
 
 const serverUrl = z
   .string()
-  .regex(/^https?:\/\/[^/?#\s]+\/?$/, 'an http:// or https:// URL with a host and port and no path, e.g. http://127.0.0.1:9001');
+  .regex(/^(https?|tcp):\/\/[^/?#\s]+\/?$/, 'an http:// or https:// URL (tcp:// for tcp and tls_passthrough listeners) with a host and port and no path, e.g. http://127.0.0.1:9001');
 
 export const serverSchema = z.union([
   serverUrl.describe('The server URL'),
