@@ -61,6 +61,8 @@ export const errors = {
   shed: () => new ProxyError(503, 'GH_OVERLOADED', { source: 'internal', retryAfterS: 1 }),
   /** RFC 9111 5.2.1.7: only-if-cached, and nothing stored answers the request. */
   notCached: () => new ProxyError(504, 'GH_CACHE_MISS', { source: 'downstream' }),
+  /** A gRPC request's `grpc-timeout` passed before its response ended (answered as DEADLINE_EXCEEDED). */
+  grpcDeadline: () => new ProxyError(504, 'GH_GRPC_DEADLINE', { source: 'downstream' }),
   internal: (cause: unknown) => new ProxyError(500, 'GH_INTERNAL', { source: 'internal', cause }),
 } as const;
 
