@@ -285,3 +285,45 @@ test('grpc: a gRPC request with no route is UNIMPLEMENTED', async (t) => {
   assert.equal(r.err?.code, grpc.status.UNIMPLEMENTED);
   assert.match(r.err?.details ?? '', /^GH_ROUTE_NOT_FOUND \(request id /);
 });
+
+test('upstream: an h2:// server speaks HTTP/2 over TLS (ALPN, RFC 9113 3.2), health probes too; its id stays host:port', async (t) => {
+  const server = new grpc.Server();
+  server.addService(service, handlers);
+  const creds = grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(leaf.keyPem), cert_chain: Buffer.from(leaf.certPem) }], false);
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (err, n) => (err ? reject(err) : resolve(n))));
+  t.after(() => server.forceShutdown());
+  const p = await startProxy(t, {
+    listeners: [{ name: 'h2c', address: '127.0.0.1:0', h2c: true }],
+    upstreams: {
+      grpc: {
+        servers: [`h2://127.0.0.1:${port}`], tls: { ca: ca.cert, server_name: 'grpc.test' },
+        // grpc-js answers a plain GET over HTTP/2 only (415); over HTTP/1.1 the TLS handshake fails (no ALPN match).
+        health: { active: { type: 'http', path: '/', expect_status: '200-499', interval: '50ms', timeout: '500ms', rise: 1, fall: 1 } },
+      },
+    },
+    routes: [{ match: { path: '/' }, proxy: { upstream: 'grpc' } }],
+  });
+  const c = new EchoClient(new URL(p.gh.url('h2c')).host, grpc.credentials.createInsecure());
+  t.after(() => c.close());
+  const r = await unary(c, 'tls');
+  assert.deepEqual(r.res, { text: 'echo:tls' });
+  const deadline = Date.now() + 3000;
+  let s = p.gh.upstreams()[0]!.servers[0]!;
+  while (s.health.lastCheck === undefined && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 25));
+    s = p.gh.upstreams()[0]!.servers[0]!;
+  }
+  assert.equal(s.id, `127.0.0.1:${port}`);
+  assert.equal(s.url, `h2://127.0.0.1:${port}`);
+  assert.equal(s.health.lastCheck, 'ok');
+});
+
+test('upstream: h2c:// and h2:// ids and admin API bodies', async () => {
+  const { serverId } = await import('../src/admin/index.js');
+  assert.equal(serverId('h2c://127.0.0.1:19050'), '127.0.0.1:19050');
+  assert.equal(serverId('h2://Backend.Example'), 'backend.example:443');
+  assert.equal(serverId('h2c://[::1]'), '[::1]:80');
+  const { parseNewServer: parse } = await import('../src/admin/endpoints.js');
+  assert.deepEqual(parse({ url: 'h2c://127.0.0.1:19050' }), { url: 'h2c://127.0.0.1:19050' });
+  assert.throws(() => parse({ url: 'h3://127.0.0.1:1' }), /h2c:\/\//);
+});
