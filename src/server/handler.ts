@@ -11,7 +11,7 @@ import { grpcStatusFields, isGrpc } from '../core/grpc.js';
 import { permanentRedirect } from '../core/headers.js';
 import { runVerdicts, type CompiledPhases } from '../core/pipeline.js';
 import type { Verdict } from '../core/plugin.js';
-import { errorReply, sendReply } from './reply.js';
+import { cutResponse, errorReply, sendReply } from './reply.js';
 import { clientAddress, hostName, readHead, requestIdFor } from './request-head.js';
 import { normalTarget, originForm } from './request-target.js';
 
@@ -105,7 +105,7 @@ export function fail(ctx: RequestCtx, err: ProxyError): void {
       ctx.res.addTrailers(grpcStatusFields(err.status, err.code, ctx.requestId));
       ctx.res.end();
     } else {
-      ctx.res.destroy();
+      cutResponse(ctx.res);
     }
     return;
   }

@@ -53,6 +53,18 @@ function trailersOnlyReply(res: RequestCtx['res'], head: ResponseHead): void {
   res.end();
 }
 
+/**
+ * Cuts a response whose head went out: the connection over HTTP/1.1 (no last chunk, so the client sees an
+ * incomplete message, RFC 9112 8), the stream with RST_STREAM INTERNAL_ERROR over HTTP/2 (RFC 9113 8.1: a
+ * stream reset without error, or one ended with END_STREAM, would read as a complete response).
+ */
+export function cutResponse(res: RequestCtx['res']): void {
+  const stream = (res as { stream?: { destroyed: boolean; close(code: number): void } }).stream;
+  // 0x2 is INTERNAL_ERROR (RFC 9113 7); node:http2 is not loaded for it.
+  if (stream && !stream.destroyed) stream.close(0x2);
+  else res.destroy();
+}
+
 /** Reason phrases (RFC 9110 15), and nginx's 499 for a client that went away. */
 export function reasonPhrase(status: number): string {
   return status === 499 ? 'Client Closed Request' : STATUS_CODES[status] ?? 'Error';
