@@ -91,8 +91,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   /** Compresses the body on its way to the client (`compress`). */
   private encoder: Transform | undefined;
   private readonly attemptStart = performance.now();
-  /** gRPC status fields of a Trailers-Only upstream head, sent on as trailers. */
-  private grpcStatus: [string, string][] | undefined;
+  private grpcStatus: [string, string][] | undefined; // of a Trailers-Only upstream head, sent as trailers
 
   constructor(private readonly ex: Exchange, private readonly peer: Peer, private queued: boolean) {}
 
@@ -105,7 +104,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.abortUpstream?.(errors.clientAborted());
   }
 
-  /** The request's deadline passed: the upstream request is aborted with `err` (then answered by onError). */
+  /** A gRPC deadline passed: the upstream request is aborted with `err` (onError answers). */
   expire(err: ProxyError): void { this.abortUpstream?.(err); }
 
   /** Bookkeeping once per attempt, however it ends. */

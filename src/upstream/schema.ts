@@ -4,7 +4,7 @@ import { duration, size, headerValue } from '../config/units.js';
 
 const serverUrl = z
   .string()
-  .regex(/^(?:https?|h2c?):\/\/[^/?#\s]+\/?$/, 'an http://, https://, h2c:// or h2:// URL with a host and port and no path, e.g. http://127.0.0.1:9001');
+  .regex(/^(?:https?|h2c?):\/\/[^/?#\s]+\/?$/, 'an http:// or https:// URL (h2c:// or h2:// for HTTP/2) with a host and port and no path, e.g. http://127.0.0.1:9001');
 
 export const serverSchema = z.union([
   serverUrl.describe('The server URL; h2c:// is HTTP/2 in cleartext (prior knowledge, as gRPC servers speak it), h2:// HTTP/2 over TLS'),
