@@ -11,7 +11,7 @@ export interface Call { req: IncomingMessage; params: string[]; query: URLSearch
 export interface Answer { status: number; body: unknown }
 export interface Endpoint { method: string; path: RegExp; template: string; auth: boolean; handle(call: Call): Answer | Promise<Answer> }
 
-const SERVER_URL = /^https?:\/\/[^/?#\s]+\/?$/;
+const SERVER_URL = /^(?:https?|h2c?):\/\/[^/?#\s]+\/?$/;
 const ok = (body: unknown, status = 200): Answer => ({ status, body });
 
 function upstreamOf(target: AdminTarget, name: string): UpstreamInfo {
@@ -55,7 +55,7 @@ export function parseNewServer(body: unknown): NewServer {
   const unknown = Object.keys(b).filter((k) => !['url', 'weight', 'ttl'].includes(k));
   if (unknown.length) throw bad(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')} (expected url, weight, ttl)`);
   if (typeof b.url !== 'string' || !SERVER_URL.test(b.url) || !URL.canParse(b.url)) {
-    throw bad(`"url" must be an http:// or https:// URL with a host and port and no path, e.g. http://127.0.0.1:19002 (got ${JSON.stringify(b.url ?? null)})`);
+    throw bad(`"url" must be an http://, https://, h2c:// or h2:// URL with a host and port and no path, e.g. http://127.0.0.1:19002 (got ${JSON.stringify(b.url ?? null)})`);
   }
   const out: NewServer = { url: b.url };
   if (b.weight !== undefined) {

@@ -12,7 +12,8 @@ export interface PlanConfig {
 
 /** `host:port` of a server URL, the port spelled out (80/443 by default). */
 export function serverId(url: string): string {
-  const u = new URL(url);
+  // h2c:// and h2:// are http:// and https:// spoken in HTTP/2 (the upstream's server URLs).
+  const u = new URL(url.replace(/^h2c:/i, 'http:').replace(/^h2:/i, 'https:'));
   const port = u.port || (u.protocol === 'https:' ? '443' : '80');
   return `${u.hostname}:${port}`;
 }

@@ -65,6 +65,8 @@ export const errors = {
   websocketNotAllowed: () => new ProxyError(400, 'GH_WEBSOCKET_NOT_ALLOWED', { source: 'downstream' }),
   /** An Upgrade to another protocol than websocket, on a request with a body (it cannot be served as plain HTTP). */
   upgradeUnsupported: () => new ProxyError(400, 'GH_UPGRADE_UNSUPPORTED', { source: 'downstream' }),
+  /** A gRPC request's `grpc-timeout` passed before its response ended (answered as DEADLINE_EXCEEDED). */
+  grpcDeadline: () => new ProxyError(504, 'GH_GRPC_DEADLINE', { source: 'downstream' }),
   internal: (cause: unknown) => new ProxyError(500, 'GH_INTERNAL', { source: 'internal', cause }),
 } as const;
 

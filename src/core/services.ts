@@ -10,8 +10,10 @@ export interface Peer {
   readonly id: string;
   /** The server URL as configured, e.g. `http://10.0.0.5:8080`. */
   readonly url: string;
-  /** `http://host:port` origin of the server. */
+  /** `http://host:port` origin of the server (`https:` for TLS, also for an `h2://` URL). */
   readonly origin: string;
+  /** Speaks HTTP/2 to it: an `h2c://` or `h2://` URL, or the upstream's `h2`. */
+  readonly h2?: boolean;
   /** `host:port`; used to recognise backend addresses in Location headers. */
   readonly authority: string;
   readonly weight: number;

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { listKey } from './poll.js';
 import type { DiscoveredServer, DiscoveryLog } from './types.js';
 
-const url = z.string().regex(/^https?:\/\/[^/?#\s]+\/?$/, 'an http:// or https:// URL with a host and port and no path');
+const url = z.string().regex(/^(?:https?|h2c?):\/\/[^/?#\s]+\/?$/, 'an http://, https://, h2c:// or h2:// URL with a host and port and no path');
 
 /** The file's contents: a list of URLs or { url, weight, backup } objects. */
 export const serversFileSchema = z.array(

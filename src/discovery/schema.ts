@@ -28,7 +28,7 @@ export const discoverySchema = z
     port: z.number().int().min(1).max(65535).optional().describe('Port of the servers found by `dns` (SRV and file entries carry their own)'),
     srv: dnsName.optional().describe('Resolve this SRV name, e.g. _http._tcp.billing.internal: targets and ports from the records, the lowest priority as primaries and the others as backups, weights as weights'),
     file: z.string().min(1).optional().describe('A JSON file (relative to the config file) holding a list of URLs or { url, weight, backup } objects; watched for changes'),
-    scheme: z.enum(['http', 'https']).default('http').describe('Scheme of the servers found by `dns` or `srv`'),
+    scheme: z.enum(['http', 'https', 'h2c', 'h2']).default('http').describe('Scheme of the servers found by `dns` or `srv` (h2c, h2: HTTP/2 in cleartext or over TLS)'),
     resolver: resolverAddress.optional().describe('DNS server to ask, IP or IP:port (e.g. 127.0.0.1:15353); the system resolver by default'),
     min_ttl: duration.prefault('1s').describe('Re-resolve no more often than this, whatever the record TTL'),
     max_ttl: duration.prefault('5m').describe('Re-resolve at least this often, whatever the record TTL'),

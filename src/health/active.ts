@@ -34,7 +34,7 @@ export function createProbe(peer: Peer, cfg: ActiveHealthConfig, tlsOptions: Rec
   const bodyRe = cfg.expect_body !== undefined ? new RegExp(cfg.expect_body) : undefined;
   // A client of its own, so a hung server does not hold a connection of the traffic pool.
   // HTTP/2 when the upstream speaks it (`allowH2`): by ALPN over TLS, with prior knowledge (h2c) otherwise.
-  const h2 = tlsOptions.allowH2 === true;
+  const h2 = tlsOptions.allowH2 === true || peer.h2 === true;
   const connectOptions = { timeout: cfg.timeout, ...(peer.origin.startsWith('https:') ? tlsOptions : h2 ? { useH2c: true } : {}) };
   const client = new Client(peer.origin, { connect: connectOptions, ...(h2 ? { allowH2: true } : {}), headersTimeout: cfg.timeout, bodyTimeout: cfg.timeout, pipelining: 1 });
   return {

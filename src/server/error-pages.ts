@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { ProxyError } from '../core/errors.js';
+import { isGrpc } from '../core/grpc.js';
 import { definePlugin, type Reply } from '../core/plugin.js';
 import { errorHeaders, reasonPhrase } from './reply.js';
 import type { ErrorPagesConfig } from './schema.js';
@@ -53,6 +54,8 @@ export const errorPages = definePlugin<undefined, ErrorPagesRoute>({
         }
         return {
           errorFilter(ctx, err): Reply | undefined {
+            // A gRPC client reads only grpc-status: the default reply gives it one.
+            if (isGrpc(ctx.req.headers)) return undefined;
             const page = pages.get(String(err.status)) ?? pages.get(`${String(err.status)[0]}xx`);
             if (!page) return undefined;
             return { status: err.status, headers: errorHeaders(err, page.contentType), body: fill(page.body, err, ctx.requestId) };

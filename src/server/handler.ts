@@ -7,10 +7,11 @@ import type { BlockList } from 'node:net';
 import type { Logger } from 'pino';
 import { RequestCtx, type RouteRef, type Upgrade } from '../core/context.js';
 import { errors, toProxyError, type ProxyError } from '../core/errors.js';
+import { grpcStatusFields, isGrpc } from '../core/grpc.js';
 import { permanentRedirect } from '../core/headers.js';
 import { runVerdicts, type CompiledPhases } from '../core/pipeline.js';
 import type { Verdict } from '../core/plugin.js';
-import { errorReply, sendReply } from './reply.js';
+import { cutResponse, errorReply, sendReply } from './reply.js';
 import { clientAddress, hostName, readHead, requestIdFor } from './request-head.js';
 import { normalTarget, originForm } from './request-target.js';
 
@@ -117,7 +118,13 @@ export function fail(ctx: RequestCtx, err: ProxyError): void {
     else ctx.log.warn({ code: err.code, server: ctx.peer?.authority }, 'request failed');
   }
   if (ctx.res.headersSent) {
-    ctx.res.destroy();
+    // A gRPC response under way ends with the error's status in its trailers; anything else is cut.
+    if (isGrpc(ctx.req.headers) && !ctx.res.writableEnded && !ctx.clientGone) {
+      ctx.res.addTrailers(grpcStatusFields(err.status, err.code, ctx.requestId));
+      ctx.res.end();
+    } else {
+      cutResponse(ctx.res);
+    }
     return;
   }
   const phases = tag ? phasesOf(tag) : undefined;

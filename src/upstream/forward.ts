@@ -17,6 +17,7 @@ import { pipeEncoded } from './encoded.js';
 import type { UpstreamRuntime } from './pool.js';
 import { isIdempotent, mayRetry, retryableError } from './retry.js';
 import { fromUndici } from './undici-errors.js';
+import { armGrpcDeadline, takeGrpcStatus } from './grpc.js';
 
 export interface ForwardRoute {
   readonly upstream: UpstreamRuntime;
@@ -53,6 +54,7 @@ interface Exchange {
   lastError: ProxyError | undefined;
   /** The cache's part in this exchange, if the route caches. */
   tap: ResponseTap | undefined;
+  expired?: ProxyError; // a gRPC request's deadline passed (grpc.ts): no further attempt
 }
 
 const kHandler = Symbol('gatehouse.forward');
@@ -89,6 +91,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   /** Compresses the body on its way to the client (`compress`). */
   private encoder: Transform | undefined;
   private readonly attemptStart = performance.now();
+  private grpcStatus: [string, string][] | undefined; // of a Trailers-Only upstream head, sent as trailers
 
   constructor(private readonly ex: Exchange, private readonly peer: Peer, private queued: boolean) {}
 
@@ -100,6 +103,9 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     }
     this.abortUpstream?.(errors.clientAborted());
   }
+
+  /** A gRPC deadline passed: the upstream request is aborted with `err` (onError answers). */
+  expire(err: ProxyError): void { this.abortUpstream?.(err); }
 
   /** Bookkeeping once per attempt, however it ends. */
   private settle(outcome: string): void {
@@ -117,6 +123,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.abortUpstream = abort;
     if (this.queued) { this.queued = false; this.ex.route.upstream.pending--; }
     if (this.ex.ctx.clientGone) abort(errors.clientAborted());
+    else if (this.ex.expired) abort(this.ex.expired);
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
@@ -134,6 +141,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     ctx.upstreamMs = performance.now() - ctx.upstreamStart;
     const built = clientResponseHeaders(ctx, raw, ctx.head.hostHeader, route.responseHeaders);
     this.remaining = built.contentLength;
+    this.grpcStatus = takeGrpcStatus(ctx, built.headers);
     const head: ResponseHead = { status, headers: built.headers };
     const tap = this.ex.tap;
     if (tap) {
@@ -223,7 +231,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.ended || this.tapMode === 'take' || this.detached) return;
     // A compressed body ends when the encoder has flushed it (trailers are not sent with it).
     if (this.encoder) return void this.encoder.end();
-    const list = trailers ? clientTrailers(trailers, route.responseHeaders.hidden) : [];
+    let list = trailers ? clientTrailers(trailers, route.responseHeaders.hidden) : [];
+    if (this.grpcStatus) list = this.grpcStatus.concat(list);
     // node:http takes [name, value] pairs; the HTTP/2 compatibility response only an object.
     if (list.length) ctx.res.addTrailers(ctx.req.httpVersionMajor === 2 ? trailerObject(list) : list);
     ctx.res.end();
@@ -298,6 +307,7 @@ function pickPeer(ex: Exchange): Peer | undefined {
 
 function attempt(ex: Exchange, peer: Peer): void {
   const { ctx, route } = ex;
+  if (ex.expired) return; // answered when it passed
   const up = route.upstream;
   const max = up.config.max_requests;
   if (max !== undefined && up.inflight >= max) return failed(ex, errors.overloaded());
@@ -371,6 +381,10 @@ export function forward(ctx: RequestCtx, route: ForwardRoute, tap?: ResponseTap)
     key: up.hashKey?.(ctx),
     sticky: up.affinity?.peerFor(ctx.req.headers.cookie),
   };
+  armGrpcDeadline(ctx, () => {
+    ex.expired = errors.grpcDeadline();
+    if (ctx.abortUpstream instanceof ForwardHandler) ctx.abortUpstream.expire(ex.expired); else route.fail(ctx, ex.expired);
+  });
   // A small body is read whole first: a retry (or a mirror) can send it again, and a slow sender holds no
   // upstream connection while it trickles in.
   const cl = head.contentLength;

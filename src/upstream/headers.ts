@@ -40,7 +40,12 @@ export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts:
       cookies = cookies === undefined ? raw[i + 1]! : `${cookies}; ${raw[i + 1]!}`;
       continue;
     }
-    if (HOP_BY_HOP.has(lower) || REQUEST_REPLACED.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || REQUEST_REPLACED.has(lower)) {
+      // RFC 9110 10.1.4, RFC 9113 8.2.2: TE is hop-by-hop, but "trailers" says the client takes trailer
+      // fields, which the proxy relays: gRPC servers require it. Other TE values stay on this hop.
+      if (lower === 'te' && /(?:^|,)\s*trailers\s*(?:[,;]|$)/i.test(raw[i + 1]!)) out.push('te', 'trailers');
+      continue;
+    }
     if (extra !== undefined && extra.includes(lower)) continue;
     if (lower === 'max-forwards') {
       // RFC 9110 7.6.2: decremented on OPTIONS and TRACE (0 was answered by the proxy itself).

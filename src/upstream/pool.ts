@@ -88,12 +88,23 @@ export function serverSpec(s: ServerEntry): Exclude<ServerEntry, string> {
   return typeof s === 'string' ? { url: s, weight: 1, backup: false } : s;
 }
 
+/**
+ * A server URL as http(s):// and whether it speaks HTTP/2: `h2c://` is cleartext HTTP/2 with prior knowledge
+ * (RFC 9113 3.3), `h2://` HTTP/2 over TLS chosen by ALPN (RFC 9113 3.2); both imply `h2` for that server alone.
+ */
+export function serverTransport(url: string): { url: URL; h2: boolean } {
+  const m = /^(h2c?):/i.exec(url);
+  if (!m) return { url: new URL(url), h2: false };
+  const scheme = m[1]!.toLowerCase() === 'h2c' ? 'http:' : 'https:';
+  return { url: new URL(scheme + url.slice(m[0].length)), h2: true };
+}
+
 /** The Peer of one server of upstream `cfg`; its id is `host:port`. */
 export function createPeer(server: Exclude<ServerEntry, string>, cfg: UpstreamBaseConfig): Peer {
-  const u = new URL(server.url);
+  const { url: u, h2 } = serverTransport(server.url);
   return {
     // tcp:// (layer 4, stream/) has no URL origin of its own ("null"): scheme://host:port, as for http.
-    id: u.host, url: server.url.replace(/\/$/, ''), origin: u.protocol === 'tcp:' ? `tcp://${u.host}` : u.origin, authority: u.host, weight: server.weight,
+    id: u.host, url: server.url.replace(/\/$/, ''), origin: u.protocol === 'tcp:' ? `tcp://${u.host}` : u.origin, authority: u.host, weight: server.weight, h2: h2 || cfg.h2,
     backup: server.backup, slowStartMs: server.slow_start ?? cfg.slow_start ?? 0,
     maxConnections: server.max_connections ?? cfg.keepalive.max_connections ?? 0,
     inflight: 0, up: true, upSince: 0, ewmaMs: 0,
@@ -113,8 +124,8 @@ export function createPool(peer: Peer, cfg: UpstreamBaseConfig, tls: Record<stri
   // A tcp:// server (stream/) is never sent HTTP: its pool stays unused (undici connects lazily), made only so
   // that the registry keeps every server alike.
   return new Pool(peer.origin.startsWith('tcp:') ? `http://${peer.authority}` : peer.origin, {
-    connect: { timeout: cfg.timeouts.connect, ...(https ? tls : cfg.h2 ? H2C : {}) },
-    ...(cfg.h2 ? { allowH2: true } : {}),
+    connect: { timeout: cfg.timeouts.connect, ...(https ? tls : peer.h2 ? H2C : {}) },
+    ...(peer.h2 ? { allowH2: true } : {}),
     headersTimeout: cfg.timeouts.response_headers,
     bodyTimeout: cfg.timeouts.idle,
     keepAliveTimeout: cfg.keepalive.idle_timeout,

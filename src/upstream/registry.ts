@@ -69,7 +69,7 @@ interface Entry<C extends UpstreamBaseConfig> {
   poolKey: string;
 }
 
-const URL_RE = /^(https?|tcp):\/\/[^/?#\s]+\/?$/;
+const URL_RE = /^(?:https?|h2c?|tcp):\/\/[^/?#\s]+\/?$/;
 const NONE: Selector = { peers: [], pick: () => undefined };
 
 /** The registry; `apply` is the reload's diff, `runtime` the stable handle a route refers to. */
@@ -173,7 +173,7 @@ export function createRegistry<C extends UpstreamBaseConfig>(deps: RegistryDeps<
 
   /** Adds or refreshes one server from one source; true when it was new. */
   function upsert(e: Entry<C>, spec: ServerSpec, source: ServerSource): { server: Server; added: boolean } {
-    if (!URL_RE.test(spec.url)) throw new RegistryError(`"${spec.url}" is not an http:// or https:// URL with a host and port and no path`, 'invalid');
+    if (!URL_RE.test(spec.url)) throw new RegistryError(`"${spec.url}" is not an http://, https://, h2c:// or h2:// URL with a host and port and no path`, 'invalid');
     if (spec.ttl !== undefined && !(spec.ttl > 0)) throw new RegistryError('ttl must be a positive number of ms', 'invalid');
     if (spec.weight !== undefined && !(Number.isInteger(spec.weight) && spec.weight >= 1 && spec.weight <= 1000)) throw new RegistryError('weight must be an integer from 1 to 1000', 'invalid');
     const url = spec.url.replace(/\/$/, '');

@@ -4,12 +4,12 @@ import { duration, size, headerValue } from '../config/units.js';
 
 const serverUrl = z
   .string()
-  .regex(/^(https?|tcp):\/\/[^/?#\s]+\/?$/, 'an http:// or https:// URL (tcp:// for tcp and tls_passthrough listeners) with a host and port and no path, e.g. http://127.0.0.1:9001');
+  .regex(/^(?:https?|h2c?|tcp):\/\/[^/?#\s]+\/?$/, 'an http:// or https:// URL (h2c:// or h2:// for HTTP/2; tcp:// for tcp and tls_passthrough listeners) with a host and port and no path, e.g. http://127.0.0.1:9001');
 
 export const serverSchema = z.union([
-  serverUrl.describe('The server URL'),
+  serverUrl.describe('The server URL; h2c:// is HTTP/2 in cleartext (prior knowledge, as gRPC servers speak it), h2:// HTTP/2 over TLS'),
   z.strictObject({
-    url: serverUrl.describe('The server URL, e.g. http://10.0.0.5:8080'),
+    url: serverUrl.describe('The server URL, e.g. http://10.0.0.5:8080; h2c:// is HTTP/2 in cleartext (prior knowledge), h2:// HTTP/2 over TLS'),
     weight: z.number().int().min(1).max(1000).default(1).describe('Relative share of requests'),
     backup: z.boolean().default(false).describe('Used only when every primary server is down'),
     max_connections: z.number().int().positive().optional().describe('Most connections to this server; further requests wait (see max_pending)'),
