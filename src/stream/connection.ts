@@ -4,10 +4,10 @@
  * half-closes passed on. Counts in the peer's and the runtime's in-flight figures, so that a draining
  * server and a shutdown wait for it. Logged once when it ends.
  */
-import { connect, type Socket } from 'node:net';
+import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import type { Peer } from '../core/services.js';
 import { encodeProxyHeader } from './proxy-protocol.js';
-import type { StreamRuntime, StreamUpstream } from './types.js';
+import { STREAM_HWM, type StreamRuntime, type StreamUpstream } from './types.js';
 
 /** What a connection was handed: the client socket (paused), and bytes already read from it. */
 export interface Accepted {
@@ -28,7 +28,7 @@ export interface Accepted {
 function dial(peer: Peer, timeoutMs: number): Promise<Socket> {
   const u = new URL(peer.origin);
   return new Promise((resolve, reject) => {
-    const s = connect({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port), allowHalfOpen: true });
+    const s = connect({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port), allowHalfOpen: true, highWaterMark: STREAM_HWM } as NetConnectOpts);
     const timer = setTimeout(() => { s.destroy(); reject(new Error('connect timeout')); }, timeoutMs);
     timer.unref();
     s.once('connect', () => { clearTimeout(timer); s.off('error', reject); resolve(s); });

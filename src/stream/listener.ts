@@ -8,7 +8,7 @@ import { relay } from './connection.js';
 import { proxyProtocolAccept } from './proxy-protocol.js';
 import { DEFAULT_IDLE_TIMEOUT, type StreamListenerConfig } from './schema.js';
 import { sniTable } from './sni.js';
-import type { StreamRuntime, StreamUpstream } from './types.js';
+import { STREAM_HWM, type StreamRuntime, type StreamUpstream } from './types.js';
 
 /** Reads a ClientHello (tls/ provides it): undefined = more bytes needed, null = not a ClientHello. */
 export type HelloReader = (buf: Buffer) => { servername: string | undefined } | null | undefined;
@@ -94,7 +94,7 @@ export async function openStreamListener(config: StreamListenerConfig, opts: Str
     readSni(client, opts.readHello, (head, sn) => onAccepted(client, head, sn, gen));
   };
   const accept = proxyProtocolAccept({ enabled: () => opts.resolve().listener.proxy_protocol, trusted: () => opts.resolve().runtime.trusted });
-  const server = createServer({ allowHalfOpen: true }, (client) => {
+  const server = createServer({ allowHalfOpen: true, highWaterMark: STREAM_HWM }, (client) => {
     sockets.add(client);
     client.once('close', () => sockets.delete(client));
     client.on('error', () => client.destroy());
