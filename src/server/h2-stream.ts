@@ -39,8 +39,21 @@ export class H2Request {
 
 /** RFC 9110 5.1 field-name token. */
 const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** RFC 9113 8.2.2: connection-specific fields, which node:http2 refuses (`te` but for "trailers"). */
+const CONNECTION_FIELDS = new Set(['upgrade', 'http2-settings', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te']);
+/** Fields node:http2 refuses to send twice (its kSingleValueHeaders, less the pseudo-headers). */
+const SINGLE_FIELDS = new Set(['access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method',
+  'age', 'authorization', 'content-encoding', 'content-language', 'content-length', 'content-location', 'content-md5',
+  'content-range', 'content-type', 'date', 'dnt', 'etag', 'expires', 'from', 'host', 'if-match', 'if-modified-since',
+  'if-none-match', 'if-range', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization',
+  'range', 'referer', 'retry-after', 'tk', 'upgrade-insecure-requests', 'user-agent', 'x-content-type-options']);
 
-/** What `res` offers on the lean path; writes go to the stream with respond/write/end/sendTrailers. */
+/**
+ * What `res` offers on the lean path; writes go to the stream with respond/write/end/sendTrailers.
+ * The head goes out at the first write or end, or at the latest in a microtask after writeHead: a response
+ * ended at once (a reply, a cached or small forwarded body) is one HEADERS and one DATA frame with END_STREAM,
+ * where the compatibility layer always waits for trailers and ends the stream with a frame of its own.
+ */
 export class H2Response extends EventEmitter {
   statusCode = 200;
   /** Read by nothing on HTTP/2 (streams end on their own); a filter may set it. */
@@ -48,6 +61,10 @@ export class H2Response extends EventEmitter {
   #ending = false;
   #destroyed = false;
   #closed = false;
+  #drainHooked = false;
+  /** writeHead was called (its head may still be pending). */
+  #sent = false;
+  #pending: OutgoingHttpHeaders | undefined;
   #trailers: Record<string, string | string[]> | undefined;
   constructor(readonly stream: ServerHttp2Stream, readonly req: H2Request) {
     super();
@@ -58,11 +75,25 @@ export class H2Response extends EventEmitter {
       this.emit('finish');
       this.emit('close');
     });
-    stream.on('drain', () => this.emit('drain'));
-    stream.once('wantTrailers', () => stream.sendTrailers(this.#trailers ?? {}));
   }
 
-  get headersSent(): boolean { return this.stream.headersSent; }
+  override on(...args: Parameters<EventEmitter['on']>): this {
+    if (args[0] === 'drain') this.#hookDrain();
+    return super.on(...args);
+  }
+
+  override once(...args: Parameters<EventEmitter['once']>): this {
+    if (args[0] === 'drain') this.#hookDrain();
+    return super.once(...args);
+  }
+
+  #hookDrain(): void {
+    if (this.#drainHooked) return;
+    this.#drainHooked = true;
+    this.stream.on('drain', () => this.emit('drain'));
+  }
+
+  get headersSent(): boolean { return this.#sent || this.stream.headersSent; }
   get writableEnded(): boolean { return this.#ending; }
   get finished(): boolean { return this.#ending; }
   get writableFinished(): boolean { return this.stream.writableFinished; }
@@ -72,6 +103,7 @@ export class H2Response extends EventEmitter {
   writeHead(status: number, headers?: readonly string[] | OutgoingHttpHeaders): this {
     const stream = this.stream;
     if (this.#closed || stream.destroyed || stream.closed) return this;
+    if (this.headersSent) throw new Error('response headers already sent');
     const out = Object.create(null) as OutgoingHttpHeaders;
     if (Array.isArray(headers)) {
       if (headers.length % 2 !== 0) throw new TypeError('headers: an odd number of items');
@@ -82,24 +114,47 @@ export class H2Response extends EventEmitter {
     }
     out[':status'] = status;
     this.statusCode = status;
-    // Trailers may come after the body (forwarding relays them): the stream waits for them (sendTrailers).
-    stream.respond(out, { endStream: this.#ending, waitForTrailers: true });
+    this.#sent = true;
+    this.#pending = out;
+    queueMicrotask(() => this.#flush(true, false));
     return this;
   }
 
+  /** Checks each field as node:http2 would when sending, so that a refused one throws here, to the caller. */
   #append(out: OutgoingHttpHeaders, rawName: string, value: string | string[] | number | undefined): void {
     const name = rawName.toLowerCase();
-    if (value === undefined || value === null) throw new TypeError(`invalid value for header "${name}"`);
+    if (value === undefined || value === null || name.charCodeAt(0) === 58 /* : */) throw new TypeError(`invalid header "${name}"`);
     // RFC 9113 8.2.2: no Connection field in HTTP/2; dropped, as the compatibility layer does.
     if (name === 'connection' && value !== 'trailers') return;
     if (!TOKEN_RE.test(name)) {
       this.destroy(new TypeError(`invalid header name "${name}"`));
       return;
     }
+    if (CONNECTION_FIELDS.has(name) && (name !== 'te' || value !== 'trailers')) throw new TypeError(`connection-specific header "${name}"`);
     const prev = out[name];
-    if (prev === undefined) out[name] = value;
-    else if (Array.isArray(prev)) prev.push(...([] as string[]).concat(value as string | string[]));
+    if (prev === undefined) {
+      out[name] = value;
+      return;
+    }
+    if (SINGLE_FIELDS.has(name)) throw new TypeError(`header "${name}" repeated`);
+    if (Array.isArray(prev)) prev.push(...([] as string[]).concat(value as string | string[]));
     else out[name] = ([String(prev)] as string[]).concat(value as string | string[]);
+  }
+
+  /** Sends the pending head; `waitForTrailers` when the body may end later (trailers may still come). */
+  #flush(waitForTrailers: boolean, endStream: boolean): void {
+    const head = this.#pending;
+    if (head === undefined) return;
+    this.#pending = undefined;
+    const stream = this.stream;
+    if (this.#closed || stream.destroyed || stream.closed) return;
+    try {
+      stream.respond(head, { endStream, waitForTrailers });
+    } catch (err) {
+      this.destroy(err as Error);
+      return;
+    }
+    if (waitForTrailers) stream.once('wantTrailers', () => stream.sendTrailers(this.#trailers ?? {}));
   }
 
   write(chunk: Buffer | string, cb?: (err?: Error | null) => void): boolean {
@@ -110,17 +165,26 @@ export class H2Response extends EventEmitter {
       return false;
     }
     if (this.#destroyed) return false;
-    if (!this.stream.headersSent) this.writeHead(this.statusCode);
+    if (!this.#sent) this.writeHead(this.statusCode);
+    this.#flush(true, false);
     return this.stream.write(chunk, cb);
   }
 
   end(chunk?: Buffer | string): this {
     if (this.#closed || this.#ending) return this;
-    if (chunk !== undefined && chunk !== null) this.write(chunk);
-    this.#ending = true;
     const stream = this.stream;
-    if (!stream.headersSent) this.writeHead(this.statusCode);
-    if (!stream.destroyed && !stream.writableEnded) stream.end();
+    const body = chunk !== undefined && chunk !== null;
+    if (!this.#sent) this.writeHead(this.statusCode);
+    this.#ending = true;
+    if (this.#pending !== undefined) {
+      // The whole response is known: trailers are waited for only when some were added.
+      const trailers = this.#trailers !== undefined;
+      this.#flush(trailers, !body && !trailers);
+    }
+    if (!stream.destroyed && !stream.writableEnded) {
+      if (body) stream.end(chunk);
+      else stream.end();
+    }
     return this;
   }
 
@@ -137,7 +201,7 @@ export class H2Response extends EventEmitter {
 
   /** RFC 9110 10.1.1: never sent on this path (requests with `Expect` take the compatibility layer). */
   writeContinue(): boolean {
-    if (this.stream.headersSent || this.#closed) return false;
+    if (this.headersSent || this.#closed) return false;
     this.stream.additionalHeaders({ ':status': 100 });
     return true;
   }
@@ -146,7 +210,7 @@ export class H2Response extends EventEmitter {
   writeEarlyHints(hints: Readonly<Record<string, string | string[]>>): boolean {
     const link = hints.link;
     const value = Array.isArray(link) ? link.join(', ') : link;
-    if (!value || this.stream.headersSent || this.#closed) return false;
+    if (!value || this.headersSent || this.#closed) return false;
     const headers: OutgoingHttpHeaders = {};
     for (const k in hints) if (k !== 'link') headers[k] = hints[k];
     this.stream.additionalHeaders({ ...headers, ':status': 103, link: value });
