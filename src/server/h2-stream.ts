@@ -1,8 +1,9 @@
 /**
  * HTTP/2 streams served on node:http2's core API ('stream' events, stream.respond) instead of its
  * compatibility layer, which builds an Http2ServerRequest (a Readable) and an Http2ServerResponse per stream,
- * with nine listeners, a socket Proxy and a header object rebuilt on every writeHead: a third of the CPU a
- * small HTTP/2 request costs. The adapters below implement just the members the rest of the code reads of
+ * with nine listeners, a socket Proxy and a header object rebuilt on every writeHead, and always ends a
+ * response with a trailers round: about a fifth of the CPU a small HTTP/2 request costs (docs/benchmarks.md).
+ * The adapters below implement just the members the rest of the code reads of
  * `req` and `res`, with the compatibility layer's behaviour. Requests with a body, CONNECT (RFC 9113 8.5, and
  * RFC 8441's extended CONNECT) and `Expect` keep the compatibility layer: they are rare, and it frames their
  * body reading, 100-continue and tunnels.
