@@ -4,8 +4,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { errors } from '../core/errors.js';
 import type { SecureContext } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Http2Server } from 'node:http2';
 import { goAwayUpgrades, handleCheckContinue, handleRequest, type ListenerState, type Runtime } from './handler.js';
 import { handleExtendedConnect, handleUpgrade } from './upgrade.js';
+import { serveStreams } from './h2-stream.js';
 
 export { goAwayUpgrades } from './handler.js';
 import { keepSession, type H2Session, type SessionUpkeep } from './h2-session.js';
@@ -153,7 +155,10 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     server.maxHeadersCount = opts.maxHeadersCount;
   }
   server.on('connection', onConnection.bind(state));
-  server.on('request', handleRequest.bind(state));
+  const onRequest = handleRequest.bind(state);
+  server.on('request', onRequest);
+  // HTTP/2 streams on node:http2's core API (the compatibility layer only where the lean path defers to it).
+  if ((!secure && config.h2c) || secure?.h2) serveStreams(server as unknown as Http2Server, onRequest);
   server.on('checkContinue', handleCheckContinue.bind(state));
   server.on('connect', onConnect.bind(state));
   server.on('upgrade', handleUpgrade.bind(state));
