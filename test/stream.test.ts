@@ -379,3 +379,29 @@ test('stream: connection caps (limits.connections_per_client) apply to tcp liste
   assert.equal(await new Promise<string>((r) => first.once('data', (d) => r(String(d)))), 'one');
   assert.equal(await rawExchange(port, Buffer.from('two')), '');
 });
+
+test('stream: access rules on a tcp listener close refused clients before any byte reaches the upstream', async (t) => {
+  let seen = 0;
+  const echo = await tcpServer(t, (s) => { seen++; s.on('data', (d) => s.end(d)); });
+  const make = (access: Record<string, unknown>): ProxyConfig => ({
+    listeners: [{ name: 'tcp', address: '127.0.0.1:0', protocol: 'tcp', upstream: 'echo', access }],
+    upstreams: { echo: { servers: [`tcp://127.0.0.1:${echo.port}`] } },
+  });
+  const open = await startProxy(t, make({ allow: ['127.0.0.0/8'] }));
+  assert.equal(await rawExchange(open.port, Buffer.from('hello')), 'hello');
+  const shut = await startProxy(t, make({ deny: ['127.0.0.1'] }));
+  assert.equal(await rawExchange(shut.port, Buffer.from('hello')), '');
+  const other = await startProxy(t, make({ allow: ['10.0.0.0/8'] }));
+  assert.equal(await rawExchange(other.port, Buffer.from('hello')), '');
+  assert.equal(seen, 1);
+});
+
+test('stream: listener access rules are refused on http listeners and must be IP or CIDR', () => {
+  assert.throws(() => parseConfig({
+    listeners: [{ name: 'web', address: '127.0.0.1:0', access: { allow: ['127.0.0.1'] } }],
+  } as GatehouseConfigInput), /access is for tcp and tls_passthrough listeners/);
+  assert.throws(() => parseConfig({
+    listeners: [{ name: 'tcp', address: '127.0.0.1:0', protocol: 'tcp', upstream: 'u', access: { deny: ['nope'] } }],
+    upstreams: { u: { servers: ['tcp://127.0.0.1:1'] } },
+  } as GatehouseConfigInput), /"nope" is not an IP address or CIDR/);
+});

@@ -2,9 +2,18 @@
  * Cross-checks of layer 4 settings against the rest of the config (the root schema's crossCheck calls it):
  * a tcp or tls_passthrough listener names upstreams of tcp:// servers, and HTTP routes never name those.
  */
+import { isIP } from 'node:net';
+
 type Loose = Record<string, unknown> | undefined;
 const obj = (v: unknown): Loose => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]);
+
+function isCidr(s: string): boolean {
+  const [ip, bits, ...rest] = s.split('/');
+  const v = ip ? isIP(ip) : 0;
+  if (rest.length || !v) return false;
+  return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128));
+}
 
 export interface StreamIssue { path: (string | number)[]; message: string }
 
@@ -36,7 +45,7 @@ export function streamIssues(cfg: Record<string, unknown>): StreamIssue[] {
     if (!l) return;
     const protocol = l.protocol ?? 'http';
     if (protocol === 'http') {
-      for (const k of ['upstream', 'sni', 'idle_timeout'] as const) {
+      for (const k of ['upstream', 'sni', 'idle_timeout', 'access'] as const) {
         if (l[k] !== undefined) issues.push({ path: ['listeners', i, k], message: `${k} is for tcp and tls_passthrough listeners` });
       }
       return;
@@ -49,6 +58,11 @@ export function streamIssues(cfg: Record<string, unknown>): StreamIssue[] {
       if (l.sni !== undefined) issues.push({ path: ['listeners', i, 'sni'], message: 'sni is for tls_passthrough listeners' });
     } else if (l.sni === undefined && l.upstream === undefined) {
       issues.push({ path: ['listeners', i], message: 'a tls_passthrough listener needs `sni`, `upstream` (the default), or both' });
+    }
+    for (const k of ['allow', 'deny'] as const) {
+      list(obj(l.access)?.[k]).forEach((c, j) => {
+        if (typeof c === 'string' && !isCidr(c)) issues.push({ path: ['listeners', i, 'access', k, j], message: `"${c}" is not an IP address or CIDR block (e.g. 10.0.0.0/8)` });
+      });
     }
     target(l.upstream, ['listeners', i, 'upstream']);
     for (const [name, u] of Object.entries(obj(l.sni) ?? {})) target(u, ['listeners', i, 'sni', name]);

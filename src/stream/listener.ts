@@ -3,7 +3,7 @@
  * to upstream servers. Settings are read from the generation in force when a connection is accepted
  * (`resolve`): a reload applies to new connections, open ones keep going with theirs.
  */
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { BlockList, createServer, isIP, type AddressInfo, type Server, type Socket } from 'node:net';
 import { relay } from './connection.js';
 import { proxyProtocolAccept } from './proxy-protocol.js';
 import { DEFAULT_IDLE_TIMEOUT, type StreamListenerConfig } from './schema.js';
@@ -60,6 +60,33 @@ function readSni(socket: Socket, read: HelloReader, done: (head: Buffer, servern
   socket.resume(); // a PROXY header reader may have paused it
 }
 
+/** Compiled IP rules per listener config (a reload brings a new config object, hence new rules). */
+const rules = new WeakMap<StreamListenerConfig, { allow: BlockList | undefined; deny: BlockList | undefined }>();
+
+function blockOf(cidrs: readonly string[] | undefined): BlockList | undefined {
+  if (!cidrs?.length) return undefined;
+  const list = new BlockList();
+  for (const c of cidrs) {
+    const [ip, bits] = c.split('/');
+    const family = isIP(ip!) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(ip!, family);
+    else list.addSubnet(ip!, Number(bits), family);
+  }
+  return list;
+}
+
+/** The listener's `access` rules: deny first, then allow (as HTTP access rules). No rules: everyone. */
+function allowed(l: StreamListenerConfig, address: string | undefined): boolean {
+  if (!l.access) return true;
+  let r = rules.get(l);
+  if (!r) rules.set(l, (r = { allow: blockOf(l.access.allow), deny: blockOf(l.access.deny) }));
+  const ip = (address ?? '').replace(/^::ffff:(?=\d+\.)/, '');
+  const family = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
+  if (!isIP(ip)) return false;
+  if (r.deny?.check(ip, family)) return false;
+  return r.allow === undefined || r.allow.check(ip, family);
+}
+
 export async function openStreamListener(config: StreamListenerConfig, opts: StreamListenerOptions): Promise<StreamListener> {
   const sockets = new Set<Socket>();
   const onAccepted = (client: Socket, head: Buffer, servername: string | undefined, gen: StreamGeneration): void => {
@@ -86,6 +113,11 @@ export async function openStreamListener(config: StreamListenerConfig, opts: Str
     const gen = opts.resolve();
     for (const f of gen.runtime.global.connectionFilter) {
       if (!f(client)) { client.destroy(); return; }
+    }
+    if (!allowed(gen.listener, client.remoteAddress)) {
+      gen.runtime.log.info({ listener: gen.listener.name, client: client.remoteAddress }, 'stream: connection refused by access rules');
+      client.destroy();
+      return;
     }
     if (gen.listener.protocol !== 'tls_passthrough') {
       client.pause();

@@ -26,6 +26,13 @@ export const streamListenerFields = {
   idle_timeout: duration
     .optional()
     .describe('tcp and tls_passthrough: close a connection on which no byte has passed either way for this long (10m by default, as nginx\'s proxy_timeout)'),
+  access: z
+    .strictObject({
+      allow: z.array(z.string()).optional().describe('Only these client addresses (IP or CIDR) may connect'),
+      deny: z.array(z.string()).optional().describe('These client addresses (IP or CIDR) are closed at once (checked before allow)'),
+    })
+    .optional()
+    .describe('tcp and tls_passthrough: IP rules for each connection (the PROXY protocol address when the listener takes one); HTTP listeners use `access` on routes or at the top level'),
   proxy_protocol: z
     .boolean()
     .default(false)
@@ -50,5 +57,6 @@ export interface StreamListenerConfig {
   upstream?: string | undefined;
   sni?: Record<string, string> | undefined;
   idle_timeout?: number | undefined;
+  access?: { allow?: string[] | undefined; deny?: string[] | undefined } | undefined;
   proxy_protocol: boolean;
 }
