@@ -344,3 +344,30 @@ test('a reload closes the old config\'s WebSockets with 1001 halfway through shu
   again.close();
   await closed(again);
 });
+
+test('RFC 8441 + RFC 6455 7.4.1: gatehouse.stop() sends Close 1001 on an HTTP/2 WebSocket too', async (t) => {
+  const b = await echoBackend(t);
+  const backendClose = new Promise<number>((r) => b.wss.once('connection', (s) => s.once('close', (code) => r(code))));
+  const { gh } = await startProxy(t, {
+    listeners: [{ name: 'h2', address: '127.0.0.1:0', h2c: true }],
+    upstreams: { app: { servers: [b.origin.url] } },
+    routes: [{ match: {}, proxy: { upstream: 'app' } }],
+  });
+  const session = h2connect(gh.url('h2'));
+  session.on('error', () => {});
+  t.after(() => session.destroy());
+  const stream = session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'http', ':path': '/chat', ':authority': 'chat.test', 'sec-websocket-version': '13' }, { endStream: false });
+  stream.on('error', () => {});
+  assert.equal((await new Promise<Record<string, unknown>>((r) => stream.once('response', r)))[':status'], 200);
+  // Everything the proxy sends from now on: an echo, then its Close frame (opcode 0x8, code 1001).
+  const chunks: Buffer[] = [];
+  stream.on('data', (d: Buffer) => chunks.push(d));
+  stream.write(clientFrame(0x1, Buffer.from('x')));
+  for (let i = 0; i < 100 && Buffer.concat(chunks).length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+  await gh.stop({ timeoutMs: 1000 });
+  const all = Buffer.concat(chunks);
+  const close = all.indexOf(0x88);
+  assert.ok(close > 0, `no Close frame in ${all.toString('hex')}`);
+  assert.equal(all.readUInt16BE(close + 2), 1001);
+  assert.equal(await backendClose, 1001);
+});
