@@ -24,6 +24,7 @@ import { type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } fro
 import { hiddenResponseHeaders, type UpstreamRuntime } from './upstream/index.js';
 import { blockList, cacheHolder, proxyAction, webSocketAction, type ActionDeps } from './actions.js';
 import { listenerUrl, routeHosts, serverOptions } from './listeners.js';
+import { sharedStateHolder } from './cluster/index.js';
 import type { CacheControl, ServerInfo, UpstreamInfo, UpstreamRegistry } from './core/services.js';
 import { discoveryRunner, upstreamRegistry } from './registry.js';
 import { startAdmin, type AdminServer, type Overlay } from './admin/index.js';
@@ -111,7 +112,7 @@ interface Generation {
 
 type GenerationDeps = AppServices & {
   challenges: Map<string, string>; failures: FailureLog; userPlugins: readonly AnyPlugin[]; registry: ReturnType<typeof upstreamRegistry>;
-  cache: ReturnType<typeof cacheHolder>;
+  cache: ReturnType<typeof cacheHolder>; shared: ReturnType<typeof sharedStateHolder>;
   /** Each generation by its runtime (layer 4 listeners find their settings and upstreams through it). */
   generations: WeakMap<Runtime, Generation>;
 };
@@ -120,7 +121,7 @@ async function buildGeneration(config: GatehouseConfig, deps: GenerationDeps): P
   const { log, baseDir, challenges, failures } = deps;
   const app: AppServices = { log, baseDir, address: deps.address };
   await deps.cache.prepare(config);
-  const plugins = await createPlugins(pluginSteps(config, { challenges, userPlugins: deps.userPlugins }), app);
+  const plugins = await createPlugins(pluginSteps(config, { challenges, userPlugins: deps.userPlugins, shared: deps.shared.get(config) }), app);
   // References into the registry, which `apply` brings to this config when the generation is swapped in.
   const upstreams = new Map<string, UpstreamRuntime>();
   for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, deps.registry.runtime(name, u));
@@ -179,8 +180,9 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   const discovery = discoveryRunner(registry, log, baseDir);
   // Process lifetime too: cached objects outlive configs (a route whose cache settings stay keeps its own).
   const cache = cacheHolder(log, baseDir);
+  const shared = sharedStateHolder(log);
   const generations = new WeakMap<Runtime, Generation>();
-  const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins, registry, cache, generations };
+  const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins, registry, cache, shared, generations };
   /** The generation an HTTP listener's PROXY protocol step reads its settings from. */
   const current = (): { config: GatehouseConfig; runtime: Runtime } | undefined => gen && { config: gen.config, runtime: gen.runtime };
   const alpnChallenges = new Map<string, SecureContext>();
@@ -290,6 +292,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
         if (g) await retire(g, 0);
         await registry.close();
         await cache.close();
+      await shared.close();
+        await shared.close();
         await admin?.close().finally(() => { admin = undefined; });
         throw err;
       }
@@ -313,6 +317,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       await retire(g, 0);
       await registry.close();
       await cache.close();
+      await shared.close();
       failures.close();
       log.info('gatehouse stopped');
     },

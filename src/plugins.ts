@@ -16,7 +16,7 @@ import { hooksProblem, type NamedInstance } from './core/pipeline.js';
 import type { AppServices, Awaitable, Hooks, Phases, PluginDef, PluginInstance } from './core/plugin.js';
 import type { Logger } from 'pino';
 import { accessLog } from './observe/index.js';
-import { access, auth, limits, rateLimits, rules, shedding } from './protect/index.js';
+import { access, auth, limits, rateLimits, rules, shedding, type RateShared } from './protect/index.js';
 import { routing } from './routing/index.js';
 import { errorPages } from './server/error-pages.js';
 import { configSchemaWith, type configSchema, type GatehouseConfig, type RouteConfig } from './schema.js';
@@ -36,7 +36,7 @@ const BUILT_IN = [shedding, tls, access, rules, auth, rateLimits, limits, routin
 
 /** Every plugin of a generation, in pipeline order: the built-ins with their parts of the config, then the user's. */
 export function pluginSteps(
-  config: GatehouseConfig, deps: { challenges: Map<string, string>; userPlugins: readonly AnyPlugin[] },
+  config: GatehouseConfig, deps: { challenges: Map<string, string>; userPlugins: readonly AnyPlugin[]; shared?: RateShared | undefined },
 ): PluginStep[] {
   return [
     builtIn(shedding, config.overload),
@@ -44,7 +44,7 @@ export function pluginSteps(
     builtIn(access, config.access),
     builtIn(rules, config.request_rules),
     builtIn(auth, undefined),
-    builtIn(rateLimits, undefined),
+    builtIn(rateLimits, deps.shared),
     builtIn(limits, config.limits),
     builtIn(routing, undefined),
     builtIn(errorPages, undefined),

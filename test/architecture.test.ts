@@ -35,9 +35,10 @@ const ALLOWED: Record<string, string[]> = {
   discovery: ['discovery', 'core', 'config'],
   admin: ['admin', 'core', 'config'],
   cache: ['cache', 'core', 'config'],
+  cluster: ['cluster', 'core', 'config'],
   stream: ['stream', 'core', 'config'],
   cli: ['cli', 'root', 'config', 'server', 'protect', 'tls'],
-  root: ['root', 'core', 'config', 'routing', 'upstream', 'balance', 'health', 'protect', 'tls', 'observe', 'server', 'discovery', 'admin', 'cache', 'stream'],
+  root: ['root', 'core', 'config', 'routing', 'upstream', 'balance', 'health', 'protect', 'tls', 'observe', 'server', 'discovery', 'admin', 'cache', 'stream', 'cluster'],
 };
 
 test('architecture: imports flow one way and no capability imports another (STYLE.md 1)', () => {

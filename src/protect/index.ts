@@ -23,6 +23,8 @@ import type {
   AccessConfig, AuthConfig, ConcurrencyConfig, LimitsConfig, OverloadConfig, RateLimitConfig, RequestRulesConfig, RouteLimitsConfig,
 } from './schema.js';
 import { memoryStore } from './stores/memory.js';
+import { redisStore } from './stores/redis.js';
+import type { Redis } from 'ioredis';
 import type { RateStore } from './stores/store.js';
 
 export * from './schema.js';
@@ -92,14 +94,20 @@ export const access = definePlugin<AccessConfig | undefined, ProtectRoute>({
   },
 });
 
-export const rateLimits = definePlugin<undefined, ProtectRoute>({
+/** Where rate limits are counted: this process's memory, or a Redis shared by every instance (`state.redis`). */
+export interface RateShared { redis: Redis; prefix: string; timeoutMs: number }
+
+export const rateLimits = definePlugin<RateShared | undefined, ProtectRoute>({
   name: 'rate_limit',
-  create() {
+  create(shared, app) {
     const stores: RateStore[] = [];
     return {
       forRoute(route, index) {
         if (!route.rate_limit) return undefined;
-        const store = memoryStore({ maxKeys: route.rate_limit.max_keys });
+        const maxKeys = route.rate_limit.max_keys;
+        const store = shared
+          ? redisStore({ redis: shared.redis, prefix: shared.prefix, timeoutMs: shared.timeoutMs, maxKeys, log: app.log })
+          : memoryStore({ maxKeys });
         stores.push(store);
         const rl = rateLimit(route.rate_limit, route.name ?? `routes[${index}]`, store);
         return { requestFilter: rl.requestFilter, responseFilter: rl.responseFilter };

@@ -1,0 +1,18 @@
+/** Shared state for a fleet of instances (`state:`). */
+import { z } from 'zod';
+import { duration } from '../config/units.js';
+
+export const stateSchema = z
+  .strictObject({
+    redis: z
+      .string()
+      .regex(/^rediss?:\/\/\S+$/, 'a redis:// or rediss:// (TLS) URL, e.g. redis://:PASSWORD@10.0.0.5:6379/0')
+      .describe('Redis shared by every instance: rate limits are counted there (redis:// or rediss:// for TLS; a password as redis://:PASSWORD@host:port)'),
+    prefix: z.string().default('gatehouse:').describe('Prefix of every key Gatehouse writes, so several proxies can share one Redis'),
+    timeout: duration
+      .default(50)
+      .describe('Longest wait for Redis on a request; past it (or while Redis is down) the instance decides alone, from its own memory'),
+  })
+  .describe('State shared between instances through Redis; without it everything stays in memory');
+
+export type StateConfig = z.infer<typeof stateSchema>;
