@@ -15,7 +15,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/origin.js';
-import { has, median, pinned, processes } from './util.js';
+import { has, median, nginxConf, pinned, processes } from './util.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TMP = join(ROOT, '.bench', 'l4');
@@ -78,18 +78,7 @@ log: { level: warn }
 }
 
 function nginx(origin: Ports, dir: string, p: Ports): ChildProcess {
-  mkdirSync(join(dir, 'logs'), { recursive: true });
-  const file = join(dir, 'nginx.conf');
-  writeFileSync(file, `load_module ${STREAM_MODULE};
-worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
-  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  access_log ${dir}/logs/access.log;
+  const file = nginxConf(dir, `access_log ${dir}/logs/access.log;
   server {
     listen 127.0.0.1:${p.ws};
     location / {
@@ -99,13 +88,13 @@ http {
       proxy_set_header Connection "upgrade";
       proxy_read_timeout 1h;
     }
-  }
-}
-stream {
+  }`, {
+    before: `load_module ${STREAM_MODULE};`,
+    after: `stream {
   server { listen 127.0.0.1:${p.redis}; proxy_pass 127.0.0.1:${origin.redis}; }
   server { listen 127.0.0.1:${p.bulk}; proxy_pass 127.0.0.1:${origin.bulk}; }
-}
-`);
+}`,
+  });
   return procs.start(0, NGINX!, ['-c', file, '-p', dir]);
 }
 

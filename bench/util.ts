@@ -54,11 +54,13 @@ export async function waitPort(port: number, path = '/api/hello', ms = 10_000): 
   }
 }
 
-/** Writes an nginx.conf with one worker, all temp paths under `dir`, and `body` inside `http {}`. */
-export function nginxConf(dir: string, body: string): string {
+/** Writes an nginx.conf with one worker, all temp paths under `dir`, and `body` inside `http {}`; `extra.before`
+ * goes first (load_module), `extra.after` after `http {}` (a `stream {}` block). */
+export function nginxConf(dir: string, body: string, extra: { before?: string; after?: string } = {}): string {
   mkdirSync(join(dir, 'logs'), { recursive: true });
   const file = join(dir, 'nginx.conf');
-  writeFileSync(file, `worker_processes 1;
+  writeFileSync(file, `${extra.before ?? ''}
+worker_processes 1;
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/logs/error.log warn;
@@ -69,6 +71,7 @@ http {
   keepalive_requests 1000000;
   ${body}
 }
+${extra.after ?? ''}
 `);
   return file;
 }

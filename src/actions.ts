@@ -3,7 +3,7 @@
  * (cache/) in front of it when the route has `cache:`. The cache engine has the process's lifetime; it is
  * made when a config first asks for one.
  */
-import { BlockList } from 'node:net';
+import { blockList } from './core/addresses.js';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { cacheAction, compressSettings, createCacheStore, createEngine, encoder, planEncoding, rangeServer, zoneOf, type CacheEngine, type CompressSettings } from './cache/index.js';
@@ -20,18 +20,6 @@ export interface ActionDeps {
   readonly hidden: ReadonlySet<string>;
   /** The process's cache engine, made on first use. */
   readonly cache: () => CacheEngine;
-}
-
-/** A BlockList of IP addresses and CIDRs (`trusted_proxies`, purge `allow`). */
-export function blockList(cidrs: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const c of cidrs) {
-    const [ip, bits] = c.split('/');
-    const family = ip!.includes(':') ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(ip!, family);
-    else list.addSubnet(ip!, Number(bits), family);
-  }
-  return list;
 }
 
 /** The forwarder's compression hook for a route's `compress` settings. */

@@ -250,8 +250,8 @@ function clientFrame(opcode: number, payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | payload.length]), key, masked]);
 }
 
-test('RFC 8441 4: extended CONNECT (:protocol websocket) on an h2c listener reaches an HTTP/1.1 backend', async (t) => {
-  const b = await echoBackend(t);
+/** A proxy with an h2c listener in front of `b`, and an HTTP/2 client session to it. */
+async function h2Proxy(t: TestContext, b: Backend) {
   const { gh } = await startProxy(t, {
     listeners: [{ name: 'h2', address: '127.0.0.1:0', h2c: true }],
     upstreams: { app: { servers: [b.origin.url] } },
@@ -260,6 +260,12 @@ test('RFC 8441 4: extended CONNECT (:protocol websocket) on an h2c listener reac
   const session = h2connect(gh.url('h2'));
   session.on('error', () => {});
   t.after(() => session.destroy());
+  return { gh, session };
+}
+
+test('RFC 8441 4: extended CONNECT (:protocol websocket) on an h2c listener reaches an HTTP/1.1 backend', async (t) => {
+  const b = await echoBackend(t);
+  const { session } = await h2Proxy(t, b);
   // RFC 8441 3: the server advertises SETTINGS_ENABLE_CONNECT_PROTOCOL.
   const settings = await new Promise<{ enableConnectProtocol?: boolean }>((r) => session.once('remoteSettings', r));
   assert.equal(settings.enableConnectProtocol, true);
@@ -348,14 +354,7 @@ test('a reload closes the old config\'s WebSockets with 1001 halfway through shu
 test('RFC 8441 + RFC 6455 7.4.1: gatehouse.stop() sends Close 1001 on an HTTP/2 WebSocket too', async (t) => {
   const b = await echoBackend(t);
   const backendClose = new Promise<number>((r) => b.wss.once('connection', (s) => s.once('close', (code) => r(code))));
-  const { gh } = await startProxy(t, {
-    listeners: [{ name: 'h2', address: '127.0.0.1:0', h2c: true }],
-    upstreams: { app: { servers: [b.origin.url] } },
-    routes: [{ match: {}, proxy: { upstream: 'app' } }],
-  });
-  const session = h2connect(gh.url('h2'));
-  session.on('error', () => {});
-  t.after(() => session.destroy());
+  const { gh, session } = await h2Proxy(t, b);
   const stream = session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'http', ':path': '/chat', ':authority': 'chat.test', 'sec-websocket-version': '13' }, { endStream: false });
   stream.on('error', () => {});
   assert.equal((await new Promise<Record<string, unknown>>((r) => stream.once('response', r)))[':status'], 200);

@@ -9,7 +9,7 @@ import type { RequestCtx } from '../core/context.js';
 import { errors, type ProxyError } from '../core/errors.js';
 import type { Reply } from '../core/plugin.js';
 import type { ResponseTap } from '../core/services.js';
-import { Fill, refresh, urlOfKey, type CacheRoute, type Lookup } from './fill.js';
+import { Fill, refresh, type CacheRoute, type Lookup } from './fill.js';
 import { baseKey, keyQuery, urlOf, variantKey } from './keys.js';
 import { currentAge, parseCacheControl, requestAsk, usability } from './policy.js';
 import { serveObject } from './serve.js';
@@ -178,4 +178,3 @@ export function cacheAction(a: CacheAction): (ctx: RequestCtx) => void {
   };
 }
 
-export { urlOfKey };

@@ -21,7 +21,7 @@ import { clampRange } from './memory-store.js';
 
 /** Bytes per read of a body file: fewer, larger reads and socket writes than the 64 KiB default (bench/cache.ts). */
 const READ_CHUNK = 256 * 1024;
-import type { CacheStore, ObjectMeta, ObjectWriter, StoredObject, StoreStats } from './store.js';
+import { lruGet, type CacheStore, type ObjectMeta, type ObjectWriter, type StoredObject, type StoreStats } from './store.js';
 
 export interface DiskStoreOptions {
   /** Directory of the store (created if missing); only its objects/ and tmp/ subdirectories are used. */
@@ -234,14 +234,7 @@ export async function diskStore(opts: DiskStoreOptions): Promise<CacheStore> {
   }
 
   return {
-    get(key) {
-      const obj = index.get(key);
-      if (obj) {
-        index.delete(key); // re-insert: most recently used goes last
-        index.set(key, obj);
-      }
-      return obj;
-    },
+    get: (key) => lruGet(index, key),
     peek: (key) => index.get(key),
     create,
     update,

@@ -4,7 +4,7 @@
  * The Map's insertion order is the LRU order: a hit moves the key to the end, eviction takes from the front.
  */
 import { Readable } from 'node:stream';
-import type { CacheStore, ObjectMeta, ObjectWriter, StoredObject, StoreStats } from './store.js';
+import { lruGet, type CacheStore, type ObjectMeta, type ObjectWriter, type StoredObject, type StoreStats } from './store.js';
 
 export interface MemoryStoreOptions {
   /** Bound on the body bytes held (committed objects only). */
@@ -123,14 +123,7 @@ export function memoryStore(opts: MemoryStoreOptions): CacheStore {
   }
 
   return {
-    get(key) {
-      const obj = index.get(key);
-      if (obj) {
-        index.delete(key); // re-insert: most recently used goes last
-        index.set(key, obj);
-      }
-      return obj;
-    },
+    get: (key) => lruGet(index, key),
     peek: (key) => index.get(key),
     create,
     update(key, meta) {

@@ -81,3 +81,13 @@ export interface CacheStore {
   /** Waits for pending writes (the disk index) and releases files and timers. */
   close(): Promise<void>;
 }
+
+/** A Map used as an LRU index: the entry under `key`, moved to the most recently used end. */
+export function lruGet<V>(index: Map<string, V>, key: string): V | undefined {
+  const v = index.get(key);
+  if (v !== undefined) {
+    index.delete(key);
+    index.set(key, v);
+  }
+  return v;
+}

@@ -1,17 +1,8 @@
 /** IP rules: allow and deny CIDR lists (IPv4 and IPv6) compiled into node:net BlockLists. */
-import { BlockList } from 'node:net';
-import type { AccessConfig } from './schema.js';
+import { blockList } from '../core/addresses.js';
 
-export function blockList(cidrs: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const c of cidrs) {
-    const [ip, bits] = c.split('/');
-    const family = ip!.includes(':') ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(ip!, family);
-    else list.addSubnet(ip!, Number(bits), family);
-  }
-  return list;
-}
+export { blockList };
+import type { AccessConfig } from './schema.js';
 
 /** A predicate: may this client address pass? */
 export function accessRule(cfg: AccessConfig): (ip: string) => boolean {

@@ -1,17 +1,9 @@
 /** Protection: request limits, IP rules, authentication, rate limits, connection caps. */
-import { isIP } from 'node:net';
+import { isCidr } from '../core/addresses.js';
 import { z } from 'zod';
 import { duration, headerName, size } from '../config/units.js';
 
-export const cidr = z.string().refine((s) => {
-  const [ip, bits, ...rest] = s.split('/');
-  if (rest.length || !ip) return false;
-  const v = isIP(ip);
-  if (!v) return false;
-  if (bits === undefined) return true;
-  const n = Number(bits);
-  return /^\d+$/.test(bits) && n <= (v === 4 ? 32 : 128);
-}, 'an IP address or CIDR block, e.g. 10.0.0.0/8 or fd00::/8');
+export const cidr = z.string().refine(isCidr, 'an IP address or CIDR block, e.g. 10.0.0.0/8 or fd00::/8');
 
 export const accessSchema = z
   .strictObject({

@@ -2,18 +2,11 @@
  * Cross-checks of layer 4 settings against the rest of the config (the root schema's crossCheck calls it):
  * a tcp or tls_passthrough listener names upstreams of tcp:// servers, and HTTP routes never name those.
  */
-import { isIP } from 'node:net';
+import { isCidr } from '../core/addresses.js';
 
 type Loose = Record<string, unknown> | undefined;
 const obj = (v: unknown): Loose => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]);
-
-function isCidr(s: string): boolean {
-  const [ip, bits, ...rest] = s.split('/');
-  const v = ip ? isIP(ip) : 0;
-  if (rest.length || !v) return false;
-  return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128));
-}
 
 export interface StreamIssue { path: (string | number)[]; message: string }
 

@@ -3,7 +3,8 @@
  * to upstream servers. Settings are read from the generation in force when a connection is accepted
  * (`resolve`): a reload applies to new connections, open ones keep going with theirs.
  */
-import { BlockList, createServer, isIP, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, isIP, type AddressInfo, type BlockList, type Server, type Socket } from 'node:net';
+import { blockList } from '../core/addresses.js';
 import { relay } from './connection.js';
 import { proxyProtocolAccept } from './proxy-protocol.js';
 import { DEFAULT_IDLE_TIMEOUT, type StreamListenerConfig } from './schema.js';
@@ -64,15 +65,7 @@ function readSni(socket: Socket, read: HelloReader, done: (head: Buffer, servern
 const rules = new WeakMap<StreamListenerConfig, { allow: BlockList | undefined; deny: BlockList | undefined }>();
 
 function blockOf(cidrs: readonly string[] | undefined): BlockList | undefined {
-  if (!cidrs?.length) return undefined;
-  const list = new BlockList();
-  for (const c of cidrs) {
-    const [ip, bits] = c.split('/');
-    const family = isIP(ip!) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(ip!, family);
-    else list.addSubnet(ip!, Number(bits), family);
-  }
-  return list;
+  return cidrs?.length ? blockList(cidrs) : undefined;
 }
 
 /** The listener's `access` rules: deny first, then allow (as HTTP access rules). No rules: everyone. */
