@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { AdminError, createOverlay, planReload, serverId, type Overlay } from './admin/index.js';
 import { normalUrl, type CacheEngine } from './cache/index.js';
-import { PurgeError, type AdminRoute, type AdminTarget, type CacheControl, type UpstreamInfo, type UpstreamRegistry } from './core/services.js';
+import { PurgeError, type AdminRegistry, type AdminRoute, type AdminTarget, type CacheControl, type UpstreamInfo } from './core/services.js';
 import { isSecret, toJsonSchema, type JsonSchema } from './config/json-schema.js';
 import { configSchema, type GatehouseConfig } from './schema.js';
 import type { UpstreamStatus } from './gatehouse.js';
@@ -23,7 +23,8 @@ export interface TargetDeps {
   /** Reads and validates the config file; undefined when the proxy has none. */
   load: (() => Promise<GatehouseConfig>) | undefined;
   apply(config: GatehouseConfig): Promise<void>;
-  registry?: UpstreamRegistry | undefined;
+  /** The registry the admin API changes (with the overlay recording its changes). */
+  registry?: AdminRegistry | undefined;
   /** The process's cache engine, when a config has made one. */
   cache?: () => CacheEngine | undefined;
 }
@@ -107,7 +108,7 @@ export function adminTarget(deps: TargetDeps): AdminTarget {
   let queue: Promise<unknown> = Promise.resolve();
   const hashOf = (cfg: GatehouseConfig): string => createHash('sha256').update(JSON.stringify(cfg)).digest('hex').slice(0, 16);
   return {
-    upstreams: () => deps.registry?.list() ?? listUpstreams(deps),
+    upstreams: () => (deps.registry ? deps.upstreams() : listUpstreams(deps)),
     routes: () => listRoutes(deps.config()),
     config: () => ({ version: deps.version(), hash: hashOf(deps.config()), config: redact(deps.config()) }),
     ready: () => deps.ready(),

@@ -26,7 +26,7 @@ import { cacheHolder, proxyAction, webSocketAction, type ActionDeps } from './ac
 import { listenerUrl, routeHosts, serverOptions } from './listeners.js';
 import { blockList } from './core/addresses.js';
 import { sharedStateHolder } from './cluster/index.js';
-import type { CacheControl, ServerInfo, UpstreamInfo, UpstreamRegistry } from './core/services.js';
+import { adminRegistry, type CacheControl, type ServerInfo, type UpstreamInfo, type UpstreamRegistry } from './core/services.js';
 import { discoveryRunner, upstreamRegistry } from './registry.js';
 import { startAdmin, type AdminServer, type Overlay } from './admin/index.js';
 import { adminOverlay, adminTarget, cacheControl, packageVersion } from './admin-target.js';
@@ -280,7 +280,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       if (gen) return;
       if (config.admin && !admin) {
         overlay = adminOverlay(config, opts.configPath, log);
-        admin = await startAdmin(config.admin, adminTarget({ ...targetDeps, registry: overlay?.record(registry) ?? registry }), { log, version: packageVersion() });
+        admin = await startAdmin(config.admin, adminTarget({ ...targetDeps, registry: overlay ? overlay.record(adminRegistry(registry)) : adminRegistry(registry) }), { log, version: packageVersion() });
       }
       let g: Generation | undefined;
       try {
@@ -293,7 +293,6 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
         if (g) await retire(g, 0);
         await registry.close();
         await cache.close();
-      await shared.close();
         await shared.close();
         await admin?.close().finally(() => { admin = undefined; });
         throw err;

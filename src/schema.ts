@@ -23,7 +23,7 @@ import { proxySchema, upstreamBaseSchema } from './upstream/schema.js';
 import { discoverySchema } from './discovery/schema.js';
 import { adminSchema } from './admin/schema.js';
 import { cacheStoreSchema, compressSchema, routeCacheSchema } from './cache/schema.js';
-import { stateSchema } from './cluster/schema.js';
+import { stateSchema, workersSchema } from './cluster/schema.js';
 
 const NO_SERVERS = Object.freeze([]) as unknown as z.output<typeof upstreamBaseSchema>['servers'];
 
@@ -101,6 +101,7 @@ function rootSchema<R extends z.ZodType, P extends z.ZodType>(route: R, plugins:
     reload: reloadSchema,
     admin: adminSchema.optional(),
     cache: cacheStoreSchema.optional(),
+    workers: workersSchema,
     state: stateSchema.optional(),
     plugins,
   })

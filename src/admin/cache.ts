@@ -2,7 +2,7 @@
  * The cache endpoints: `GET /api/cache` (sizes, hit ratio, counters) and `POST /api/cache/purge` (by URL,
  * URL prefix or tag, hard or soft). The cache itself is reached through `AdminTarget.cache()`.
  */
-import { PurgeError, type CacheControl, type CachePurge } from '../core/services.js';
+import { PurgeError, type AdminCache, type CachePurge } from '../core/services.js';
 import type { Answer, Call } from './endpoints.js';
 import { AdminError, readJson } from './http.js';
 
@@ -27,7 +27,7 @@ export function parsePurge(body: unknown): CachePurge {
   return { [kind]: b[kind] as string, ...(b.soft === undefined ? {} : { soft: b.soft as boolean }) };
 }
 
-function cacheOf(call: Call): CacheControl {
+function cacheOf(call: Call): AdminCache {
   const cache = call.target.cache?.();
   if (!cache) {
     throw new AdminError(501, 'GH_ADMIN_NO_CACHE', 'this proxy has no cache: no route has `cache:` (and there is no top-level `cache:`), so there is nothing to purge');
@@ -40,7 +40,7 @@ export async function purgeCache(call: Call): Promise<Answer> {
   const req = parsePurge(await readJson(call.req, call.maxBody));
   const cache = cacheOf(call);
   try {
-    return { status: 200, body: { purged: cache.purge(req), soft: req.soft === true } };
+    return { status: 200, body: { purged: await cache.purge(req), soft: req.soft === true } };
   } catch (err) {
     if (err instanceof PurgeError) throw bad(err.message);
     throw err;
@@ -48,7 +48,7 @@ export async function purgeCache(call: Call): Promise<Answer> {
 }
 
 /** `GET /api/cache`: the cache's figures, or `{enabled: false}` without a cache. */
-export function cacheStats(call: Call): Answer {
+export async function cacheStats(call: Call): Promise<Answer> {
   const cache = call.target.cache?.();
-  return { status: 200, body: cache ? cache.stats() : { enabled: false } };
+  return { status: 200, body: cache ? await cache.stats() : { enabled: false } };
 }

@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { ConfigError } from '../config/errors.js';
 import { parseDuration } from '../config/units.js';
-import { RegistryError, type AdminTarget, type ServerInfo, type UpstreamInfo, type UpstreamRegistry } from '../core/services.js';
+import { RegistryError, type AdminRegistry, type AdminTarget, type ServerInfo, type UpstreamInfo } from '../core/services.js';
 import { cacheStats, purgeCache } from './cache.js';
 import { AdminError, readJson } from './http.js';
 import { serverId } from './plan.js';
@@ -14,14 +14,15 @@ export interface Endpoint { method: string; path: RegExp; template: string; auth
 const SERVER_URL = /^(?:https?|h2c?):\/\/[^/?#\s]+\/?$/;
 const ok = (body: unknown, status = 200): Answer => ({ status, body });
 
-function upstreamOf(target: AdminTarget, name: string): UpstreamInfo {
-  const u = target.upstreams().find((x) => x.name === name);
-  if (!u) throw new AdminError(404, 'GH_ADMIN_UNKNOWN_UPSTREAM', `no upstream "${name}" (defined: ${target.upstreams().map((x) => x.name).join(', ') || 'none'})`);
+async function upstreamOf(target: AdminTarget, name: string): Promise<UpstreamInfo> {
+  const all = await target.upstreams();
+  const u = all.find((x) => x.name === name);
+  if (!u) throw new AdminError(404, 'GH_ADMIN_UNKNOWN_UPSTREAM', `no upstream "${name}" (defined: ${all.map((x) => x.name).join(', ') || 'none'})`);
   return u;
 }
 
-function serverOf(target: AdminTarget, upstream: string, id: string): ServerInfo {
-  const all = upstreamOf(target, upstream).servers;
+async function serverOf(target: AdminTarget, upstream: string, id: string): Promise<ServerInfo> {
+  const all = (await upstreamOf(target, upstream)).servers;
   // A server at the same URL may have been added while an earlier one is being removed: the new one first.
   const s = all.find((x) => x.id === id && !x.removing) ?? all.find((x) => x.id === id);
   if (!s) throw new AdminError(404, 'GH_ADMIN_UNKNOWN_SERVER', `upstream "${upstream}" has no server "${id}" (servers are named host:port)`);
@@ -40,7 +41,7 @@ async function change<T>(call: () => T | Promise<T>): Promise<T> {
   }
 }
 
-function registryOf(target: AdminTarget): UpstreamRegistry {
+function registryOf(target: AdminTarget): AdminRegistry {
   if (!target.registry) throw new AdminError(501, 'GH_ADMIN_NOT_IMPLEMENTED', 'changing servers at run time needs the upstream registry, which this build does not have yet: edit the config file and POST /api/reload');
   return target.registry;
 }
@@ -72,11 +73,11 @@ export function parseNewServer(body: unknown): NewServer {
 
 async function addServer(c: Call): Promise<Answer> {
   const [name] = c.params as [string];
-  upstreamOf(c.target, name);
+  await upstreamOf(c.target, name);
   const wanted = parseNewServer(await readJson(c.req, c.maxBody));
   const id = serverId(wanted.url);
   // One being removed (draining until idle) does not count: the same URL may be added again meanwhile.
-  const existing = upstreamOf(c.target, name).servers.find((s) => s.id === id && !s.removing);
+  const existing = (await upstreamOf(c.target, name)).servers.find((s) => s.id === id && !s.removing);
   // Repeating a registration with a TTL renews it (a heartbeat); anything else already there is a conflict.
   if (existing && !(existing.source === 'api' && wanted.ttl !== undefined)) {
     throw new AdminError(409, 'GH_ADMIN_SERVER_EXISTS', `upstream "${name}" already has server "${id}" (from ${existing.source})`);
@@ -89,7 +90,7 @@ async function addServer(c: Call): Promise<Answer> {
 function serverChange(op: 'drainServer' | 'enableServer'): (c: Call) => Promise<Answer> {
   return async (c) => {
     const [name, id] = c.params as [string, string];
-    serverOf(c.target, name, id);
+    await serverOf(c.target, name, id);
     const registry = registryOf(c.target);
     return ok(await change(() => registry[op](name, id)));
   };
@@ -102,13 +103,10 @@ function serverChange(op: 'drainServer' | 'enableServer'): (c: Call) => Promise<
  */
 async function removeServer(c: Call): Promise<Answer> {
   const [name, id] = c.params as [string, string];
-  const before = serverOf(c.target, name, id);
+  const before = await serverOf(c.target, name, id);
   const registry = registryOf(c.target);
-  await change(() => {
-    // A refusal (unknown server) is thrown at the call; the promise is the server's departure, not awaited.
-    registry.removeServer(name, id).catch(() => undefined);
-  });
-  const now = c.target.upstreams().find((u) => u.name === name)?.servers.find((s) => s.id === id);
+  await change(() => registry.removeServer(name, id));
+  const now = (await c.target.upstreams()).find((u) => u.name === name)?.servers.find((s) => s.id === id);
   // Already gone (it had nothing in flight): its last state, draining and idle.
   return ok(now ?? { ...before, up: false, draining: true, idle: true, inflight: 0 }, 202);
 }
@@ -137,7 +135,7 @@ export const endpoints: readonly Endpoint[] = [
   ep('GET', '/healthz', () => ok({ status: 'ok' }), false),
   ep('GET', '/readyz', (c) => (c.target.ready() ? ok({ ready: true }) : ok({ ready: false }, 503)), false),
   ep('GET', '/openapi.json', () => ok(undefined), false), // answered by server.ts
-  ep('GET', '/api/upstreams', (c) => ok({ upstreams: c.target.upstreams() })),
+  ep('GET', '/api/upstreams', async (c) => ok({ upstreams: await c.target.upstreams() })),
   ep('POST', '/api/upstreams/{name}/servers', addServer),
   ep('POST', '/api/upstreams/{name}/servers/{id}/drain', serverChange('drainServer')),
   ep('POST', '/api/upstreams/{name}/servers/{id}/enable', serverChange('enableServer')),

@@ -12,7 +12,7 @@
  */
 import { copyFileSync, readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
-import type { ServerInfo, UpstreamRegistry } from '../core/services.js';
+import type { AdminRegistry, ServerInfo, UpstreamRegistry } from '../core/services.js';
 
 /** The most entries (added, drained and removed servers) kept per upstream; the oldest go first. */
 export const OVERLAY_MAX_ENTRIES = 1000;
@@ -27,7 +27,7 @@ export interface OverlaySummary { added: string[]; drained: string[]; removed: s
 export interface Overlay {
   readonly file: string;
   /** The registry as the admin API should see it: every change it makes is recorded. */
-  record(registry: UpstreamRegistry): UpstreamRegistry;
+  record(registry: AdminRegistry): AdminRegistry;
   /** Applies the overlay to the registry (after the file's config was applied); logs what it did. */
   apply(registry: UpstreamRegistry, when: 'start' | 'reload'): OverlaySummary;
   /** Waits for pending writes. */
@@ -167,30 +167,27 @@ export function createOverlay(file: string, log: OverlayLog): Overlay {
     file,
     record(registry) {
       return {
-        list: () => registry.list(),
         get: (name) => registry.get(name),
-        addServer(name, spec) {
-          const s = registry.addServer(name, spec);
+        async addServer(name, spec) {
+          const s = await registry.addServer(name, spec);
           if (spec.source === 'api') onAdded(name, s, spec.weight);
           return s;
         },
-        drainServer(name, id) {
-          const s = registry.drainServer(name, id);
+        async drainServer(name, id) {
+          const s = await registry.drainServer(name, id);
           onDrain(name, id, true);
           return s;
         },
-        enableServer(name, id) {
-          const s = registry.enableServer(name, id);
+        async enableServer(name, id) {
+          const s = await registry.enableServer(name, id);
           onDrain(name, id, false);
           return s;
         },
-        removeServer(name, id) {
-          const before = registry.get(name)?.servers.find((s) => s.id === id);
-          const done = registry.removeServer(name, id);
+        async removeServer(name, id) {
+          const before = (await registry.get(name))?.servers.find((s) => s.id === id);
+          await registry.removeServer(name, id);
           onRemoved(name, id, before !== undefined && before.sources.some((x) => x !== 'api'));
-          return done;
         },
-        setDiscovered: (name, source, servers) => registry.setDiscovered(name, source, servers),
       };
     },
     apply(registry, when) {

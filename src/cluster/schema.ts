@@ -16,3 +16,11 @@ export const stateSchema = z
   .describe('State shared between instances through Redis; without it everything stays in memory');
 
 export type StateConfig = z.infer<typeof stateSchema>;
+
+/** `workers`: how many processes serve requests (`gatehouse run`); `auto` is one per core. */
+export const workersSchema = z
+  .union([z.literal('auto'), z.number().int().min(1).max(256)])
+  .default(1)
+  .describe('Worker processes serving requests (gatehouse run): a number, or auto for one per core; the primary process holds no request path. 1 = a single process (the default)');
+
+export type WorkersConfig = z.infer<typeof workersSchema>;

@@ -71,7 +71,8 @@ export interface ReloadResult { applied: boolean; plan: ReloadPlan; version: num
  * has the process's lifetime, not a config generation's.
  */
 export interface AdminTarget {
-  upstreams(): UpstreamInfo[];
+  /** Every upstream and its servers (in a group of workers, every worker's view merged: cluster/). */
+  upstreams(): UpstreamInfo[] | Promise<UpstreamInfo[]>;
   routes(): AdminRoute[];
   /** The config in force, its version (a counter, 1 at start) and a hash of its content. */
   config(): { version: number; hash: string; config: unknown };
@@ -80,9 +81,47 @@ export interface AdminTarget {
   /** Listeners bound and not stopping. */
   ready(): boolean;
   /** The registry, when the proxy has one: server changes answer 501 without it. */
-  registry?: UpstreamRegistry | undefined;
+  registry?: AdminRegistry | undefined;
   /** The shared cache, once a config has made it (a route with `cache:`, or `cache:`); undefined without one. */
-  cache?(): CacheControl | undefined;
+  cache?(): AdminCache | undefined;
+  /** Replaces the worker processes one by one (`POST /api/restart`); undefined in a single process. */
+  restart?(): Promise<{ workers: number }>;
+}
+
+/**
+ * The registry as the admin API changes it: this process's (`adminRegistry`), or every worker's at once
+ * (cluster/primary.ts), hence the promises.
+ */
+export interface AdminRegistry {
+  get(upstream: string): UpstreamInfo | undefined | Promise<UpstreamInfo | undefined>;
+  addServer(upstream: string, spec: ServerSpec & { source: ServerSource }): ServerInfo | Promise<ServerInfo>;
+  drainServer(upstream: string, id: string): ServerInfo | Promise<ServerInfo>;
+  enableServer(upstream: string, id: string): ServerInfo | Promise<ServerInfo>;
+  /**
+   * Begins removing a server: returns (resolves) once it is draining, throws (rejects) a RegistryError for an
+   * unknown one; the server leaves its upstream once idle, which this does not wait for.
+   */
+  removeServer(upstream: string, id: string): void | Promise<void>;
+}
+
+/** This process's registry as the admin API changes it. */
+export function adminRegistry(registry: UpstreamRegistry): AdminRegistry {
+  return {
+    get: (name) => registry.get(name),
+    addServer: (name, spec) => registry.addServer(name, spec),
+    drainServer: (name, id) => registry.drainServer(name, id),
+    enableServer: (name, id) => registry.enableServer(name, id),
+    removeServer(name, id) {
+      // A refusal (unknown server) is thrown here; the promise is the server's departure, not waited for.
+      registry.removeServer(name, id).catch(() => undefined);
+    },
+  };
+}
+
+/** The cache as the admin API sees it: `CacheControl`, or every worker's cache at once (cluster/). */
+export interface AdminCache {
+  purge(req: CachePurge): number | Promise<number>;
+  stats(): CacheStats | Promise<CacheStats>;
 }
 
 /** What to purge: exactly one of `url`, `prefix` (of URLs) or `tag` (Surrogate-Key / Cache-Tag). */
