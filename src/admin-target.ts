@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { AdminError, createOverlay, planReload, serverId, type Overlay } from './admin/index.js';
 import { normalUrl, type CacheEngine } from './cache/index.js';
-import { PurgeError, type AdminRegistry, type AdminRoute, type AdminTarget, type CacheControl, type UpstreamInfo } from './core/services.js';
+import { PurgeError, type AdminCache, type AdminRegistry, type AdminRoute, type AdminTarget, type CacheControl, type UpstreamInfo } from './core/services.js';
 import { isSecret, toJsonSchema, type JsonSchema } from './config/json-schema.js';
 import { configSchema, type GatehouseConfig } from './schema.js';
 import type { UpstreamStatus } from './gatehouse.js';
@@ -18,26 +18,29 @@ export interface TargetDeps {
   config(): GatehouseConfig;
   /** 1 at start, one more for each config swapped in. */
   version(): number;
-  upstreams(): UpstreamStatus[];
+  /** Every upstream (a group of workers answers later: cluster/primary.ts). */
+  upstreams(): UpstreamStatus[] | Promise<UpstreamStatus[]>;
   ready(): boolean;
   /** Reads and validates the config file; undefined when the proxy has none. */
   load: (() => Promise<GatehouseConfig>) | undefined;
   apply(config: GatehouseConfig): Promise<void>;
   /** The registry the admin API changes (with the overlay recording its changes). */
   registry?: AdminRegistry | undefined;
-  /** The process's cache engine, when a config has made one. */
-  cache?: () => CacheEngine | undefined;
+  /** The cache, when a config has made one. */
+  cache?: () => AdminCache | undefined;
+  /** Replaces the worker processes one by one (`POST /api/restart`): a group of workers only. */
+  restart?: () => Promise<{ workers: number }>;
 }
 
 /**
  * The overlay of API changes (admin/overlay.ts) for a proxy with an admin API: `admin.state_file` (relative to
  * the config file), by default the config file's path + `.state.json`; none without either.
  */
-export function adminOverlay(cfg: GatehouseConfig, configPath: string | undefined, log: Logger): Overlay | undefined {
+export function adminOverlay(cfg: GatehouseConfig, configPath: string | undefined, log: Logger, opts: { readOnly?: boolean } = {}): Overlay | undefined {
   const f = cfg.admin?.state_file;
   if (!cfg.admin || (f === undefined && configPath === undefined)) return undefined;
   const file = f !== undefined ? resolve(configPath ? dirname(resolve(configPath)) : process.cwd(), f) : `${resolve(configPath!)}.state.json`;
-  return createOverlay(file, log);
+  return createOverlay(file, log, opts);
 }
 
 /** The package's version, for the OpenAPI document. */
@@ -49,8 +52,8 @@ export function packageVersion(): string {
   }
 }
 
-function listUpstreams(deps: TargetDeps): UpstreamInfo[] {
-  return deps.upstreams().map((u) => ({
+async function listUpstreams(deps: TargetDeps): Promise<UpstreamInfo[]> {
+  return (await deps.upstreams()).map((u) => ({
     name: u.name,
     servers: u.servers.map((s) => ({
       id: serverId(s.url), url: s.url, weight: s.weight, backup: s.backup, up: s.up, health: s.health,
@@ -113,17 +116,15 @@ export function adminTarget(deps: TargetDeps): AdminTarget {
     config: () => ({ version: deps.version(), hash: hashOf(deps.config()), config: redact(deps.config()) }),
     ready: () => deps.ready(),
     registry: deps.registry,
-    cache() {
-      const engine = deps.cache?.();
-      return engine && cacheControl(engine);
-    },
+    cache: () => deps.cache?.(),
+    ...(deps.restart ? { restart: deps.restart } : {}),
     reload({ plan: only }) {
       const load = deps.load;
       if (!load) return Promise.reject(new AdminError(409, 'GH_ADMIN_NO_CONFIG_FILE', 'this proxy was not started from a config file: there is nothing to reload'));
       // One reload at a time: each plan is made against the config the previous one left in force.
       const run = queue.then(async () => {
         const next = await load();
-        const inflight = new Map(listUpstreams(deps).flatMap((u) => u.servers.map((s) => [`${u.name} ${s.id}`, s.inflight] as const)));
+        const inflight = new Map((await listUpstreams(deps)).flatMap((u) => u.servers.map((s) => [`${u.name} ${s.id}`, s.inflight] as const)));
         const plan = planReload(deps.config(), next, { inflight: (u, id) => inflight.get(`${u} ${id}`) ?? 0 });
         if (!only) await deps.apply(next);
         return { applied: !only, plan, version: deps.version() };

@@ -15,6 +15,7 @@ import { loadConfigFile as loadFile } from './config/load.js';
 import { compileGlobal, compileRoute, type NamedInstance } from './core/pipeline.js';
 import type { AppServices } from './core/plugin.js';
 import { closePlugins, configSchemaFor, createPlugins, pluginSteps, validatedFor, type AnyPlugin, type ConfigOptions } from './plugins.js';
+import type { RateShared } from './protect/index.js';
 import { createFailureLog, createLogger, type FailureLog } from './observe/index.js';
 import { createAcme, createCertStore, helloInterceptor, ocspStapler, type AcmeManager } from './tls/index.js';
 import { RouteTable, type RouteInput } from './routing/index.js';
@@ -69,6 +70,12 @@ export interface GatehouseOptions {
    * settings are `plugins.<name>` and `routes[].plugins.<name>` in the config, checked by their schemas.
    */
   plugins?: readonly AnyPlugin[];
+  /**
+   * Set in a worker process of a group (`gatehouse run` with `workers:`, cluster/worker.ts): its primary holds
+   * the admin API (the overlay of API changes is applied, never written, here), and `rates` counts rate limits
+   * for the group when the config has no `state.redis`.
+   */
+  worker?: { rates: RateShared } | undefined;
 }
 
 /** A server in `upstreams()`: the registry's report (core/services.ts). */
@@ -113,7 +120,7 @@ interface Generation {
 
 type GenerationDeps = AppServices & {
   challenges: Map<string, string>; failures: FailureLog; userPlugins: readonly AnyPlugin[]; registry: ReturnType<typeof upstreamRegistry>;
-  cache: ReturnType<typeof cacheHolder>; shared: ReturnType<typeof sharedStateHolder>;
+  cache: ReturnType<typeof cacheHolder>; shared: ReturnType<typeof sharedStateHolder>; rates: RateShared | undefined;
   /** Each generation by its runtime (layer 4 listeners find their settings and upstreams through it). */
   generations: WeakMap<Runtime, Generation>;
 };
@@ -122,7 +129,7 @@ async function buildGeneration(config: GatehouseConfig, deps: GenerationDeps): P
   const { log, baseDir, challenges, failures } = deps;
   const app: AppServices = { log, baseDir, address: deps.address };
   await deps.cache.prepare(config);
-  const plugins = await createPlugins(pluginSteps(config, { challenges, userPlugins: deps.userPlugins, shared: deps.shared.get(config) }), app);
+  const plugins = await createPlugins(pluginSteps(config, { challenges, userPlugins: deps.userPlugins, shared: deps.shared.get(config) ?? deps.rates }), app);
   // References into the registry, which `apply` brings to this config when the generation is swapped in.
   const upstreams = new Map<string, UpstreamRuntime>();
   for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, deps.registry.runtime(name, u));
@@ -183,7 +190,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   const cache = cacheHolder(log, baseDir);
   const shared = sharedStateHolder(log);
   const generations = new WeakMap<Runtime, Generation>();
-  const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins, registry, cache, shared, generations };
+  const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins, registry, cache, shared, rates: opts.worker?.rates, generations };
   /** The generation an HTTP listener's PROXY protocol step reads its settings from. */
   const current = (): { config: GatehouseConfig; runtime: Runtime } | undefined => gen && { config: gen.config, runtime: gen.runtime };
   const alpnChallenges = new Map<string, SecureContext>();
@@ -268,8 +275,25 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     }
   }
 
+  let stopping: Promise<void> | undefined;
+  async function stopGeneration(g: Generation, timeoutMs: number | undefined): Promise<void> {
+    const timeout = timeoutMs ?? config.shutdown.timeout;
+    await closeListeners([...listeners.values()], [g.runtime], timeout);
+    listeners.clear();
+    await admin?.close();
+    admin = undefined;
+    await overlay?.flush();
+    discovery.close();
+    await retire(g, 0);
+    await registry.close();
+    await cache.close();
+    await shared.close();
+    failures.close();
+    log.info('gatehouse stopped');
+  }
+
   const targetDeps = {
-    config: () => config, version: () => version, upstreams: () => self.upstreams(), ready: () => gen !== undefined, registry, cache: () => cache.current(),
+    config: () => config, version: () => version, upstreams: () => self.upstreams(), ready: () => gen !== undefined, registry, cache: () => { const e = cache.current(); return e && cacheControl(e); },
     load: opts.configPath ? () => loadConfig(opts.configPath!, { plugins: userPlugins }) : undefined,
     apply: (c: GatehouseConfig) => self.reload(c),
   };
@@ -278,7 +302,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     get cache() { const e = cache.current(); return e && cacheControl(e); },
     async start() {
       if (gen) return;
-      if (config.admin && !admin) {
+      if (config.admin && opts.worker) overlay ??= adminOverlay(config, opts.configPath, log, { readOnly: true });
+      else if (config.admin && !admin) {
         overlay = adminOverlay(config, opts.configPath, log);
         admin = await startAdmin(config.admin, adminTarget({ ...targetDeps, registry: overlay ? overlay.record(adminRegistry(registry)) : adminRegistry(registry) }), { log, version: packageVersion() });
       }
@@ -303,23 +328,13 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       log.info('gatehouse started');
       logWarnings(config, log);
     },
-    async stop(o = {}) {
+    stop(o = {}) {
+      // A stop called while one runs (a signal, then the primary's word) waits for the same one.
       const g = gen;
-      if (!g) return;
+      if (!g) return stopping ?? Promise.resolve();
       gen = undefined;
-      const timeout = o.timeoutMs ?? config.shutdown.timeout;
-      await closeListeners([...listeners.values()], [g.runtime], timeout);
-      listeners.clear();
-      await admin?.close();
-      admin = undefined;
-      await overlay?.flush();
-      discovery.close();
-      await retire(g, 0);
-      await registry.close();
-      await cache.close();
-      await shared.close();
-      failures.close();
-      log.info('gatehouse stopped');
+      stopping = stopGeneration(g, o.timeoutMs).finally(() => { stopping = undefined; });
+      return stopping;
     },
     async reload(next) {
       const cfg = parseConfig(next, { plugins: userPlugins });

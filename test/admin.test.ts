@@ -82,7 +82,7 @@ test('admin: /healthz, /readyz and /openapi.json need no token; readyz is 503 on
   const doc = json(await send(`${admin}/openapi.json`));
   assert.equal(doc.openapi, '3.1.0');
   assert.deepEqual(Object.keys(doc.paths as object).sort(), [
-    '/api/cache', '/api/cache/purge', '/api/config', '/api/reload', '/api/routes', '/api/upstreams', '/api/upstreams/{name}/servers',
+    '/api/cache', '/api/cache/purge', '/api/config', '/api/reload', '/api/restart', '/api/routes', '/api/upstreams', '/api/upstreams/{name}/servers',
     '/api/upstreams/{name}/servers/{id}', '/api/upstreams/{name}/servers/{id}/drain', '/api/upstreams/{name}/servers/{id}/enable',
     '/healthz', '/openapi.json', '/readyz',
   ]);

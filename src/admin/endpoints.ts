@@ -122,6 +122,18 @@ async function reload(c: Call): Promise<Answer> {
   }
 }
 
+/** `POST /api/restart`: a rolling restart of the workers (cluster/primary.ts); a single process has none. */
+async function restart(c: Call): Promise<Answer> {
+  if (!c.target.restart) {
+    throw new AdminError(409, 'GH_ADMIN_SINGLE_PROCESS', 'this proxy is one process (workers: 1): there are no workers to replace; restart the process, or run with workers: 2 or more (docs/operations.md)');
+  }
+  try {
+    return ok(await c.target.restart());
+  } catch (err) {
+    throw new AdminError(409, 'GH_ADMIN_RESTART_FAILED', `the restart stopped, the workers in place keep serving: ${(err as Error).message}`);
+  }
+}
+
 const SEG = '([^/]+)';
 const at = (template: string): RegExp =>
   new RegExp(`^${template.replace(/\{[a-z]+\}/g, SEG)}$`);
@@ -143,6 +155,7 @@ export const endpoints: readonly Endpoint[] = [
   ep('GET', '/api/routes', (c) => ok({ routes: c.target.routes() })),
   ep('GET', '/api/config', (c) => ok(c.target.config())),
   ep('POST', '/api/reload', reload),
+  ep('POST', '/api/restart', restart),
   ep('GET', '/api/cache', cacheStats),
   ep('POST', '/api/cache/purge', purgeCache),
 ];

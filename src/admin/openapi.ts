@@ -114,6 +114,15 @@ export function openApi(version: string): object {
           },
         },
       },
+      '/api/restart': {
+        post: {
+          ...secured, summary: 'Replace the worker processes one by one, each new one ready before the old one drains (workers: 2 or more; as SIGUSR2)',
+          responses: {
+            200: json({ type: 'object', properties: { workers: { type: 'integer' } } }, 'Every worker was replaced'),
+            ...common, 409: errorReply('A single process (GH_ADMIN_SINGLE_PROCESS), or a new worker could not start (GH_ADMIN_RESTART_FAILED: the old ones keep serving)'),
+          },
+        },
+      },
     },
   };
 }

@@ -76,7 +76,10 @@ function readState(file: string, log: OverlayLog): State {
   }
 }
 
-export function createOverlay(file: string, log: OverlayLog): Overlay {
+/**
+ * `readOnly`: applies the file and never writes it (a worker process: its primary records the changes).
+ */
+export function createOverlay(file: string, log: OverlayLog, opts: { readOnly?: boolean } = {}): Overlay {
   const state = readState(file, log);
   let writing: Promise<void> | undefined;
   let dirty = false;
@@ -95,6 +98,7 @@ export function createOverlay(file: string, log: OverlayLog): Overlay {
   }
 
   function save(): void {
+    if (opts.readOnly) return;
     dirty = true;
     if (writing) return;
     writing = (async () => {

@@ -26,6 +26,9 @@ import { hashPasswordFromInput, PasswordError } from './password.js';
 import { flagError, proxyConfig } from './proxy.js';
 import { errorText, handleProcessEvents, prepareProcess, type ProcessOptions } from './run.js';
 import { USAGE_EXIT, UsageError } from './usage.js';
+import cluster from 'node:cluster';
+import { primaryRates, serveWorker, WORKER_ENV, workerCount } from '../workers.js';
+import { runPrimary } from './primary.js';
 
 /** `--plugin FILE`, repeatable (docs/plugins.md). */
 const PLUGIN = { type: 'string', multiple: true } as const;
@@ -41,16 +44,21 @@ function out(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
+type Started = { gh: Gatehouse; events: ProcessOptions; serve?: (gh: Gatehouse) => void } | { primary(): Promise<number> };
+
 /** Starts the proxy and hands the process to it; a start-up failure is a fatal line of the process log. */
-async function startProxy(make: () => Promise<{ gh: Gatehouse; events: ProcessOptions }>, fallback: GatehouseConfig['log']): Promise<number> {
+async function startProxy(make: () => Promise<Started>, fallback: GatehouseConfig['log']): Promise<number> {
   prepareProcess();
   // Until the config names its own level and format, the process log has the defaults.
   let log = createLogger(fallback);
   try {
-    const { gh, events } = await make();
+    const made = await make();
+    if ('primary' in made) return await made.primary();
+    const { gh, events } = made;
     log = events.log;
     await gh.start();
     handleProcessEvents(gh, events);
+    made.serve?.(gh);
   } catch (err) {
     log.fatal(errorText(err));
     return 1;
@@ -62,11 +70,21 @@ async function cmdRun(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c', default: 'gatehouse.yaml' }, plugin: PLUGIN, help: { type: 'boolean', short: 'h' } } });
   if (values.help) return out(HELP.run!), 0;
   const file = values.config!;
+  // A worker of a group (`workers:`, forked by the primary with this same command line).
+  const slot = cluster.isWorker ? process.env[WORKER_ENV] : undefined;
   return startProxy(async () => {
     const { config, plugins } = await loadWithPlugins(file, values.plugin);
-    const log = createLogger(config.log);
     const reload = (): Promise<GatehouseConfig> => loadConfig(file, { plugins: plugins as readonly AnyPlugin[] });
-    return { gh: createGatehouse(config, { configPath: file, logger: log, plugins }), events: { log, file, reload } };
+    if (slot === undefined && workerCount(config.workers) > 1) {
+      return { primary: () => runPrimary({ file, config, log: createLogger(config.log).child({ primary: true }), load: reload }) };
+    }
+    if (slot === undefined) {
+      const log = createLogger(config.log);
+      return { gh: createGatehouse(config, { configPath: file, logger: log, plugins }), events: { log, file, reload } };
+    }
+    const log = createLogger(config.log).child({ worker: Number(slot) });
+    const gh = createGatehouse(config, { configPath: file, logger: log, plugins, worker: { rates: primaryRates(log) } });
+    return { gh, events: { log, worker: true }, serve: (g: Gatehouse) => serveWorker(g, { log, reload }) };
   }, { level: 'info' });
 }
 

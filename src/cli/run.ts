@@ -17,6 +17,8 @@ export interface ProcessOptions {
   reload?: (() => Promise<GatehouseConfig>) | undefined;
   /** The config file, for the messages. */
   file?: string | undefined;
+  /** A worker of a group: its primary handles SIGHUP and SIGUSR2 (cli/primary.ts); the worker ignores them. */
+  worker?: boolean;
 }
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
@@ -61,6 +63,11 @@ export function handleProcessEvents(gh: Gatehouse, opts: ProcessOptions): void {
   process.on('warning', (w) => log.warn({ warning: w.name }, w.message));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  if (opts.worker) {
+    for (const s of ['SIGHUP', 'SIGUSR2'] as const) process.on(s, () => log.debug({ signal: s }, `${s} ignored by a worker: send it to the primary process`));
+    return;
+  }
+  process.on('SIGUSR2', () => log.warn('SIGUSR2: this proxy is one process (workers: 1), there are no workers to replace'));
   const reloadFile = serialReload(gh, opts);
   process.on('SIGHUP', () => {
     if (!opts.reload) {

@@ -95,7 +95,10 @@ export const access = definePlugin<AccessConfig | undefined, ProtectRoute>({
 });
 
 /** Where rate limits are counted: this process's memory, or a Redis shared by every instance (`state.redis`). */
-export interface RateShared { redis: Redis; prefix: string; timeoutMs: number }
+export type RateShared =
+  | { redis: Redis; prefix: string; timeoutMs: number }
+  /** A store made elsewhere: a worker's counts kept in its primary process (cluster/worker.ts). */
+  | { store(maxKeys: number): RateStore };
 
 export const rateLimits = definePlugin<RateShared | undefined, ProtectRoute>({
   name: 'rate_limit',
@@ -105,7 +108,7 @@ export const rateLimits = definePlugin<RateShared | undefined, ProtectRoute>({
       forRoute(route, index) {
         if (!route.rate_limit) return undefined;
         const maxKeys = route.rate_limit.max_keys;
-        const store = shared
+        const store = shared && 'store' in shared ? shared.store(maxKeys) : shared
           ? redisStore({ redis: shared.redis, prefix: shared.prefix, timeoutMs: shared.timeoutMs, maxKeys, log: app.log })
           : memoryStore({ maxKeys });
         stores.push(store);

@@ -1,0 +1,270 @@
+/**
+ * A group of worker processes (`workers: N | auto`, docs/operations.md), both sides of it.
+ * - A worker: a whole Gatehouse on the config file, whose listeners node:cluster shares with the other workers.
+ *   The primary calls it over IPC (cluster/ipc.ts) to list and change servers, reload, purge; its rate limits are
+ *   counted in the primary (one count for the group) unless `state.redis` counts them in Redis.
+ * - The primary (`startPrimary`): forks and keeps the workers (cluster/group.ts) and holds the admin API for the
+ *   group, whose answers cover every worker: servers listed with the in-flight requests of all, changes made in
+ *   all (and recorded in the overlay), the cache purged in all. Signals are the command's (cli/primary.ts).
+ */
+import type { Logger } from 'pino';
+import { memoryStore, type RateDecision, type RateStore } from './protect/index.js';
+import type { Gatehouse } from './gatehouse.js';
+import type { GatehouseConfig } from './schema.js';
+import { startAdmin, type AdminServer } from './admin/index.js';
+import { adminOverlay, adminTarget, packageVersion } from './admin-target.js';
+import { createGroup, workerCount, type Group } from './cluster/group.js';
+import { isOurs, wireError, type FromWorker, type ToWorker, type WireError, type WorkerCall } from './cluster/ipc.js';
+import { PurgeError, RegistryError, type AdminCache, type AdminRegistry, type AdminTarget, type CacheStats, type ServerInfo, type UpstreamInfo } from './core/services.js';
+
+export { workerCount } from './cluster/group.js';
+export { WORKER_ENV } from './cluster/ipc.js';
+
+/** Longest wait for the primary's rate decision; past it the worker decides alone (logged once per outage). */
+const RATE_TIMEOUT_MS = 250;
+
+function send(m: FromWorker): void {
+  process.send?.(m);
+}
+
+/** Rate decisions made in the primary for the whole group (`routes[].rate_limit` without `state.redis`). */
+export function primaryRates(log: Logger): { store(maxKeys: number): RateStore } {
+  let next = 0;
+  let alone = false;
+  const pending = new Map<number, (d: RateDecision | undefined) => void>();
+  process.on('message', (m: unknown) => {
+    if (!isOurs<ToWorker>(m) || m.t !== 'rate') return;
+    pending.get(m.id)?.(m.decision);
+  });
+  return {
+    store(maxKeys) {
+      const local = memoryStore({ maxKeys });
+      return {
+        take(key, interval, burst) {
+          const id = ++next;
+          return new Promise<RateDecision>((resolve) => {
+            const timer = setTimeout(() => done(undefined), RATE_TIMEOUT_MS);
+            timer.unref();
+            function done(d: RateDecision | undefined): void {
+              pending.delete(id);
+              clearTimeout(timer);
+              if (d) {
+                if (alone) { alone = false; log.info('rate limits: the primary answers again, counting for the group'); }
+                return resolve(d);
+              }
+              if (!alone) { alone = true; log.warn('rate limits: the primary did not answer in time, this worker counts alone until it does'); }
+              resolve(local.take(key, interval, burst) as RateDecision);
+            }
+            pending.set(id, done);
+            send({ gh: 1, t: 'rate', id, key, interval, burst, maxKeys });
+          });
+        },
+        size: () => local.size(),
+        close: () => local.close(),
+      };
+    },
+  };
+}
+
+async function answer(gh: Gatehouse, call: WorkerCall, reload: () => Promise<GatehouseConfig>): Promise<unknown> {
+  const r = gh.registry;
+  switch (call.op) {
+    case 'list': return r.list();
+    case 'get': return r.get(call.upstream) ?? null;
+    case 'add': return r.addServer(call.upstream, call.spec);
+    case 'drain': return r.drainServer(call.upstream, call.id);
+    case 'enable': return r.enableServer(call.upstream, call.id);
+    case 'remove':
+      // Answered once draining has begun; the server leaves when idle.
+      r.removeServer(call.upstream, call.id).catch(() => undefined);
+      return null;
+    case 'reload':
+      await gh.reload(await reload());
+      return null;
+    case 'purge': return gh.cache?.purge(call.req) ?? 0;
+    case 'cache': return gh.cache?.stats() ?? null;
+  }
+}
+
+/**
+ * Tells the primary this worker is serving, then answers its calls; stops (draining) when it says so, or when
+ * the primary is gone (the IPC channel closed).
+ */
+export function serveWorker(gh: Gatehouse, opts: { log: Logger; reload: () => Promise<GatehouseConfig> }): void {
+  const { log } = opts;
+  let stopping = false;
+  const stop = (why: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${why}: finishing in-flight requests (up to ${gh.config.shutdown.timeout} ms)`);
+    gh.stop().finally(() => process.exit(0));
+  };
+  process.on('message', (m: unknown) => {
+    if (!isOurs<ToWorker>(m)) return;
+    if (m.t === 'stop') return stop('asked to stop by the primary');
+    if (m.t !== 'call') return;
+    answer(gh, m.call, opts.reload).then(
+      (value) => send({ gh: 1, t: 'reply', id: m.id, ok: true, value }),
+      (err: unknown) => send({ gh: 1, t: 'reply', id: m.id, ok: false, error: wireError(err) }),
+    );
+  });
+  process.on('disconnect', () => stop('the primary process is gone'));
+  send({ gh: 1, t: 'ready' });
+}
+
+function fromWire(e: WireError): Error {
+  if (e.name === 'RegistryError') return new RegistryError(e.message, e.code === 'not_found' ? 'not_found' : 'invalid');
+  if (e.name === 'PurgeError') return new PurgeError(e.message);
+  return new Error(e.message);
+}
+
+/** One server as the group sees it: requests in flight in every worker; up only where every worker has it up. */
+function mergeServer(s: ServerInfo, others: ServerInfo[]): ServerInfo {
+  return {
+    ...s,
+    inflight: others.reduce((n, o) => n + o.inflight, s.inflight),
+    up: others.every((o) => o.up) && s.up,
+    idle: others.every((o) => o.idle) && s.idle,
+    latency_ms: Math.round(others.reduce((n, o) => n + o.latency_ms, s.latency_ms) / (others.length + 1)),
+  };
+}
+
+/** Every worker's upstreams merged into one list (the first worker's servers, with the others' figures). */
+export function mergeUpstreams(lists: UpstreamInfo[][]): UpstreamInfo[] {
+  const [first, ...rest] = lists;
+  if (!first) return [];
+  return first.map((u) => ({
+    name: u.name,
+    servers: u.servers.map((s) => mergeServer(s, rest.flatMap((l) => {
+      const o = l.find((x) => x.name === u.name)?.servers.find((x) => x.id === s.id && x.removing === s.removing);
+      return o ? [o] : [];
+    }))),
+  }));
+}
+
+/** Numbers summed field by field (the cache figures of every worker); the hit ratio recomputed. */
+function sumStats(all: CacheStats[]): CacheStats | undefined {
+  const add = (a: unknown, b: unknown): unknown => {
+    if (typeof a === 'number' && typeof b === 'number') return a + b;
+    if (a && b && typeof a === 'object' && typeof b === 'object') {
+      return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, add(v, (b as Record<string, unknown>)[k])]));
+    }
+    return a;
+  };
+  const [first, ...rest] = all;
+  if (!first) return undefined;
+  const total = rest.reduce((acc, s) => add(acc, s) as CacheStats, first);
+  const c = total.counters;
+  const found = c.hits + c.stale + c.revalidated;
+  return { ...total, hit_ratio: found + c.misses ? found / (found + c.misses) : 0 };
+}
+
+function groupRegistry(group: Group): AdminRegistry {
+  return {
+    async get(name) {
+      const first = group.ready()[0];
+      return first ? ((await group.call(first, { op: 'get', upstream: name })) as UpstreamInfo | null) ?? undefined : undefined;
+    },
+    addServer: async (upstream, spec) => (await group.broadcast({ op: 'add', upstream, spec })) as ServerInfo,
+    drainServer: async (upstream, id) => (await group.broadcast({ op: 'drain', upstream, id })) as ServerInfo,
+    enableServer: async (upstream, id) => (await group.broadcast({ op: 'enable', upstream, id })) as ServerInfo,
+    removeServer: async (upstream, id) => { await group.broadcast({ op: 'remove', upstream, id }); },
+  };
+}
+
+function groupCache(group: Group): AdminCache {
+  return {
+    // Each worker holds its own copy of an object: the count is one worker's.
+    purge: async (req) => (await group.broadcast({ op: 'purge', req })) as number,
+    stats: async () => sumStats(((await group.gather({ op: 'cache' })) as (CacheStats | null)[]).filter((s): s is CacheStats => s !== null))
+      ?? ({ enabled: true } as CacheStats),
+  };
+}
+
+const hasCache = (cfg: GatehouseConfig): boolean => cfg.cache !== undefined || cfg.routes.some((r) => r.cache !== undefined);
+
+export interface Primary {
+  group: Group;
+  target: AdminTarget;
+  admin: AdminServer | undefined;
+  /** The config the group runs (the last one applied). */
+  config(): GatehouseConfig;
+  restart(): Promise<{ workers: number }>;
+  /** Stops the workers (draining up to `timeoutMs`), then the admin API; writes the overlay. */
+  stop(timeoutMs: number): Promise<void>;
+}
+
+/**
+ * Forks the workers and waits until each one listens, then starts the admin API for the group. Rejects (nothing
+ * left running) when a worker exits before listening or the admin API cannot start.
+ */
+export async function startPrimary(opts: { file: string; config: GatehouseConfig; log: Logger; load(): Promise<GatehouseConfig> }): Promise<Primary> {
+  const { log, file } = opts;
+  let config = opts.config;
+  let version = 1;
+  // One count for the group: the primary's memory stores (one per bound of keys), as one process would keep.
+  const rates = new Map<number, RateStore>();
+  const group = createGroup({
+    log, fromWire,
+    rate(q) {
+      let store = rates.get(q.maxKeys);
+      if (!store) rates.set(q.maxKeys, (store = memoryStore({ maxKeys: q.maxKeys })));
+      return store.take(q.key, q.interval, q.burst) as RateDecision;
+    },
+  });
+  const n = workerCount(config.workers);
+  log.info({ workers: n, pid: process.pid }, `primary process: starting ${n} workers`);
+  await group.start(n);
+  log.info({ workers: n }, `${n} workers listening`);
+
+  async function apply(next: GatehouseConfig): Promise<void> {
+    await group.broadcast({ op: 'reload' });
+    const before = config;
+    config = next;
+    version++;
+    if (JSON.stringify(next.admin) !== JSON.stringify(before.admin)) log.warn('admin settings changed: restart the primary to apply them');
+    const want = workerCount(next.workers);
+    if (want !== group.members().length) {
+      log.info({ workers: want }, `workers: ${group.members().length} → ${want}`);
+      await group.resize(want);
+    }
+  }
+
+  const overlay = config.admin ? adminOverlay(config, file, log) : undefined;
+  const registry = groupRegistry(group);
+  const restart = async (): Promise<{ workers: number }> => {
+    // A new worker reads the overlay file: every change recorded so far is written before it starts.
+    await overlay?.flush();
+    return group.restart();
+  };
+  const target = adminTarget({
+    config: () => config,
+    version: () => version,
+    upstreams: async () => mergeUpstreams((await group.gather({ op: 'list' })) as UpstreamInfo[][]),
+    ready: () => group.ready().length > 0,
+    load: opts.load,
+    apply,
+    registry: overlay ? overlay.record(registry) : registry,
+    cache: () => (hasCache(config) ? groupCache(group) : undefined),
+    restart,
+  });
+  let admin: AdminServer | undefined;
+  if (config.admin) {
+    try {
+      admin = await startAdmin(config.admin, target, { log, version: packageVersion() });
+    } catch (err) {
+      await group.stop(0);
+      throw err;
+    }
+  }
+  return {
+    group, target, admin, restart,
+    config: () => config,
+    async stop(timeoutMs) {
+      await group.stop(timeoutMs);
+      await admin?.close();
+      await overlay?.flush();
+      for (const s of rates.values()) s.close();
+    },
+  };
+}
