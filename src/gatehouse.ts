@@ -25,7 +25,7 @@ import { hiddenResponseHeaders, type UpstreamRuntime } from './upstream/index.js
 import { cacheHolder, proxyAction, webSocketAction, type ActionDeps } from './actions.js';
 import { listenerUrl, routeHosts, serverOptions } from './listeners.js';
 import { blockList } from './core/addresses.js';
-import { sharedStateHolder } from './cluster/index.js';
+import { fleetRegistry, sharedStateHolder, type FleetRegistry } from './cluster/index.js';
 import type { CacheControl, ServerInfo, UpstreamInfo, UpstreamRegistry } from './core/services.js';
 import { discoveryRunner, upstreamRegistry } from './registry.js';
 import { startAdmin, type AdminServer, type Overlay } from './admin/index.js';
@@ -192,6 +192,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   let admin: AdminServer | undefined, version = 1;
   // API changes, kept in a state file and applied on top of the file's config at start and after each reload.
   let overlay: Overlay | undefined;
+  // With `state.redis` too, API changes are shared with every instance on that Redis (cluster/fleet.ts).
+  let fleet: FleetRegistry | undefined;
 
   // The names each ACME listener was last set up to certify (route hosts change them on reload too).
   const appliedAcmeNames = new Map<string, string | undefined>();
@@ -280,7 +282,9 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       if (gen) return;
       if (config.admin && !admin) {
         overlay = adminOverlay(config, opts.configPath, log);
-        admin = await startAdmin(config.admin, adminTarget({ ...targetDeps, registry: overlay?.record(registry) ?? registry }), { log, version: packageVersion() });
+        const recorded = overlay?.record(registry) ?? registry;
+        fleet = fleetRegistry(recorded, shared.get(config), log);
+        admin = await startAdmin(config.admin, adminTarget({ ...targetDeps, registry: fleet?.registry ?? recorded }), { log, version: packageVersion() });
       }
       let g: Generation | undefined;
       try {
@@ -288,12 +292,14 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
         // Servers are in place before the first request can come.
         registry.apply(config.upstreams);
         overlay?.apply(registry, 'start');
+        await fleet?.rebuild();
         await openAll(g, config);
       } catch (err) {
         if (g) await retire(g, 0);
         await registry.close();
         await cache.close();
-      await shared.close();
+        await fleet?.close();
+        fleet = undefined;
         await shared.close();
         await admin?.close().finally(() => { admin = undefined; });
         throw err;
@@ -314,6 +320,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       await admin?.close();
       admin = undefined;
       await overlay?.flush();
+      await fleet?.close();
+      fleet = undefined;
       discovery.close();
       await retire(g, 0);
       await registry.close();
@@ -342,6 +350,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       // The diff: unchanged servers kept (pools, health, ejection), new ones added, removed ones drained.
       registry.apply(cfg.upstreams);
       overlay?.apply(registry, 'reload');
+      void fleet?.rebuild();
       discovery.sync(cfg.upstreams);
       const old = gen;
       const wanted = new Set(cfg.listeners.map((l) => l.name));
