@@ -12,21 +12,17 @@ import { fileProblems, logWarnings } from './check.js';
 import { ConfigError } from './config/errors.js';
 import { placeIssues, validate } from './config/load.js';
 import { loadConfigFile as loadFile } from './config/load.js';
-import { compileGlobal, compileRoute, type NamedInstance } from './core/pipeline.js';
-import type { AppServices } from './core/plugin.js';
-import { closePlugins, configSchemaFor, createPlugins, pluginSteps, validatedFor, type AnyPlugin, type ConfigOptions } from './plugins.js';
+import { configSchemaFor, validatedFor, type AnyPlugin, type ConfigOptions } from './plugins.js';
 import type { RateShared } from './protect/index.js';
-import { createFailureLog, createLogger, type FailureLog } from './observe/index.js';
+import { createFailureLog, createLogger } from './observe/index.js';
 import { createAcme, createCertStore, helloInterceptor, ocspStapler, type AcmeManager } from './tls/index.js';
-import { RouteTable, type RouteInput } from './routing/index.js';
-import type { RoutePipeline, Runtime } from './server/handler.js';
-import { closeListeners, goAwayUpgrades, openListener, type Listener, type SecureOptions } from './server/listen.js';
-import { type GatehouseConfig, type GatehouseConfigInput, type RouteConfig } from './schema.js';
-import { hiddenResponseHeaders, type UpstreamRuntime } from './upstream/index.js';
-import { cacheHolder, proxyAction, webSocketAction, type ActionDeps } from './actions.js';
+import type { Runtime } from './server/handler.js';
+import { closeListeners, openListener, type Listener, type SecureOptions } from './server/listen.js';
+import { type GatehouseConfig, type GatehouseConfigInput } from './schema.js';
+import { cacheHolder } from './actions.js';
+import { buildGeneration, retire, type Generation, type GenerationDeps } from './generation.js';
 import { listenerUrl, routeHosts, serverOptions } from './listeners.js';
-import { blockList } from './core/addresses.js';
-import { sharedStateHolder } from './cluster/index.js';
+import { fleetRegistry, sharedStateHolder, type FleetRegistry } from './cluster/index.js';
 import { adminRegistry, type CacheControl, type ServerInfo, type UpstreamInfo, type UpstreamRegistry } from './core/services.js';
 import { discoveryRunner, upstreamRegistry } from './registry.js';
 import { startAdmin, type AdminServer, type Overlay } from './admin/index.js';
@@ -111,66 +107,6 @@ export interface Gatehouse {
   readonly cache: CacheControl | undefined;
 }
 
-interface Generation {
-  config: GatehouseConfig;
-  runtime: Runtime;
-  upstreams: Map<string, UpstreamRuntime>;
-  plugins: NamedInstance<RouteConfig>[];
-}
-
-type GenerationDeps = AppServices & {
-  challenges: Map<string, string>; failures: FailureLog; userPlugins: readonly AnyPlugin[]; registry: ReturnType<typeof upstreamRegistry>;
-  cache: ReturnType<typeof cacheHolder>; shared: ReturnType<typeof sharedStateHolder>; rates: RateShared | undefined;
-  /** Each generation by its runtime (layer 4 listeners find their settings and upstreams through it). */
-  generations: WeakMap<Runtime, Generation>;
-};
-
-async function buildGeneration(config: GatehouseConfig, deps: GenerationDeps): Promise<Generation> {
-  const { log, baseDir, challenges, failures } = deps;
-  const app: AppServices = { log, baseDir, address: deps.address };
-  await deps.cache.prepare(config);
-  const plugins = await createPlugins(pluginSteps(config, { challenges, userPlugins: deps.userPlugins, shared: deps.shared.get(config) ?? deps.rates }), app);
-  // References into the registry, which `apply` brings to this config when the generation is swapped in.
-  const upstreams = new Map<string, UpstreamRuntime>();
-  for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, deps.registry.runtime(name, u));
-  const hidden = hiddenResponseHeaders(config.hide_headers);
-  const actionDeps: ActionDeps = { config, upstreams, hidden, cache: () => deps.cache.get() };
-
-  const pipelines: RouteInput<RoutePipeline>[] = config.routes.map((route, index) => {
-    const phases = compileRoute(plugins, route, index);
-    const id = route.name ?? `routes[${index}]`;
-    const action: RoutePipeline['action'] = route.proxy ? proxyAction({ ...route, proxy: route.proxy }, id, phases, actionDeps) : undefined;
-    const upgrade = route.proxy ? webSocketAction({ ...route, proxy: route.proxy }, phases, actionDeps) : undefined;
-    return { id, index, match: route.match, config: { ref: { id, index }, phases, action, upgrade } };
-  });
-  const tables = new Map<string, RouteTable<RoutePipeline>>();
-  for (const l of config.listeners) {
-    const mine = pipelines.filter((p) => {
-      const only = p.match.listener;
-      return only === undefined || (Array.isArray(only) ? only.includes(l.name) : only === l.name);
-    });
-    tables.set(l.name, new RouteTable(mine, { paths: config.paths }));
-  }
-  const trusted = config.trusted_proxies.length ? blockList(config.trusted_proxies) : undefined;
-  const runtime: Runtime = {
-    tables, global: compileGlobal(plugins), trusted, log, logFailure: failures.failed, draining: false, inflight: 0, idleWaiters: [],
-  };
-  const gen = { config, runtime, upstreams, plugins };
-  deps.generations.set(runtime, gen);
-  return gen;
-}
-
-async function retire(gen: Generation, timeoutMs: number): Promise<void> {
-  // A retired config's WebSockets close (Close 1001) halfway through its grace, as Caddy's do on reload.
-  goAwayUpgrades(gen.runtime, Math.floor(timeoutMs / 2));
-  if (gen.runtime.inflight > 0) {
-    await new Promise<void>((r) => {
-      const t = setTimeout(r, timeoutMs); // ref'd: the retiring generation is waited for
-      gen.runtime.idleWaiters.push(() => { clearTimeout(t); r(); });
-    });
-  }
-  await closePlugins(gen.plugins, gen.runtime);
-}
 
 export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, opts: GatehouseOptions = {}): Gatehouse {
   const userPlugins = opts.plugins ?? [];
@@ -199,6 +135,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   let admin: AdminServer | undefined, version = 1;
   // API changes, kept in a state file and applied on top of the file's config at start and after each reload.
   let overlay: Overlay | undefined;
+  // With `state.redis` too, API changes are shared with every instance on that Redis (cluster/fleet.ts).
+  let fleet: FleetRegistry | undefined;
 
   // The names each ACME listener was last set up to certify (route hosts change them on reload too).
   const appliedAcmeNames = new Map<string, string | undefined>();
@@ -283,6 +221,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     await admin?.close();
     admin = undefined;
     await overlay?.flush();
+    await fleet?.close();
+    fleet = undefined;
     discovery.close();
     await retire(g, 0);
     await registry.close();
@@ -305,7 +245,9 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       if (config.admin && opts.worker) overlay ??= adminOverlay(config, opts.configPath, log, { readOnly: true });
       else if (config.admin && !admin) {
         overlay = adminOverlay(config, opts.configPath, log);
-        admin = await startAdmin(config.admin, adminTarget({ ...targetDeps, registry: overlay ? overlay.record(adminRegistry(registry)) : adminRegistry(registry) }), { log, version: packageVersion() });
+        const recorded = overlay ? overlay.record(adminRegistry(registry)) : adminRegistry(registry);
+        fleet = fleetRegistry(recorded, shared.get(config), log);
+        admin = await startAdmin(config.admin, adminTarget({ ...targetDeps, registry: fleet?.registry ?? recorded }), { log, version: packageVersion() });
       }
       let g: Generation | undefined;
       try {
@@ -313,11 +255,14 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
         // Servers are in place before the first request can come.
         registry.apply(config.upstreams);
         overlay?.apply(registry, 'start');
+        await fleet?.rebuild();
         await openAll(g, config);
       } catch (err) {
         if (g) await retire(g, 0);
         await registry.close();
         await cache.close();
+        await fleet?.close();
+        fleet = undefined;
         await shared.close();
         await admin?.close().finally(() => { admin = undefined; });
         throw err;
@@ -356,6 +301,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       // The diff: unchanged servers kept (pools, health, ejection), new ones added, removed ones drained.
       registry.apply(cfg.upstreams);
       overlay?.apply(registry, 'reload');
+      void fleet?.rebuild();
       discovery.sync(cfg.upstreams);
       const old = gen;
       const wanted = new Set(cfg.listeners.map((l) => l.name));

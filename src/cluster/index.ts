@@ -1,12 +1,15 @@
 /**
  * The fleet's shared state (process lifetime): one Redis client per process, made when the config has
- * `state.redis`, used by rate limits (protect/stores/redis.ts). Commands fail fast while Redis is away
- * (no offline queue): callers fall back to local state rather than wait.
+ * `state.redis`, used by rate limits (protect/stores/redis.ts) and, with an admin API, by the registry
+ * changes the API makes (fleet.ts, fleet-registry.ts). Commands fail fast while Redis is away (no offline
+ * queue): callers fall back to local state rather than wait.
  */
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 export { stateSchema, type StateConfig } from './schema.js';
+export { fleetSync, type FleetSync, type FleetSyncOptions, type RegistryChange } from './fleet.js';
+export { fleetRegistry, type FleetRegistry } from './fleet-registry.js';
 
 export function redisClient(url: string, log: Logger): Redis {
   const client = new Redis(url, {

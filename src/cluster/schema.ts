@@ -7,7 +7,7 @@ export const stateSchema = z
     redis: z
       .string()
       .regex(/^rediss?:\/\/\S+$/, 'a redis:// or rediss:// (TLS) URL, e.g. redis://:PASSWORD@10.0.0.5:6379/0')
-      .describe('Redis shared by every instance: rate limits are counted there (redis:// or rediss:// for TLS; a password as redis://:PASSWORD@host:port)'),
+      .describe('Redis shared by every instance: rate limits are counted there, and the registry changes made through the admin API (servers added with their TTLs, drained, enabled, removed) are kept there and pushed to every instance (redis:// or rediss:// for TLS; a password as redis://:PASSWORD@host:port; docs/operations.md, Fleets)'),
     prefix: z.string().default('gatehouse:').describe('Prefix of every key Gatehouse writes, so several proxies can share one Redis'),
     timeout: duration
       .default(50)

@@ -18,9 +18,10 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(t: TestContext): Promise<RedisServer> {
+/** `opts.port`: a given port (to start Redis again where a killed one was), else a free one. */
+export async function startRedis(t: TestContext, opts: { port?: number } = {}): Promise<RedisServer> {
   if (!hasRedis()) throw new Error('redis-server is not installed: apt-get install redis-server (or brew install redis); .ci/run installs it');
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: 'ignore' });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const kill = async (): Promise<void> => {
