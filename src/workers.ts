@@ -14,6 +14,7 @@ import type { GatehouseConfig } from './schema.js';
 import { startAdmin, type AdminServer } from './admin/index.js';
 import { adminOverlay, adminTarget, packageVersion } from './admin-target.js';
 import { createGroup, workerCount, type Group } from './cluster/group.js';
+import { fleetRegistry, sharedStateHolder } from './cluster/index.js';
 import { isOurs, wireError, type FromWorker, type ToWorker, type WireError, type WorkerCall } from './cluster/ipc.js';
 import { PurgeError, RegistryError, type AdminCache, type AdminRegistry, type AdminTarget, type CacheStats, type ServerInfo, type UpstreamInfo } from './core/services.js';
 
@@ -228,6 +229,7 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
       log.info({ workers: want }, `workers: ${group.members().length} → ${want}`);
       await group.resize(want);
     }
+    void fleet?.rebuild();
   }
 
   const overlay = config.admin ? adminOverlay(config, file, log) : undefined;
@@ -237,6 +239,11 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
     await overlay?.flush();
     return group.restart();
   };
+  const recorded = overlay ? overlay.record(registry) : registry;
+  // With `state.redis` too, the group's API changes are shared with every instance on that Redis (cluster/fleet.ts).
+  const shared = sharedStateHolder(log);
+  const fleet = config.admin ? fleetRegistry(recorded, shared.get(config), log) : undefined;
+  await fleet?.rebuild();
   const target = adminTarget({
     config: () => config,
     version: () => version,
@@ -244,7 +251,7 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
     ready: () => group.ready().length > 0,
     load: opts.load,
     apply,
-    registry: overlay ? overlay.record(registry) : registry,
+    registry: fleet?.registry ?? recorded,
     cache: () => (hasCache(config) ? groupCache(group) : undefined),
     restart,
   });
@@ -254,6 +261,8 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
       admin = await startAdmin(config.admin, target, { log, version: packageVersion() });
     } catch (err) {
       await group.stop(0);
+      await fleet?.close();
+      await shared.close();
       throw err;
     }
   }
@@ -264,6 +273,8 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
       await group.stop(timeoutMs);
       await admin?.close();
       await overlay?.flush();
+      await fleet?.close();
+      await shared.close();
       for (const s of rates.values()) s.close();
     },
   };
