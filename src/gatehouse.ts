@@ -81,8 +81,12 @@ export type UpstreamStatus = UpstreamInfo;
 export interface Gatehouse {
   /** Binds every listener. Rejects (binding nothing) when one cannot be bound. */
   start(): Promise<void>;
-  /** Stops accepting, lets in-flight requests finish up to `shutdown.timeout` (or `timeoutMs`), closes. */
-  stop(opts?: { timeoutMs?: number }): Promise<void>;
+  /**
+   * Stops accepting, lets in-flight requests finish up to `shutdown.timeout` (or `timeoutMs`), closes. `lingerMs`:
+   * idle HTTP/1.1 connections stay open up to this long, their next request answered with `Connection: close`
+   * (for a hand-off to another process, as a rolling restart of workers does); by default they close at once.
+   */
+  stop(opts?: { timeoutMs?: number; lingerMs?: number }): Promise<void>;
   /** Swaps in a new config; on error the old one keeps serving and the error is thrown. */
   reload(config: GatehouseConfigInput | GatehouseConfig): Promise<void>;
   /** The config in force. */
@@ -214,9 +218,9 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   }
 
   let stopping: Promise<void> | undefined;
-  async function stopGeneration(g: Generation, timeoutMs: number | undefined): Promise<void> {
+  async function stopGeneration(g: Generation, timeoutMs: number | undefined, lingerMs = 0): Promise<void> {
     const timeout = timeoutMs ?? config.shutdown.timeout;
-    await closeListeners([...listeners.values()], [g.runtime], timeout);
+    await closeListeners([...listeners.values()], [g.runtime], timeout, lingerMs);
     listeners.clear();
     await admin?.close();
     admin = undefined;
@@ -278,7 +282,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       const g = gen;
       if (!g) return stopping ?? Promise.resolve();
       gen = undefined;
-      stopping = stopGeneration(g, o.timeoutMs).finally(() => { stopping = undefined; });
+      stopping = stopGeneration(g, o.timeoutMs, o.lingerMs).finally(() => { stopping = undefined; });
       return stopping;
     },
     async reload(next) {

@@ -42,6 +42,8 @@ export async function openStream(l: ListenerConfig, runtime: Runtime, deps: { ge
     // TLS is the backend's on these listeners: there is nothing of the proxy's own to update.
     updateTls: () => false,
     address: () => s.address(), closeIdle: () => s.closeIdle(), closeAll: () => s.closeAll(),
+    // Streams have no requests to end them: they are waited for as in-flight work, not lingered on.
+    connections: () => 0, goAway: () => undefined,
   };
 }
 

@@ -21,6 +21,12 @@ import { PurgeError, RegistryError, type AdminCache, type AdminRegistry, type Ad
 export { workerCount } from './cluster/group.js';
 export { WORKER_ENV } from './cluster/ipc.js';
 
+/**
+ * How long a worker handing over (a rolling restart) keeps idle keep-alive connections open: a client's next
+ * request on one within it gets `Connection: close` and goes to a new worker, instead of a closed connection.
+ */
+const HANDOFF_LINGER_MS = 1000;
+
 /** Longest wait for the primary's rate decision; past it the worker decides alone (logged once per outage). */
 const RATE_TIMEOUT_MS = 250;
 
@@ -94,15 +100,15 @@ async function answer(gh: Gatehouse, call: WorkerCall, reload: () => Promise<Gat
 export function serveWorker(gh: Gatehouse, opts: { log: Logger; reload: () => Promise<GatehouseConfig> }): void {
   const { log } = opts;
   let stopping = false;
-  const stop = (why: string): void => {
+  const stop = (why: string, handoff = false): void => {
     if (stopping) return;
     stopping = true;
     log.info(`${why}: finishing in-flight requests (up to ${gh.config.shutdown.timeout} ms)`);
-    gh.stop().finally(() => process.exit(0));
+    gh.stop(handoff ? { lingerMs: HANDOFF_LINGER_MS } : {}).finally(() => process.exit(0));
   };
   process.on('message', (m: unknown) => {
     if (!isOurs<ToWorker>(m)) return;
-    if (m.t === 'stop') return stop('asked to stop by the primary');
+    if (m.t === 'stop') return stop(m.handoff ? 'replaced by a new worker' : 'asked to stop by the primary', m.handoff);
     if (m.t !== 'call') return;
     answer(gh, m.call, opts.reload).then(
       (value) => send({ gh: 1, t: 'reply', id: m.id, ok: true, value }),

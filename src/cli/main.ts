@@ -72,7 +72,7 @@ async function cmdRun(args: string[]): Promise<number> {
   const file = values.config!;
   // A worker of a group (`workers:`, forked by the primary with this same command line).
   const slot = cluster.isWorker ? process.env[WORKER_ENV] : undefined;
-  return startProxy(async () => {
+  const code = await startProxy(async () => {
     const { config, plugins } = await loadWithPlugins(file, values.plugin);
     const reload = (): Promise<GatehouseConfig> => loadConfig(file, { plugins: plugins as readonly AnyPlugin[] });
     if (slot === undefined && workerCount(config.workers) > 1) {
@@ -86,6 +86,9 @@ async function cmdRun(args: string[]): Promise<number> {
     const gh = createGatehouse(config, { configPath: file, logger: log, plugins, worker: { rates: primaryRates(log) } });
     return { gh, events: { log, worker: true }, serve: (g: Gatehouse) => serveWorker(g, { log, reload }) };
   }, { level: 'info' });
+  // A worker that could not start exits (its IPC channel to the primary would keep it alive).
+  if (slot !== undefined) process.exit(code);
+  return code;
 }
 
 async function cmdProxy(args: string[]): Promise<number> {

@@ -168,7 +168,7 @@ export function createGroup(opts: GroupOptions): Group {
 
   function retire(m: Member): void {
     m.retiring = true;
-    tell(m, { gh: 1, t: 'stop' });
+    tell(m, { gh: 1, t: 'stop', handoff: true });
   }
 
   async function restartAll(): Promise<{ workers: number }> {
@@ -191,7 +191,7 @@ export function createGroup(opts: GroupOptions): Group {
     async start(n) {
       for (let slot = 1; slot <= n; slot++) slots.set(slot, fork(slot));
       try {
-        await Promise.all(members().map((m) => m.whenReady));
+        await Promise.all(members().map((m) => started(m)));
       } catch (err) {
         stopping = true;
         for (const m of members()) m.worker.process.kill('SIGKILL');

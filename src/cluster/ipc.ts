@@ -27,8 +27,11 @@ export interface WireError { name: string; message: string; code?: string }
 export type ToWorker =
   | { gh: 1; t: 'call'; id: number; call: WorkerCall }
   | { gh: 1; t: 'rate'; id: number; decision: RateAnswer }
-  /** Stop accepting, finish in-flight requests, exit 0. */
-  | { gh: 1; t: 'stop' };
+  /**
+   * Stop accepting, finish in-flight requests, exit 0. `handoff`: other workers take over (a rolling restart, a
+   * smaller group): idle keep-alive connections linger so that clients move over without a failed request.
+   */
+  | { gh: 1; t: 'stop'; handoff?: boolean };
 
 export type FromWorker =
   /** Listening: every listener is bound. */

@@ -215,6 +215,9 @@ export function serveRequest(state: ListenerState, req: IncomingMessage, res: Se
 function serve(state: ListenerState, req: IncomingMessage, res: ServerResponse, expectContinue: boolean, upgrade?: Upgrade | 'refuse'): void {
   const rt = state.runtime;
   rt.inflight++;
+  // Draining: the response closes its HTTP/1.1 connection (`Connection: close`), so a client reusing it goes
+  // to a new connection (another worker) instead of finding it closed under its next request.
+  if (rt.draining) res.shouldKeepAlive = false;
   const ctx = new RequestCtx(req, res, state.name, rt.log, state.secure);
   if (expectContinue) ctx.expectContinue = true;
   if (typeof upgrade === 'object') {

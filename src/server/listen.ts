@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { errors } from '../core/errors.js';
 import type { SecureContext } from 'node:tls';
-import type { AddressInfo, Socket } from 'node:net';
+import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Http2Server } from 'node:http2';
 import { goAwayUpgrades, handleCheckContinue, handleRequest, type ListenerState, type Runtime } from './handler.js';
 import { handleExtendedConnect, handleUpgrade } from './upgrade.js';
@@ -43,6 +43,10 @@ export interface Listener {
   address(): string;
   /** Closes idle connections (HTTP/1.1 keep-alive; HTTP/2 sessions get GOAWAY). */
   closeIdle(): void;
+  /** Open connections (HTTP/1.1 and HTTP/2). */
+  connections(): number;
+  /** HTTP/2 GOAWAY on every session (open streams finish); HTTP/1.1 connections are left as they are. */
+  goAway(): void;
   /** Closes every connection now. */
   closeAll(): void;
 }
@@ -185,6 +189,14 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
       listener.config = next;
       return true;
     },
+    connections: () => sockets.size,
+    goAway() {
+      for (const [s, upkeep] of sessions) {
+        if (s.closed) continue;
+        upkeep.probe();
+        s.close();
+      }
+    },
     closeIdle() {
       if (typeof server.closeIdleConnections === 'function') server.closeIdleConnections();
       for (const [s, upkeep] of sessions) {
@@ -291,15 +303,26 @@ function wireTls(server: Server, live: { current: SecureOptions }): { update(nex
  * Stops accepting, lets in-flight requests finish up to `timeoutMs` (idle keep-alive connections are closed
  * as they become idle), then closes whatever is left.
  */
-export async function closeListeners(listeners: readonly Listener[], runtimes: readonly Runtime[], timeoutMs: number): Promise<void> {
+/** Stops accepting and leaves open connections alone. */
+const netClose = NetServer.prototype.close as (this: Server, cb: () => void) => void;
+/** Stops accepting; node:http also closes the idle connections at once. */
+const httpClose = function (this: Server, cb: () => void): void { this.close(cb); };
+
+export async function closeListeners(listeners: readonly Listener[], runtimes: readonly Runtime[], timeoutMs: number, lingerMs = 0): Promise<void> {
   for (const rt of runtimes) rt.draining = true;
   // Open WebSockets get a Close 1001 halfway through the drain: the rest is their close handshake.
   for (const rt of runtimes) goAwayUpgrades(rt, Math.floor(timeoutMs / 2));
-  const closed = listeners.map((l) => new Promise<void>((r) => l.server.close(() => r())));
+  // With a linger, idle HTTP/1.1 connections stay open for it (net.Server's close: node:http's would close them
+  // now): a client's next request on one is still served, with `Connection: close` (handler.ts), rather than
+  // racing the close. Another process takes the new connections (a rolling restart of workers).
+  const closed = listeners.map((l) => new Promise<void>((r) => (lingerMs > 0 ? netClose : httpClose).call(l.server, () => r())));
   const busy = (): boolean => runtimes.some((rt) => rt.inflight > 0);
   const deadline = Date.now() + timeoutMs;
-  while (busy() && Date.now() < deadline) {
-    for (const l of listeners) l.closeIdle();
+  const lingerEnd = Date.now() + Math.min(lingerMs, timeoutMs);
+  const lingering = (): boolean => Date.now() < lingerEnd && listeners.some((l) => l.connections() > 0);
+  for (const l of listeners) l.goAway();
+  while ((busy() || lingering()) && Date.now() < deadline) {
+    if (!lingering()) for (const l of listeners) l.closeIdle();
     // Ref'd on purpose: a shutdown in progress keeps the process alive until it has finished (logs flushed).
     await new Promise((r) => setTimeout(r, 50));
   }
