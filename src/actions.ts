@@ -91,7 +91,8 @@ export interface CacheHolder {
   close(): Promise<void>;
 }
 
-export function cacheHolder(log: Logger, baseDir: string): CacheHolder {
+/** `diskSubdir`: a worker of a group keeps its disk tier in its own directory under the configured one. */
+export function cacheHolder(log: Logger, baseDir: string, diskSubdir?: string): CacheHolder {
   let engine: CacheEngine | undefined;
   let making: Promise<CacheEngine> | undefined;
   let applied: string | undefined;
@@ -110,7 +111,7 @@ export function cacheHolder(log: Logger, baseDir: string): CacheHolder {
       const clog = log.child({ component: 'cache' });
       making = createCacheStore({
         memory: c?.memory ?? 64 * 1024 ** 2, threshold: c?.memory_object_max ?? 1024 ** 2, log: clog,
-        disk: c?.disk ? { path: resolve(baseDir, c.disk.path), size: c.disk.size } : undefined,
+        disk: c?.disk ? { path: resolve(baseDir, c.disk.path, diskSubdir ?? ''), size: c.disk.size } : undefined,
       }).then((store) => createEngine(store, clog));
       try {
         engine = await making;

@@ -71,7 +71,7 @@ export interface GatehouseOptions {
    * the admin API (the overlay of API changes is applied, never written, here), and `rates` counts rate limits
    * for the group when the config has no `state.redis`.
    */
-  worker?: { rates: RateShared } | undefined;
+  worker?: { rates: RateShared; slot: number } | undefined;
 }
 
 /** A server in `upstreams()`: the registry's report (core/services.ts). */
@@ -127,7 +127,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   const registry = upstreamRegistry(log, baseDir, () => config.shutdown.timeout);
   const discovery = discoveryRunner(registry, log, baseDir);
   // Process lifetime too: cached objects outlive configs (a route whose cache settings stay keeps its own).
-  const cache = cacheHolder(log, baseDir);
+  const cache = cacheHolder(log, baseDir, opts.worker && `worker-${opts.worker.slot}`);
   const shared = sharedStateHolder(log);
   const generations = new WeakMap<Runtime, Generation>();
   const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins, registry, cache, shared, rates: opts.worker?.rates, generations };

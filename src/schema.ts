@@ -155,6 +155,12 @@ function crossCheck(raw: unknown, ctx: z.RefinementCtx): void {
     if (route) checkRoute(route, i, upstreams, names, ctx);
   });
   for (const issue of streamIssues(cfg)) ctx.addIssue({ code: 'custom', ...issue });
+  // ACME keeps its orders and challenge answers in one process: with several workers the CA's challenge could
+  // reach a worker that did not order the certificate.
+  const acme = list(cfg.listeners).findIndex((l) => obj(obj(obj(l)?.tls)?.acme) !== undefined);
+  if (acme >= 0 && cfg.workers !== undefined && cfg.workers !== 1) {
+    ctx.addIssue({ code: 'custom', path: ['workers'], message: `listeners[${acme}] uses tls.acme, which needs workers: 1 for now (one process orders and renews the certificates; docs/operations.md)` });
+  }
 }
 
 function checkRegex(source: unknown, path: (string | number)[], ctx: z.RefinementCtx): void {

@@ -83,7 +83,7 @@ async function cmdRun(args: string[]): Promise<number> {
       return { gh: createGatehouse(config, { configPath: file, logger: log, plugins }), events: { log, file, reload } };
     }
     const log = createLogger(config.log).child({ worker: Number(slot) });
-    const gh = createGatehouse(config, { configPath: file, logger: log, plugins, worker: { rates: primaryRates(log) } });
+    const gh = createGatehouse(config, { configPath: file, logger: log, plugins, worker: { rates: primaryRates(log), slot: Number(slot) } });
     return { gh, events: { log, worker: true }, serve: (g: Gatehouse) => serveWorker(g, { log, reload }) };
   }, { level: 'info' });
   // A worker that could not start exits (its IPC channel to the primary would keep it alive).
