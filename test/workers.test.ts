@@ -132,6 +132,13 @@ test('workers: 2 serve the contract config; a worker killed with SIGKILL is repl
   assert.equal(r.failed, 0, r.failures.slice(0, 5).join('; '));
   assert.ok(r.ok > 200, `only ${r.ok} requests`);
   assert.ok(g.lines().some((l) => /^worker 1 died \(signal SIGKILL\); replacing it now$/.test(l.msg)));
+  // Both workers' access logs share one stdout pipe: every line arrives whole (atomic writes, observe/line-writer.ts).
+  g.child.kill('SIGTERM');
+  const { stdout } = await g.done;
+  const access = stdout.trim().split('\n');
+  // (The killed worker's last unwritten batch is lost with it.)
+  assert.ok(access.length >= r.ok * 0.9, `${access.length} access log lines for ${r.ok} requests`);
+  for (const line of access) assert.equal(typeof (JSON.parse(line) as { status: unknown }).status, 'number', line);
   t.diagnostic(`SIGKILL of a worker under load: ${r.ok} ok, ${r.failed} failed, ${r.retried} retried on a new connection`);
 });
 

@@ -7,7 +7,15 @@
  *
  * If stdout stops draining, at most `maxPending` bytes wait; newer batches are dropped and counted, never
  * allowed to grow the heap without bound.
+ *
+ * A worker of a group (`workers:`) shares stdout with its siblings: on a pipe only a write of at most PIPE_BUF
+ * bytes is atomic (never split, never interleaved), so its batches go out in pieces of at most that, cut at
+ * line ends. A file is opened for appending, where every write lands whole.
  */
+
+/** POSIX PIPE_BUF on Linux: writes up to this size to a pipe are atomic. */
+const PIPE_BUF = 4096;
+import cluster from 'node:cluster';
 import { closeSync, mkdirSync, openSync, write, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -23,6 +31,8 @@ export interface LineWriterOptions {
   path: string | undefined;
   batch?: number;
   maxPending?: number;
+  /** Writes to stdout in atomic pieces (at most PIPE_BUF bytes, whole lines): by default in a cluster worker. */
+  atomic?: boolean;
 }
 
 export function createLineWriter(opts: LineWriterOptions): LineWriter {
@@ -30,6 +40,7 @@ export function createLineWriter(opts: LineWriterOptions): LineWriter {
   const cap = batch * 4;
   const maxPending = opts.maxPending ?? 16 * 1024 * 1024;
   const sync = opts.path !== undefined;
+  const atomic = !sync && (opts.atomic ?? cluster.isWorker);
   let fd = 1;
   if (opts.path !== undefined) {
     mkdirSync(dirname(opts.path), { recursive: true });
@@ -73,6 +84,26 @@ export function createLineWriter(opts: LineWriterOptions): LineWriter {
   /** A finished chunk: written now (a file), or queued for the pipe unless too much already waits. */
   function emit(chunk: Buffer): void {
     if (sync) return writeAllSync(chunk);
+    if (atomic && chunk.length > PIPE_BUF) return emitPieces(chunk);
+    if (queued + chunk.length > maxPending) return;
+    queue.push(chunk);
+    queued += chunk.length;
+    if (!writing) pump();
+  }
+
+  /** Pieces of at most PIPE_BUF bytes ending at a line end (a longer single line goes out as it is). */
+  function emitPieces(chunk: Buffer): void {
+    let start = 0;
+    while (chunk.length - start > PIPE_BUF) {
+      const nl = chunk.lastIndexOf(10, start + PIPE_BUF - 1);
+      const end = nl >= start ? nl + 1 : Math.max(chunk.indexOf(10, start) + 1, start + PIPE_BUF);
+      queueChunk(chunk.subarray(start, end));
+      start = end;
+    }
+    if (start < chunk.length) queueChunk(chunk.subarray(start));
+  }
+
+  function queueChunk(chunk: Buffer): void {
     if (queued + chunk.length > maxPending) return;
     queue.push(chunk);
     queued += chunk.length;
