@@ -44,20 +44,27 @@ function out(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-type Started = { gh: Gatehouse; events: ProcessOptions; serve?: (gh: Gatehouse) => void } | { primary(): Promise<number> };
+type Started = { gh: Gatehouse; events: ProcessOptions; serve?: (gh: Gatehouse) => void } | { primary(started: () => void): Promise<number> };
 
 /** Starts the proxy and hands the process to it; a start-up failure is a fatal line of the process log. */
 async function startProxy(make: () => Promise<Started>, fallback: GatehouseConfig['log']): Promise<number> {
   prepareProcess();
   // Until the config names its own level and format, the process log has the defaults.
   let log = createLogger(fallback);
+  // SIGHUP and SIGUSR2 end a process that does not handle them: until the proxy's own handlers are in place
+  // (the workers of a group take a while to start), they are ignored.
+  let starting = true;
+  const early = (signal: NodeJS.Signals) => (): void => { if (starting) log.warn({ signal }, `${signal} while starting: ignored`); };
+  process.on('SIGHUP', early('SIGHUP'));
+  process.on('SIGUSR2', early('SIGUSR2'));
   try {
     const made = await make();
-    if ('primary' in made) return await made.primary();
+    if ('primary' in made) return await made.primary(() => { starting = false; });
     const { gh, events } = made;
     log = events.log;
     await gh.start();
     handleProcessEvents(gh, events);
+    starting = false;
     made.serve?.(gh);
   } catch (err) {
     log.fatal(errorText(err));
@@ -76,7 +83,7 @@ async function cmdRun(args: string[]): Promise<number> {
     const { config, plugins } = await loadWithPlugins(file, values.plugin);
     const reload = (): Promise<GatehouseConfig> => loadConfig(file, { plugins: plugins as readonly AnyPlugin[] });
     if (slot === undefined && workerCount(config.workers) > 1) {
-      return { primary: () => runPrimary({ file, config, log: createLogger(config.log).child({ primary: true }), load: reload }) };
+      return { primary: (started) => runPrimary({ file, config, log: createLogger(config.log).child({ primary: true }), load: reload }, started) };
     }
     if (slot === undefined) {
       const log = createLogger(config.log);

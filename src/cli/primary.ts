@@ -22,7 +22,8 @@ export interface PrimaryOptions {
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
-export async function runPrimary(opts: PrimaryOptions): Promise<number> {
+/** `started`: called once the primary's signal handlers are in place. */
+export async function runPrimary(opts: PrimaryOptions, started: () => void = () => undefined): Promise<number> {
   let primary: Primary;
   try {
     primary = await startPrimary(opts);
@@ -31,6 +32,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     return 1;
   }
   handlePrimarySignals(primary, opts);
+  started();
   return new Promise<number>(() => {}); // runs until a signal
 }
 
