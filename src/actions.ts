@@ -6,7 +6,7 @@
 import { blockList } from './core/addresses.js';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { cacheAction, compressSettings, createCacheStore, createEngine, encoder, planEncoding, rangeServer, zoneOf, type CacheEngine, type CompressSettings } from './cache/index.js';
+import { cacheAction, compressSettings, createCacheStore, createEngine, encoder, planEncoding, rangeServer, zoneOf, type CacheEngine, type CompressSettings, type PurgeRequest } from './cache/index.js';
 import type { CompiledPhases } from './core/pipeline.js';
 import type { RequestCtx } from './core/context.js';
 import type { GatehouseConfig, RouteConfig } from './schema.js';
@@ -88,11 +88,16 @@ export interface CacheHolder {
   prepare(cfg: GatehouseConfig): Promise<void>;
   get(): CacheEngine;
   current(): CacheEngine | undefined;
+  /** Applies a purge another worker or instance made (not announced again); how many objects went. */
+  purgeRemote(req: PurgeRequest): number;
   close(): Promise<void>;
 }
 
-/** `diskSubdir`: a worker of a group keeps its disk tier in its own directory under the configured one. */
-export function cacheHolder(log: Logger, baseDir: string, diskSubdir?: string): CacheHolder {
+/**
+ * `diskSubdir`: a worker of a group keeps its disk tier in its own directory under the configured one.
+ * `onPurge`: told of each purge and invalidation made here (to share it with other workers and instances).
+ */
+export function cacheHolder(log: Logger, baseDir: string, diskSubdir?: string, onPurge?: (req: PurgeRequest) => void): CacheHolder {
   let engine: CacheEngine | undefined;
   let making: Promise<CacheEngine> | undefined;
   let applied: string | undefined;
@@ -112,7 +117,11 @@ export function cacheHolder(log: Logger, baseDir: string, diskSubdir?: string): 
       making = createCacheStore({
         memory: c?.memory ?? 64 * 1024 ** 2, threshold: c?.memory_object_max ?? 1024 ** 2, log: clog,
         disk: c?.disk ? { path: resolve(baseDir, c.disk.path, diskSubdir ?? ''), size: c.disk.size } : undefined,
-      }).then((store) => createEngine(store, clog));
+      }).then((store) => {
+        const e = createEngine(store, clog);
+        e.onPurge = onPurge;
+        return e;
+      });
       try {
         engine = await making;
       } finally {
@@ -124,6 +133,7 @@ export function cacheHolder(log: Logger, baseDir: string, diskSubdir?: string): 
       return engine;
     },
     current: () => engine,
+    purgeRemote: (req) => engine?.purge(req, { remote: true }) ?? 0,
     async close() {
       const e = engine;
       engine = undefined;

@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { AdminError, createOverlay, planReload, serverId, type Overlay } from './admin/index.js';
-import { normalUrl, type CacheEngine } from './cache/index.js';
-import { PurgeError, type AdminCache, type AdminRegistry, type AdminRoute, type AdminTarget, type CacheControl, type UpstreamInfo } from './core/services.js';
+import { normalUrl, type CacheEngine, type PurgeRequest } from './cache/index.js';
+import { PurgeError, type AdminCache, type AdminRegistry, type CachePurge, type AdminRoute, type AdminTarget, type CacheControl, type UpstreamInfo } from './core/services.js';
 import { isSecret, toJsonSchema, type JsonSchema } from './config/json-schema.js';
 import { configSchema, type GatehouseConfig } from './schema.js';
 import type { UpstreamStatus } from './gatehouse.js';
@@ -73,25 +73,31 @@ function listRoutes(cfg: GatehouseConfig): AdminRoute[] {
  * The shared cache as the admin API and the library (`gh.cache`) see it: a purge names exactly one of url,
  * prefix or tag, and its URL is normalised to the form objects are indexed by (cache/keys.ts `urlOf`).
  */
+/**
+ * A purge request checked and normalised as the cache indexes URLs (cache/keys.ts `urlOf`): exactly one of url,
+ * prefix or tag; throws a PurgeError otherwise.
+ */
+export function normalPurge(req: CachePurge): PurgeRequest {
+  const kinds = (['url', 'prefix', 'tag'] as const).filter((k) => req[k] !== undefined);
+  if (kinds.length !== 1) {
+    throw new PurgeError(`a purge names exactly one of "url", "prefix" or "tag" (got ${kinds.length ? kinds.map((k) => `"${k}"`).join(', ') : 'none'})`);
+  }
+  const kind = kinds[0]!;
+  const value = req[kind];
+  if (typeof value !== 'string' || value.trim() === '') throw new PurgeError(`"${kind}" must be a non-empty string`);
+  if (req.soft !== undefined && typeof req.soft !== 'boolean') throw new PurgeError('"soft" must be true or false');
+  const soft = req.soft === true;
+  if (kind === 'tag') return { tag: value, soft };
+  const url = normalUrl(value);
+  if (url === undefined) {
+    throw new PurgeError(`"${kind}" must be an absolute http:// or https:// URL such as http://example.com/img/a.png (got ${JSON.stringify(value)})`);
+  }
+  return { [kind]: url, soft };
+}
+
 export function cacheControl(engine: CacheEngine): CacheControl {
   return {
-    purge(req) {
-      const kinds = (['url', 'prefix', 'tag'] as const).filter((k) => req[k] !== undefined);
-      if (kinds.length !== 1) {
-        throw new PurgeError(`a purge names exactly one of "url", "prefix" or "tag" (got ${kinds.length ? kinds.map((k) => `"${k}"`).join(', ') : 'none'})`);
-      }
-      const kind = kinds[0]!;
-      const value = req[kind];
-      if (typeof value !== 'string' || value.trim() === '') throw new PurgeError(`"${kind}" must be a non-empty string`);
-      if (req.soft !== undefined && typeof req.soft !== 'boolean') throw new PurgeError('"soft" must be true or false');
-      const soft = req.soft === true;
-      if (kind === 'tag') return engine.purge({ tag: value, soft });
-      const url = normalUrl(value);
-      if (url === undefined) {
-        throw new PurgeError(`"${kind}" must be an absolute http:// or https:// URL such as http://example.com/img/a.png (got ${JSON.stringify(value)})`);
-      }
-      return engine.purge({ [kind]: url, soft });
-    },
+    purge: (req) => engine.purge(normalPurge(req)),
     stats: () => engine.report(),
   };
 }

@@ -22,8 +22,8 @@ import { type GatehouseConfig, type GatehouseConfigInput } from './schema.js';
 import { cacheHolder } from './actions.js';
 import { buildGeneration, retire, type Generation, type GenerationDeps } from './generation.js';
 import { listenerUrl, routeHosts, serverOptions } from './listeners.js';
-import { fleetRegistry, sharedStateHolder, type FleetRegistry } from './cluster/index.js';
-import { adminRegistry, type CacheControl, type ServerInfo, type UpstreamInfo, type UpstreamRegistry } from './core/services.js';
+import { fleetPurges, fleetRegistry, sharedStateHolder, type FleetPurges, type FleetRegistry } from './cluster/index.js';
+import { adminRegistry, type CacheControl, type CachePurge, type ServerInfo, type UpstreamInfo, type UpstreamRegistry } from './core/services.js';
 import { discoveryRunner, upstreamRegistry } from './registry.js';
 import { startAdmin, type AdminServer, type Overlay } from './admin/index.js';
 import { adminOverlay, adminTarget, cacheControl, packageVersion } from './admin-target.js';
@@ -71,7 +71,19 @@ export interface GatehouseOptions {
    * the admin API (the overlay of API changes is applied, never written, here), and `rates` counts rate limits
    * for the group when the config has no `state.redis`.
    */
-  worker?: { rates: RateShared; slot: number } | undefined;
+  worker?: WorkerHooks | undefined;
+}
+
+/** What a worker of a group (cluster/, workers.ts) gives its Gatehouse, and gets from it. */
+export interface WorkerHooks {
+  /** Rate limits counted for the group (without `state.redis`). */
+  rates: RateShared;
+  /** The worker's number (1-based): its disk cache tier is `cache.disk.path/worker-N`. */
+  slot: number;
+  /** Told of each purge and invalidation this worker's cache makes (the other workers do the same). */
+  purged(req: CachePurge): void;
+  /** Receives what applies a purge made elsewhere (not announced again). */
+  bind(h: { purgeRemote(req: CachePurge): number }): void;
 }
 
 /** A server in `upstreams()`: the registry's report (core/services.ts). */
@@ -127,7 +139,13 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   const registry = upstreamRegistry(log, baseDir, () => config.shutdown.timeout);
   const discovery = discoveryRunner(registry, log, baseDir);
   // Process lifetime too: cached objects outlive configs (a route whose cache settings stay keeps its own).
-  const cache = cacheHolder(log, baseDir, opts.worker && `worker-${opts.worker.slot}`);
+  // Purges and invalidations made here reach the other workers (through the primary) or instances (Redis).
+  let purges: FleetPurges | undefined;
+  const cache = cacheHolder(log, baseDir, opts.worker && `worker-${opts.worker.slot}`, (req) => {
+    opts.worker?.purged(req);
+    purges?.publish(req);
+  });
+  opts.worker?.bind({ purgeRemote: (req) => cache.purgeRemote(req) });
   const shared = sharedStateHolder(log);
   const generations = new WeakMap<Runtime, Generation>();
   const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins, registry, cache, shared, rates: opts.worker?.rates, generations };
@@ -227,6 +245,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     await overlay?.flush();
     await fleet?.close();
     fleet = undefined;
+    await purges?.close();
+    purges = undefined;
     discovery.close();
     await retire(g, 0);
     await registry.close();
@@ -253,6 +273,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
         fleet = fleetRegistry(recorded, shared.get(config), log);
         admin = await startAdmin(config.admin, adminTarget({ ...targetDeps, registry: fleet?.registry ?? recorded }), { log, version: packageVersion() });
       }
+      const st = opts.worker ? undefined : shared.get(config);
+      if (st && !purges) purges = fleetPurges({ redis: st.redis, prefix: st.prefix, log, apply: (req) => { cache.purgeRemote(req); } });
       let g: Generation | undefined;
       try {
         g = await buildGeneration(config, deps);
@@ -267,6 +289,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
         await cache.close();
         await fleet?.close();
         fleet = undefined;
+        await purges?.close();
+        purges = undefined;
         await shared.close();
         await admin?.close().finally(() => { admin = undefined; });
         throw err;

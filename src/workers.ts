@@ -9,14 +9,14 @@
  */
 import type { Logger } from 'pino';
 import { memoryStore, type RateDecision, type RateStore } from './protect/index.js';
-import type { Gatehouse } from './gatehouse.js';
+import type { Gatehouse, WorkerHooks } from './gatehouse.js';
 import type { GatehouseConfig } from './schema.js';
 import { startAdmin, type AdminServer } from './admin/index.js';
-import { adminOverlay, adminTarget, packageVersion } from './admin-target.js';
+import { adminOverlay, adminTarget, normalPurge, packageVersion } from './admin-target.js';
 import { createGroup, workerCount, type Group } from './cluster/group.js';
-import { fleetRegistry, sharedStateHolder } from './cluster/index.js';
+import { fleetPurges, fleetRegistry, sharedStateHolder, type FleetPurges } from './cluster/index.js';
 import { isOurs, wireError, type FromWorker, type ToWorker, type WireError, type WorkerCall } from './cluster/ipc.js';
-import { PurgeError, RegistryError, type AdminCache, type AdminRegistry, type AdminTarget, type CacheStats, type ServerInfo, type UpstreamInfo } from './core/services.js';
+import { PurgeError, RegistryError, type AdminCache, type CachePurge, type AdminRegistry, type AdminTarget, type CacheStats, type ServerInfo, type UpstreamInfo } from './core/services.js';
 
 export { workerCount } from './cluster/group.js';
 export { WORKER_ENV } from './cluster/ipc.js';
@@ -34,8 +34,20 @@ function send(m: FromWorker): void {
   process.send?.(m);
 }
 
+/** What a worker's Gatehouse is given (gatehouse.ts `WorkerHooks`), and `purgeRemote` once it is bound. */
+export function workerHooks(log: Logger, slot: number): WorkerHooks & { purgeRemote(req: CachePurge): number } {
+  let bound: { purgeRemote(req: CachePurge): number } | undefined;
+  return {
+    rates: primaryRates(log),
+    slot,
+    purged: (req) => send({ gh: 1, t: 'purged', req }),
+    bind: (h) => { bound = h; },
+    purgeRemote: (req) => bound?.purgeRemote(req) ?? 0,
+  };
+}
+
 /** Rate decisions made in the primary for the whole group (`routes[].rate_limit` without `state.redis`). */
-export function primaryRates(log: Logger): { store(maxKeys: number): RateStore } {
+function primaryRates(log: Logger): { store(maxKeys: number): RateStore } {
   let next = 0;
   let alone = false;
   const pending = new Map<number, (d: RateDecision | undefined) => void>();
@@ -73,7 +85,7 @@ export function primaryRates(log: Logger): { store(maxKeys: number): RateStore }
   };
 }
 
-async function answer(gh: Gatehouse, call: WorkerCall, reload: () => Promise<GatehouseConfig>): Promise<unknown> {
+async function answer(gh: Gatehouse, call: WorkerCall, reload: () => Promise<GatehouseConfig>, hooks: ReturnType<typeof workerHooks>): Promise<unknown> {
   const r = gh.registry;
   switch (call.op) {
     case 'list': return r.list();
@@ -88,7 +100,7 @@ async function answer(gh: Gatehouse, call: WorkerCall, reload: () => Promise<Gat
     case 'reload':
       await gh.reload(await reload());
       return null;
-    case 'purge': return gh.cache?.purge(call.req) ?? 0;
+    case 'purge': return call.remote ? hooks.purgeRemote(call.req) : gh.cache?.purge(call.req) ?? 0;
     case 'cache': return gh.cache?.stats() ?? null;
   }
 }
@@ -97,7 +109,7 @@ async function answer(gh: Gatehouse, call: WorkerCall, reload: () => Promise<Gat
  * Tells the primary this worker is serving, then answers its calls; stops (draining) when it says so, or when
  * the primary is gone (the IPC channel closed).
  */
-export function serveWorker(gh: Gatehouse, opts: { log: Logger; reload: () => Promise<GatehouseConfig> }): void {
+export function serveWorker(gh: Gatehouse, opts: { log: Logger; reload: () => Promise<GatehouseConfig>; hooks: ReturnType<typeof workerHooks> }): void {
   const { log } = opts;
   let stopping = false;
   const stop = (why: string, handoff = false): void => {
@@ -110,7 +122,7 @@ export function serveWorker(gh: Gatehouse, opts: { log: Logger; reload: () => Pr
     if (!isOurs<ToWorker>(m)) return;
     if (m.t === 'stop') return stop(m.handoff ? 'replaced by a new worker' : 'asked to stop by the primary', m.handoff);
     if (m.t !== 'call') return;
-    answer(gh, m.call, opts.reload).then(
+    answer(gh, m.call, opts.reload, opts.hooks).then(
       (value) => send({ gh: 1, t: 'reply', id: m.id, ok: true, value }),
       (err: unknown) => send({ gh: 1, t: 'reply', id: m.id, ok: false, error: wireError(err) }),
     );
@@ -179,10 +191,15 @@ function groupRegistry(group: Group): AdminRegistry {
   };
 }
 
-function groupCache(group: Group): AdminCache {
+function groupCache(group: Group, purges: () => FleetPurges | undefined): AdminCache {
   return {
     // Each worker holds its own copy of an object: the count is one worker's.
-    purge: async (req) => (await group.broadcast({ op: 'purge', req })) as number,
+    async purge(req) {
+      const normal = normalPurge(req);
+      const n = (await group.broadcast({ op: 'purge', req: normal, remote: true })) as number;
+      purges()?.publish(normal);
+      return n;
+    },
     stats: async () => sumStats(((await group.gather({ op: 'cache' })) as (CacheStats | null)[]).filter((s): s is CacheStats => s !== null))
       ?? ({ enabled: true } as CacheStats),
   };
@@ -211,8 +228,14 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
   let version = 1;
   // One count for the group: the primary's memory stores (one per bound of keys), as one process would keep.
   const rates = new Map<number, RateStore>();
+  let purges: FleetPurges | undefined;
   const group = createGroup({
     log, fromWire,
+    purged(from, req) {
+      // A worker's PURGE or invalidation: the other workers, then the other instances.
+      group.tellOthers(from, { op: 'purge', req, remote: true });
+      purges?.publish(req);
+    },
     rate(q) {
       let store = rates.get(q.maxKeys);
       if (!store) rates.set(q.maxKeys, (store = memoryStore({ maxKeys: q.maxKeys })));
@@ -248,7 +271,9 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
   const recorded = overlay ? overlay.record(registry) : registry;
   // With `state.redis` too, the group's API changes are shared with every instance on that Redis (cluster/fleet.ts).
   const shared = sharedStateHolder(log);
-  const fleet = config.admin ? fleetRegistry(recorded, shared.get(config), log) : undefined;
+  const state = shared.get(config);
+  const fleet = config.admin ? fleetRegistry(recorded, state, log) : undefined;
+  purges = state && fleetPurges({ redis: state.redis, prefix: state.prefix, log, apply: (req) => group.tellOthers(undefined, { op: 'purge', req, remote: true }) });
   await fleet?.rebuild();
   const target = adminTarget({
     config: () => config,
@@ -258,7 +283,7 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
     load: opts.load,
     apply,
     registry: fleet?.registry ?? recorded,
-    cache: () => (hasCache(config) ? groupCache(group) : undefined),
+    cache: () => (hasCache(config) ? groupCache(group, () => purges) : undefined),
     restart,
   });
   let admin: AdminServer | undefined;
@@ -268,6 +293,7 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
     } catch (err) {
       await group.stop(0);
       await fleet?.close();
+      await purges?.close();
       await shared.close();
       throw err;
     }
@@ -280,6 +306,7 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
       await admin?.close();
       await overlay?.flush();
       await fleet?.close();
+      await purges?.close();
       await shared.close();
       for (const s of rates.values()) s.close();
     },

@@ -244,3 +244,38 @@ test('workers with state.redis: a server registered through the group reaches an
     return texts.includes('ok');
   }, 1000, 'the group to use the enabled server again');
 });
+
+test('workers: a PURGE (or an unsafe request\'s invalidation) on one worker purges every worker\'s cache; so does POST /api/cache/purge', async (t) => {
+  let n = 0;
+  const origin = await startOrigin(t, (req, res) => {
+    n++;
+    if (req.method === 'POST') return res.end('posted');
+    res.writeHead(200, { 'cache-control': 'max-age=60' });
+    res.end(`v${n}`);
+  });
+  const g = await startGroup(t, (p, a) => configText(p, a, origin).replace('routes:\n',
+    'routes:\n  - match: { path: /c/ }\n    cache: { purge: { allow: [127.0.0.1] } }\n    proxy: { upstream: app }\n'));
+  // New connections alternate between the two workers: each fills its own cache once.
+  const round = async (k: number): Promise<string[]> => {
+    const out: string[] = [];
+    for (let i = 0; i < k; i++) out.push(String((await send(`${g.url}/c/a`)).headers['x-cache']));
+    return out;
+  };
+  await round(6);
+  assert.equal(n, 2, 'one origin request per worker');
+  assert.equal((await send(`${g.url}/c/a`, { method: 'PURGE' })).status, 200);
+  await new Promise((r) => setTimeout(r, 100)); // the other worker hears of it through the primary
+  await round(6);
+  assert.equal(n, 4, 'after a PURGE on one worker, both fetch again');
+  assert.equal((await send(`${g.url}/c/a`, { method: 'POST', body: 'x' })).status, 200);
+  await new Promise((r) => setTimeout(r, 100));
+  await round(6);
+  assert.equal(n, 7, 'the POST, then one fetch per worker: a POST through one worker invalidates the URL in both (RFC 9111 4.4)');
+  const purged = await send(`${g.admin}/api/cache/purge`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify({ url: `${g.url}/c/a` }) });
+  assert.equal(purged.status, 200, purged.text);
+  assert.deepEqual(JSON.parse(purged.text), { purged: 1, soft: false });
+  await round(6);
+  assert.equal(n, 9, 'the admin API purges every worker');
+  const bad = await send(`${g.admin}/api/cache/purge`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify({ url: 'ftp://x/' }) });
+  assert.equal(bad.status, 400);
+});

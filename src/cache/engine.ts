@@ -46,8 +46,13 @@ export interface CacheEngine {
   add(obj: StoredObject): void;
   /** The object's freshness, computed once per stored head. */
   freshnessOf(obj: StoredObject, h: HeuristicOptions): Freshness;
-  /** Removes (or, soft, marks stale) what a purge names; returns how many objects. */
-  purge(req: PurgeRequest): number;
+  /**
+   * Removes (or, soft, marks stale) what a purge names; returns how many objects. `remote`: a purge another
+   * worker or instance made (not announced again through `onPurge`).
+   */
+  purge(req: PurgeRequest, opts?: { remote?: boolean }): number;
+  /** Told of every purge and invalidation made here, so other workers and instances can do the same. */
+  onPurge: ((req: PurgeRequest) => void) | undefined;
   /** RFC 9111 4.4: drops every stored response for a URL (all zones, all variants). */
   invalidate(url: string): number;
   /** Sizes, bounds, objects, hit ratio and counters (`GET /api/cache`). */
@@ -83,7 +88,9 @@ export function createEngine(store: CacheStore, log: Logger): CacheEngine {
       }
       return f;
     },
-    purge(req) {
+    onPurge: undefined,
+    purge(req, opts) {
+      if (!opts?.remote) engine.onPurge?.(req);
       const keys = new Set<string>();
       const take = (set: Set<string> | undefined): void => { for (const k of set ?? []) keys.add(k); };
       if (req.url !== undefined) take(byUrl.get(req.url));

@@ -27,7 +27,7 @@ import { flagError, proxyConfig } from './proxy.js';
 import { errorText, handleProcessEvents, prepareProcess, type ProcessOptions } from './run.js';
 import { USAGE_EXIT, UsageError } from './usage.js';
 import cluster from 'node:cluster';
-import { primaryRates, serveWorker, WORKER_ENV, workerCount } from '../workers.js';
+import { serveWorker, WORKER_ENV, workerCount, workerHooks } from '../workers.js';
 import { runPrimary } from './primary.js';
 
 /** `--plugin FILE`, repeatable (docs/plugins.md). */
@@ -90,8 +90,9 @@ async function cmdRun(args: string[]): Promise<number> {
       return { gh: createGatehouse(config, { configPath: file, logger: log, plugins }), events: { log, file, reload } };
     }
     const log = createLogger(config.log).child({ worker: Number(slot) });
-    const gh = createGatehouse(config, { configPath: file, logger: log, plugins, worker: { rates: primaryRates(log), slot: Number(slot) } });
-    return { gh, events: { log, worker: true }, serve: (g: Gatehouse) => serveWorker(g, { log, reload }) };
+    const hooks = workerHooks(log, Number(slot));
+    const gh = createGatehouse(config, { configPath: file, logger: log, plugins, worker: hooks });
+    return { gh, events: { log, worker: true }, serve: (g: Gatehouse) => serveWorker(g, { log, reload, hooks }) };
   }, { level: 'info' });
   // A worker that could not start exits (its IPC channel to the primary would keep it alive).
   if (slot !== undefined) process.exit(code);

@@ -8,6 +8,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
+import type { CachePurge } from '../core/services.js';
 import { isOurs, WORKER_ENV, type FromWorker, type RateAnswer, type RateQuestion, type ToWorker, type WireError, type WorkerCall } from './ipc.js';
 
 /** `workers` as a count: `auto` is one per core (os.availableParallelism). */
@@ -38,6 +39,8 @@ export interface GroupOptions {
   fromWire(e: WireError): Error;
   /** Decides a worker's rate-limit question: one count for the group. */
   rate(q: RateQuestion): RateAnswer;
+  /** A worker purged (or invalidated) something in its cache. */
+  purged(from: Member, req: CachePurge): void;
 }
 
 export interface Group {
@@ -54,6 +57,8 @@ export interface Group {
    * worker has answered; one still starting gets it when it listens.
    */
   broadcast(c: WorkerCall): Promise<unknown>;
+  /** A change for every worker but one, not waited for (one still starting gets it when it listens). */
+  tellOthers(except: Member | undefined, c: WorkerCall): void;
   /** Every listening worker's answer (those that fail are left out). */
   gather(c: WorkerCall): Promise<unknown[]>;
   /** Grows or shrinks the group to `n` workers. */
@@ -88,6 +93,8 @@ export function createGroup(opts: GroupOptions): Group {
       waiting!.delete(msg.id);
       if (msg.ok) p.resolve(msg.value);
       else p.reject(opts.fromWire(msg.error));
+    } else if (msg.t === 'purged') {
+      opts.purged(m, msg.req);
     } else if (msg.t === 'rate') {
       tell(m, { gh: 1, t: 'rate', id: msg.id, decision: opts.rate(msg) });
     }
@@ -210,6 +217,9 @@ export function createGroup(opts: GroupOptions): Group {
       const first = answers[0]!;
       if (first.status === 'rejected') throw first.reason;
       return first.value;
+    },
+    tellOthers(except, c) {
+      for (const m of members()) if (m !== except) m.whenReady.then(() => call(m, c)).catch(() => undefined);
     },
     async gather(c) {
       const answers = await Promise.allSettled(ready().map((m) => call(m, c)));

@@ -18,7 +18,8 @@ export type WorkerCall =
   | { op: 'drain' | 'enable' | 'remove'; upstream: string; id: string }
   /** Read the config file again and apply it (the primary has validated it). */
   | { op: 'reload' }
-  | { op: 'purge'; req: CachePurge }
+  /** `remote`: a purge made elsewhere (another worker, another instance), normalised; not announced again. */
+  | { op: 'purge'; req: CachePurge; remote?: boolean }
   | { op: 'cache' };
 
 /** An error carried across: its class name (RegistryError, PurgeError…), message and code. */
@@ -38,6 +39,8 @@ export type FromWorker =
   | { gh: 1; t: 'ready' }
   | { gh: 1; t: 'reply'; id: number; ok: true; value: unknown }
   | { gh: 1; t: 'reply'; id: number; ok: false; error: WireError }
+  /** A purge or invalidation this worker made (PURGE method, unsafe request): the others do the same. */
+  | { gh: 1; t: 'purged'; req: CachePurge }
   /** A rate-limit decision, counted in the primary (no `state.redis`). */
   | ({ gh: 1; t: 'rate'; id: number } & RateQuestion);
 
