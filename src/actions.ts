@@ -9,10 +9,12 @@ import type { Logger } from 'pino';
 import { cacheAction, compressSettings, createCacheStore, createEngine, encoder, planEncoding, rangeServer, zoneOf, type CacheEngine, type CompressSettings, type PurgeRequest } from './cache/index.js';
 import type { CompiledPhases } from './core/pipeline.js';
 import type { RequestCtx } from './core/context.js';
+import type { SharedCacheTier } from './core/services.js';
 import type { GatehouseConfig, RouteConfig } from './schema.js';
 import { fail, reply } from './server/handler.js';
 import { compileUnrewrite } from './routing/index.js';
 import { fetchUpstream, forward, proxyWebSocket, type ForwardRoute, type UpstreamRuntime } from './upstream/index.js';
+import { redisCacheTier, type SharedState } from './cluster/index.js';
 
 export interface ActionDeps {
   readonly config: GatehouseConfig;
@@ -82,6 +84,13 @@ export function proxyAction(route: RouteConfig & { proxy: NonNullable<RouteConfi
   });
 }
 
+/** The shared cache tier a config asks for (`cache.redis`, with `state.redis`), on the process's Redis client. */
+export function sharedCacheTier(cfg: GatehouseConfig, state: SharedState | undefined, log: Logger): SharedCacheTier | undefined {
+  const r = cfg.cache?.redis;
+  if (!r || !state) return undefined;
+  return redisCacheTier({ redis: state.redis, prefix: state.prefix, timeoutMs: state.timeoutMs, maxObject: r.max_object, log: log.child({ component: 'cache' }) });
+}
+
 /** The process's cache engine: made (with its store) when a config first needs one; later configs share it. */
 export interface CacheHolder {
   /** Makes the engine if `cfg` needs one and there is none yet (the disk tier rebuilds its index first). */
@@ -93,11 +102,17 @@ export interface CacheHolder {
   close(): Promise<void>;
 }
 
-/**
- * `diskSubdir`: a worker of a group keeps its disk tier in its own directory under the configured one.
- * `onPurge`: told of each purge and invalidation made here (to share it with other workers and instances).
- */
-export function cacheHolder(log: Logger, baseDir: string, diskSubdir?: string, onPurge?: (req: PurgeRequest) => void): CacheHolder {
+export interface CacheHolderOptions {
+  /** A worker of a group keeps its disk tier in its own directory under the configured one. */
+  diskSubdir?: string | undefined;
+  /** Told of each purge and invalidation made here (to share it with other workers and instances). */
+  onPurge?: (req: PurgeRequest) => void;
+  /** Makes the shared tier a config asks for (`cache.redis`), once, with the engine. */
+  tier?: (cfg: GatehouseConfig) => SharedCacheTier | undefined;
+}
+
+export function cacheHolder(log: Logger, baseDir: string, opts: CacheHolderOptions = {}): CacheHolder {
+  const { diskSubdir, onPurge, tier } = opts;
   let engine: CacheEngine | undefined;
   let making: Promise<CacheEngine> | undefined;
   let applied: string | undefined;
@@ -118,7 +133,7 @@ export function cacheHolder(log: Logger, baseDir: string, diskSubdir?: string, o
         memory: c?.memory ?? 64 * 1024 ** 2, threshold: c?.memory_object_max ?? 1024 ** 2, log: clog,
         disk: c?.disk ? { path: resolve(baseDir, c.disk.path, diskSubdir ?? ''), size: c.disk.size } : undefined,
       }).then((store) => {
-        const e = createEngine(store, clog);
+        const e = createEngine(store, clog, { tier: tier?.(cfg) });
         e.onPurge = onPurge;
         return e;
       });

@@ -19,7 +19,7 @@ import { createAcme, createCertStore, helloInterceptor, ocspStapler, type AcmeMa
 import type { Runtime } from './server/handler.js';
 import { closeListeners, openListener, type Listener, type SecureOptions } from './server/listen.js';
 import { type GatehouseConfig, type GatehouseConfigInput } from './schema.js';
-import { cacheHolder } from './actions.js';
+import { cacheHolder, sharedCacheTier } from './actions.js';
 import { buildGeneration, retire, type Generation, type GenerationDeps } from './generation.js';
 import { listenerUrl, routeHosts, serverOptions } from './listeners.js';
 import { fleetPurges, fleetRegistry, sharedStateHolder, type FleetPurges, type FleetRegistry } from './cluster/index.js';
@@ -141,9 +141,14 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   // Process lifetime too: cached objects outlive configs (a route whose cache settings stay keeps its own).
   // Purges and invalidations made here reach the other workers (through the primary) or instances (Redis).
   let purges: FleetPurges | undefined;
-  const cache = cacheHolder(log, baseDir, opts.worker && `worker-${opts.worker.slot}`, (req) => {
-    opts.worker?.purged(req);
-    purges?.publish(req);
+  const cache = cacheHolder(log, baseDir, {
+    diskSubdir: opts.worker && `worker-${opts.worker.slot}`,
+    onPurge: (req) => {
+      opts.worker?.purged(req);
+      purges?.publish(req);
+    },
+    // With `cache.redis`, small objects are shared with every instance and worker through Redis too.
+    tier: (cfg) => sharedCacheTier(cfg, shared.get(cfg), log),
   });
   opts.worker?.bind({ purgeRemote: (req) => cache.purgeRemote(req) });
   const shared = sharedStateHolder(log);

@@ -161,6 +161,9 @@ function crossCheck(raw: unknown, ctx: z.RefinementCtx): void {
   if (acme >= 0 && cfg.workers !== undefined && cfg.workers !== 1) {
     ctx.addIssue({ code: 'custom', path: ['workers'], message: `listeners[${acme}] uses tls.acme, which needs workers: 1 for now (one process orders and renews the certificates; docs/operations.md)` });
   }
+  if (obj(obj(cfg.cache)?.redis) !== undefined && cfg.state === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['cache', 'redis'], message: 'cache.redis needs state.redis, the Redis every instance shares (e.g. state: { redis: redis://127.0.0.1:6379 })' });
+  }
 }
 
 function checkRegex(source: unknown, path: (string | number)[], ctx: z.RefinementCtx): void {

@@ -13,10 +13,11 @@ import type { Gatehouse, WorkerHooks } from './gatehouse.js';
 import type { GatehouseConfig } from './schema.js';
 import { startAdmin, type AdminServer } from './admin/index.js';
 import { adminOverlay, adminTarget, normalPurge, packageVersion } from './admin-target.js';
+import { sharedCacheTier } from './actions.js';
 import { createGroup, workerCount, type Group } from './cluster/group.js';
 import { fleetPurges, fleetRegistry, sharedStateHolder, type FleetPurges } from './cluster/index.js';
 import { isOurs, wireError, type FromWorker, type ToWorker, type WireError, type WorkerCall } from './cluster/ipc.js';
-import { PurgeError, RegistryError, type AdminCache, type CachePurge, type AdminRegistry, type AdminTarget, type CacheStats, type ServerInfo, type UpstreamInfo } from './core/services.js';
+import { PurgeError, RegistryError, type SharedCacheTier, type AdminCache, type CachePurge, type AdminRegistry, type AdminTarget, type CacheStats, type ServerInfo, type UpstreamInfo } from './core/services.js';
 
 export { workerCount } from './cluster/group.js';
 export { WORKER_ENV } from './cluster/ipc.js';
@@ -191,13 +192,15 @@ function groupRegistry(group: Group): AdminRegistry {
   };
 }
 
-function groupCache(group: Group, purges: () => FleetPurges | undefined): AdminCache {
+function groupCache(group: Group, purges: () => FleetPurges | undefined, tier?: SharedCacheTier): AdminCache {
   return {
     // Each worker holds its own copy of an object: the count is one worker's.
     async purge(req) {
       const normal = normalPurge(req);
       const n = (await group.broadcast({ op: 'purge', req: normal, remote: true })) as number;
       purges()?.publish(normal);
+      // The workers applied it as a remote purge: the shared tier (`cache.redis`) is purged here, once.
+      tier?.purge(normal);
       return n;
     },
     stats: async () => sumStats(((await group.gather({ op: 'cache' })) as (CacheStats | null)[]).filter((s): s is CacheStats => s !== null))
@@ -274,6 +277,7 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
   const state = shared.get(config);
   const fleet = config.admin ? fleetRegistry(recorded, state, log) : undefined;
   purges = state && fleetPurges({ redis: state.redis, prefix: state.prefix, log, apply: (req) => group.tellOthers(undefined, { op: 'purge', req, remote: true }) });
+  const tier = sharedCacheTier(config, state, log);
   await fleet?.rebuild();
   const target = adminTarget({
     config: () => config,
@@ -283,7 +287,7 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
     load: opts.load,
     apply,
     registry: fleet?.registry ?? recorded,
-    cache: () => (hasCache(config) ? groupCache(group, () => purges) : undefined),
+    cache: () => (hasCache(config) ? groupCache(group, () => purges, tier) : undefined),
     restart,
   });
   let admin: AdminServer | undefined;
@@ -294,6 +298,7 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
       await group.stop(0);
       await fleet?.close();
       await purges?.close();
+      await tier?.close();
       await shared.close();
       throw err;
     }
@@ -307,6 +312,7 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
       await overlay?.flush();
       await fleet?.close();
       await purges?.close();
+      await tier?.close();
       await shared.close();
       for (const s of rates.values()) s.close();
     },

@@ -36,6 +36,7 @@ const cacheStats = {
     hit_ratio: { type: 'number', description: '(hits + stale + revalidated) / lookups; 0 before the first' },
     counters: { type: 'object', properties: { hits: count, misses: count, stale: count, revalidated: count, stored: count, bypass: count } },
     soft_purged: count, urls: count, tags: count, inflight_fills: count, revalidating: count,
+    shared: { type: 'object', description: 'With cache.redis only: the shared tier', properties: { hits: count, misses: count, errors: count, stored: count } },
   },
 };
 const purgeBody = {

@@ -13,6 +13,7 @@ import { Fill, refresh, type CacheRoute, type Lookup } from './fill.js';
 import { baseKey, keyQuery, urlOf, variantKey } from './keys.js';
 import { currentAge, parseCacheControl, requestAsk, usability } from './policy.js';
 import { serveObject } from './serve.js';
+import { fromShared, sharedDetail } from './shared-tier.js';
 import { isUnsliced, serveSliced } from './slices.js';
 
 export interface CacheAction extends CacheRoute {
@@ -141,12 +142,19 @@ function lookup(a: CacheAction, l: Lookup, waited: number): void {
       else engine.counters.stale++;
       if (use === 'stale-while-revalidate') void refresh(a, l, obj);
       const ttl = use === 'fresh' ? String(Math.floor(f.lifetime - age)) : undefined;
-      return serveObject(ctx, a.serve, { store: engine.store, obj, f, status: use === 'fresh' ? 'HIT' : 'STALE', detail: ttl, range: a.range });
+      const detail = l.shared ? sharedDetail(ttl) : ttl;
+      return serveObject(ctx, a.serve, { store: engine.store, obj, f, status: use === 'fresh' ? 'HIT' : 'STALE', detail, range: a.range });
     }
     // RFC 9111 5.2.1.7: only-if-cached never reaches the origin.
     if (l.ask.onlyIfCached) return a.fail(ctx, errors.notCached());
     if (ctx.req.method === 'HEAD') return a.forward(ctx);
     return a.forward(ctx, new Fill(a, l, obj));
+  }
+  // A local miss of a plain GET looks in the shared tier first (once: `waited` is 1 after it), unless a fill or a
+  // lookup for the key is running (then it waits on that, in `miss`); only-if-cached never waits on the origin.
+  if (engine.tier && waited === 0 && ctx.req.method === 'GET' && ctx.req.headers.range === undefined
+    && (l.ask.onlyIfCached || !(a.cfg.collapse && engine.fills.has(l.key)))) {
+    return fromShared(a, l, (found) => lookup(a, found ? { ...lookupOf(a, ctx), shared: true } : l, 1));
   }
   if (l.ask.onlyIfCached) return a.fail(ctx, errors.notCached());
   if (ctx.req.method === 'HEAD') {

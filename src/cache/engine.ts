@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { freshness, fieldsOf, type Freshness, type HeuristicOptions } from './policy.js';
-import type { CacheStats, CacheTierStats } from '../core/services.js';
+import type { CacheStats, CacheTierStats, SharedCacheTier } from '../core/services.js';
 import type { CacheStore, ObjectMeta, StoreStats, StoredObject } from './store.js';
 
 /** What the cache layer keeps in `meta.extra`. */
@@ -36,6 +36,10 @@ export interface CacheCounters { hits: number; misses: number; stale: number; re
 export interface CacheEngine {
   readonly store: CacheStore;
   readonly log: Logger;
+  /** The shared tier (`cache.redis`), consulted on a local miss; undefined without one (no cost then). */
+  readonly tier: SharedCacheTier | undefined;
+  /** The shared tier's counters (reported only with one). */
+  readonly shared: NonNullable<CacheStats['shared']>;
   /** The Vary field names last stored for a base key. */
   readonly vary: Map<string, string[]>;
   readonly fills: Map<string, Waiting>;
@@ -48,7 +52,8 @@ export interface CacheEngine {
   freshnessOf(obj: StoredObject, h: HeuristicOptions): Freshness;
   /**
    * Removes (or, soft, marks stale) what a purge names; returns how many objects. `remote`: a purge another
-   * worker or instance made (not announced again through `onPurge`).
+   * worker or instance made (not announced again through `onPurge`, nor applied to the shared tier: the one
+   * that made it did). A purge made here also deletes the objects in the shared tier (a soft one too).
    */
   purge(req: PurgeRequest, opts?: { remote?: boolean }): number;
   /** Told of every purge and invalidation made here, so other workers and instances can do the same. */
@@ -66,7 +71,7 @@ function addTo(index: Map<string, Set<string>>, name: string, key: string): void
   set.add(key);
 }
 
-export function createEngine(store: CacheStore, log: Logger): CacheEngine {
+export function createEngine(store: CacheStore, log: Logger, opts: { tier?: SharedCacheTier | undefined } = {}): CacheEngine {
   const byUrl = new Map<string, Set<string>>();
   const byTag = new Map<string, Set<string>>();
   const fresh = new WeakMap<ObjectMeta, Freshness>();
@@ -74,6 +79,7 @@ export function createEngine(store: CacheStore, log: Logger): CacheEngine {
 
   const engine: CacheEngine = {
     store, log, vary: new Map(), fills: new Map(), refreshing: new Set(), counters,
+    tier: opts.tier, shared: { hits: 0, misses: 0, errors: 0, stored: 0 },
     add(obj) {
       const x = extraOf(obj.meta);
       addTo(byUrl, obj.meta.url, obj.key);
@@ -89,8 +95,11 @@ export function createEngine(store: CacheStore, log: Logger): CacheEngine {
       return f;
     },
     onPurge: undefined,
-    purge(req, opts) {
-      if (!opts?.remote) engine.onPurge?.(req);
+    purge(req, how) {
+      if (!how?.remote) {
+        engine.onPurge?.(req);
+        engine.tier?.purge(req);
+      }
       const keys = new Set<string>();
       const take = (set: Set<string> | undefined): void => { for (const k of set ?? []) keys.add(k); };
       if (req.url !== undefined) take(byUrl.get(req.url));
@@ -131,6 +140,7 @@ export function createEngine(store: CacheStore, log: Logger): CacheEngine {
         hit_ratio: lookups === 0 ? 0 : (counters.hits + counters.stale + counters.revalidated) / lookups,
         counters: { ...counters }, soft_purged: softPurged, urls: byUrl.size, tags: byTag.size,
         inflight_fills: engine.fills.size, revalidating: engine.refreshing.size,
+        ...(engine.tier ? { shared: { ...engine.shared } } : {}),
       };
     },
     close: () => store.close(),
@@ -156,6 +166,10 @@ export function createEngine(store: CacheStore, log: Logger): CacheEngine {
   }, 60_000);
   prune.unref();
   const close = engine.close;
-  engine.close = async () => { clearInterval(prune); await close(); };
+  engine.close = async () => {
+    clearInterval(prune);
+    await engine.tier?.close();
+    await close();
+  };
   return engine;
 }

@@ -13,6 +13,7 @@ import { fieldsOf, freshness, notStorable, staleOnError, type Directives, type H
 import { markHead, serveObject, type ServeArgs, type ServeOptions } from './serve.js';
 import type { ObjectMeta, ObjectWriter, StoredObject } from './store.js';
 import type { RouteCacheConfig } from './schema.js';
+import { share } from './shared-tier.js';
 
 /** A route's cache, compiled for one config generation. */
 export interface CacheRoute {
@@ -35,6 +36,8 @@ export interface Lookup {
   readonly key: string;
   readonly cc: Directives;
   readonly ask: RequestAsk;
+  /** The object was just found in the shared tier (`cache.redis`): Cache-Status says so. */
+  readonly shared?: boolean;
 }
 
 const CONDITIONALS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'];
@@ -123,7 +126,11 @@ function keepRevalidated(c: CacheRoute, l: Lookup, stale: StoredObject, meta: Ob
     method: 'GET', status: meta.status, request: l.cc,
     authorization: l.ctx.req.headers.authorization !== undefined, storeSetCookie: c.cfg.store_set_cookie,
   }, fields, freshness(meta.status, fields, meta, c.heuristic));
-  if (why === undefined) return c.engine.store.update(stale.key, meta);
+  if (why === undefined) {
+    const kept = c.engine.store.update(stale.key, meta);
+    if (kept) share(c, kept);
+    return kept;
+  }
   c.engine.store.update(stale.key, { ...stale.meta, extra: { ...stale.meta.extra, soft: true } });
   return undefined;
 }
@@ -246,6 +253,7 @@ export class Fill implements ResponseTap {
       if (obj) {
         this.c.engine.add(obj);
         this.c.engine.counters.stored++;
+        share(this.c, obj);
       }
       this.release();
     }, () => this.release());
@@ -319,6 +327,7 @@ export async function refresh(c: CacheRoute, l: Lookup, stale: StoredObject | un
     if (obj) {
       engine.add(obj);
       engine.counters.stored++;
+      share(c, obj);
     }
   } catch (err) {
     writer?.abort();

@@ -2,6 +2,9 @@
 import { z } from 'zod';
 import { duration, headerName, size } from '../config/units.js';
 
+/** Largest `cache.redis.max_object`: a shared object is read and written whole, in one Redis value. */
+const SHARED_MAX = 16 * 1024 ** 2;
+
 export const cacheStoreSchema = z
   .strictObject({
     memory: size.default(64 * 1024 ** 2).describe('Memory for cached bodies (LRU), e.g. 64MiB'),
@@ -15,6 +18,15 @@ export const cacheStoreSchema = z
     memory_object_max: size
       .default(1024 ** 2)
       .describe('Objects larger than this go to disk (when there is a disk tier), e.g. 1MiB'),
+    redis: z
+      .strictObject({
+        max_object: size
+          .default(64 * 1024)
+          .refine((n) => n <= SHARED_MAX, 'at most 16MiB (objects are read whole from Redis)')
+          .describe('Objects up to this size (whole bodies) are also kept in Redis, e.g. 64KiB'),
+      })
+      .optional()
+      .describe('A shared tier in Redis (needs state.redis): small objects one instance or worker stored are found there by the others on a local miss (docs/caching.md, Shared tier in Redis)'),
   })
   .describe('The shared cache store; routes turn caching on with `cache: {}`');
 

@@ -11,6 +11,7 @@ export { stateSchema, type StateConfig } from './schema.js';
 export { fleetSync, type FleetSync, type FleetSyncOptions, type RegistryChange } from './fleet.js';
 export { fleetRegistry, type FleetRegistry } from './fleet-registry.js';
 export { fleetPurges, type FleetPurges } from './fleet-purge.js';
+export { redisCacheTier, type CacheTierOptions } from './cache-tier.js';
 
 export function redisClient(url: string, log: Logger): Redis {
   const client = new Redis(url, {

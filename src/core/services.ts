@@ -135,6 +135,41 @@ export interface CachePurge {
   soft?: boolean;
 }
 
+/**
+ * A second, shared tier of the HTTP cache (`cache.redis`): small whole objects kept where every instance and
+ * worker finds them, consulted on a local miss. cluster/cache-tier.ts keeps it in Redis; the cache (cache/
+ * shared-tier.ts) encodes objects, the tier stores bytes and the indexes purges need. Never throws.
+ */
+export interface SharedCacheTier {
+  /** Objects larger than this (bytes) are not shared. */
+  readonly maxObject: number;
+  /**
+   * The object stored under `key` (`object`), and with `base` the Vary field names last stored for that base key
+   * (`vary`), in one round trip; a field is undefined when there is none. Undefined when the tier is down or did
+   * not answer in time (the caller goes on without it).
+   */
+  get(key: string, base?: string): Promise<{ object?: Buffer | undefined; vary?: string[] | undefined } | undefined>;
+  /** Stores an object with its indexes, in the background (bounded in time; a failure is only logged). */
+  put(entry: SharedCacheEntry): void;
+  /** Deletes what a purge names, in the background (prefixes: a bounded scan). */
+  purge(req: CachePurge): void;
+  close(): Promise<void>;
+}
+
+/** One object for the shared tier: its key, what indexes it, how long to keep it, and its encoded bytes. */
+export interface SharedCacheEntry {
+  key: string;
+  /** Its base key and the Vary field names stored with it (another instance computes the same variant key). */
+  base: string;
+  vary: readonly string[];
+  /** For purges by URL and prefix, and by tag. */
+  url: string;
+  tags: readonly string[];
+  /** Expiry in ms (its indexes are kept at least as long). */
+  ttlMs: number;
+  object: Buffer;
+}
+
 /** A tier of the cache store: body bytes held, its bound, and objects. */
 export interface CacheTierStats { bytes: number; max_bytes: number; objects: number }
 
@@ -158,6 +193,9 @@ export interface CacheStats {
   /** Fills running (requests collapsed onto them wait) and background revalidations. */
   inflight_fills: number;
   revalidating: number;
+  /** With `cache.redis`: local misses found in the shared tier (`hits`) or not (`misses`), lookups it did not
+   * answer in time (`errors`), objects written to it (`stored`). */
+  shared?: { hits: number; misses: number; errors: number; stored: number };
 }
 
 /** The shared cache as the admin API and the library see it. */
