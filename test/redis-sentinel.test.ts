@@ -98,7 +98,7 @@ async function sentinelSetup(t: TestContext, opts: { replica?: boolean } = {}): 
   const replica = opts.replica ? await startRedis(t, { replicaOf: master.port, password: PASSWORD }) : undefined;
   if (replica) {
     const r = probe(t, replica.port);
-    await waitFor(async () => (await r.info('replication')).includes('master_link_status:up'), 5000, 'the replica to sync');
+    await waitFor(async () => (await r.info('replication')).includes('master_link_status:up'), 10_000, 'the replica to sync');
   }
   const sentinel = await startSentinel(t, { masterPort: master.port, password: SENTINEL_PASSWORD, masterPassword: PASSWORD });
   if (replica) {

@@ -52,7 +52,8 @@ async function spawnRedis(t: TestContext, port: number, args: string[]): Promise
  */
 export async function startRedis(t: TestContext, opts: { port?: number; replicaOf?: number; password?: string } = {}): Promise<RedisServer> {
   const port = opts.port ?? (await freePort());
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'];
+  // A replica's first sync starts at once (Redis 7 waits 5 s by default for more replicas to join it).
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--repl-diskless-sync-delay', '0'];
   if (opts.replicaOf !== undefined) args.push('--replicaof', '127.0.0.1', String(opts.replicaOf));
   if (opts.password !== undefined) args.push('--requirepass', opts.password, '--masterauth', opts.password);
   return spawnRedis(t, port, args);
