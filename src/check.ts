@@ -89,6 +89,10 @@ export function warningsOf(cfg: GatehouseConfig): PlacedMessage[] {
   if (tokenEnv !== undefined && !process.env[tokenEnv]) {
     out.push({ path: ['admin', 'token_env'], message: `environment variable ${tokenEnv} is not set here: the admin API will not start without its token` });
   }
+  const sentinelEnv = cfg.state?.sentinel_password_env;
+  if (sentinelEnv !== undefined && !process.env[sentinelEnv]) {
+    out.push({ path: ['state', 'sentinel_password_env'], message: `environment variable ${sentinelEnv} is not set here: the proxy will not start without the sentinels' password` });
+  }
   return out;
 }
 
