@@ -121,12 +121,16 @@ test('admin: GET /api/config never shows a secret', async (t) => {
   const gh = createGatehouse({
     listeners: [{ name: 'public', address: '127.0.0.1:0' }], admin: { address: '127.0.0.1:0', token_env: 'GATEHOUSE_ADMIN_TOKEN' },
     routes: [{ match: { path: '/' }, auth: { jwt: { secret } }, respond: { status: 200 } }],
+    // A Redis URL may carry a password (nothing listens on port 1: the proxy serves without Redis).
+    state: { redis: 'redis://:redis-password-42@127.0.0.1:1/0' },
   }, { logger: silent });
   await gh.start();
   t.after(() => gh.stop({ timeoutMs: 1000 }));
   const r = await send(`${gh.adminUrl()!}/api/config`, { headers: auth });
   assert.equal(r.status, 200);
   assert.ok(!r.text.includes(secret));
+  assert.ok(!r.text.includes('redis-password-42'));
+  assert.equal((json(r).config as { state: { redis: string } }).state.redis, '[redacted]');
   assert.equal((json(r).config as { routes: { auth: { jwt: { secret: string } } }[] }).routes[0]!.auth.jwt.secret, '[redacted]');
 });
 

@@ -36,6 +36,8 @@ export const stateSchema = z
     redis: z
       .string()
       .regex(/^rediss?:\/\/\S+$/, 'a redis:// or rediss:// (TLS) URL, e.g. redis://:PASSWORD@10.0.0.5:6379/0')
+      // It may hold a password: shown as [redacted] by GET /api/config, never echoed by a config error.
+      .meta({ writeOnly: true })
       .describe('Redis shared by every instance: rate limits are counted there, and the registry changes made through the admin API (servers added with their TTLs, drained, enabled, removed) are kept there and pushed to every instance (redis:// or rediss:// for TLS; a password as redis://:PASSWORD@host:port; docs/operations.md, Fleets). With sentinels, the URL gives the master\'s password, database and TLS, and its host is the master\'s name, without a port: redis://:PASSWORD@mymaster/0'),
     sentinels: z
       .array(sentinel)
