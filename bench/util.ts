@@ -94,17 +94,17 @@ export function cpuByProcess(pid: number): { pid: number; seconds: number }[] {
   return [pid, ...kids.sort((a, b) => a - b)].map((p) => ({ pid: p, seconds: seconds(p) }));
 }
 
-/** CPU seconds of the whole machine from /proc/stat, summed over the cores: busy in processes (user, nice, system;
- * not interrupts, whose softirq share is the loopback traffic itself) and all; and the CPU seconds of this
- * process's children that have exited and been waited for (wrk runs). */
-export function machineCpu(): { busy: number; all: number; reaped: number } {
+/** CPU seconds of the whole machine from /proc/stat, summed over the cores: busy in processes (user, nice,
+ * system; not interrupts, whose softirq share is the loopback traffic itself), idle (with iowait) and all; and
+ * the CPU seconds of this process's children that have exited and been waited for (wrk runs). */
+export function machineCpu(): { busy: number; idle: number; all: number; reaped: number } {
   try {
     const t = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
     const all = t.reduce((a, x) => a + x, 0);
     const self = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
-    return { busy: (t[0]! + t[1]! + t[2]!) / 100, all: all / 100, reaped: (Number(self[13]) + Number(self[14])) / 100 };
+    return { busy: (t[0]! + t[1]! + t[2]!) / 100, idle: (t[3]! + t[4]!) / 100, all: all / 100, reaped: (Number(self[13]) + Number(self[14])) / 100 };
   } catch {
-    return { busy: NaN, all: NaN, reaped: NaN };
+    return { busy: NaN, idle: NaN, all: NaN, reaped: NaN };
   }
 }
 
