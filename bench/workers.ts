@@ -6,6 +6,8 @@
  *     round-robin scheduling, the primary hands each new connection to the next worker);
  *  3. nginx `worker_processes 1` (reverse proxy with a keep-alive upstream, as in bench/run.ts);
  *  4. nginx `worker_processes N`, N = Gatehouse's auto count;
+ *     nginx listens with `reuseport` (one socket per worker, the kernel spreads the connections): without it,
+ *     64 connections opened at once often all went to one worker (0% / 65% CPU), leaving the other idle.
  *  5. (informational; BENCH_WORKERS_NONE=0 skips it) Gatehouse with N workers and NODE_CLUSTER_SCHED_POLICY=none:
  *     the workers accept from the shared socket themselves, the kernel decides which one wakes.
  * Per case: requests/s, p50, p99 and errors from wrk; the proxy's CPU time per request (its processes' user +
@@ -107,7 +109,7 @@ function nginx(workers: number, pin: boolean): Case['start'] {
     const conf = nginxConf(dir, `access_log ${dir}/logs/access.log combined buffer=8k flush=1s;
   upstream origin { server 127.0.0.1:${origin}; keepalive 64; }
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port} reuseport;
     location /api/ { proxy_pass http://origin/; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }`, { workers });
     return procs.start(pin ? 0 : undefined, NGINX!, ['-c', conf, '-p', dir]);
@@ -233,10 +235,15 @@ async function main(): Promise<void> {
   writeFileSync(join(TMP, 'www', 'hello'), 'hello world\n');
   if (!existsSync(join(ROOT, 'dist/cli/main.js'))) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
 
-  // The origin: nginx with N workers, unpinned, so that it is not what limits the N-worker proxies.
+  // The origin: nginx with N workers (reuseport, see above), unpinned, so that it does not limit the N-worker proxies.
   const originPort = await freePort();
   const odir = join(TMP, 'origin');
-  const originProc = procs.start(undefined, NGINX, ['-c', nginxConf(odir, `access_log off; server { listen 127.0.0.1:${originPort}; keepalive_timeout 60s; root ${TMP}/www; location /api/ { alias ${TMP}/www/; } }`, { workers: N }), '-p', odir]);
+  const originConf = nginxConf(odir, `access_log off;
+  server {
+    listen 127.0.0.1:${originPort} reuseport; keepalive_timeout 60s; root ${TMP}/www;
+    location /api/ { alias ${TMP}/www/; }
+  }`, { workers: N });
+  const originProc = procs.start(undefined, NGINX, ['-c', originConf, '-p', odir]);
   await waitPort(originPort, '/hello');
   await waitQuiet();
   wrk(originPort, WARMUP);
