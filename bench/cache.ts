@@ -13,12 +13,12 @@
  * other work disturbs far less than req/s.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/origin.js';
-import { has, median, nginxConf, parseWrk, pinned, processes, waitPort, type Result } from './util.js';
+import { cpuSeconds, has, median, nginxConf, parseWrk, pinned, processes, waitPort, type Result } from './util.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TMP = join(ROOT, '.bench', 'cache');
@@ -112,23 +112,6 @@ function bigFiles(dir: string, min: number): number {
     if (e.isFile() && statSync(join(e.parentPath, e.name)).size >= min) n++;
   }
   return n;
-}
-
-/** CPU seconds (user + system) of a process and its direct children (nginx's worker), from /proc. */
-function cpuSeconds(pid: number): number {
-  const ticks = (p: number): number => {
-    try {
-      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
-    } catch {
-      return 0;
-    }
-  };
-  let kids: number[] = [];
-  try {
-    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch { /* no children, or no /proc */ }
-  return [pid, ...kids].reduce((a, p) => a + ticks(p), 0) / 100; // USER_HZ is 100 on Linux
 }
 
 function load(port: number, path: string, connections: number, seconds = DURATION): Result {

@@ -15,7 +15,8 @@
  * Env: BENCH_DURATION (seconds per run, default 5), BENCH_ROUNDS (default 3), BENCH_ONLY (comma list of proxy
  * names), BENCH_FAILOVER=0 skips the failover scenario, BENCH_TLS=0 the HTTPS / HTTP/2 scenarios (bench/tls.ts, also
  * `npm run bench:tls` on its own), BENCH_CACHE=0 the cache scenarios (bench/cache.ts, also `npm run bench:cache`),
- * BENCH_L4=0 the WebSocket and TCP scenarios (bench/l4.ts, also `npm run bench:l4`).
+ * BENCH_L4=0 the WebSocket and TCP scenarios (bench/l4.ts, also `npm run bench:l4`), BENCH_WORKERS=0 the `workers:`
+ * scaling scenario (bench/workers.ts: 1 and N worker processes beside nginx with 1 and N; also `npm run bench:workers`).
  * Not part of this run: `npm run bench:cache-memory` (bench/cache-memory.ts: the proxy's peak RSS while a 200 MiB
  * object goes from the disk tier to 20 clients at once) and `npm run bench:slow` (slow-client attacks).
  */
@@ -178,6 +179,9 @@ async function main(): Promise<void> {
   }
   if (process.env.BENCH_L4 !== '0') {
     execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/l4.ts')], { cwd: ROOT, stdio: 'inherit' });
+  }
+  if (process.env.BENCH_WORKERS !== '0' && HAS_WRK && NGINX) {
+    execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/workers.ts')], { cwd: ROOT, stdio: 'inherit' });
   }
 }
 

@@ -1,6 +1,6 @@
 /** Helpers shared by the bench scripts. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export function has(cmd: string): boolean {
@@ -54,13 +54,13 @@ export async function waitPort(port: number, path = '/api/hello', ms = 10_000): 
   }
 }
 
-/** Writes an nginx.conf with one worker, all temp paths under `dir`, and `body` inside `http {}`; `extra.before`
- * goes first (load_module), `extra.after` after `http {}` (a `stream {}` block). */
-export function nginxConf(dir: string, body: string, extra: { before?: string; after?: string } = {}): string {
+/** Writes an nginx.conf with one worker (`extra.workers` to change it), all temp paths under `dir`, and `body`
+ * inside `http {}`; `extra.before` goes first (load_module), `extra.after` after `http {}` (a `stream {}` block). */
+export function nginxConf(dir: string, body: string, extra: { before?: string; after?: string; workers?: number } = {}): string {
   mkdirSync(join(dir, 'logs'), { recursive: true });
   const file = join(dir, 'nginx.conf');
   writeFileSync(file, `${extra.before ?? ''}
-worker_processes 1;
+worker_processes ${extra.workers ?? 1};
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/logs/error.log warn;
@@ -76,8 +76,50 @@ ${extra.after ?? ''}
   return file;
 }
 
-/** Child processes a bench starts: pinned, stopped with SIGTERM (SIGKILL after 3 s), all killed at exit. */
-export function processes(cwd: string): { start(core: number, cmd: string, args: string[]): ChildProcess; stop(child: ChildProcess): Promise<void>; stopAll(): Promise<void> } {
+/** CPU seconds (user + system) of a process and of each of its direct children (nginx's workers, Gatehouse's
+ * cluster workers), from /proc: the process first, then its children in pid order. */
+export function cpuByProcess(pid: number): { pid: number; seconds: number }[] {
+  const seconds = (p: number): number => {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100; // utime, stime (fields 14 and 15), USER_HZ = 100 on Linux
+    } catch {
+      return 0;
+    }
+  };
+  let kids: number[] = [];
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch { /* no children, or no /proc */ }
+  return [pid, ...kids.sort((a, b) => a - b)].map((p) => ({ pid: p, seconds: seconds(p) }));
+}
+
+/** CPU seconds of the whole machine from /proc/stat, summed over the cores: busy in processes (user, nice,
+ * system; not interrupts, whose softirq share is the loopback traffic itself), idle (with iowait) and all; and
+ * the CPU seconds of this process's children that have exited and been waited for (wrk runs). */
+export function machineCpu(): { busy: number; idle: number; all: number; reaped: number } {
+  try {
+    const t = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    const all = t.reduce((a, x) => a + x, 0);
+    const self = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+    return { busy: (t[0]! + t[1]! + t[2]!) / 100, idle: (t[3]! + t[4]!) / 100, all: all / 100, reaped: (Number(self[13]) + Number(self[14])) / 100 };
+  } catch {
+    return { busy: NaN, idle: NaN, all: NaN, reaped: NaN };
+  }
+}
+
+/** CPU seconds (user + system) of a process and its direct children, from /proc. */
+export function cpuSeconds(pid: number): number {
+  return cpuByProcess(pid).reduce((a, p) => a + p.seconds, 0);
+}
+
+/** Child processes a bench starts: pinned to `core` (not pinned when it is undefined), `env` added to the
+ * bench's environment, stopped with SIGTERM (SIGKILL after 3 s), all killed at exit. */
+export function processes(cwd: string): {
+  start(core: number | undefined, cmd: string, args: string[], env?: Record<string, string>): ChildProcess;
+  stop(child: ChildProcess): Promise<void>;
+  stopAll(): Promise<void>;
+} {
   const list: ChildProcess[] = [];
   process.on('exit', () => { for (const c of list) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); });
   async function stop(child: ChildProcess): Promise<void> {
@@ -89,9 +131,9 @@ export function processes(cwd: string): { start(core: number, cmd: string, args:
     clearTimeout(t);
   }
   return {
-    start(core, cmd, args) {
-      const [c, a] = pinned(core, cmd, args);
-      const child = spawn(c, a, { stdio: ['ignore', 'ignore', 'inherit'], cwd });
+    start(core, cmd, args, env) {
+      const [c, a] = core === undefined ? [cmd, args] : pinned(core, cmd, args);
+      const child = spawn(c, a, { stdio: ['ignore', 'ignore', 'inherit'], cwd, env: env ? { ...process.env, ...env } : process.env });
       list.push(child);
       return child;
     },
