@@ -1,7 +1,7 @@
 /** What a user installs: the package's name, files, scripts, license and documents, and the tests' own hygiene. */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
 import { ROOT } from './helpers/cli.js';
@@ -42,6 +42,42 @@ test('package: the tarball holds the built code, the command, the schema, README
   for (const [, target] of readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
     if (!/^[a-z]+:/.test(target!)) assert.ok(files.includes(target!), `README links to ${target}, which is in the package`);
   }
+});
+
+test('package: the packed tarball installs into an empty folder, and its command validates every config in examples/', () => {
+  const dir = tempDir('pack');
+  // dist/ is built by `npm test`'s pretest: packed as it is (prepack would build it again).
+  const packed = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const tarball = join(dir, (JSON.parse(packed) as { filename: string }[])[0]!.filename);
+  const app = join(dir, 'app');
+  mkdirSync(app);
+  writeFileSync(join(app, 'package.json'), '{ "name": "app", "private": true }\n');
+  // The dependencies come from npm's cache when it has them (`npm ci` filled it), else from the registry.
+  const install = spawnSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball], { cwd: app, encoding: 'utf8' });
+  assert.equal(install.status, 0, install.stderr);
+  const bin = join(app, 'node_modules', 'gatehouse-proxy', 'bin', 'gatehouse.js');
+  const examples = readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.yaml'));
+  assert.ok(examples.length >= 5, examples.join(', '));
+  for (const f of examples) {
+    const r = spawnSync(process.execPath, [bin, 'validate', '-c', join(ROOT, 'examples', f)], { cwd: app, encoding: 'utf8', env: { ...process.env, GATEHOUSE_ADMIN_TOKEN: 'example-token' } });
+    assert.equal(r.status, 0, `${f}: ${r.stderr}`);
+    assert.equal(r.stdout.trim(), `${join(ROOT, 'examples', f)}: valid`);
+  }
+});
+
+test('deploy: the Dockerfile copies only files that exist, runs as a non-root user with a health check; the systemd unit reloads with SIGHUP', () => {
+  const docker = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  for (const [, from, srcs] of docker.matchAll(/^COPY (--from=\S+ )?(.+) \S+$/gm)) {
+    if (from) continue;
+    for (const src of srcs!.split(' ')) assert.ok(existsSync(join(ROOT, src)), `COPY ${src}: missing`);
+  }
+  assert.match(docker, /^USER node$/m);
+  assert.match(docker, /^HEALTHCHECK .*\n?.*\/healthz/m);
+  assert.match(docker, /^FROM \S+ AS build$/m);
+  const unit = readFileSync(join(ROOT, 'deploy', 'gatehouse.service'), 'utf8');
+  assert.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
+  assert.match(unit, /^ExecStartPre=\S+ validate -c /m);
+  assert.match(unit, /^KillMode=mixed$/m);
 });
 
 test('package: every source map in the tarball carries the sources it points at', () => {
