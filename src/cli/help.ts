@@ -7,6 +7,8 @@ export const HELP: Record<string, string> = {
 Usage: gatehouse <command> [options]
 
 Commands:
+  init [--shape NAME] [-o FILE]
+                              write a commented starter config (single-app, api-and-static, microservices)
   run -c FILE                 run the proxy on a config file (a change to it, or SIGHUP, reloads it)
   proxy --from ADDR --to URL  run a reverse proxy without a config file
   reload [--plan] -c FILE     reload a running proxy through its admin API (--plan: only show what would change)
@@ -30,11 +32,25 @@ failure, 2 usage error (unknown command or option, missing argument).`,
 Runs the proxy. SIGTERM/SIGINT stop accepting and let in-flight requests finish up to shutdown.timeout,
 then exit 0; a second SIGTERM/SIGINT exits at once (143/130). A change to the file (watched unless
 reload.watch is false) and SIGHUP reload it (a bad config is reported and the running one kept).
+With workers: 2 or more (or auto) this process is the primary of that many worker processes: SIGUSR2
+replaces them one by one without a failed request (docs/operations.md, Workers).
 
 Options:
   -c, --config FILE   config file (YAML or JSON); default gatehouse.yaml
   --plugin FILE       load a user plugin (an ES module exporting it as plugin or default);
                       repeatable, run in the order given
+  -h, --help          show this help`,
+  init: `Usage: gatehouse init [--shape NAME] [-o FILE] [--force]
+
+Writes a commented starter config, valid as it is, for one of these shapes:
+  single-app       one application behind the proxy, health-checked (the default)
+  api-and-static   /api/ to an application (rate limited), the rest to a static site (cached, compressed)
+  microservices    services by path prefix, each with its servers and health checks, and an admin API
+
+Options:
+  --shape NAME        one of the shapes above
+  -o, --output FILE   where to write it; default gatehouse.yaml (an existing file is kept unless --force)
+  --force             replace an existing file
   -h, --help          show this help`,
   reload: `Usage: gatehouse reload [--plan] [--json] -c FILE [--plugin FILE]...
 

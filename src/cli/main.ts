@@ -29,6 +29,7 @@ import { USAGE_EXIT, UsageError } from './usage.js';
 import cluster from 'node:cluster';
 import { serveWorker, WORKER_ENV, workerCount, workerHooks } from '../workers.js';
 import { runPrimary } from './primary.js';
+import { cmdInit, InitError } from './init.js';
 
 /** `--plugin FILE`, repeatable (docs/plugins.md). */
 const PLUGIN = { type: 'string', multiple: true } as const;
@@ -221,7 +222,7 @@ function version(): string {
 }
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
-  run: cmdRun, proxy: cmdProxy, reload: (args) => cmdReload(args, out), validate: cmdValidate, schema: cmdSchema, explain: cmdExplain, 'hash-password': cmdHashPassword,
+  init: (args) => cmdInit(args, out), run: cmdRun, proxy: cmdProxy, reload: (args) => cmdReload(args, out), validate: cmdValidate, schema: cmdSchema, explain: cmdExplain, 'hash-password': cmdHashPassword,
 };
 
 /** Runs the CLI; resolves to the exit code. */
@@ -248,7 +249,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`gatehouse: ${(err as Error).message}${more}\n`);
       return USAGE_EXIT;
     }
-    if (err instanceof ListenError || err instanceof TlsConfigError || err instanceof PasswordError || err instanceof ReloadCommandError) {
+    if (err instanceof ListenError || err instanceof TlsConfigError || err instanceof PasswordError || err instanceof ReloadCommandError || err instanceof InitError) {
       process.stderr.write(`gatehouse: ${err.message}\n`);
     } else {
       process.stderr.write(`gatehouse: ${(err as Error).message ?? String(err)}\n`);
