@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { send } from './helpers/client.js';
 import { collect, spawnCli } from './helpers/cli.js';
 import { freePort, startOrigin, waitFor } from './helpers/origin.js';
