@@ -30,6 +30,8 @@ export interface TargetDeps {
   cache?: () => AdminCache | undefined;
   /** Replaces the worker processes one by one (`POST /api/restart`): a group of workers only. */
   restart?: () => Promise<{ workers: number }>;
+  /** `GET /metrics` (observe/metrics.ts). */
+  metrics?: () => Promise<{ contentType: string; text: string }>;
 }
 
 /**
@@ -124,6 +126,7 @@ export function adminTarget(deps: TargetDeps): AdminTarget {
     registry: deps.registry,
     cache: () => deps.cache?.(),
     ...(deps.restart ? { restart: deps.restart } : {}),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
     reload({ plan: only }) {
       const load = deps.load;
       if (!load) return Promise.reject(new AdminError(409, 'GH_ADMIN_NO_CONFIG_FILE', 'this proxy was not started from a config file: there is nothing to reload'));

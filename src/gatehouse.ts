@@ -14,7 +14,7 @@ import { placeIssues, validate } from './config/load.js';
 import { loadConfigFile as loadFile } from './config/load.js';
 import { configSchemaFor, validatedFor, type AnyPlugin, type ConfigOptions } from './plugins.js';
 import type { RateShared } from './protect/index.js';
-import { createFailureLog, createLogger } from './observe/index.js';
+import { createFailureLog, createLogger, createMetrics, type Metrics } from './observe/index.js';
 import { createAcme, createCertStore, helloInterceptor, ocspStapler, type AcmeManager } from './tls/index.js';
 import type { Runtime } from './server/handler.js';
 import { closeListeners, openListener, type Listener, type SecureOptions } from './server/listen.js';
@@ -121,6 +121,8 @@ export interface Gatehouse {
    * soft? })` returns how many objects it removed (soft: marked stale); `stats()` is `GET /api/cache`.
    */
   readonly cache: CacheControl | undefined;
+  /** The instance's Prometheus metrics (process lifetime): `GET /metrics` on the admin API answers `metrics.text()`. */
+  readonly metrics: Metrics;
 }
 
 
@@ -151,9 +153,11 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     tier: (cfg) => sharedCacheTier(cfg, shared.get(cfg), log),
   });
   opts.worker?.bind({ purgeRemote: (req) => cache.purgeRemote(req) });
+  // Process lifetime, per instance (never prom-client's global registry): `GET /metrics` on the admin API.
+  const metrics = createMetrics({ servers: () => registry.list(), cache: () => cache.current()?.report().counters });
   const shared = sharedStateHolder(log);
   const generations = new WeakMap<Runtime, Generation>();
-  const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins, registry, cache, shared, rates: opts.worker?.rates, generations };
+  const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins, registry, cache, shared, rates: opts.worker?.rates, generations, metrics };
   /** The generation an HTTP listener's PROXY protocol step reads its settings from. */
   const current = (): { config: GatehouseConfig; runtime: Runtime } | undefined => gen && { config: gen.config, runtime: gen.runtime };
   const alpnChallenges = new Map<string, SecureContext>();
@@ -265,6 +269,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     config: () => config, version: () => version, upstreams: () => self.upstreams(), ready: () => gen !== undefined, registry, cache: () => { const e = cache.current(); return e && cacheControl(e); },
     load: opts.configPath ? () => loadConfig(opts.configPath!, { plugins: userPlugins }) : undefined,
     apply: (c: GatehouseConfig) => self.reload(c),
+    metrics: () => metrics.text(),
   };
   const self: Gatehouse = {
     get config() { return config; },
@@ -371,6 +376,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     },
     upstreams: () => registry.list(),
     registry,
+    metrics,
   };
   return self;
 }

@@ -6,7 +6,7 @@
 import { compileGlobal, compileRoute, type NamedInstance } from './core/pipeline.js';
 import type { AppServices } from './core/plugin.js';
 import { blockList } from './core/addresses.js';
-import type { FailureLog } from './observe/index.js';
+import type { FailureLog, Metrics } from './observe/index.js';
 import { closePlugins, createPlugins, pluginSteps, type AnyPlugin } from './plugins.js';
 import type { RateShared } from './protect/index.js';
 import { RouteTable, type RouteInput } from './routing/index.js';
@@ -23,6 +23,8 @@ export interface Generation {
   runtime: Runtime;
   upstreams: Map<string, UpstreamRuntime>;
   plugins: NamedInstance<RouteConfig>[];
+  /** Counts this generation's requests in flight until it is retired. */
+  metrics?: Metrics | undefined;
 }
 
 export type GenerationDeps = AppServices & {
@@ -30,13 +32,15 @@ export type GenerationDeps = AppServices & {
   cache: ReturnType<typeof cacheHolder>; shared: ReturnType<typeof sharedStateHolder>; rates: RateShared | undefined;
   /** Each generation by its runtime (layer 4 listeners find their settings and upstreams through it). */
   generations: WeakMap<Runtime, Generation>;
+  /** The instance's metrics (process lifetime): each generation's in-flight count is summed while it lives. */
+  metrics?: Metrics | undefined;
 };
 
 export async function buildGeneration(config: GatehouseConfig, deps: GenerationDeps): Promise<Generation> {
   const { log, baseDir, challenges, failures } = deps;
   const app: AppServices = { log, baseDir, address: deps.address };
   await deps.cache.prepare(config);
-  const plugins = await createPlugins(pluginSteps(config, { challenges, userPlugins: deps.userPlugins, shared: deps.shared.get(config) ?? deps.rates }), app);
+  const plugins = await createPlugins(pluginSteps(config, { challenges, userPlugins: deps.userPlugins, shared: deps.shared.get(config) ?? deps.rates, metrics: deps.metrics }), app);
   // References into the registry, which `apply` brings to this config when the generation is swapped in.
   const upstreams = new Map<string, UpstreamRuntime>();
   for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, deps.registry.runtime(name, u));
@@ -62,8 +66,9 @@ export async function buildGeneration(config: GatehouseConfig, deps: GenerationD
   const runtime: Runtime = {
     tables, global: compileGlobal(plugins), trusted, log, logFailure: failures.failed, draining: false, inflight: 0, idleWaiters: [],
   };
-  const gen = { config, runtime, upstreams, plugins };
+  const gen: Generation = { config, runtime, upstreams, plugins, metrics: deps.metrics };
   deps.generations.set(runtime, gen);
+  deps.metrics?.track(runtime);
   return gen;
 }
 
@@ -76,5 +81,6 @@ export async function retire(gen: Generation, timeoutMs: number): Promise<void> 
       gen.runtime.idleWaiters.push(() => { clearTimeout(t); r(); });
     });
   }
+  gen.metrics?.untrack(gen.runtime);
   await closePlugins(gen.plugins, gen.runtime);
 }

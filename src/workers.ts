@@ -14,6 +14,7 @@ import type { GatehouseConfig } from './schema.js';
 import { startAdmin, type AdminServer } from './admin/index.js';
 import { adminOverlay, adminTarget, normalPurge, packageVersion } from './admin-target.js';
 import { sharedCacheTier } from './actions.js';
+import { aggregateMetrics, type MetricsJson } from './observe/index.js';
 import { createGroup, workerCount, type Group } from './cluster/group.js';
 import { fleetPurges, fleetRegistry, sharedStateHolder, type FleetPurges } from './cluster/index.js';
 import { isOurs, wireError, type FromWorker, type ToWorker, type WireError, type WorkerCall } from './cluster/ipc.js';
@@ -103,6 +104,7 @@ async function answer(gh: Gatehouse, call: WorkerCall, reload: () => Promise<Gat
       return null;
     case 'purge': return call.remote ? hooks.purgeRemote(call.req) : gh.cache?.purge(call.req) ?? 0;
     case 'cache': return gh.cache?.stats() ?? null;
+    case 'metrics': return gh.metrics.json();
   }
 }
 
@@ -289,6 +291,8 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
     registry: fleet?.registry ?? recorded,
     cache: () => (hasCache(config) ? groupCache(group, () => purges, tier) : undefined),
     restart,
+    // Counters and histograms summed over the workers; a server is up only where every worker has it up (min).
+    metrics: async () => aggregateMetrics((await group.gather({ op: 'metrics' })) as MetricsJson[]),
   });
   let admin: AdminServer | undefined;
   if (config.admin) {

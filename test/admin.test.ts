@@ -84,7 +84,7 @@ test('admin: /healthz, /readyz and /openapi.json need no token; readyz is 503 on
   assert.deepEqual(Object.keys(doc.paths as object).sort(), [
     '/api/cache', '/api/cache/purge', '/api/config', '/api/reload', '/api/restart', '/api/routes', '/api/upstreams', '/api/upstreams/{name}/servers',
     '/api/upstreams/{name}/servers/{id}', '/api/upstreams/{name}/servers/{id}/drain', '/api/upstreams/{name}/servers/{id}/enable',
-    '/healthz', '/openapi.json', '/readyz',
+    '/healthz', '/metrics', '/openapi.json', '/readyz',
   ]);
   // While in-flight requests finish, the proxy is not ready (an outer balancer stops sending).
   const pending = send(gh.url());

@@ -8,7 +8,8 @@ import { AdminError, readJson } from './http.js';
 import { serverId } from './plan.js';
 
 export interface Call { req: IncomingMessage; params: string[]; query: URLSearchParams; target: AdminTarget; maxBody: number }
-export interface Answer { status: number; body: unknown }
+/** `text`: a reply that is not JSON (then `body` is unused). */
+export interface Answer { status: number; body: unknown; text?: { contentType: string; text: string } }
 export interface Endpoint { method: string; path: RegExp; template: string; auth: boolean; handle(call: Call): Answer | Promise<Answer> }
 
 const SERVER_URL = /^(?:https?|h2c?):\/\/[^/?#\s]+\/?$/;
@@ -134,6 +135,12 @@ async function restart(c: Call): Promise<Answer> {
   }
 }
 
+/** `GET /metrics`: the Prometheus text format (observe/metrics.ts). */
+async function metrics(c: Call): Promise<Answer> {
+  if (!c.target.metrics) throw new AdminError(501, 'GH_ADMIN_NOT_IMPLEMENTED', 'this proxy has no metrics registry');
+  return { status: 200, body: undefined, text: await c.target.metrics() };
+}
+
 const SEG = '([^/]+)';
 const at = (template: string): RegExp =>
   new RegExp(`^${template.replace(/\{[a-z]+\}/g, SEG)}$`);
@@ -158,4 +165,5 @@ export const endpoints: readonly Endpoint[] = [
   ep('POST', '/api/restart', restart),
   ep('GET', '/api/cache', cacheStats),
   ep('POST', '/api/cache/purge', purgeCache),
+  ep('GET', '/metrics', metrics),
 ];

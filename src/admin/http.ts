@@ -18,6 +18,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(res.req.method === 'HEAD' ? undefined : text);
 }
 
+/** A reply that is not JSON (`GET /metrics`: the Prometheus text format). */
+export function sendText(res: ServerResponse, status: number, body: { contentType: string; text: string }): void {
+  res.writeHead(status, { 'content-type': body.contentType, 'content-length': Buffer.byteLength(body.text), 'cache-control': 'no-store' });
+  res.end(res.req.method === 'HEAD' ? undefined : body.text);
+}
+
 export function sendError(res: ServerResponse, err: AdminError, headers: Record<string, string> = {}): void {
   sendJson(res, err.status, { status: err.status, code: err.code, message: err.message, ...err.extra }, headers);
 }

@@ -62,7 +62,7 @@ function serverOp(summary: string, extra: Record<string, object> = {}, status = 
 export function openApi(version: string): object {
   return {
     openapi: '3.1.0',
-    info: { title: 'Gatehouse admin API', version, description: 'Upstream servers, routes, the config in force, reloads and the cache. Errors are {status, code, message}.' },
+    info: { title: 'Gatehouse admin API', version, description: 'Upstream servers, routes, the config in force, reloads, the cache and Prometheus metrics. Errors are {status, code, message}.' },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The value of the variable named by admin.token_env' } },
       schemas: {
@@ -113,6 +113,12 @@ export function openApi(version: string): object {
             200: json({ type: 'object', properties: { applied: { type: 'boolean' }, version: { type: 'integer' }, plan: { $ref: '#/components/schemas/Plan' } } }, 'Reloaded or planned'),
             ...common, 409: errorReply('No config file to reload'), 422: errorReply('The file is invalid; nothing changed'),
           },
+        },
+      },
+      '/metrics': {
+        get: {
+          ...secured, summary: 'Prometheus metrics: requests by route, upstream, method and status class, durations, server health, cache lookups (a group of workers: all of them, merged)',
+          responses: { 200: { description: 'The Prometheus text format (version 0.0.4)', content: { 'text/plain': { schema: { type: 'string' } } } }, ...common },
         },
       },
       '/api/restart': {

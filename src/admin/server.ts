@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import type { AdminTarget } from '../core/services.js';
 import { endpoints, type Endpoint } from './endpoints.js';
-import { AdminError, sendError, sendJson } from './http.js';
+import { AdminError, sendError, sendJson, sendText } from './http.js';
 import { openApi } from './openapi.js';
 
 interface Match { endpoint: Endpoint; params: string[] }
@@ -36,7 +36,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, o: HandlerOptio
   const path = url.pathname;
   const method = req.method ?? 'GET';
   // The token is checked before the path is looked at: without it, /api/ says nothing about what exists.
-  if (path.startsWith('/api/') && !o.authorized(req.headers.authorization)) {
+  if ((path.startsWith('/api/') || path === '/metrics') && !o.authorized(req.headers.authorization)) {
     throw new AdminError(401, 'GH_ADMIN_UNAUTHORIZED', 'a valid token is required: Authorization: Bearer <the value of admin.token_env>');
   }
   const found = route(method, path);
@@ -48,7 +48,8 @@ async function answer(req: IncomingMessage, res: ServerResponse, o: HandlerOptio
   }
   if (found.endpoint.template === '/openapi.json') return sendJson(res, 200, openApi(o.version));
   const out = await found.endpoint.handle({ req, params: found.params, query: url.searchParams, target: o.target, maxBody: o.maxBody });
-  sendJson(res, out.status, out.body);
+  if (out.text) sendText(res, out.status, out.text);
+  else sendJson(res, out.status, out.body);
 }
 
 /** The admin request handler; every failure is a JSON `{status, code, message}`. */

@@ -20,7 +20,9 @@ export type WorkerCall =
   | { op: 'reload' }
   /** `remote`: a purge made elsewhere (another worker, another instance), normalised; not announced again. */
   | { op: 'purge'; req: CachePurge; remote?: boolean }
-  | { op: 'cache' };
+  | { op: 'cache' }
+  /** The worker's metrics as JSON (prom-client `getMetricsAsJSON()`), merged in the primary for `GET /metrics`. */
+  | { op: 'metrics' };
 
 /** An error carried across: its class name (RegistryError, PurgeError…), message and code. */
 export interface WireError { name: string; message: string; code?: string }

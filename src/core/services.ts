@@ -86,6 +86,8 @@ export interface AdminTarget {
   cache?(): AdminCache | undefined;
   /** Replaces the worker processes one by one (`POST /api/restart`); undefined in a single process. */
   restart?(): Promise<{ workers: number }>;
+  /** `GET /metrics`: the Prometheus text format and its content type (a group of workers: every worker's, merged). */
+  metrics?(): Promise<{ contentType: string; text: string }>;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Observability: the process logger (one format on stderr), the log of failed requests (repeats summarised),
- * and the access log (plugin `access_log`, `logging` phase).
- * Hooks: logging (global). Services: none.
+ * the access log (plugin `access_log`, `logging` phase), and Prometheus metrics (plugin `metrics`, `logging` phase;
+ * a registry per instance). Hooks: logging (global). Services: none.
  */
 import { isAbsolute, resolve } from 'node:path';
 import { definePlugin } from '../core/plugin.js';
@@ -11,6 +11,7 @@ import type { AccessLogConfig } from './schema.js';
 export * from './schema.js';
 export { createLogger, logFormat, type LoggerOptions } from './logger.js';
 export { createFailureLog, type FailureLog, type FailureLogOptions } from './failure-log.js';
+export { aggregateMetrics, createMetrics, metricsPlugin, type Metrics, type MetricsJson, type MetricsPluginConfig, type MetricsSources, type MetricsText } from './metrics.js';
 
 export const accessLog = definePlugin<AccessLogConfig>({
   name: 'access_log',

@@ -1,0 +1,144 @@
+/**
+ * `GET /metrics` on the admin API (observe/metrics.ts): exact counts and labels for known traffic, the duration
+ * histogram, server health, the token, and a group of workers whose figures add up across them.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { send } from './helpers/client.js';
+import { collect, spawnCli } from './helpers/cli.js';
+import { freePort, startOrigin, waitFor } from './helpers/origin.js';
+import { startProxy } from './helpers/proxy.js';
+import { tempDir } from './helpers/tmp.js';
+
+const TOKEN = 'metrics-test-token';
+process.env.GATEHOUSE_METRICS_TOKEN = TOKEN;
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+
+/** Samples by `name{k="v",…}` with the labels sorted, so the order prom-client prints them in does not matter. */
+function parse(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels = [...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => `${l[1]}="${l[2]}"`).sort();
+    out.set(`${m[1]}{${labels.join(',')}}`, Number(m[3]));
+  }
+  return out;
+}
+
+async function scrape(admin: string): Promise<Map<string, number>> {
+  const r = await send(`${admin}/metrics`, { headers: AUTH });
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.headers['content-type'] ?? '', /^text\/plain; version=0\.0\.4/);
+  return parse(r.text);
+}
+
+const key = (name: string, labels: Record<string, string>): string =>
+  `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',')}}`;
+const req = (route: string, upstream: string, method: string, cls: string): string =>
+  key('gatehouse_http_requests_total', { route, upstream, method, status_class: cls });
+const count = (route: string, upstream: string, cls: string): string =>
+  key('gatehouse_http_request_duration_seconds_count', { route, upstream, status_class: cls });
+
+/** Every sample of a metric (name prefix), for checking that nothing else was counted. */
+function samples(m: Map<string, number>, name: string): [string, number][] {
+  return [...m].filter(([k]) => k.startsWith(`${name}{`));
+}
+
+test('metrics: requests by route, upstream, method and status class, exact; durations; server up then down; the token', async (t) => {
+  const origin = await startOrigin(t, (_q, s) => s.end('ok'));
+  const { url, gh } = await startProxy(t, {
+    admin: { address: '127.0.0.1:0', token_env: 'GATEHOUSE_METRICS_TOKEN' },
+    upstreams: { app: { servers: [origin.url], health: { active: { path: '/', interval: '100ms', timeout: '100ms', fall: 1, rise: 1 } } } },
+    routes: [
+      { name: 'api', match: { path: '/api/' }, proxy: { upstream: 'app' } },
+      { name: 'gone', match: { path: '/gone' }, respond: { status: 404, body: 'gone' } },
+      { match: { path: '/old' }, redirect: { to: '/new', status: 301 } },
+    ],
+  });
+  const admin = gh.adminUrl()!;
+  for (let i = 0; i < 3; i++) assert.equal((await send(`${url}/api/x?i=${i}`)).status, 200);
+  for (let i = 0; i < 2; i++) assert.equal((await send(`${url}/gone`)).status, 404);
+  assert.equal((await send(`${url}/api/y`, { method: 'POST', body: 'hi' })).status, 200);
+  // A method outside the standard ones is counted as `other`: labels stay bounded whatever clients send.
+  assert.equal((await send(`${url}/gone`, { method: 'PROPFIND' })).status, 404);
+  assert.equal((await send(`${url}/old`)).status, 301);
+
+  // Without the token, nothing: 401 as on /api/.
+  const bare = await send(`${admin}/metrics`);
+  assert.equal(bare.status, 401);
+  assert.equal(JSON.parse(bare.text).code, 'GH_ADMIN_UNAUTHORIZED');
+
+  const m = await scrape(admin);
+  assert.deepEqual(new Map(samples(m, 'gatehouse_http_requests_total')), new Map([
+    [req('api', 'app', 'GET', '2xx'), 3],
+    [req('api', 'app', 'POST', '2xx'), 1],
+    [req('gone', '', 'GET', '4xx'), 2],
+    [req('gone', '', 'other', '4xx'), 1],
+    [req('routes[2]', '', 'GET', '3xx'), 1],
+  ]));
+  assert.deepEqual(new Map(samples(m, 'gatehouse_http_request_duration_seconds_count')), new Map([
+    [count('api', 'app', '2xx'), 4], [count('gone', '', '4xx'), 3], [count('routes[2]', '', '3xx'), 1],
+  ]));
+  assert.equal(m.get(key('gatehouse_http_request_duration_seconds_bucket', { route: 'api', upstream: 'app', status_class: '2xx', le: '+Inf' })), 4);
+  assert.ok(m.get(key('gatehouse_http_request_duration_seconds_sum', { route: 'api', upstream: 'app', status_class: '2xx' }))! > 0);
+  assert.equal(m.get(key('gatehouse_http_requests_in_flight', {})), 0);
+  const up = key('gatehouse_upstream_server_up', { upstream: 'app', server: origin.authority });
+  assert.equal(m.get(up), 1);
+
+  // The origin goes away: the active check marks it down, and the gauge says 0.
+  await origin.close();
+  await waitFor(async () => (await scrape(admin)).get(up) === 0, 5000, 'server_up to turn 0');
+});
+
+test('metrics: workers: 2 — the primary sums every worker\'s counts, exactly', async (t) => {
+  const origin = await startOrigin(t, (_q, s) => s.end('ok'));
+  const port = await freePort();
+  const adminPort = await freePort();
+  const file = join(tempDir('metrics'), 'gatehouse.yaml');
+  writeFileSync(file, `listeners:
+  - name: public
+    address: 127.0.0.1:${port}
+admin:
+  address: 127.0.0.1:${adminPort}
+  token_env: GATEHOUSE_METRICS_TOKEN
+workers: 2
+reload: { watch: false }
+shutdown: { timeout: 2s }
+upstreams:
+  app:
+    servers: [${origin.url}]
+routes:
+  - name: api
+    match: { path: / }
+    proxy: { upstream: app }
+`);
+  const child = spawnCli(['run', '-c', file], { env: { GATEHOUSE_METRICS_TOKEN: TOKEN } });
+  const done = collect(child);
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await Promise.race([done, new Promise((r) => setTimeout(r, 8000).unref())]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+  await waitFor(() => /admin API on/.test(err) || child.exitCode !== null, 20_000, 'the workers and the admin API to start');
+  assert.equal(child.exitCode, null, err);
+
+  // One connection per request: node:cluster hands connections to the workers in turn. Each worker keeps its own
+  // pool to the origin, so sequential requests arriving on two origin connections came through both workers.
+  const N = 20;
+  for (let i = 0; i < N; i++) assert.equal((await send(`http://127.0.0.1:${port}/x`)).status, 200);
+  const originSockets = new Set(origin.requests.map((r) => `${r.socket.remoteAddress}:${r.socket.remotePort}`));
+  assert.ok(originSockets.size >= 2, `the requests went through one worker only (${originSockets.size} origin connection)`);
+
+  const m = await scrape(`http://127.0.0.1:${adminPort}`);
+  assert.deepEqual(samples(m, 'gatehouse_http_requests_total'), [[req('api', 'app', 'GET', '2xx'), N]]);
+  assert.equal(m.get(count('api', 'app', '2xx')), N);
+  // Up in every worker: min(1, 1) = 1, not 2.
+  assert.equal(m.get(key('gatehouse_upstream_server_up', { upstream: 'app', server: origin.authority })), 1);
+});
