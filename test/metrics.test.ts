@@ -3,14 +3,11 @@
  * histogram, server health, the token, and a group of workers whose figures add up across them.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { send } from './helpers/client.js';
-import { collect, spawnCli } from './helpers/cli.js';
-import { freePort, startOrigin, waitFor } from './helpers/origin.js';
+import { startGroup } from './helpers/group.js';
+import { startOrigin, waitFor } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
-import { tempDir } from './helpers/tmp.js';
 
 const TOKEN = 'metrics-test-token';
 process.env.GATEHOUSE_METRICS_TOKEN = TOKEN;
@@ -95,14 +92,11 @@ test('metrics: requests by route, upstream, method and status class, exact; dura
 
 test('metrics: workers: 2 — the primary sums every worker\'s counts, exactly', async (t) => {
   const origin = await startOrigin(t, (_q, s) => s.end('ok'));
-  const port = await freePort();
-  const adminPort = await freePort();
-  const file = join(tempDir('metrics'), 'gatehouse.yaml');
-  writeFileSync(file, `listeners:
+  const g = await startGroup(t, (p, a) => `listeners:
   - name: public
-    address: 127.0.0.1:${port}
+    address: 127.0.0.1:${p}
 admin:
-  address: 127.0.0.1:${adminPort}
+  address: 127.0.0.1:${a}
   token_env: GATEHOUSE_METRICS_TOKEN
 workers: 2
 reload: { watch: false }
@@ -114,20 +108,9 @@ routes:
   - name: api
     match: { path: / }
     proxy: { upstream: app }
-`);
-  const child = spawnCli(['run', '-c', file], { env: { GATEHOUSE_METRICS_TOKEN: TOKEN } });
-  const done = collect(child);
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await Promise.race([done, new Promise((r) => setTimeout(r, 8000).unref())]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
-  });
-  let err = '';
-  child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
-  await waitFor(() => /admin API on/.test(err) || child.exitCode !== null, 20_000, 'the workers and the admin API to start');
-  assert.equal(child.exitCode, null, err);
+`, { GATEHOUSE_METRICS_TOKEN: TOKEN });
+  const port = new URL(g.url).port;
+  const adminPort = new URL(g.admin).port;
 
   // One connection per request: node:cluster hands connections to the workers in turn. Each worker keeps its own
   // pool to the origin, so sequential requests arriving on two origin connections came through both workers.

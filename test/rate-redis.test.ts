@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { send } from './helpers/client.js';
 import { startOrigin } from './helpers/origin.js';
-import { startProxy, type StartedProxy } from './helpers/proxy.js';
+import { startProxy, type StartedProxy, statuses } from './helpers/proxy.js';
 import { startRedis } from './helpers/redis.js';
 import { Redis } from 'ioredis';
 
@@ -30,15 +30,6 @@ async function fleet(t: TestContext, redisPort: number, n: number): Promise<Star
       if (j > 100) throw new Error('the instance never counted in Redis');
       await new Promise((r) => setTimeout(r, 20));
     }
-  }
-  return out;
-}
-
-async function statuses(proxies: StartedProxy[], key: string, count: number): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const r = await send(`${proxies[i % proxies.length]!.url}/limited/x`, { headers: { 'x-api-key': key } });
-    out.push(r.status);
   }
   return out;
 }

@@ -13,7 +13,7 @@ import { parseConfigText } from '../src/config/load.js';
 import { ConfigError, configSchema } from '../src/index.js';
 import { send } from './helpers/client.js';
 import { freePort, startOrigin, waitFor, type Origin } from './helpers/origin.js';
-import { startProxy, type StartedProxy } from './helpers/proxy.js';
+import { startProxy, type StartedProxy, statuses } from './helpers/proxy.js';
 import { startRedis, startSentinel, type RedisServer } from './helpers/redis.js';
 
 const PASSWORD = 'master-secret';
@@ -170,15 +170,6 @@ async function countingIn(t: TestContext, proxies: StartedProxy[], port: number,
       return (await r.exists(`gatehouse:r:routes[0]|h:${key}`).catch(() => 0)) === 1;
     }, ms, `instance ${i} to count in the Redis on port ${port}`);
   }
-}
-
-async function statuses(proxies: StartedProxy[], key: string, count: number): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const r = await send(`${proxies[i % proxies.length]!.url}/limited/x`, { headers: { 'x-api-key': key } });
-    out.push(r.status);
-  }
-  return out;
 }
 
 const servers = (p: StartedProxy): string[] => p.gh.upstreams().find((u) => u.name === 'app')!.servers.filter((s) => !s.removing).map((s) => s.id);

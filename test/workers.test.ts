@@ -4,33 +4,22 @@
  * SIGHUP reaching every worker, the admin API covering the group, rate limits counted once for the group.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { send } from './helpers/client.js';
-import { collect, spawnCli, type CliResult } from './helpers/cli.js';
-import { freePort, startOrigin, waitFor, type Origin } from './helpers/origin.js';
+import { collect, spawnCli } from './helpers/cli.js';
+import { startGroup } from './helpers/group.js';
+import { startOrigin, waitFor, type Origin } from './helpers/origin.js';
 import { startRedis } from './helpers/redis.js';
 import { startProxy } from './helpers/proxy.js';
 import { tempDir } from './helpers/tmp.js';
 
 const TOKEN = 'workers-test-token';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
-
-interface Group {
-  child: ChildProcess;
-  done: Promise<CliResult>;
-  url: string;
-  admin: string;
-  file: string;
-  /** The process log so far, one parsed line each. */
-  lines(): { msg: string; worker?: number; pid?: number }[];
-  /** Worker pids by slot, from their "is listening" lines (the latest per slot). */
-  pids(): Map<number, number>;
-}
+const ENV = { GATEHOUSE_ADMIN_TOKEN: TOKEN };
 
 function configText(port: number, adminPort: number, origin: Origin, extra = ''): string {
   return `listeners:
@@ -52,37 +41,6 @@ routes:
   - match: { path: / }
     proxy: { upstream: app }
 ${extra}`;
-}
-
-async function startGroup(t: TestContext, text: (port: number, adminPort: number) => string): Promise<Group> {
-  const port = await freePort();
-  const adminPort = await freePort();
-  const file = join(tempDir('workers'), 'gatehouse.yaml');
-  writeFileSync(file, text(port, adminPort));
-  const child = spawnCli(['run', '-c', file], { env: { GATEHOUSE_ADMIN_TOKEN: TOKEN } });
-  const done = collect(child);
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await Promise.race([done, new Promise((r) => setTimeout(r, 8000).unref())]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
-  });
-  let err = '';
-  child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
-  const lines = (): { msg: string; worker?: number; pid?: number }[] =>
-    err.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string });
-  await waitFor(() => /admin API on/.test(err) || child.exitCode !== null, 20_000, 'the workers and the admin API to start');
-  assert.equal(child.exitCode, null, err);
-  const pids = (): Map<number, number> => {
-    const out = new Map<number, number>();
-    for (const l of lines()) {
-      const m = /^worker (\d+) \(pid (\d+)\) is listening$/.exec(l.msg);
-      if (m) out.set(Number(m[1]), Number(m[2]));
-    }
-    return out;
-  };
-  return { child, done, url: `http://127.0.0.1:${port}`, admin: `http://127.0.0.1:${adminPort}`, file, lines, pids };
 }
 
 interface LoadResult { ok: number; failed: number; retried: number; failures: string[] }
@@ -118,7 +76,7 @@ async function load(url: string, stop: () => boolean, clients = 8): Promise<Load
 
 test('workers: 2 serve the contract config; a worker killed with SIGKILL is replaced at once and no request fails', async (t) => {
   const origin = await startOrigin(t, (_q, s) => s.end('ok'));
-  const g = await startGroup(t, (p, a) => configText(p, a, origin));
+  const g = await startGroup(t, (p, a) => configText(p, a, origin), ENV);
   assert.equal(g.pids().size, 2);
   const victim = g.pids().get(1)!;
   let done = false;
@@ -144,7 +102,7 @@ test('workers: 2 serve the contract config; a worker killed with SIGKILL is repl
 
 test('workers: SIGUSR2 and POST /api/restart replace every worker, each new one listening before the old one drains: no request fails', async (t) => {
   const origin = await startOrigin(t, (_q, s) => s.end('ok'));
-  const g = await startGroup(t, (p, a) => configText(p, a, origin));
+  const g = await startGroup(t, (p, a) => configText(p, a, origin), ENV);
   const before = [...g.pids().values()];
   let done = false;
   const running = load(g.url, () => done);
@@ -170,7 +128,7 @@ test('workers: the admin API answers for the group: in-flight requests of every 
   const held: (() => void)[] = [];
   const slow = await startOrigin(t, (_q, s) => { held.push(() => s.end('ok')); });
   const other = await startOrigin(t, (_q, s) => s.end('other'));
-  const g = await startGroup(t, (p, a) => configText(p, a, slow));
+  const g = await startGroup(t, (p, a) => configText(p, a, slow), ENV);
   // Four requests on four connections: node's cluster deals connections to the workers in turn, two each.
   const pending = Array.from({ length: 4 }, () => send(`${g.url}/x`));
   await waitFor(() => held.length === 4, 5000, 'four requests at the origin');
@@ -192,7 +150,7 @@ test('workers: the admin API answers for the group: in-flight requests of every 
 
 test('workers: rate limits count once for the group (burst 10 across both workers); SIGHUP reloads every worker', async (t) => {
   const origin = await startOrigin(t, (_q, s) => s.end('ok'));
-  const g = await startGroup(t, (p, a) => configText(p, a, origin));
+  const g = await startGroup(t, (p, a) => configText(p, a, origin), ENV);
   const statuses: number[] = [];
   // New connections: they alternate between the workers.
   for (let i = 0; i < 30; i++) statuses.push((await send(`${g.url}/limited/x`, { headers: { 'x-api-key': 'k' } })).status);
@@ -225,7 +183,7 @@ test('workers with state.redis: a server registered through the group reaches an
   const redis = await startRedis(t);
   const origin = await startOrigin(t, (_q, s) => s.end('ok'));
   const added = await startOrigin(t, (_q, s) => s.end('added'));
-  const g = await startGroup(t, (p, a) => configText(p, a, origin, `state: { redis: "redis://127.0.0.1:${redis.port}" }\n`));
+  const g = await startGroup(t, (p, a) => configText(p, a, origin, `state: { redis: "redis://127.0.0.1:${redis.port}" }\n`), ENV);
   const b = await startProxy(t, {
     admin: { address: '127.0.0.1:0' }, state: { redis: `redis://127.0.0.1:${redis.port}` },
     upstreams: { app: { servers: [origin.url] } }, routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }],
@@ -254,7 +212,7 @@ test('workers: a PURGE (or an unsafe request\'s invalidation) on one worker purg
     res.end(`v${n}`);
   });
   const g = await startGroup(t, (p, a) => configText(p, a, origin).replace('routes:\n',
-    'routes:\n  - match: { path: /c/ }\n    cache: { purge: { allow: [127.0.0.1] } }\n    proxy: { upstream: app }\n'));
+    'routes:\n  - match: { path: /c/ }\n    cache: { purge: { allow: [127.0.0.1] } }\n    proxy: { upstream: app }\n'), ENV);
   // New connections alternate between the two workers: each fills its own cache once.
   const round = async (k: number): Promise<string[]> => {
     const out: string[] = [];
