@@ -380,3 +380,19 @@ test('admin: gatehouse run refuses to start when the token variable is unset, na
   assert.match(v.stderr, /warning: environment variable GH_TEST_UNSET_ADMIN_TOKEN is not set here: the admin API will not start without its token at admin\.token_env/);
   assert.match(stderr, /environment variable GH_TEST_UNSET_ADMIN_TOKEN \(the admin API's token\) is not set or empty at admin\.token_env/);
 });
+
+test('admin: a server on its scheme\'s default port is `host:80` in the listing, the API and a reload plan alike: adding it again is a 409', async (t) => {
+  const gh = createGatehouse({
+    listeners: [{ name: 'public', address: '127.0.0.1:0' }], admin: { address: '127.0.0.1:0', token_env: 'GATEHOUSE_ADMIN_TOKEN' },
+    upstreams: { app: { servers: ['http://127.0.0.2'] } },
+    routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }],
+  }, { logger: silent });
+  await gh.start();
+  t.after(() => gh.stop({ timeoutMs: 1000 }));
+  const base = `${gh.adminUrl()!}/api/upstreams/app/servers`;
+  const listed = (json(await send(`${gh.adminUrl()!}/api/upstreams`, { headers: auth })).upstreams as UpstreamInfo[])[0]!.servers;
+  assert.deepEqual(listed.map((s) => s.id), ['127.0.0.2:80']);
+  assertError(await post(base, '{"url": "http://127.0.0.2"}'), 409, 'GH_ADMIN_SERVER_EXISTS', /already has server "127\.0\.0\.2:80"/);
+  assertError(await post(base, '{"url": "http://127.0.0.2:80"}'), 409, 'GH_ADMIN_SERVER_EXISTS');
+  assert.equal(json(await post(`${base}/127.0.0.2:80/drain`)).draining, true);
+});

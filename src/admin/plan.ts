@@ -2,6 +2,7 @@
  * What a reload would change: a pure diff of two validated configs' routes, upstreams and servers. Routes
  * are known by name (`routes[INDEX]` when unnamed), upstreams by name, servers by `host:port`.
  */
+import { serverIdOf } from '../core/addresses.js';
 import type { ReloadPlan } from '../core/services.js';
 
 /** The parts of a config a plan looks at. */
@@ -11,12 +12,7 @@ export interface PlanConfig {
 }
 
 /** `host:port` of a server URL, the port spelled out (80/443 by default). */
-export function serverId(url: string): string {
-  // h2c:// and h2:// are http:// and https:// spoken in HTTP/2 (the upstream's server URLs).
-  const u = new URL(url.replace(/^h2c:/i, 'http:').replace(/^h2:/i, 'https:'));
-  const port = u.port || (u.protocol === 'https:' ? '443' : '80');
-  return `${u.hostname}:${port}`;
-}
+export const serverId = serverIdOf;
 
 function routeMap(cfg: PlanConfig): Map<string, string> {
   return new Map(cfg.routes.map((r, i) => [r.name ?? `routes[${i}]`, JSON.stringify(r)]));

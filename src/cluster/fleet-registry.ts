@@ -7,7 +7,8 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RegistryError, type AdminRegistry, type ServerInfo } from '../core/services.js';
-import { fleetSync, serverIdOf, type FleetSync, type RegistryChange } from './fleet.js';
+import { serverIdOf } from '../core/addresses.js';
+import { fleetSync, type FleetSync, type RegistryChange } from './fleet.js';
 
 export interface FleetRegistry {
   /** The registry for the admin API: as the local one, each successful change also published. */

@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { serverIdOf } from '../core/addresses.js';
 
 /** One registry change, as made through the admin API. `expires_at`: ms since the epoch (a TTL registration). */
 export type RegistryChange =
@@ -87,10 +88,6 @@ return out
 
 interface Entry { add?: { url: string; weight?: number; expires_at?: number }; drained?: boolean; removed?: boolean }
 
-/** `host:port` as the registry names a server (the URL's host; h2c:// and h2:// are http:// and https://). */
-export function serverIdOf(url: string): string {
-  return new URL(url.replace(/^h2c:/i, 'http:').replace(/^h2:/i, 'https:')).host;
-}
 
 const fieldOf = (c: RegistryChange): string => `${c.upstream}/${c.op === 'add' ? serverIdOf(c.url) : c.id}`;
 

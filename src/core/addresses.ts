@@ -20,3 +20,22 @@ export function blockList(cidrs: readonly string[]): BlockList {
   }
   return list;
 }
+
+/**
+ * A server URL as it is dialled: h2c:// and h2:// are http:// and https:// spoken in HTTP/2 (`h2`: true).
+ */
+export function serverTransport(url: string): { url: URL; h2: boolean } {
+  const m = /^(h2c?):/i.exec(url);
+  if (!m) return { url: new URL(url), h2: false };
+  const scheme = m[1]!.toLowerCase() === 'h2c' ? 'http:' : 'https:';
+  return { url: new URL(scheme + url.slice(m[0].length)), h2: true };
+}
+
+/**
+ * A server's id everywhere (the registry, the admin API, reload plans, the fleet): `host:port`, the port
+ * spelt out even when it is the scheme's default (`http://api` is `api:80`, `h2://b` is `b:443`).
+ */
+export function serverIdOf(url: string): string {
+  const u = serverTransport(url).url;
+  return `${u.hostname}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
+}

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { Pool } from 'undici';
+import { serverIdOf, serverTransport } from '../core/addresses.js';
 import type { RequestCtx } from '../core/context.js';
 import { cookieValue } from '../core/headers.js';
 import type { Peer, PeerObserver, Selector } from '../core/services.js';
@@ -88,23 +89,13 @@ export function serverSpec(s: ServerEntry): Exclude<ServerEntry, string> {
   return typeof s === 'string' ? { url: s, weight: 1, backup: false } : s;
 }
 
-/**
- * A server URL as http(s):// and whether it speaks HTTP/2: `h2c://` is cleartext HTTP/2 with prior knowledge
- * (RFC 9113 3.3), `h2://` HTTP/2 over TLS chosen by ALPN (RFC 9113 3.2); both imply `h2` for that server alone.
- */
-export function serverTransport(url: string): { url: URL; h2: boolean } {
-  const m = /^(h2c?):/i.exec(url);
-  if (!m) return { url: new URL(url), h2: false };
-  const scheme = m[1]!.toLowerCase() === 'h2c' ? 'http:' : 'https:';
-  return { url: new URL(scheme + url.slice(m[0].length)), h2: true };
-}
 
 /** The Peer of one server of upstream `cfg`; its id is `host:port`. */
 export function createPeer(server: Exclude<ServerEntry, string>, cfg: UpstreamBaseConfig): Peer {
   const { url: u, h2 } = serverTransport(server.url);
   return {
     // tcp:// (layer 4, stream/) has no URL origin of its own ("null"): scheme://host:port, as for http.
-    id: u.host, url: server.url.replace(/\/$/, ''), origin: u.protocol === 'tcp:' ? `tcp://${u.host}` : u.origin, authority: u.host, weight: server.weight, h2: h2 || cfg.h2,
+    id: serverIdOf(server.url), url: server.url.replace(/\/$/, ''), origin: u.protocol === 'tcp:' ? `tcp://${u.host}` : u.origin, authority: u.host, weight: server.weight, h2: h2 || cfg.h2,
     backup: server.backup, slowStartMs: server.slow_start ?? cfg.slow_start ?? 0,
     maxConnections: server.max_connections ?? cfg.keepalive.max_connections ?? 0,
     inflight: 0, up: true, upSince: 0, ewmaMs: 0,
