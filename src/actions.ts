@@ -91,6 +91,11 @@ export function sharedCacheTier(cfg: GatehouseConfig, state: SharedState | undef
   return redisCacheTier({ redis: state.redis, prefix: state.prefix, timeoutMs: state.timeoutMs, maxObject: r.max_object, log: log.child({ component: 'cache' }) });
 }
 
+/** Whether a config has a cache: a top-level `cache:` or a route with `cache:`. */
+export function needsCache(cfg: GatehouseConfig): boolean {
+  return cfg.cache !== undefined || cfg.routes.some((r) => r.cache !== undefined);
+}
+
 /** The process's cache engine: made (with its store) when a config first needs one; later configs share it. */
 export interface CacheHolder {
   /** Makes the engine if `cfg` needs one and there is none yet (the disk tier rebuilds its index first). */
@@ -125,7 +130,7 @@ export function cacheHolder(log: Logger, baseDir: string, opts: CacheHolderOptio
         applied = settings;
         return;
       }
-      if (cfg.cache === undefined && !cfg.routes.some((r) => r.cache)) return;
+      if (!needsCache(cfg)) return;
       applied = settings;
       const c = cfg.cache;
       const clog = log.child({ component: 'cache' });

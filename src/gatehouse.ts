@@ -154,7 +154,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   });
   opts.worker?.bind({ purgeRemote: (req) => cache.purgeRemote(req) });
   // Process lifetime, per instance (never prom-client's global registry): `GET /metrics` on the admin API.
-  const metrics = createMetrics({ servers: () => registry.list(), cache: () => cache.current()?.report().counters });
+  const metrics = createMetrics({ servers: () => registry.list(), cache: () => cache.current()?.counters });
   const shared = sharedStateHolder(log);
   const generations = new WeakMap<Runtime, Generation>();
   const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins, registry, cache, shared, rates: opts.worker?.rates, generations, metrics };
@@ -266,7 +266,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   }
 
   const targetDeps = {
-    config: () => config, version: () => version, upstreams: () => self.upstreams(), ready: () => gen !== undefined, registry, cache: () => { const e = cache.current(); return e && cacheControl(e); },
+    config: () => config, version: () => version, upstreams: () => self.upstreams(), ready: () => gen !== undefined, registry, cache: () => self.cache,
     load: opts.configPath ? () => loadConfig(opts.configPath!, { plugins: userPlugins }) : undefined,
     apply: (c: GatehouseConfig) => self.reload(c),
     metrics: () => metrics.text(),

@@ -13,7 +13,7 @@ import type { Gatehouse, WorkerHooks } from './gatehouse.js';
 import type { GatehouseConfig } from './schema.js';
 import { startAdmin, type AdminServer } from './admin/index.js';
 import { adminOverlay, adminTarget, normalPurge, packageVersion } from './admin-target.js';
-import { sharedCacheTier } from './actions.js';
+import { needsCache, sharedCacheTier } from './actions.js';
 import { aggregateMetrics, type MetricsJson } from './observe/index.js';
 import { createGroup, workerCount, type Group } from './cluster/group.js';
 import { fleetPurges, fleetRegistry, sharedStateHolder, type FleetPurges } from './cluster/index.js';
@@ -210,8 +210,6 @@ function groupCache(group: Group, purges: () => FleetPurges | undefined, tier?: 
   };
 }
 
-const hasCache = (cfg: GatehouseConfig): boolean => cfg.cache !== undefined || cfg.routes.some((r) => r.cache !== undefined);
-
 export interface Primary {
   group: Group;
   target: AdminTarget;
@@ -289,21 +287,25 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
     load: opts.load,
     apply,
     registry: fleet?.registry ?? recorded,
-    cache: () => (hasCache(config) ? groupCache(group, () => purges, tier) : undefined),
+    cache: () => (needsCache(config) ? groupCache(group, () => purges, tier) : undefined),
     restart,
     // Counters and histograms summed over the workers; a server is up only where every worker has it up (min).
     metrics: async () => aggregateMetrics((await group.gather({ op: 'metrics' })) as MetricsJson[]),
   });
+  /** What the primary holds in Redis, closed once the workers are gone. */
+  const closeShared = async (): Promise<void> => {
+    await fleet?.close();
+    await purges?.close();
+    await tier?.close();
+    await shared.close();
+  };
   let admin: AdminServer | undefined;
   if (config.admin) {
     try {
       admin = await startAdmin(config.admin, target, { log, version: packageVersion() });
     } catch (err) {
       await group.stop(0);
-      await fleet?.close();
-      await purges?.close();
-      await tier?.close();
-      await shared.close();
+      await closeShared();
       throw err;
     }
   }
@@ -314,10 +316,7 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
       await group.stop(timeoutMs);
       await admin?.close();
       await overlay?.flush();
-      await fleet?.close();
-      await purges?.close();
-      await tier?.close();
-      await shared.close();
+      await closeShared();
       for (const s of rates.values()) s.close();
     },
   };

@@ -203,7 +203,7 @@ test('cache.redis: a purge through A\'s admin API (url, tag, prefix) removes the
 
 test('cache.redis: a remote purge (another worker or instance made it) leaves the shared tier alone; a local one, soft too, purges it', async (t) => {
   const calls: CachePurge[] = [];
-  const tier: SharedCacheTier = { maxObject: 1024, get: async () => ({}), put() {}, purge: (req) => { calls.push(req); }, close: async () => {} };
+  const tier: SharedCacheTier = { maxObject: 1024, get: async () => ({}), put: () => true, purge: (req) => { calls.push(req); }, close: async () => {} };
   const store = await createCacheStore({ memory: 1024 ** 2, threshold: 1024 ** 2, log: pino({ level: 'silent' }) });
   const engine = createEngine(store, pino({ level: 'silent' }), { tier });
   t.after(() => engine.close());

@@ -112,10 +112,10 @@ function miss(a: CacheAction, l: Lookup, waited: number): void {
  * Parameters the key leaves out (`ignore_query`) do not reach the origin either: one it echoed into the page
  * would otherwise be served to everyone who gets the object (cache poisoning through an unkeyed input).
  */
-function unkeyedOut(ctx: RequestCtx, key: CacheAction['cfg']['key']): void {
+function unkeyedOut(ctx: RequestCtx, unkeyed: CacheAction['cfg']['key']): void {
   const p = ctx.upstreamPath;
   const q = p.indexOf('?');
-  if (q !== -1) ctx.upstreamPath = p.slice(0, q) + keyQuery(p.slice(q), { ...key, sort_query: false });
+  if (q !== -1) ctx.upstreamPath = p.slice(0, q) + keyQuery(p.slice(q), unkeyed);
 }
 
 /** Looks the request up and answers it from the store, or forwards it. */
@@ -154,7 +154,8 @@ function lookup(a: CacheAction, l: Lookup, waited: number): void {
   // lookup for the key is running (then it waits on that, in `miss`); only-if-cached never waits on the origin.
   if (engine.tier && waited === 0 && ctx.req.method === 'GET' && ctx.req.headers.range === undefined
     && (l.ask.onlyIfCached || !(a.cfg.collapse && engine.fills.has(l.key)))) {
-    return fromShared(a, l, (found) => lookup(a, found ? { ...lookupOf(a, ctx), shared: true } : l, 1));
+    // A find may have taught the engine the base key's Vary: only the variant key can change.
+    return fromShared(a, l, (found) => lookup(a, found ? { ...l, key: l.base + variantKey(engine.vary.get(l.base) ?? [], ctx), shared: true } : l, 1));
   }
   if (l.ask.onlyIfCached) return a.fail(ctx, errors.notCached());
   if (ctx.req.method === 'HEAD') {
@@ -173,13 +174,15 @@ function lookup(a: CacheAction, l: Lookup, waited: number): void {
 /** The route's action with the cache in front of `forward`. */
 export function cacheAction(a: CacheAction): (ctx: RequestCtx) => void {
   const purgeMethod = a.cfg.purge?.method;
+  // The query as the origin gets it: the ignored parameters out, the order kept (made once per route).
+  const unkeyed = a.cfg.key.ignore_query.length ? { ...a.cfg.key, sort_query: false } : undefined;
   return (ctx) => {
     const m = ctx.req.method!;
     if (m === purgeMethod) return purgeHere(a, ctx);
     // A GET with a body (Elasticsearch's _search, "fat GET") may mean something its URL does not say: it is
     // neither answered from the cache nor stored.
     if ((m === 'GET' || m === 'HEAD') && !ctx.head.hasBody) {
-      if (a.cfg.key.ignore_query.length) unkeyedOut(ctx, a.cfg.key);
+      if (unkeyed) unkeyedOut(ctx, unkeyed);
       return handle(a, ctx, 0);
     }
     a.forward(ctx, SAFE.has(m) ? undefined : invalidationTap(a, ctx));

@@ -74,11 +74,12 @@ async function collect(body: Readable, max: number): Promise<Buffer[] | undefine
 function put(tier: SharedCacheTier, c: CacheRoute, obj: StoredObject, body: readonly Buffer[]): void {
   const x = obj.meta.extra as Partial<CacheExtra> | undefined;
   if (x?.base === undefined || x.vary === undefined) return;
-  tier.put({
+  const sent = tier.put({
     key: obj.key, base: x.base, vary: x.vary, url: obj.meta.url, tags: obj.meta.tags,
     ttlMs: sharedTtlMs(c, obj, Date.now()), object: encodeShared(obj.meta, body),
   });
-  c.engine.shared.stored++;
+  // Counted only when it went out (not while Redis is away, or too many writes wait).
+  if (sent) c.engine.shared.stored++;
 }
 
 /** Also keeps a committed object (whole body known) in the shared tier, when there is one and it is small enough. */

@@ -12,6 +12,7 @@
  * which Redis Cluster refuses.
  */
 import type { Redis } from 'ioredis';
+import { withTimeout } from '../core/timeout.js';
 import type { Logger } from 'pino';
 import type { CachePurge, SharedCacheEntry, SharedCacheTier } from '../core/services.js';
 
@@ -59,11 +60,6 @@ export interface CacheTierOptions {
   log: Logger;
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`redis did not answer within ${ms}ms`)), ms); timer.unref(); });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 /** A MATCH pattern matching keys that start with `text` (glob characters escaped). */
 export function globPrefix(text: string): string {
@@ -144,14 +140,15 @@ class RedisCacheTier implements SharedCacheTier {
     }
   }
 
-  put(e: SharedCacheEntry): void {
-    if (this.#closed || this.#puts >= MAX_PUTS || !this.#ready()) return;
+  put(e: SharedCacheEntry): boolean {
+    if (this.#closed || this.#puts >= MAX_PUTS || !this.#ready()) return false;
     const keys = [this.#key('c', e.key), this.#key('cv', e.base), this.#key('cu', e.url), ...e.tags.map((t) => this.#key('ct', t))];
     const ttl = String(Math.max(1, Math.round(e.ttlMs)));
     this.#puts++;
     const call = this.#o.redis.eval(PUT, keys.length, ...keys, e.object, ttl, JSON.stringify(e.vary), e.key);
     call.then(() => { this.#puts--; }, () => { this.#puts--; });
     withTimeout(call, this.#slowMs).then(this.#answered, this.#outage);
+    return true;
   }
 
   purge(req: CachePurge): void {

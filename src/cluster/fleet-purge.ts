@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { withTimeout } from '../core/timeout.js';
 import type { Logger } from 'pino';
 import type { CachePurge } from '../core/services.js';
 
@@ -32,6 +33,7 @@ export function fleetPurges(opts: { redis: Redis; prefix: string; log: Logger; a
   const queue: string[] = [];
   let closed = false;
   let pumping = false;
+  let dropped = false;
   const sub = opts.redis.duplicate();
   sub.on('error', (err: Error) => opts.log.debug({ err: err.message }, 'fleet: redis purge subscriber'));
   sub.on('ready', () => { sub.subscribe(channel).catch((err: Error) => opts.log.debug({ err: err.message }, 'fleet: subscribe failed')); });
@@ -49,7 +51,7 @@ export function fleetPurges(opts: { redis: Redis; prefix: string; log: Logger; a
     pumping = true;
     try {
       while (queue.length && opts.redis.status === 'ready') {
-        await opts.redis.publish(channel, queue[0]!);
+        await withTimeout(opts.redis.publish(channel, queue[0]!), 1000);
         queue.shift();
       }
     } catch {
@@ -64,7 +66,10 @@ export function fleetPurges(opts: { redis: Redis; prefix: string; log: Logger; a
   return {
     publish(req) {
       if (closed) return;
-      if (queue.length >= FLEET_MAX_PURGES) queue.shift();
+      if (queue.length >= FLEET_MAX_PURGES) {
+        queue.shift();
+        if (!dropped) { dropped = true; opts.log.warn(`fleet: over ${FLEET_MAX_PURGES} cache purges wait for Redis; the oldest are dropped`); }
+      }
       queue.push(JSON.stringify({ from: instance, purge: req }));
       void pump();
     },

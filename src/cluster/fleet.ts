@@ -14,6 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { withTimeout } from '../core/timeout.js';
 import type { Logger } from 'pino';
 import { serverIdOf } from '../core/addresses.js';
 
@@ -116,11 +117,6 @@ function changesOf(field: string, e: Entry): RegistryChange[] {
   return out;
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`redis did not answer within ${ms}ms`)), ms); timer.unref(); });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 /** Resolves true once the client is ready, false at its first error or after `ms`. */
 function whenReady(redis: Redis, ms: number): Promise<boolean> {

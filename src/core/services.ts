@@ -151,8 +151,11 @@ export interface SharedCacheTier {
    * not answer in time (the caller goes on without it).
    */
   get(key: string, base?: string): Promise<{ object?: Buffer | undefined; vary?: string[] | undefined } | undefined>;
-  /** Stores an object with its indexes, in the background (bounded in time; a failure is only logged). */
-  put(entry: SharedCacheEntry): void;
+  /**
+   * Stores an object with its indexes, in the background (bounded in time; a failure is only logged); false when
+   * it was not sent (Redis away, too many writes waiting, closed).
+   */
+  put(entry: SharedCacheEntry): boolean;
   /** Deletes what a purge names, in the background (prefixes: a bounded scan). */
   purge(req: CachePurge): void;
   close(): Promise<void>;

@@ -116,7 +116,7 @@ function serverGauge(registry: Registry, sources: MetricsSources): void {
 
 function cacheCounter(registry: Registry, sources: MetricsSources): void {
   new Counter({
-    name: 'gatehouse_cache_lookups_total', help: 'Shared cache lookups by result: hit, stale (served stale), revalidated, miss, bypass',
+    name: 'gatehouse_cache_lookups_total', help: 'Cache lookups (this proxy\'s cache) by result: hit, stale (served stale), revalidated, miss, bypass',
     labelNames: ['result'] as const, registers: [registry],
     collect() {
       const c = sources.cache();

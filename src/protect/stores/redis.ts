@@ -5,6 +5,7 @@
  * by a local memory store instead (each instance then counts alone), logged once per outage, not per request.
  */
 import type { Redis } from 'ioredis';
+import { withTimeout } from '../../core/timeout.js';
 import type { Logger } from 'pino';
 import { memoryStore } from './memory.js';
 import type { RateDecision, RateStore } from './store.js';
@@ -57,20 +58,14 @@ export function redisStore(opts: RedisStoreOptions): RateStore {
   return {
     take(key, intervalMs, burst) {
       if (opts.redis.status !== 'ready') return fallback(key, intervalMs, burst, new Error(`redis ${opts.redis.status}`));
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('redis timeout')), opts.timeoutMs); });
       const call = opts.redis.eval(GCRA, 1, opts.prefix + key, String(Math.round(intervalMs * 1000)), String(burst)) as Promise<number[]>;
-      return Promise.race([call, timeout]).then((r) => {
-        clearTimeout(timer);
+      return withTimeout(call, opts.timeoutMs).then((r) => {
         if (s.down) {
           s.down = false;
           opts.log.info('rate limits: Redis answers again, counting shared');
         }
         return { allowed: r[0] === 1, retryAfterMs: r[1]! / 1000, remaining: r[2]!, resetMs: r[3]! / 1000 };
-      }, (err: unknown) => {
-        clearTimeout(timer);
-        return fallback(key, intervalMs, burst, err);
-      });
+      }, (err: unknown) => fallback(key, intervalMs, burst, err));
     },
     size: () => local.size(),
     close() { local.close(); },
