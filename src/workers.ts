@@ -29,6 +29,9 @@ export { WORKER_ENV } from './cluster/ipc.js';
  */
 const HANDOFF_LINGER_MS = 1000;
 
+/** How long a stopped worker stays alive to refuse connections handed to it after its listeners closed. */
+const EXIT_GRACE_MS = 200;
+
 /** Longest wait for the primary's rate decision; past it the worker decides alone (logged once per outage). */
 const RATE_TIMEOUT_MS = 250;
 
@@ -119,7 +122,9 @@ export function serveWorker(gh: Gatehouse, opts: { log: Logger; reload: () => Pr
     if (stopping) return;
     stopping = true;
     log.info(`${why}: finishing in-flight requests (up to ${gh.config.shutdown.timeout} ms)`);
-    gh.stop(handoff ? { lingerMs: HANDOFF_LINGER_MS } : {}).finally(() => process.exit(0));
+    // Alive a moment after its listeners closed: a connection the primary handed over meanwhile is refused, and so
+    // dealt to another worker, instead of being lost with this process.
+    gh.stop(handoff ? { lingerMs: HANDOFF_LINGER_MS } : {}).finally(() => setTimeout(() => process.exit(0), EXIT_GRACE_MS));
   };
   process.on('message', (m: unknown) => {
     if (!isOurs<ToWorker>(m)) return;

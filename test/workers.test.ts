@@ -43,7 +43,7 @@ routes:
 ${extra}`;
 }
 
-interface LoadResult { ok: number; failed: number; retried: number; failures: string[] }
+interface LoadResult { ok: number; failed: number; retried: number; stuck: number; failures: string[] }
 
 /**
  * `clients` loops of keep-alive GETs until `stop()` says so. A request whose connection closes before any
@@ -51,17 +51,19 @@ interface LoadResult { ok: number; failed: number; retried: number; failures: st
  * (RFC 9110 9.2.2): a worker killed with SIGKILL takes its open connections with it. Anything else is a failure.
  */
 async function load(url: string, stop: () => boolean, clients = 8): Promise<LoadResult> {
-  const r: LoadResult = { ok: 0, failed: 0, retried: 0, failures: [] };
+  const r: LoadResult = { ok: 0, failed: 0, retried: 0, stuck: 0, failures: [] };
   const loop = async (): Promise<void> => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
       for (let i = 0; i < 100_000 && !stop(); i++) {
         let res;
         try {
-          res = await send(`${url}/x`, { agent });
-        } catch {
+          res = await send(`${url}/x`, { agent, timeoutMs: 5000 });
+        } catch (err) {
           r.retried++;
-          try { res = await send(`${url}/x`); } catch (err) { r.failed++; r.failures.push((err as Error).message); continue; }
+          // A connection node:cluster's primary handed to a worker just killed is never answered: see docs/operations.md.
+          if (/no response within/.test((err as Error).message)) r.stuck++;
+          try { res = await send(`${url}/x`, { timeoutMs: 5000 }); } catch (e) { r.failed++; r.failures.push((e as Error).message); continue; }
         }
         if (res.status === 200 && res.text === 'ok') r.ok++;
         else { r.failed++; r.failures.push(`${res.status} ${res.text.slice(0, 80)}`); }
@@ -97,7 +99,7 @@ test('workers: 2 serve the contract config; a worker killed with SIGKILL is repl
   // (The killed worker's last unwritten batch is lost with it.)
   assert.ok(access.length >= r.ok * 0.9, `${access.length} access log lines for ${r.ok} requests`);
   for (const line of access) assert.equal(typeof (JSON.parse(line) as { status: unknown }).status, 'number', line);
-  t.diagnostic(`SIGKILL of a worker under load: ${r.ok} ok, ${r.failed} failed, ${r.retried} retried on a new connection`);
+  t.diagnostic(`SIGKILL of a worker under load: ${r.ok} ok, ${r.failed} failed, ${r.retried} retried on a new connection (${r.stuck} of them after 5 s without an answer)`);
 });
 
 test('workers: SIGUSR2 and POST /api/restart replace every worker, each new one listening before the old one drains: no request fails', async (t) => {

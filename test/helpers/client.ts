@@ -18,6 +18,8 @@ export interface RequestOptions {
   body?: string | Buffer;
   /** Keep the connection alive (default: no agent, a new connection). */
   agent?: import('node:http').Agent | false;
+  /** Give up (reject, closing the connection) when no response has come after this many ms. */
+  timeoutMs?: number;
 }
 
 export function send(url: string, opts: RequestOptions = {}): Promise<Response> {
@@ -41,6 +43,7 @@ export function send(url: string, opts: RequestOptions = {}): Promise<Response> 
     });
     req.on('information', (info) => informational.push({ status: info.statusCode, headers: info.headers }));
     req.on('error', reject);
+    if (opts.timeoutMs !== undefined) req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`no response within ${opts.timeoutMs} ms`)));
     req.end(opts.body);
   });
 }
