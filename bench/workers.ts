@@ -2,14 +2,14 @@
  * `npm run bench:workers` (also a scenario of `npm run bench`; BENCH_WORKERS=0 skips it there): does throughput
  * scale with `workers:` (#14)? GET of a 12-byte body through the proxy to an nginx origin, in one run:
  *  1. Gatehouse `workers: 1` (one process);
- *  2. Gatehouse `workers: auto` (one worker per core, os.availableParallelism(): 2 here; node:cluster's default
- *     round-robin scheduling, the primary hands each new connection to the next worker);
+ *  2. Gatehouse `workers: auto` (one worker per core, os.availableParallelism(): 2 here; the workers accept from
+ *     the shared listening socket themselves, node:cluster SCHED_NONE, Gatehouse's default);
  *  3. nginx `worker_processes 1` (reverse proxy with a keep-alive upstream, as in bench/run.ts);
  *  4. nginx `worker_processes N`, N = Gatehouse's auto count;
  *     nginx listens with `reuseport` (one socket per worker, the kernel spreads the connections): without it,
  *     64 connections opened at once often all went to one worker (0% / 65% CPU), leaving the other idle.
- *  5. (informational; BENCH_WORKERS_NONE=0 skips it) Gatehouse with N workers and NODE_CLUSTER_SCHED_POLICY=none:
- *     the workers accept from the shared socket themselves, the kernel decides which one wakes.
+ *  5. (informational; BENCH_WORKERS_RR=0 skips it) Gatehouse with N workers and NODE_CLUSTER_SCHED_POLICY=rr:
+ *     node:cluster's round robin, the primary accepts and hands each new connection to the next worker.
  * Per case: requests/s, p50, p99 and errors from wrk; the proxy's CPU time per request (its processes' user +
  * system time from /proc: nginx's master and workers, Gatehouse's primary and workers) and each worker
  * process's CPU use in % of one core, which shows how evenly the connections were spread. Derived: req/s per
@@ -121,9 +121,9 @@ const CASES: Case[] = [
   { name: 'nginx, 1 worker', proxy: 'nginx', workers: 1, pin: PIN1, start: nginx(1, PIN1) },
   { name: `gatehouse, workers: auto (${N})`, proxy: 'gatehouse', workers: N, pin: false, start: gatehouse('auto', false) },
   { name: `nginx, ${N} workers`, proxy: 'nginx', workers: N, pin: false, start: nginx(N, false) },
-  ...(process.env.BENCH_WORKERS_NONE === '0' ? [] : [{
-    name: `gatehouse, workers: ${N}, sched none`, proxy: 'gatehouse' as const, workers: N, pin: false, info: true,
-    start: gatehouse(N, false, { NODE_CLUSTER_SCHED_POLICY: 'none' }),
+  ...(process.env.BENCH_WORKERS_RR === '0' ? [] : [{
+    name: `gatehouse, workers: ${N}, sched rr`, proxy: 'gatehouse' as const, workers: N, pin: false, info: true,
+    start: gatehouse(N, false, { NODE_CLUSTER_SCHED_POLICY: 'rr' }),
   }]),
 ];
 
@@ -169,7 +169,7 @@ async function waitQuiet(): Promise<boolean> {
 
 async function measure(c: Case, origin: { port: number; pid: number }, round: number): Promise<Run> {
   const port = await freePort();
-  const dir = join(TMP, `${c.proxy}-${c.workers}-${c.pin ? 'pinned' : 'free'}${c.info ? '-none' : ''}-${round}`);
+  const dir = join(TMP, `${c.proxy}-${c.workers}-${c.pin ? 'pinned' : 'free'}${c.info ? '-rr' : ''}-${round}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   await waitQuiet();
@@ -218,13 +218,13 @@ function report(runs: Map<Case, Run[]>, originRps: number): void {
     const errors = runs.get(c)!.reduce((a, r) => a + r.errors + r.socketErrors, 0);
     lines.push(`| ${c.name}${c.info ? ' (informational)' : ''} | ${c.workers}${c.pin ? ' (core 0)' : ''} | ${med(c, rps).toFixed(0)} | ${med(c, (r) => r.p50).toFixed(2)} ms | ${med(c, p99).toFixed(2)} ms | ${(med(c, rps) / c.workers).toFixed(0)} | ${med(c, (r) => r.cpuUs).toFixed(0)} µs | ${cpu} | ${med(c, (r) => r.otherCpu).toFixed(0)}% | ${med(c, (r) => r.idlePct).toFixed(0)}% | ${errors} |`);
   }
-  const [g1, n1, gN, nN, gNone] = CASES as [Case, Case, Case, Case, Case | undefined];
+  const [g1, n1, gN, nN, gRr] = CASES as [Case, Case, Case, Case, Case | undefined];
   lines.push('', `The origin alone (wrk straight to it, same placement): ${originRps.toFixed(0)} req/s.`, '');
   lines.push(`- Scaling, ${N} workers / 1 worker, req/s: Gatehouse ${paired(gN, g1, rps)}; nginx ${paired(nN, n1, rps)}`);
   lines.push(`- Gatehouse / nginx, 1 worker: req/s ${paired(g1, n1, rps)}; p99 ${paired(g1, n1, p99)}`);
   lines.push(`- Gatehouse / nginx, ${N} workers: req/s ${paired(gN, nN, rps)}; p99 ${paired(gN, nN, p99)}`);
   lines.push(`- CPU per request, Gatehouse / nginx: 1 worker ${paired(g1, n1, (r) => r.cpuUs)}; ${N} workers ${paired(gN, nN, (r) => r.cpuUs)}`);
-  if (gNone) lines.push(`- Gatehouse, ${N} workers, scheduling none / round robin: req/s ${paired(gNone, gN, rps)}; p99 ${paired(gNone, gN, p99)}`);
+  if (gRr) lines.push(`- Gatehouse, ${N} workers, scheduling round robin / kernel queue (default): req/s ${paired(gRr, gN, rps)}; p99 ${paired(gRr, gN, p99)}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

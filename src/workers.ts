@@ -122,8 +122,8 @@ export function serveWorker(gh: Gatehouse, opts: { log: Logger; reload: () => Pr
     if (stopping) return;
     stopping = true;
     log.info(`${why}: finishing in-flight requests (up to ${gh.config.shutdown.timeout} ms)`);
-    // Alive a moment after its listeners closed: a connection the primary handed over meanwhile is refused, and so
-    // dealt to another worker, instead of being lost with this process.
+    // Alive a moment after its listeners closed: under round-robin scheduling (NODE_CLUSTER_SCHED_POLICY=rr), a
+    // connection the primary handed over meanwhile is refused, and so dealt to another worker, instead of lost.
     gh.stop(handoff ? { lingerMs: HANDOFF_LINGER_MS } : {}).finally(() => setTimeout(() => process.exit(0), EXIT_GRACE_MS));
   };
   process.on('message', (m: unknown) => {

@@ -108,11 +108,11 @@ routes:
   - name: api
     match: { path: / }
     proxy: { upstream: app }
-`, { GATEHOUSE_METRICS_TOKEN: TOKEN });
+`, { GATEHOUSE_METRICS_TOKEN: TOKEN, NODE_CLUSTER_SCHED_POLICY: 'rr' });
   const port = new URL(g.url).port;
   const adminPort = new URL(g.admin).port;
 
-  // One connection per request: node:cluster hands connections to the workers in turn. Each worker keeps its own
+  // One connection per request: node:cluster's round robin (rr) hands connections to the workers in turn. Each worker keeps its own
   // pool to the origin, so sequential requests arriving on two origin connections came through both workers.
   const N = 20;
   for (let i = 0; i < N; i++) assert.equal((await send(`http://127.0.0.1:${port}/x`)).status, 200);

@@ -1,7 +1,11 @@
 /**
  * A group of worker processes (`workers: N | auto`), run by the primary with node:cluster: the workers share
- * every listener (node's cluster hands each connection to one of them) and serve requests; the primary holds no
- * request path. It keeps N of them alive, replacing one that dies at once (with a growing delay when a slot keeps
+ * every listener and serve requests; the primary holds no request path, not even the accepts. The workers accept
+ * from the shared listening socket themselves (node:cluster `SCHED_NONE`, as nginx's workers do), unless
+ * NODE_CLUSTER_SCHED_POLICY says otherwise: with node's round robin the primary accepts every connection and
+ * hands it to a worker over IPC, and a connection in hand-off to a worker killed at that instant stays open in
+ * the primary, unanswered, for as long as the client waits (node:cluster keeps it until the worker acknowledges
+ * it). With the kernel's queue, a killed worker leaves the connections it had not accepted to the others. It keeps N of them alive, replacing one that dies at once (with a growing delay when a slot keeps
  * dying within seconds of starting), and replaces them all one by one for a rolling restart, each new worker
  * ready (listening) before the old one is told to drain.
  */
@@ -196,6 +200,8 @@ export function createGroup(opts: GroupOptions): Group {
 
   return {
     async start(n) {
+      // Read once, at the first fork (node:cluster freezes it then).
+      if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
       for (let slot = 1; slot <= n; slot++) slots.set(slot, fork(slot));
       try {
         await Promise.all(members().map((m) => started(m)));
