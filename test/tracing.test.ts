@@ -204,7 +204,8 @@ test('W3C Trace Context 4.2: without a traceparent a trace is started, sampled p
   assert.equal(server.parentSpanId, undefined, 'a root span');
   assert.equal(receiver.spans().find((s) => s.kind === 3)!.spanId, sid);
 
-  const off = await startProxy(t, proxyConfig(origin.url, { sample: 0, otlp: { endpoint: receiver.url } }));
+  const log = join(tempDir('tracing-sample'), 'access.log');
+  const off = await startProxy(t, proxyConfig(origin.url, { sample: 0, otlp: { endpoint: receiver.url } }, { access_log: { path: log } }));
   assert.equal((await send(`${off.url}/y`)).status, 200);
   // Parent-based: a caller's sampled flag wins over the ratio.
   assert.equal((await send(`${off.url}/z`, { headers: { traceparent: INCOMING } })).status, 200);
@@ -214,6 +215,7 @@ test('W3C Trace Context 4.2: without a traceparent a trace is started, sampled p
   assert.notEqual(unsampled[1], tid);
   assert.equal(OUT.exec(String(origin.seen[2]!.traceparent))![3], '01');
   assert.equal(receiver.spans().filter((s) => s.traceId === unsampled[1]).length, 0, 'an unsampled trace is not exported');
+  assert.equal((JSON.parse(readFileSync(log, 'utf8').split('\n')[0]!) as Record<string, unknown>).trace_id, unsampled[1], 'logged, sampled or not');
   assert.equal(receiver.spans().filter((s) => s.traceId === TID).length, 2);
 });
 
