@@ -4,7 +4,8 @@
  * the creation of every plugin of a generation, with cleanup when one fails. A user plugin's hooks are
  * guarded: a throw is logged with the plugin's name and fails only the request it happened in.
  *
- * Plugin order (= the order of hooks in every phase): overload, tls (redirect_https, HSTS), access,
+ * Plugin order (= the order of hooks in every phase): tracing (every request gets its trace before any filter
+ * can answer it), overload, tls (redirect_https, HSTS), access,
  * request_rules, auth, rate_limit, limits, routing, error_pages, then the user's plugins in the order given
  * (docs/plugins.md), access_log, metrics — refusals before any answer (a `respond` route is protected too), user
  * code after them, logging last.
@@ -15,7 +16,8 @@ import type { RequestCtx } from './core/context.js';
 import { hooksProblem, type NamedInstance } from './core/pipeline.js';
 import type { AppServices, Awaitable, Hooks, Phases, PluginDef, PluginInstance } from './core/plugin.js';
 import type { Logger } from 'pino';
-import { accessLog, metricsPlugin, type Metrics } from './observe/index.js';
+import { accessLog, metricsPlugin, tracing, type Metrics } from './observe/index.js';
+import { packageVersion } from './admin-target.js';
 import { access, auth, limits, rateLimits, rules, shedding, type RateShared } from './protect/index.js';
 import { routing } from './routing/index.js';
 import { errorPages } from './server/error-pages.js';
@@ -32,13 +34,14 @@ function isZod(s: unknown): boolean {
 }
 
 /** The built-in plugins' names, which user plugins may not take. */
-const BUILT_IN = [shedding, tls, access, rules, auth, rateLimits, limits, routing, errorPages, accessLog, metricsPlugin].map((p) => p.name);
+const BUILT_IN = [tracing, shedding, tls, access, rules, auth, rateLimits, limits, routing, errorPages, accessLog, metricsPlugin].map((p) => p.name);
 
 /** Every plugin of a generation, in pipeline order: the built-ins with their parts of the config, then the user's. */
 export function pluginSteps(
   config: GatehouseConfig, deps: { challenges: Map<string, string>; userPlugins: readonly AnyPlugin[]; shared?: RateShared | undefined; metrics?: Metrics | undefined },
 ): PluginStep[] {
   return [
+    builtIn(tracing, { tracing: config.tracing, version: config.tracing?.otlp && packageVersion() }),
     builtIn(shedding, config.overload),
     builtIn(tls, { listeners: config.listeners, challenges: deps.challenges }),
     builtIn(access, config.access),
@@ -49,7 +52,7 @@ export function pluginSteps(
     builtIn(routing, undefined),
     builtIn(errorPages, undefined),
     ...userSteps(deps.userPlugins, config),
-    builtIn(accessLog, config.access_log),
+    builtIn(accessLog, { ...config.access_log, trace_ids: config.tracing !== undefined }),
     builtIn(metricsPlugin, deps.metrics && { metrics: deps.metrics, upstreams: config.routes.map((r) => r.proxy?.upstream ?? '') }),
   ];
 }

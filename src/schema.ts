@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { headerName } from './config/units.js';
-import { accessLogSchema, logSchema } from './observe/schema.js';
+import { accessLogSchema, logSchema, tracingSchema } from './observe/schema.js';
 import {
   headersSchema, matchSchema, pathsSchema, redirectSchema, respondSchema, rewriteSchema,
 } from './routing/schema.js';
@@ -97,6 +97,7 @@ function rootSchema<R extends z.ZodType, P extends z.ZodType>(route: R, plugins:
       .describe('Response headers removed before the client sees them, besides Server and X-Powered-By (always removed)'),
     log: logSchema,
     access_log: accessLogSchema,
+    tracing: tracingSchema.optional(),
     shutdown: shutdownSchema,
     reload: reloadSchema,
     admin: adminSchema.optional(),

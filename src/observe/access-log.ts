@@ -5,6 +5,7 @@
  * throughput (measured with `npm run bench`). Buffered lines are flushed every second and on close.
  */
 import { createLineWriter } from './line-writer.js';
+import { traceIdOf } from './trace-spans.js';
 import type { RequestCtx } from '../core/context.js';
 import type { ProxyError } from '../core/errors.js';
 
@@ -34,11 +35,11 @@ function ms(v: number): string {
   return `${(us - frac) / 1000}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
 }
 
-/** The JSON line for one request (exported for tests). */
-export function accessLine(ctx: RequestCtx, err: ProxyError | undefined, now: number, time: string): string {
-  // The request id (generated, or a client's checked against [A-Za-z0-9._:+/=-]), the client address and
-  // the method (an HTTP token, checked by the parser) never need escaping.
-  let line = `{"time":"${time}","reqId":"${ctx.requestId}","client":"${ctx.clientIp}"`
+/** The JSON line for one request (exported for tests); `traceId` with `tracing` on. */
+export function accessLine(ctx: RequestCtx, err: ProxyError | undefined, now: number, time: string, traceId?: string): string {
+  // The request id (generated, or a client's checked against [A-Za-z0-9._:+/=-]), the trace id (hex), the client
+  // address and the method (an HTTP token, checked by the parser) never need escaping.
+  let line = `{"time":"${time}","reqId":"${ctx.requestId}"${traceId === undefined ? '' : `,"trace_id":"${traceId}"`},"client":"${ctx.clientIp}"`
     + `,"method":"${ctx.req.method ?? ''}","host":${str(ctx.host)},"path":${str(ctx.path)}`
     + `,"status":${ctx.status || ctx.res.statusCode},"bytes_in":${ctx.bytesIn},"bytes_out":${ctx.bytesOut}`
     + `${optStr('route', ctx.route?.id)}${optStr('upstream', ctx.upstreamName)}${optStr('server', ctx.peer?.authority)}`
@@ -49,7 +50,13 @@ export function accessLine(ctx: RequestCtx, err: ProxyError | undefined, now: nu
   return `${line}}\n`;
 }
 
-export function createAccessLog(dest: string | undefined): AccessLog {
+export interface AccessLogOptions {
+  /** Each line carries the request's `trace_id` (the config has `tracing`). */
+  traceIds?: boolean;
+}
+
+export function createAccessLog(dest: string | undefined, opts: AccessLogOptions = {}): AccessLog {
+  const traced = opts.traceIds === true;
   // A file is written synchronously in 8 KiB batches (as nginx writes its log); stdout may be a slow pipe, so async.
   const out = createLineWriter({ path: dest });
   // ISO time, formatted at most once per millisecond.
@@ -64,7 +71,7 @@ export function createAccessLog(dest: string | undefined): AccessLog {
         lastMs = wall;
         lastIso = new Date(wall).toISOString();
       }
-      out.write(accessLine(ctx, err, performance.now(), lastIso));
+      out.write(accessLine(ctx, err, performance.now(), lastIso, traced ? traceIdOf(ctx) : undefined));
     },
     flush: () => out.flush(),
     async close() {

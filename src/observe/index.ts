@@ -1,7 +1,8 @@
 /**
  * Observability: the process logger (one format on stderr), the log of failed requests (repeats summarised),
  * the access log (plugin `access_log`, `logging` phase), and Prometheus metrics (plugin `metrics`, `logging` phase;
- * a registry per instance). Hooks: logging (global). Services: none.
+ * a registry per instance), and tracing (plugin `tracing`: W3C traceparent, OTLP export; early, upstream request,
+ * response and logging phases). Hooks: logging (global). Services: none.
  */
 import { isAbsolute, resolve } from 'node:path';
 import { definePlugin } from '../core/plugin.js';
@@ -11,14 +12,17 @@ import type { AccessLogConfig } from './schema.js';
 export * from './schema.js';
 export { createLogger, logFormat, type LoggerOptions } from './logger.js';
 export { createFailureLog, type FailureLog, type FailureLogOptions } from './failure-log.js';
+export { tracing, traceIdOf, type TracingPluginConfig } from './tracing.js';
+export { createSpanExporter, type ExportStats, type OtlpSpan, type SpanExporter, type SpanExporterOptions } from './trace-export.js';
 export { aggregateMetrics, createMetrics, metricsPlugin, type Metrics, type MetricsJson, type MetricsPluginConfig, type MetricsSources, type MetricsText } from './metrics.js';
 
-export const accessLog = definePlugin<AccessLogConfig>({
+/** Plugin `access_log`; `trace_ids`: the config has `tracing`, so each line carries the request's `trace_id`. */
+export const accessLog = definePlugin<AccessLogConfig & { trace_ids?: boolean }>({
   name: 'access_log',
   create(cfg, app) {
     if (!cfg.enabled) return {};
     const path = cfg.path === undefined ? undefined : isAbsolute(cfg.path) ? cfg.path : resolve(app.baseDir, cfg.path);
-    const log = createAccessLog(path);
+    const log = createAccessLog(path, { traceIds: cfg.trace_ids === true });
     return {
       global: {
         logging: (ctx, err) => log.write(ctx, err),

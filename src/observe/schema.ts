@@ -1,5 +1,6 @@
-/** Logging and the access log. */
+/** Logging, the access log and tracing. */
 import { z } from 'zod';
+import { duration, headerName, headerValue } from '../config/units.js';
 
 export const logSchema = z
   .strictObject({
@@ -20,3 +21,29 @@ export const accessLogSchema = z
 
 export type AccessLogConfig = z.output<typeof accessLogSchema>;
 export type LogConfig = z.output<typeof logSchema>;
+
+/** OTLP/HTTP export of the spans (`tracing.otlp`). */
+export const otlpSchema = z
+  .strictObject({
+    endpoint: z.string().url().refine((u) => /^https?:\/\//.test(u), 'an http:// or https:// URL')
+      .describe('OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces; spans are POSTed as JSON (application/json)'),
+    headers: z.record(headerName, headerValue).default({}).describe('Request headers sent with every export, e.g. an API key'),
+    timeout: duration.prefault('5s').describe('How long one export may take; past it the batch is dropped'),
+    max_queue: z.number().int().min(1).max(1_000_000).default(2048)
+      .describe('Spans held while waiting for export; beyond it new spans are dropped and counted, never blocking a request'),
+  })
+  .describe('Export spans with OTLP/HTTP (JSON encoding) to an OpenTelemetry collector');
+
+export const tracingSchema = z
+  .strictObject({
+    service_name: z.string().min(1).default('gatehouse').describe('Resource attribute service.name of the exported spans'),
+    sample: z.number().min(0).max(1).default(1)
+      .describe('Share of new traces recorded (0 to 1). A request with a valid traceparent follows its sampled flag instead (parent-based)'),
+    response_header: z.boolean().default(false)
+      .describe('Add a traceparent naming the request\'s span to every response (off: clients learn nothing of the trace)'),
+    otlp: otlpSchema.optional(),
+  })
+  .describe('W3C Trace Context: continue or start a trace per request, send the upstream a traceparent naming each attempt, log trace_id; with `otlp`, export the spans (docs/operations.md, Tracing). Without this key traceparent and tracestate pass through unchanged');
+
+export type OtlpConfig = z.output<typeof otlpSchema>;
+export type TracingConfig = z.output<typeof tracingSchema>;

@@ -1,0 +1,118 @@
+/**
+ * Plugin `tracing` (W3C Trace Context, optional OTLP export). First in the pipeline, so that every request has
+ * its trace before any filter can answer it. Hooks, all global: `earlyRequestFilter` continues the incoming
+ * trace (a valid traceparent: same trace-id, a new span whose parent is the caller's) or starts one (absent or
+ * invalid: §4.3 restarts the trace and drops tracestate); `upstreamRequestFilter` opens a span per attempt and
+ * sends the upstream a traceparent naming it; `responseFilter` (with `response_header`) names the request's span
+ * to the client; `logging` hands the finished spans to the exporter when the trace is sampled.
+ *
+ * Without `tracing` in the config the plugin has no hooks: traceparent and tracestate pass through unchanged.
+ */
+import type { RequestCtx } from '../core/context.js';
+import { definePlugin, type Phases } from '../core/plugin.js';
+import { formatTraceparent, idSource, isTracestateKept, parseTraceparent, sampledByRatio, type IdSource } from './trace-context.js';
+import { createSpanExporter, type SpanExporter } from './trace-export.js';
+import { attemptSpans, kTrace, serverSpan, type RequestTrace } from './trace-spans.js';
+
+export { traceIdOf } from './trace-spans.js';
+import type { TracingConfig } from './schema.js';
+
+/** Settings of the `tracing` plugin: the config's `tracing`, and the package version for the exported scope. */
+export interface TracingPluginConfig { tracing: TracingConfig | undefined; version?: string | undefined }
+
+/** Removes every field named `name` (lower-case; `len` its length) from a flat [name, value, …] list. */
+function dropFields(headers: string[], name: string): void {
+  let w = 0;
+  for (let r = 0; r < headers.length; r += 2) {
+    const n = headers[r]!;
+    if (n.length === name.length && n.toLowerCase() === name) continue;
+    headers[w++] = n;
+    headers[w++] = headers[r + 1]!;
+  }
+  headers.length = w;
+}
+
+/** A field's value; several fields of one name joined by commas (RFC 9110 5.3), as node:http joins them. */
+function joined(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/**
+ * The request's place in its trace (§4.2, §4.3): a valid incoming traceparent is continued (same trace-id, a new
+ * span whose parent is the caller's, its sampled flag followed); an absent or invalid one starts a new trace,
+ * sampled at `sample`, and its tracestate is not passed on.
+ */
+function beginTrace(ctx: RequestCtx, ids: IdSource, sample: number): RequestTrace {
+  const h = ctx.req.headers;
+  const parent = parseTraceparent(joined(h.traceparent));
+  const traceId = parent?.traceId ?? ids.traceId();
+  const state = joined(h.tracestate);
+  const t: RequestTrace = {
+    traceId, spanId: ids.spanId(), parentId: parent?.parentId,
+    sampled: parent ? parent.sampled : sampledByRatio(traceId, sample),
+    // §3.3.1: tracestate goes with its traceparent, and only as a list of at most 32 members.
+    keepState: parent !== undefined && (state === undefined || isTracestateKept(state)),
+    path: ctx.path, attempts: undefined,
+  };
+  ctx.set(kTrace, t);
+  return t;
+}
+
+/** Per attempt: a CLIENT span, and the traceparent naming it in place of the client's (tracestate kept or dropped). */
+function attemptFilter(ids: IdSource, sample: number): Phases['upstreamRequestFilter'] {
+  return (ctx, req) => {
+    const t = ctx.get(kTrace) ?? beginTrace(ctx, ids, sample);
+    const spanId = ids.spanId();
+    const q = req.path.indexOf('?');
+    (t.attempts ??= []).push({
+      spanId, start: performance.now(), peer: ctx.peer, upstream: ctx.upstreamName, method: req.method,
+      path: q === -1 ? req.path : req.path.slice(0, q),
+    });
+    dropFields(req.headers, 'traceparent');
+    if (!t.keepState) dropFields(req.headers, 'tracestate');
+    req.headers.push('traceparent', formatTraceparent(t.traceId, spanId, t.sampled));
+  };
+}
+
+/** `response_header`: the response names the request's span (replacing an upstream's traceparent). */
+const responseTraceparent: Phases['responseFilter'] = (ctx, res) => {
+  const t = ctx.get(kTrace);
+  if (t === undefined) return;
+  dropFields(res.headers, 'traceparent');
+  res.headers.push('traceparent', formatTraceparent(t.traceId, t.spanId, t.sampled));
+};
+
+export const tracing = definePlugin<TracingPluginConfig>({
+  name: 'tracing',
+  create(cfg, app) {
+    const tc = cfg.tracing;
+    if (tc === undefined) return {};
+    const ids = idSource();
+    const sample = tc.sample;
+    // performance.now() → Unix ms, anchored once per config generation.
+    const toWall = Date.now() - performance.now();
+    const exporter: SpanExporter | undefined = tc.otlp && createSpanExporter({
+      endpoint: tc.otlp.endpoint, headers: tc.otlp.headers, timeoutMs: tc.otlp.timeout, maxQueue: tc.otlp.max_queue,
+      serviceName: tc.service_name, log: app.log, version: cfg.version,
+    });
+    return {
+      global: {
+        earlyRequestFilter(ctx) {
+          beginTrace(ctx, ids, sample);
+          return undefined;
+        },
+        upstreamRequestFilter: attemptFilter(ids, sample),
+        ...(tc.response_header ? { responseFilter: responseTraceparent } : {}),
+        logging(ctx, err) {
+          // A request refused before the early filters ran (a malformed head) gets its trace here.
+          const t = ctx.get(kTrace) ?? beginTrace(ctx, ids, sample);
+          if (!t.sampled || exporter === undefined) return;
+          const at = { err, end: performance.now(), toWall };
+          exporter.add(serverSpan(ctx, t, at));
+          if (t.attempts !== undefined) for (const s of attemptSpans(ctx, t, at)) exporter.add(s);
+        },
+      },
+      close: () => exporter?.close(),
+    };
+  },
+});
