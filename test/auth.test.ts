@@ -119,3 +119,21 @@ test('rate limit keyed on a verified JWT claim', async (t) => {
   assert.deepEqual(statuses, [200, 200, 429]);
   assert.equal((await send(url, { headers: { authorization: `Bearer ${await token('b')}` } })).status, 200);
 });
+
+test('auth: the headers a route fills from verified credentials (forward_claims, copy_headers) are never the client\'s own', async (t) => {
+  const authService = await startOrigin(t, (_req, res) => res.end()); // 2xx, without X-User-Id
+  const origin = await echo(t);
+  const { url } = await startProxy(t, {
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [
+      { match: { path: '/jwt/' }, auth: { jwt: { secret: SECRET, forward_claims: { sub: 'X-User-Id', role: 'X-Role' } } }, proxy: { upstream: 'app' } },
+      { match: { path: '/fwd/' }, auth: { forward_auth: { url: `${authService.url}/check`, copy_headers: ['X-User-Id', 'X-Role'] } }, proxy: { upstream: 'app' } },
+    ],
+  });
+  const token = await new SignJWT({ sub: 'user-7' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(new TextEncoder().encode(SECRET));
+  const forged = { 'x-user-id': 'root', 'x-role': 'admin' };
+  const viaJwt = JSON.parse((await send(`${url}/jwt/x`, { headers: { ...forged, authorization: `Bearer ${token}` } })).text) as Record<string, unknown>;
+  assert.deepEqual([viaJwt.user, viaJwt.role], ['user-7', null], 'a claim the token lacks leaves its header out');
+  const viaFwd = JSON.parse((await send(`${url}/fwd/x`, { headers: forged })).text) as Record<string, unknown>;
+  assert.deepEqual([viaFwd.user, viaFwd.role], [null, null], 'headers the auth service did not send are left out');
+});

@@ -131,6 +131,12 @@ export const auth = definePlugin<undefined, ProtectRoute>({
         const jwt = a.jwt && jwtAuth(a.jwt, app.baseDir);
         const fwd = a.forward_auth && forwardAuth(a.forward_auth);
         const dropAuthorization = (a.basic && !a.basic.pass_authorization) ?? false;
+        // The headers this route fills from verified credentials: a client's own copies never reach the server,
+        // also when a claim or the auth service's answer leaves one out (Traefik's authResponseHeaders do the same).
+        const owned = [
+          ...(basic ? ['x-forwarded-user'] : []),
+          ...Object.values(a.jwt?.forward_claims ?? {}), ...(a.forward_auth?.copy_headers ?? []),
+        ].map((h) => h.toLowerCase());
         return {
           async requestFilter(ctx) {
             const extra: [string, string][] = [];
@@ -153,6 +159,7 @@ export const auth = definePlugin<undefined, ProtectRoute>({
           },
           upstreamRequestFilter(ctx, req) {
             if (dropAuthorization) removeHeader(req.headers, 'authorization');
+            for (const n of owned) removeHeader(req.headers, n);
             for (const [n, v] of ctx.get(kAuthHeaders) ?? []) setHeader(req.headers, n, v);
           },
         };

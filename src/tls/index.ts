@@ -5,7 +5,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import { definePlugin, type Hooks, type Verdict } from '../core/plugin.js';
-import { permanentRedirect, setHeader } from '../core/headers.js';
+import { permanentRedirect, removeHeader, setHeader } from '../core/headers.js';
 import type { TlsConfig } from './schema.js';
 
 export { createCertStore, INTERMEDIATE_CIPHERS, type CertStore } from './certs.js';
@@ -68,7 +68,12 @@ export const tls = definePlugin<TlsPluginConfig>({
       };
     }
     if (forwardCerts.size) {
+      // These headers say what this proxy verified, so a client's own copies never pass: they are dropped on
+      // every listener (the servers cannot tell which listener a request came in on), and set only from a
+      // certificate this connection's handshake verified (with `required: false` a client may send none).
       hooks.upstreamRequestFilter = (ctx, req) => {
+        removeHeader(req.headers, 'x-client-cert-subject');
+        removeHeader(req.headers, 'x-client-cert-fingerprint');
         if (!forwardCerts.has(ctx.listener)) return;
         const sock = ctx.req.socket as TLSSocket;
         const cert = sock.getPeerCertificate?.();
