@@ -16,6 +16,7 @@ for (const shape of ['single-app', 'api-and-static', 'microservices']) {
     const schema = /\$schema=(\S+)/.exec(text)?.[1];
     assert.ok(schema && existsSync(schema), `the $schema comment names an existing file: ${schema}`);
     assert.match(text, /^# /m);
+    assert.doesNotMatch(text, /examples\//, 'the "how to run" comment names the written file, not the example');
     const v = await runCli(['validate', '-c', file], { env: { GATEHOUSE_ADMIN_TOKEN: 'x' } });
     assert.equal(v.code, 0, v.stderr);
     assert.equal(v.stdout.trim(), `${file}: valid`);

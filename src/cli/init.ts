@@ -31,7 +31,9 @@ export function cmdInit(args: string[], out: (text: string) => void): number {
   if (existsSync(file) && !values.force) throw new InitError(`${file} already exists: choose another name with -o, or --force to replace it`);
   const schema = fileURLToPath(new URL('../../gatehouse.schema.json', import.meta.url));
   const text = readFileSync(new URL(`../../examples/${shape.file}`, import.meta.url), 'utf8')
-    .replace('$schema=../gatehouse.schema.json', `$schema=${schema}`);
+    .replace('$schema=../gatehouse.schema.json', `$schema=${schema}`)
+    // The example's own "how to run me" line names it by its place in the package: here it is the user's file.
+    .replaceAll(`examples/${shape.file}`, file);
   writeFileSync(file, text);
   out(`wrote ${file}: ${shape.what}.\nEdit its servers and hosts, then: gatehouse validate -c ${file} && gatehouse run -c ${file}`);
   return 0;
