@@ -1,7 +1,7 @@
 /**
  * Observability: the process logger (one format on stderr), the log of failed requests (repeats summarised),
  * the access log (plugin `access_log`, `logging` phase), and Prometheus metrics (plugin `metrics`, `logging` phase;
- * a registry per instance). Hooks: logging (global). Services: none.
+ * a registry per instance), the last 5xx requests for the dashboard (plugin `recent_errors`, `logging` phase). Hooks: logging (global). Services: none.
  */
 import { isAbsolute, resolve } from 'node:path';
 import { definePlugin } from '../core/plugin.js';
@@ -11,6 +11,8 @@ import type { AccessLogConfig } from './schema.js';
 export * from './schema.js';
 export { createLogger, logFormat, type LoggerOptions } from './logger.js';
 export { createFailureLog, type FailureLog, type FailureLogOptions } from './failure-log.js';
+export { createRecentErrors, mergeRecentErrors, recentErrorsPlugin, type RecentErrors } from './recent-errors.js';
+export { aggregateMetricsJson } from './metrics-json.js';
 export { aggregateMetrics, createMetrics, metricsPlugin, type Metrics, type MetricsJson, type MetricsPluginConfig, type MetricsSources, type MetricsText } from './metrics.js';
 
 export const accessLog = definePlugin<AccessLogConfig>({
