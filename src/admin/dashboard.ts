@@ -25,5 +25,5 @@ export const uiStyle = file('text/css; charset=utf-8', STYLE);
 
 /** `GET /api/events`: the stream takes the response over. */
 export function uiEvents(c: Call): Answer {
-  return { status: 200, body: undefined, stream: (res) => c.events.open(c.req, res) };
+  return { status: 200, body: undefined, stream: (res) => c.events.open(res) };
 }

@@ -4,7 +4,7 @@
  * reloaded has its rates at once); every stream gets the same snapshot. Streams are bounded in number and in
  * what they may leave unread, and end cleanly when the admin API stops.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AdminTarget } from '../../core/services.js';
 import { AdminError } from '../http.js';
@@ -12,7 +12,7 @@ import { createSampler, type Snapshot } from './snapshot.js';
 
 export interface EventHub {
   /** Answers a request for the feed: the stream, or a 503 when `maxStreams` are open. */
-  open(req: IncomingMessage, res: ServerResponse): void;
+  open(res: ServerResponse): void;
   /** Streams open now. */
   size(): number;
   /** Ends every stream and stops sampling. */
@@ -82,7 +82,7 @@ export function createEventHub(target: AdminTarget, opts: EventHubOptions): Even
   }
 
   return {
-    open(req, res) {
+    open(res) {
       if (closed) throw new AdminError(503, 'GH_ADMIN_STOPPING', 'the admin API is stopping');
       if (streams.size >= maxStreams) {
         throw new AdminError(503, 'GH_ADMIN_TOO_MANY_STREAMS', `${maxStreams} event streams are open already (close a dashboard, or retry later)`);
@@ -94,7 +94,7 @@ export function createEventHub(target: AdminTarget, opts: EventHubOptions): Even
       });
       streams.add(res);
       lastStreamAt = Date.now();
-      req.on('close', () => streams.delete(res));
+      res.on('close', () => streams.delete(res));
       // EventSource's reconnection delay; the dashboard reconnects by itself.
       res.write('retry: 2000\n\n');
       if (last && Date.now() - last.time < 2 * intervalMs) write(res, frame(last));
