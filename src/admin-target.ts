@@ -13,6 +13,7 @@ import { PurgeError, type AdminCache, type AdminRegistry, type CachePurge, type 
 import { isSecret, toJsonSchema, type JsonSchema } from './config/json-schema.js';
 import { configSchema, type GatehouseConfig } from './schema.js';
 import type { UpstreamStatus } from './gatehouse.js';
+import type { MetricFamily, RecentError, ReloadRecord } from './core/figures.js';
 
 export interface TargetDeps {
   config(): GatehouseConfig;
@@ -32,6 +33,11 @@ export interface TargetDeps {
   restart?: () => Promise<{ workers: number }>;
   /** `GET /metrics` (observe/metrics.ts). */
   metrics?: () => Promise<{ contentType: string; text: string }>;
+  /** The same as JSON, and the last 5xx requests: the dashboard's figures (admin/ui/). */
+  metricsJson?: () => Promise<readonly MetricFamily[]>;
+  recentErrors?: () => readonly RecentError[] | Promise<readonly RecentError[]>;
+  /** The last config load, when something records every one (else the target records its own: start and API reloads). */
+  lastReload?: () => ReloadRecord | undefined;
 }
 
 /**
@@ -117,6 +123,8 @@ function redact(v: unknown, path: (string | number)[] = []): unknown {
 
 export function adminTarget(deps: TargetDeps): AdminTarget {
   let queue: Promise<unknown> = Promise.resolve();
+  // The last load this target saw (the start, then reloads through it), until something records them all.
+  let loaded: ReloadRecord = { time: Date.now(), ok: true, version: deps.version(), source: 'start' };
   const hashOf = (cfg: GatehouseConfig): string => createHash('sha256').update(JSON.stringify(cfg)).digest('hex').slice(0, 16);
   return {
     upstreams: () => (deps.registry ? deps.upstreams() : listUpstreams(deps)),
@@ -127,6 +135,9 @@ export function adminTarget(deps: TargetDeps): AdminTarget {
     cache: () => deps.cache?.(),
     ...(deps.restart ? { restart: deps.restart } : {}),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    ...(deps.metricsJson ? { metricsJson: deps.metricsJson } : {}),
+    ...(deps.recentErrors ? { recentErrors: deps.recentErrors } : {}),
+    lastReload: () => deps.lastReload?.() ?? loaded,
     reload({ plan: only }) {
       const load = deps.load;
       if (!load) return Promise.reject(new AdminError(409, 'GH_ADMIN_NO_CONFIG_FILE', 'this proxy was not started from a config file: there is nothing to reload'));
@@ -136,7 +147,11 @@ export function adminTarget(deps: TargetDeps): AdminTarget {
         const inflight = new Map((await listUpstreams(deps)).flatMap((u) => u.servers.map((s) => [`${u.name} ${s.id}`, s.inflight] as const)));
         const plan = planReload(deps.config(), next, { inflight: (u, id) => inflight.get(`${u} ${id}`) ?? 0 });
         if (!only) await deps.apply(next);
+        if (!only) loaded = { time: Date.now(), ok: true, version: deps.version(), source: 'api' };
         return { applied: !only, plan, version: deps.version() };
+      });
+      run.catch((err: unknown) => {
+        if (!only) loaded = { time: Date.now(), ok: false, version: deps.version(), source: 'api', error: ((err as Error).message ?? String(err)).split('\n')[0]! };
       });
       queue = run.catch(() => undefined);
       return run;

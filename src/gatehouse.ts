@@ -14,7 +14,7 @@ import { placeIssues, validate } from './config/load.js';
 import { loadConfigFile as loadFile } from './config/load.js';
 import { configSchemaFor, validatedFor, type AnyPlugin, type ConfigOptions } from './plugins.js';
 import type { RateShared } from './protect/index.js';
-import { createFailureLog, createLogger, createMetrics, type Metrics } from './observe/index.js';
+import { createFailureLog, createLogger, createMetrics, createRecentErrors, type Metrics } from './observe/index.js';
 import { createAcme, createCertStore, helloInterceptor, ocspStapler, type AcmeManager } from './tls/index.js';
 import type { Runtime } from './server/handler.js';
 import { closeListeners, openListener, type Listener, type SecureOptions } from './server/listen.js';
@@ -24,6 +24,7 @@ import { buildGeneration, retire, type Generation, type GenerationDeps } from '.
 import { listenerUrl, routeHosts, serverOptions } from './listeners.js';
 import { fleetPurges, fleetRegistry, sharedStateHolder, type FleetPurges, type FleetRegistry } from './cluster/index.js';
 import { adminRegistry, type CacheControl, type CachePurge, type ServerInfo, type UpstreamInfo, type UpstreamRegistry } from './core/services.js';
+import type { RecentError } from './core/figures.js';
 import { discoveryRunner, upstreamRegistry } from './registry.js';
 import { startAdmin, type AdminServer, type Overlay } from './admin/index.js';
 import { adminOverlay, adminTarget, cacheControl, packageVersion } from './admin-target.js';
@@ -123,6 +124,8 @@ export interface Gatehouse {
   readonly cache: CacheControl | undefined;
   /** The instance's Prometheus metrics (process lifetime): `GET /metrics` on the admin API answers `metrics.text()`. */
   readonly metrics: Metrics;
+  /** The last requests (50 at most) answered with a 5xx, newest first: what the dashboard lists. */
+  recentErrors(): RecentError[];
 }
 
 
@@ -155,9 +158,11 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   opts.worker?.bind({ purgeRemote: (req) => cache.purgeRemote(req) });
   // Process lifetime, per instance (never prom-client's global registry): `GET /metrics` on the admin API.
   const metrics = createMetrics({ servers: () => registry.list(), cache: () => cache.current()?.counters });
+  // The last 5xx requests, for the dashboard (`GET /ui` on the admin API); process lifetime too.
+  const recentErrors = createRecentErrors();
   const shared = sharedStateHolder(log);
   const generations = new WeakMap<Runtime, Generation>();
-  const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins, registry, cache, shared, rates: opts.worker?.rates, generations, metrics };
+  const deps: GenerationDeps = { log, baseDir, address: boundAddress, challenges, failures, userPlugins, registry, cache, shared, rates: opts.worker?.rates, generations, metrics, recentErrors };
   /** The generation an HTTP listener's PROXY protocol step reads its settings from. */
   const current = (): { config: GatehouseConfig; runtime: Runtime } | undefined => gen && { config: gen.config, runtime: gen.runtime };
   const alpnChallenges = new Map<string, SecureContext>();
@@ -270,6 +275,8 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     load: opts.configPath ? () => loadConfig(opts.configPath!, { plugins: userPlugins }) : undefined,
     apply: (c: GatehouseConfig) => self.reload(c),
     metrics: () => metrics.text(),
+    metricsJson: () => metrics.json(),
+    recentErrors: () => recentErrors.list(),
   };
   const self: Gatehouse = {
     get config() { return config; },
@@ -377,6 +384,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     upstreams: () => registry.list(),
     registry,
     metrics,
+    recentErrors: () => recentErrors.list(),
   };
   return self;
 }

@@ -6,7 +6,7 @@
 import { compileGlobal, compileRoute, type NamedInstance } from './core/pipeline.js';
 import type { AppServices } from './core/plugin.js';
 import { blockList } from './core/addresses.js';
-import type { FailureLog, Metrics } from './observe/index.js';
+import type { FailureLog, Metrics, RecentErrors } from './observe/index.js';
 import { closePlugins, createPlugins, pluginSteps, type AnyPlugin } from './plugins.js';
 import type { RateShared } from './protect/index.js';
 import { RouteTable, type RouteInput } from './routing/index.js';
@@ -34,13 +34,15 @@ export type GenerationDeps = AppServices & {
   generations: WeakMap<Runtime, Generation>;
   /** The instance's metrics (process lifetime): each generation's in-flight count is summed while it lives. */
   metrics?: Metrics | undefined;
+  /** The instance's last 5xx requests (process lifetime), for the dashboard. */
+  recentErrors?: RecentErrors | undefined;
 };
 
 export async function buildGeneration(config: GatehouseConfig, deps: GenerationDeps): Promise<Generation> {
   const { log, baseDir, challenges, failures } = deps;
   const app: AppServices = { log, baseDir, address: deps.address };
   await deps.cache.prepare(config);
-  const plugins = await createPlugins(pluginSteps(config, { challenges, userPlugins: deps.userPlugins, shared: deps.shared.get(config) ?? deps.rates, metrics: deps.metrics }), app);
+  const plugins = await createPlugins(pluginSteps(config, { challenges, userPlugins: deps.userPlugins, shared: deps.shared.get(config) ?? deps.rates, metrics: deps.metrics, recentErrors: deps.recentErrors }), app);
   // References into the registry, which `apply` brings to this config when the generation is swapped in.
   const upstreams = new Map<string, UpstreamRuntime>();
   for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, deps.registry.runtime(name, u));

@@ -15,3 +15,4 @@ export { RequestCtx, stateKey, type StateKey } from './core/context.js';
 export type { Peer, Selector, ServerInfo, ServerSource, ServerSpec, ServerDiff, ServerHealth, UpstreamInfo, UpstreamRegistry } from './core/services.js';
 export type { CacheControl, CachePurge, CacheStats, CacheTierStats } from './core/services.js';
 export { PurgeError, RegistryError } from './core/services.js';
+export type { RecentError } from './core/figures.js';

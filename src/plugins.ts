@@ -7,7 +7,7 @@
  * Plugin order (= the order of hooks in every phase): tracing (every request gets its trace before any filter
  * can answer it), overload, tls (redirect_https, HSTS), access,
  * request_rules, auth, rate_limit, limits, routing, error_pages, then the user's plugins in the order given
- * (docs/plugins.md), access_log, metrics — refusals before any answer (a `respond` route is protected too), user
+ * (docs/plugins.md), access_log, metrics, recent_errors — refusals before any answer (a `respond` route is protected too), user
  * code after them, logging last.
  */
 import { z } from 'zod';
@@ -16,7 +16,7 @@ import type { RequestCtx } from './core/context.js';
 import { hooksProblem, type NamedInstance } from './core/pipeline.js';
 import type { AppServices, Awaitable, Hooks, Phases, PluginDef, PluginInstance } from './core/plugin.js';
 import type { Logger } from 'pino';
-import { accessLog, metricsPlugin, tracing, type Metrics } from './observe/index.js';
+import { accessLog, metricsPlugin, recentErrorsPlugin, tracing, type Metrics, type RecentErrors } from './observe/index.js';
 import { packageVersion } from './admin-target.js';
 import { access, auth, limits, rateLimits, rules, shedding, type RateShared } from './protect/index.js';
 import { routing } from './routing/index.js';
@@ -34,11 +34,12 @@ function isZod(s: unknown): boolean {
 }
 
 /** The built-in plugins' names, which user plugins may not take. */
-const BUILT_IN = [tracing, shedding, tls, access, rules, auth, rateLimits, limits, routing, errorPages, accessLog, metricsPlugin].map((p) => p.name);
+const BUILT_IN = [tracing, shedding, tls, access, rules, auth, rateLimits, limits, routing, errorPages, accessLog, metricsPlugin, recentErrorsPlugin].map((p) => p.name);
 
 /** Every plugin of a generation, in pipeline order: the built-ins with their parts of the config, then the user's. */
 export function pluginSteps(
-  config: GatehouseConfig, deps: { challenges: Map<string, string>; userPlugins: readonly AnyPlugin[]; shared?: RateShared | undefined; metrics?: Metrics | undefined },
+  config: GatehouseConfig, deps: { challenges: Map<string, string>; userPlugins: readonly AnyPlugin[]; shared?: RateShared | undefined; metrics?: Metrics | undefined;
+    recentErrors?: RecentErrors | undefined },
 ): PluginStep[] {
   return [
     builtIn(tracing, { tracing: config.tracing, version: config.tracing?.otlp && packageVersion() }),
@@ -54,6 +55,7 @@ export function pluginSteps(
     ...userSteps(deps.userPlugins, config),
     builtIn(accessLog, { ...config.access_log, trace_ids: config.tracing !== undefined }),
     builtIn(metricsPlugin, deps.metrics && { metrics: deps.metrics, upstreams: config.routes.map((r) => r.proxy?.upstream ?? '') }),
+    builtIn(recentErrorsPlugin, deps.recentErrors),
   ];
 }
 

@@ -14,11 +14,12 @@ import type { GatehouseConfig } from './schema.js';
 import { startAdmin, type AdminServer } from './admin/index.js';
 import { adminOverlay, adminTarget, normalPurge, packageVersion } from './admin-target.js';
 import { needsCache, sharedCacheTier } from './actions.js';
-import { aggregateMetrics, type MetricsJson } from './observe/index.js';
+import { aggregateMetrics, aggregateMetricsJson, mergeRecentErrors, type MetricsJson } from './observe/index.js';
 import { createGroup, workerCount, type Group } from './cluster/group.js';
 import { fleetPurges, fleetRegistry, sharedStateHolder, type FleetPurges } from './cluster/index.js';
 import { isOurs, wireError, type FromWorker, type ToWorker, type WireError, type WorkerCall } from './cluster/ipc.js';
 import { PurgeError, RegistryError, type SharedCacheTier, type AdminCache, type CachePurge, type AdminRegistry, type AdminTarget, type CacheStats, type ServerInfo, type UpstreamInfo } from './core/services.js';
+import type { RecentError } from './core/figures.js';
 
 export { workerCount } from './cluster/group.js';
 export { WORKER_ENV } from './cluster/ipc.js';
@@ -108,6 +109,7 @@ async function answer(gh: Gatehouse, call: WorkerCall, reload: () => Promise<Gat
     case 'purge': return call.remote ? hooks.purgeRemote(call.req) : gh.cache?.purge(call.req) ?? 0;
     case 'cache': return gh.cache?.stats() ?? null;
     case 'metrics': return gh.metrics.json();
+    case 'errors': return gh.recentErrors();
   }
 }
 
@@ -296,6 +298,8 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
     restart,
     // Counters and histograms summed over the workers; a server is up only where every worker has it up (min).
     metrics: async () => aggregateMetrics((await group.gather({ op: 'metrics' })) as MetricsJson[]),
+    metricsJson: async () => aggregateMetricsJson((await group.gather({ op: 'metrics' })) as MetricsJson[]),
+    recentErrors: async () => mergeRecentErrors((await group.gather({ op: 'errors' })) as RecentError[][]),
   });
   /** What the primary holds in Redis, closed once the workers are gone. */
   const closeShared = async (): Promise<void> => {

@@ -82,9 +82,9 @@ test('admin: /healthz, /readyz and /openapi.json need no token; readyz is 503 on
   const doc = json(await send(`${admin}/openapi.json`));
   assert.equal(doc.openapi, '3.1.0');
   assert.deepEqual(Object.keys(doc.paths as object).sort(), [
-    '/api/cache', '/api/cache/purge', '/api/config', '/api/reload', '/api/restart', '/api/routes', '/api/upstreams', '/api/upstreams/{name}/servers',
+    '/api/cache', '/api/cache/purge', '/api/config', '/api/events', '/api/reload', '/api/restart', '/api/routes', '/api/upstreams', '/api/upstreams/{name}/servers',
     '/api/upstreams/{name}/servers/{id}', '/api/upstreams/{name}/servers/{id}/drain', '/api/upstreams/{name}/servers/{id}/enable',
-    '/healthz', '/metrics', '/openapi.json', '/readyz',
+    '/healthz', '/metrics', '/openapi.json', '/readyz', '/ui', '/ui/app.css', '/ui/app.js',
   ]);
   // While in-flight requests finish, the proxy is not ready (an outer balancer stops sending).
   const pending = send(gh.url());

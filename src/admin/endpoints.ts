@@ -1,15 +1,18 @@
 /** The admin API's endpoints: method, path pattern, whether the token is needed, and the handler. */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError } from '../config/errors.js';
 import { parseDuration } from '../config/units.js';
 import { RegistryError, type AdminRegistry, type AdminTarget, type ServerInfo, type UpstreamInfo } from '../core/services.js';
 import { cacheStats, purgeCache } from './cache.js';
+import { uiEvents, uiPage, uiScript, uiStyle, type EventHub } from './dashboard.js';
 import { AdminError, readJson } from './http.js';
 import { serverId } from './plan.js';
 
-export interface Call { req: IncomingMessage; params: string[]; query: URLSearchParams; target: AdminTarget; maxBody: number }
-/** `text`: a reply that is not JSON (then `body` is unused). */
-export interface Answer { status: number; body: unknown; text?: { contentType: string; text: string } }
+export interface Call { req: IncomingMessage; params: string[]; query: URLSearchParams; target: AdminTarget; maxBody: number; events: EventHub }
+/** `text`: a reply that is not JSON (then `body` is unused), with `headers`; `stream`: the handler takes the response over. */
+export interface Answer {
+  status: number; body: unknown; text?: { contentType: string; text: string }; headers?: Record<string, string>; stream?: (res: ServerResponse) => void;
+}
 export interface Endpoint { method: string; path: RegExp; template: string; auth: boolean; handle(call: Call): Answer | Promise<Answer> }
 
 const SERVER_URL = /^(?:https?|h2c?):\/\/[^/?#\s]+\/?$/;
@@ -166,4 +169,8 @@ export const endpoints: readonly Endpoint[] = [
   ep('GET', '/api/cache', cacheStats),
   ep('POST', '/api/cache/purge', purgeCache),
   ep('GET', '/metrics', metrics),
+  ep('GET', '/api/events', uiEvents),
+  ep('GET', '/ui', uiPage, false),
+  ep('GET', '/ui/app.js', uiScript, false),
+  ep('GET', '/ui/app.css', uiStyle, false),
 ];

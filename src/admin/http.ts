@@ -19,8 +19,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /** A reply that is not JSON (`GET /metrics`: the Prometheus text format). */
-export function sendText(res: ServerResponse, status: number, body: { contentType: string; text: string }): void {
-  res.writeHead(status, { 'content-type': body.contentType, 'content-length': Buffer.byteLength(body.text), 'cache-control': 'no-store' });
+export function sendText(res: ServerResponse, status: number, body: { contentType: string; text: string }, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': body.contentType, 'content-length': Buffer.byteLength(body.text), 'cache-control': 'no-store', ...headers });
   res.end(res.req.method === 'HEAD' ? undefined : body.text);
 }
 

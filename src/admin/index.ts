@@ -10,6 +10,7 @@ import type { AdminTarget } from '../core/services.js';
 import { bearerCheck } from './http.js';
 import { hostOf, isLoopbackHost, type AdminConfig } from './schema.js';
 import { adminHandler, listenAdmin } from './server.js';
+import { createEventHub } from './dashboard.js';
 
 export { adminSchema, type AdminConfig } from './schema.js';
 export { AdminError } from './http.js';
@@ -49,7 +50,9 @@ export async function startAdmin(
   opts: { log: Logger; version: string; env?: Readonly<Record<string, string | undefined>> },
 ): Promise<AdminServer> {
   const authorized = tokenCheck(cfg, opts.env ?? process.env);
-  const server = await listenAdmin(adminHandler({ target, authorized, maxBody: cfg.max_body, log: opts.log, version: opts.version }), cfg.address);
+  // The dashboard's feed (GET /api/events): one sampler for this admin server, stopped with it.
+  const events = createEventHub(target, { log: opts.log });
+  const server = await listenAdmin(adminHandler({ target, authorized, maxBody: cfg.max_body, log: opts.log, version: opts.version, events }), cfg.address);
   const a = server.address();
   const bound = a && typeof a === 'object' ? (a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`) : cfg.address;
   const url = `http://${bound}`;
@@ -57,6 +60,7 @@ export async function startAdmin(
   return {
     url,
     close: () => new Promise<void>((resolve) => {
+      events.close();
       server.close(() => resolve());
       server.closeAllConnections();
     }),

@@ -62,7 +62,7 @@ function serverOp(summary: string, extra: Record<string, object> = {}, status = 
 export function openApi(version: string): object {
   return {
     openapi: '3.1.0',
-    info: { title: 'Gatehouse admin API', version, description: 'Upstream servers, routes, the config in force, reloads, the cache and Prometheus metrics. Errors are {status, code, message}.' },
+    info: { title: 'Gatehouse admin API', version, description: 'Upstream servers, routes, the config in force, reloads, the cache, Prometheus metrics and the dashboard (/ui). Errors are {status, code, message}.' },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The value of the variable named by admin.token_env' } },
       schemas: {
@@ -121,6 +121,18 @@ export function openApi(version: string): object {
           responses: { 200: { description: 'The Prometheus text format (version 0.0.4)', content: { 'text/plain': { schema: { type: 'string' } } } }, ...common },
         },
       },
+      '/api/events': {
+        get: {
+          ...secured, summary: 'The dashboard\'s live feed: server-sent events, one `event: snapshot` a second (routes, upstreams and servers with health, requests/s, error rate, p50/p99 in ms over the last 10 s, recent 5xx requests by request id, the config version and last load); `: heartbeat` comments while a sample is late',
+          responses: {
+            200: { description: 'A stream of `event: snapshot` (data: one JSON object) until the client leaves or the admin API stops', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+            ...common, 503: errorReply('Too many streams open (GH_ADMIN_TOO_MANY_STREAMS), or the admin API is stopping'),
+          },
+        },
+      },
+      '/ui': { get: { summary: 'The dashboard page (no token: it holds no data and asks for one; a wrong token sent with it is a 401)', responses: { 200: { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } }, 401: errorReply('A wrong token was sent') } } },
+      '/ui/app.js': { get: { summary: 'The dashboard\'s script (no token)', responses: { 200: { description: 'JavaScript', content: { 'text/javascript': { schema: { type: 'string' } } } } } } },
+      '/ui/app.css': { get: { summary: 'The dashboard\'s style sheet (no token)', responses: { 200: { description: 'CSS', content: { 'text/css': { schema: { type: 'string' } } } } } } },
       '/api/restart': {
         post: {
           ...secured, summary: 'Replace the worker processes one by one, each new one ready before the old one drains (workers: 2 or more; as SIGUSR2)',

@@ -2,6 +2,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AdminTarget } from '../core/services.js';
+import type { EventHub } from './dashboard.js';
 import { endpoints, type Endpoint } from './endpoints.js';
 import { AdminError, sendError, sendJson, sendText } from './http.js';
 import { openApi } from './openapi.js';
@@ -29,14 +30,18 @@ function route(method: string, path: string): Match | { allow: string[] } | unde
   return allow.length ? { allow } : undefined;
 }
 
-export interface HandlerOptions { target: AdminTarget; authorized(header: string | undefined): boolean; maxBody: number; log: Logger; version: string }
+export interface HandlerOptions {
+  target: AdminTarget; authorized(header: string | undefined): boolean; maxBody: number; log: Logger; version: string; events: EventHub;
+}
 
 async function answer(req: IncomingMessage, res: ServerResponse, o: HandlerOptions): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://admin');
   const path = url.pathname;
   const method = req.method ?? 'GET';
   // The token is checked before the path is looked at: without it, /api/ says nothing about what exists.
-  if ((path.startsWith('/api/') || path === '/metrics') && !o.authorized(req.headers.authorization)) {
+  // The dashboard's page holds no data and asks for the token itself; a token sent with it must be right all the same.
+  const ui = (path === '/ui' || path.startsWith('/ui/')) && req.headers.authorization !== undefined;
+  if ((path.startsWith('/api/') || path === '/metrics' || ui) && !o.authorized(req.headers.authorization)) {
     throw new AdminError(401, 'GH_ADMIN_UNAUTHORIZED', 'a valid token is required: Authorization: Bearer <the value of admin.token_env>');
   }
   const found = route(method, path);
@@ -47,8 +52,9 @@ async function answer(req: IncomingMessage, res: ServerResponse, o: HandlerOptio
     return;
   }
   if (found.endpoint.template === '/openapi.json') return sendJson(res, 200, openApi(o.version));
-  const out = await found.endpoint.handle({ req, params: found.params, query: url.searchParams, target: o.target, maxBody: o.maxBody });
-  if (out.text) sendText(res, out.status, out.text);
+  const out = await found.endpoint.handle({ req, params: found.params, query: url.searchParams, target: o.target, maxBody: o.maxBody, events: o.events });
+  if (out.stream) return out.stream(res);
+  if (out.text) sendText(res, out.status, out.text, out.headers);
   else sendJson(res, out.status, out.body);
 }
 

@@ -22,7 +22,9 @@ export type WorkerCall =
   | { op: 'purge'; req: CachePurge; remote?: boolean }
   | { op: 'cache' }
   /** The worker's metrics as JSON (prom-client `getMetricsAsJSON()`), merged in the primary for `GET /metrics`. */
-  | { op: 'metrics' };
+  | { op: 'metrics' }
+  /** The worker's last 5xx requests (observe/recent-errors.ts), merged in the primary for the dashboard. */
+  | { op: 'errors' };
 
 /** An error carried across: its class name (RegistryError, PurgeError…), message and code. */
 export interface WireError { name: string; message: string; code?: string }

@@ -1,6 +1,7 @@
 /**
  * Contracts shared between capabilities. A capability provides or consumes these; none imports another.
  */
+import type { MetricFamily, RecentError, ReloadRecord } from './figures.js';
 
 /** One upstream server as the balancer hands it to the forwarder. Mutable state is kept by its owners:
  * `inflight` and `ewmaMs` by the forwarder, `up` and `upSince` by the health checker; the upstream registry
@@ -88,6 +89,12 @@ export interface AdminTarget {
   restart?(): Promise<{ workers: number }>;
   /** `GET /metrics`: the Prometheus text format and its content type (a group of workers: every worker's, merged). */
   metrics?(): Promise<{ contentType: string; text: string }>;
+  /** The same figures as JSON, which the dashboard samples (core/figures.ts). */
+  metricsJson?(): Promise<readonly MetricFamily[]>;
+  /** The last requests answered with a 5xx, newest first (a group of workers: every worker's, merged). */
+  recentErrors?(): readonly RecentError[] | Promise<readonly RecentError[]>;
+  /** The last config load (start or reload) and how it went. */
+  lastReload?(): ReloadRecord | undefined;
 }
 
 /**
