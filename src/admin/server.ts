@@ -6,6 +6,7 @@ import type { EventHub } from './dashboard.js';
 import { endpoints, type Endpoint } from './endpoints.js';
 import { AdminError, sendError, sendJson, sendText } from './http.js';
 import { openApi } from './openapi.js';
+import { isLoopbackHost } from './schema.js';
 
 interface Match { endpoint: Endpoint; params: string[] }
 
@@ -34,10 +35,30 @@ export interface HandlerOptions {
   target: AdminTarget; authorized(header: string | undefined): boolean; maxBody: number; log: Logger; version: string; events: EventHub;
 }
 
+/**
+ * Refuses what a browser sends on behalf of another site's page: the admin API has no cookies, but without a
+ * token a page elsewhere could still make the browser POST a drain or a removal to a loopback admin API
+ * (a "simple" cross-origin request needs no preflight), or, through DNS rebinding (a name of the attacker's that
+ * now resolves to 127.0.0.1), read its answers. So: a request a browser marks as cross-site or same-site
+ * (`Sec-Fetch-Site`, Fetch Metadata), or whose `Origin` is not this listener, is a 403; and without a token, the
+ * `Host` must be a loopback name or address (a rebound name is not). Clients that are not browsers send neither.
+ */
+function refuseForeign(req: IncomingMessage, tokenless: boolean): void {
+  const forbidden = (why: string): AdminError => new AdminError(403, 'GH_ADMIN_FOREIGN_ORIGIN', `${why}: the admin API answers only its own pages and clients that are not browsers`);
+  const site = req.headers['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site') throw forbidden(`a request from another site's page (Sec-Fetch-Site: ${site})`);
+  const host = req.headers.host ?? '';
+  const origin = req.headers.origin;
+  // By host:port only: the admin API behind a TLS-terminating proxy sees its page's https:// origin.
+  if (origin !== undefined && (!URL.canParse(origin) || new URL(origin).host !== host.toLowerCase())) throw forbidden(`a request from the page of ${origin.slice(0, 100)}`);
+  if (tokenless && host !== '' && !isLoopbackHost(host.replace(/:\d+$/, ''))) throw forbidden(`Host ${host.slice(0, 100)} is not a loopback name (no token is set)`);
+}
+
 async function answer(req: IncomingMessage, res: ServerResponse, o: HandlerOptions): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://admin');
   const path = url.pathname;
   const method = req.method ?? 'GET';
+  refuseForeign(req, o.authorized(undefined));
   // The token is checked before the path is looked at: without it, /api/ says nothing about what exists.
   // The dashboard's page holds no data and asks for the token itself; a token sent with it must be right all the same.
   const ui = (path === '/ui' || path.startsWith('/ui/')) && req.headers.authorization !== undefined;
