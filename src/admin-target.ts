@@ -13,6 +13,7 @@ import { PurgeError, type AdminCache, type AdminRegistry, type CachePurge, type 
 import { isSecret, toJsonSchema, type JsonSchema } from './config/json-schema.js';
 import { configSchema, type GatehouseConfig } from './schema.js';
 import type { UpstreamStatus } from './gatehouse.js';
+import type { ReloadLog } from './observe/index.js';
 
 export interface TargetDeps {
   config(): GatehouseConfig;
@@ -32,6 +33,8 @@ export interface TargetDeps {
   restart?: () => Promise<{ workers: number }>;
   /** `GET /metrics` (observe/metrics.ts). */
   metrics?: () => Promise<{ contentType: string; text: string }>;
+  /** Where reloads are counted: `apply` counts its own; a file that fails to load is counted here. */
+  reloads?: Pick<ReloadLog, 'failed' | 'last'> | undefined;
 }
 
 /**
@@ -121,7 +124,11 @@ export function adminTarget(deps: TargetDeps): AdminTarget {
   return {
     upstreams: () => (deps.registry ? deps.upstreams() : listUpstreams(deps)),
     routes: () => listRoutes(deps.config()),
-    config: () => ({ version: deps.version(), hash: hashOf(deps.config()), config: redact(deps.config()) }),
+    config() {
+      const last = deps.reloads?.last();
+      return { version: deps.version(), hash: hashOf(deps.config()), config: redact(deps.config()), ...(last ? { last_reload: last } : {}) };
+    },
+    lastReload: () => deps.reloads?.last(),
     ready: () => deps.ready(),
     registry: deps.registry,
     cache: () => deps.cache?.(),
@@ -132,7 +139,10 @@ export function adminTarget(deps: TargetDeps): AdminTarget {
       if (!load) return Promise.reject(new AdminError(409, 'GH_ADMIN_NO_CONFIG_FILE', 'this proxy was not started from a config file: there is nothing to reload'));
       // One reload at a time: each plan is made against the config the previous one left in force.
       const run = queue.then(async () => {
-        const next = await load();
+        const next = await load().catch((err: unknown) => {
+          if (!only) deps.reloads?.failed(err);
+          throw err;
+        });
         const inflight = new Map((await listUpstreams(deps)).flatMap((u) => u.servers.map((s) => [`${u.name} ${s.id}`, s.inflight] as const)));
         const plan = planReload(deps.config(), next, { inflight: (u, id) => inflight.get(`${u} ${id}`) ?? 0 });
         if (!only) await deps.apply(next);

@@ -50,6 +50,47 @@ export interface PeerObserver {
   observe(peer: Peer, outcome: AttemptOutcome): void;
 }
 
+/**
+ * Why the proxy refused a request or a connection itself (`gatehouse_rejections_total{reason}`): a closed list,
+ * so that the metric's labels stay bounded.
+ */
+export type RejectReason =
+  | 'rate_limited' | 'connection_limit' | 'overloaded' | 'upstream_overflow' | 'body_too_large' | 'headers_too_large'
+  | 'uri_too_long' | 'ip_denied' | 'auth_failed' | 'request_rules' | 'client_timeout' | 'bad_request';
+
+/**
+ * What the listeners and the forwarder report for metrics, outside a request's `logging` phase (observe/metrics.ts
+ * provides it). Every call is cheap, builds no label string and never throws.
+ */
+export interface ProxyMeter {
+  /**
+   * One attempt to a server ended. `status`: the response's, or 0 for a failure on the server's side (connect,
+   * timeout, reset, a cut body); `seconds`: to the response head, or to the failure.
+   */
+  attempt(upstream: string, peer: Peer, status: number, seconds: number): void;
+  /** A retry sent to another server (`sent`), or one the retry budget refused. */
+  retry(upstream: string, sent: boolean): void;
+  /** A connection accepted by an HTTP listener. */
+  connection(listener: string): void;
+  /** A TLS handshake on a listener completed (`ok`) or failed. */
+  handshake(ok: boolean): void;
+  /** A refusal made outside a request's pipeline (connection filters, node:http's parser and timeouts). */
+  rejected(reason: RejectReason): void;
+}
+
+/** A certificate a TLS listener serves: its host names and when it expires (notAfter, unix seconds). */
+export interface CertificateExpiry { names: readonly string[]; notAfter: number }
+
+/** The last config reload (`GET /api/config` `last_reload`): when, how it ended, the version then in force. */
+export interface ReloadRecord {
+  /** ISO 8601 time it ended. */
+  at: string;
+  result: 'success' | 'failure';
+  /** Why it failed (the config errors, one per line). */
+  error?: string;
+  version: number;
+}
+
 /** A route as the admin API lists it. */
 export interface AdminRoute { id: string; index: number; match: unknown; action: 'proxy' | 'respond' | 'redirect' | 'none'; upstream?: string }
 
@@ -74,8 +115,8 @@ export interface AdminTarget {
   /** Every upstream and its servers (in a group of workers, every worker's view merged: cluster/). */
   upstreams(): UpstreamInfo[] | Promise<UpstreamInfo[]>;
   routes(): AdminRoute[];
-  /** The config in force, its version (a counter, 1 at start) and a hash of its content. */
-  config(): { version: number; hash: string; config: unknown };
+  /** The config in force, its version (a counter, 1 at start), a hash of its content and the last reload. */
+  config(): { version: number; hash: string; config: unknown; last_reload?: ReloadRecord };
   /** Re-reads the config file; `plan`: only says what would change. Throws a ConfigError for an invalid file. */
   reload(opts: { plan: boolean }): Promise<ReloadResult>;
   /** Listeners bound and not stopping. */
@@ -88,6 +129,8 @@ export interface AdminTarget {
   restart?(): Promise<{ workers: number }>;
   /** `GET /metrics`: the Prometheus text format and its content type (a group of workers: every worker's, merged). */
   metrics?(): Promise<{ contentType: string; text: string }>;
+  /** The last config reload, successful or not; undefined before the first. */
+  lastReload?(): ReloadRecord | undefined;
 }
 
 /**

@@ -11,7 +11,10 @@ import type { AccessLogConfig } from './schema.js';
 export * from './schema.js';
 export { createLogger, logFormat, type LoggerOptions } from './logger.js';
 export { createFailureLog, type FailureLog, type FailureLogOptions } from './failure-log.js';
-export { aggregateMetrics, createMetrics, metricsPlugin, type Metrics, type MetricsJson, type MetricsPluginConfig, type MetricsSources, type MetricsText } from './metrics.js';
+export {
+  aggregateMetrics, createMetrics, metricsPlugin, primaryMetrics, type Metrics, type MetricsJson, type MetricsPluginConfig, type MetricsSources, type MetricsText,
+  type ReloadLog,
+} from './metrics.js';
 
 export const accessLog = definePlugin<AccessLogConfig>({
   name: 'access_log',
