@@ -13,7 +13,8 @@ import { PurgeError, type AdminCache, type AdminRegistry, type CachePurge, type 
 import { isSecret, toJsonSchema, type JsonSchema } from './config/json-schema.js';
 import { configSchema, type GatehouseConfig } from './schema.js';
 import type { UpstreamStatus } from './gatehouse.js';
-import type { MetricFamily, RecentError, ReloadRecord } from './core/figures.js';
+import type { ConfigLoad, MetricFamily, RecentError } from './core/figures.js';
+import type { ReloadLog } from './observe/index.js';
 
 export interface TargetDeps {
   config(): GatehouseConfig;
@@ -36,8 +37,8 @@ export interface TargetDeps {
   /** The same as JSON, and the last 5xx requests: the dashboard's figures (admin/ui/). */
   metricsJson?: () => Promise<readonly MetricFamily[]>;
   recentErrors?: () => readonly RecentError[] | Promise<readonly RecentError[]>;
-  /** The last config load, when something records every one (else the target records its own: start and API reloads). */
-  lastReload?: () => ReloadRecord | undefined;
+  /** Where reloads are counted: `apply` counts its own; a file that fails to load is counted here. */
+  reloads?: Pick<ReloadLog, 'failed' | 'last'> | undefined;
 }
 
 /**
@@ -124,12 +125,15 @@ function redact(v: unknown, path: (string | number)[] = []): unknown {
 export function adminTarget(deps: TargetDeps): AdminTarget {
   let queue: Promise<unknown> = Promise.resolve();
   // The last load this target saw (the start, then reloads through it), until something records them all.
-  let loaded: ReloadRecord = { time: Date.now(), ok: true, version: deps.version(), source: 'start' };
+  let loaded: ConfigLoad = { time: Date.now(), ok: true, version: deps.version(), source: 'start' };
   const hashOf = (cfg: GatehouseConfig): string => createHash('sha256').update(JSON.stringify(cfg)).digest('hex').slice(0, 16);
   return {
     upstreams: () => (deps.registry ? deps.upstreams() : listUpstreams(deps)),
     routes: () => listRoutes(deps.config()),
-    config: () => ({ version: deps.version(), hash: hashOf(deps.config()), config: redact(deps.config()) }),
+    config() {
+      const last = deps.reloads?.last();
+      return { version: deps.version(), hash: hashOf(deps.config()), config: redact(deps.config()), ...(last ? { last_reload: last } : {}) };
+    },
     ready: () => deps.ready(),
     registry: deps.registry,
     cache: () => deps.cache?.(),
@@ -137,13 +141,21 @@ export function adminTarget(deps: TargetDeps): AdminTarget {
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ...(deps.metricsJson ? { metricsJson: deps.metricsJson } : {}),
     ...(deps.recentErrors ? { recentErrors: deps.recentErrors } : {}),
-    lastReload: () => deps.lastReload?.() ?? loaded,
+    // Every reload (SIGHUP, file, API) as the reload log has it; before the first, the start.
+    lastReload() {
+      const r = deps.reloads?.last();
+      if (!r) return loaded;
+      return { time: Date.parse(r.at), ok: r.result === 'success', version: r.version, source: 'reload', ...(r.error ? { error: r.error.split('\n')[0]! } : {}) };
+    },
     reload({ plan: only }) {
       const load = deps.load;
       if (!load) return Promise.reject(new AdminError(409, 'GH_ADMIN_NO_CONFIG_FILE', 'this proxy was not started from a config file: there is nothing to reload'));
       // One reload at a time: each plan is made against the config the previous one left in force.
       const run = queue.then(async () => {
-        const next = await load();
+        const next = await load().catch((err: unknown) => {
+          if (!only) deps.reloads?.failed(err);
+          throw err;
+        });
         const inflight = new Map((await listUpstreams(deps)).flatMap((u) => u.servers.map((s) => [`${u.name} ${s.id}`, s.inflight] as const)));
         const plan = planReload(deps.config(), next, { inflight: (u, id) => inflight.get(`${u} ${id}`) ?? 0 });
         if (!only) await deps.apply(next);

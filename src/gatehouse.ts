@@ -140,8 +140,14 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   const listeners = new Map<string, Listener>();
   const boundAddress = (name: string): string | undefined => listeners.get(name)?.address();
   const challenges = new Map<string, string>();
+  // Process lifetime, per instance (never prom-client's global registry): `GET /metrics` on the admin API. Read
+  // when scraped; a worker's reloads are counted by its primary.
+  const metrics = createMetrics({
+    servers: () => registry.list(), cache: () => cache.current()?.counters,
+    listeners: () => [...listeners.values()].map((l) => ({ name: l.config.name, open: l.open?.(), certificates: l.certificates?.() ?? [] })),
+  }, { reloads: !opts.worker });
   // Process lifetime: servers, pools and health outlive every config (STYLE.md 9).
-  const registry = upstreamRegistry(log, baseDir, () => config.shutdown.timeout);
+  const registry = upstreamRegistry(log, baseDir, () => config.shutdown.timeout, metrics.meter);
   const discovery = discoveryRunner(registry, log, baseDir);
   // Process lifetime too: cached objects outlive configs (a route whose cache settings stay keeps its own).
   // Purges and invalidations made here reach the other workers (through the primary) or instances (Redis).
@@ -156,9 +162,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     tier: (cfg) => sharedCacheTier(cfg, shared.get(cfg), log),
   });
   opts.worker?.bind({ purgeRemote: (req) => cache.purgeRemote(req) });
-  // Process lifetime, per instance (never prom-client's global registry): `GET /metrics` on the admin API.
-  const metrics = createMetrics({ servers: () => registry.list(), cache: () => cache.current()?.counters });
-  // The last 5xx requests, for the dashboard (`GET /ui` on the admin API); process lifetime too.
+  // The last 5xx requests, for the dashboard (`GET /ui` on the admin API); process lifetime.
   const recentErrors = createRecentErrors();
   const shared = sharedStateHolder(log);
   const generations = new WeakMap<Runtime, Generation>();
@@ -198,7 +202,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     const alpn = cfg.listeners.some((x) => x.tls?.acme?.challenge === 'tls-alpn-01');
     const routeNoSni = store.noSniContext() !== undefined;
     return {
-      options, sni: store.sni, h2: l.tls.h2, ocsp: ocspStapler().onRequest,
+      options, sni: store.sni, h2: l.tls.h2, ocsp: ocspStapler().onRequest, certificates: store.expiry,
       ...(alpn || routeNoSni ? { intercept: helloInterceptor({ challenges: alpn ? alpnChallenges : undefined, routeNoSni }), noSniContext: store.noSniContext } : {}),
       close: () => { store.close(); manager?.close(); if (acmeManagers.get(l.name) === manager) acmeManagers.delete(l.name); },
     };
@@ -274,7 +278,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     config: () => config, version: () => version, upstreams: () => self.upstreams(), ready: () => gen !== undefined, registry, cache: () => self.cache,
     load: opts.configPath ? () => loadConfig(opts.configPath!, { plugins: userPlugins }) : undefined,
     apply: (c: GatehouseConfig) => self.reload(c),
-    metrics: () => metrics.text(),
+    metrics: () => metrics.text(), reloads: metrics.reloads,
     metricsJson: () => metrics.json(),
     recentErrors: () => recentErrors.list(),
   };
@@ -386,5 +390,9 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
     metrics,
     recentErrors: () => recentErrors.list(),
   };
+  // Every reload is counted (metrics, `GET /api/config` last_reload), whatever asked for it: SIGHUP, the file
+  // watcher, the admin API or the library; a worker's by its primary.
+  const swap = self.reload;
+  self.reload = (next) => { const done = swap(next); return metrics.reloads?.track(done, () => version) ?? done; };
   return self;
 }

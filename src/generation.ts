@@ -67,6 +67,7 @@ export async function buildGeneration(config: GatehouseConfig, deps: GenerationD
   const trusted = config.trusted_proxies.length ? blockList(config.trusted_proxies) : undefined;
   const runtime: Runtime = {
     tables, global: compileGlobal(plugins), trusted, log, logFailure: failures.failed, draining: false, inflight: 0, idleWaiters: [],
+    meter: deps.metrics?.meter,
   };
   const gen: Generation = { config, runtime, upstreams, plugins, metrics: deps.metrics };
   deps.generations.set(runtime, gen);

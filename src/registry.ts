@@ -9,14 +9,15 @@ import { createSelector, stickyCookie } from './balance/index.js';
 import { createHealth } from './health/index.js';
 import { discoverySource, startDiscovery, type DiscoveryHandle, type DiscoverySource } from './discovery/index.js';
 import type { UpstreamConfig } from './schema.js';
+import type { ProxyMeter } from './core/services.js';
 import { createRegistry, type Registry } from './upstream/index.js';
 
-export function upstreamRegistry(log: Logger, baseDir: string, drainTimeout: () => number): Registry<UpstreamConfig> {
+export function upstreamRegistry(log: Logger, baseDir: string, drainTimeout: () => number, meter?: ProxyMeter): Registry<UpstreamConfig> {
   // Without a configured secret, one per upstream for the process: cookies stay valid when servers change.
   const secrets = new Map<string, string>();
   const secret = (name: string): string => secrets.get(name) ?? secrets.set(name, randomBytes(32).toString('hex')).get(name)!;
   return createRegistry<UpstreamConfig>({
-    baseDir, log, drainTimeout,
+    baseDir, log, drainTimeout, meter,
     selector: (u, peers) => createSelector(u.balance, peers),
     monitor: (name, u, peers, connect) => createHealth(name, peers, u.health, log, connect),
     affinity: (name, u, peers) => (u.sticky ? stickyCookie({ ...u.sticky, secret: u.sticky.secret ?? secret(name) }, peers) : undefined),

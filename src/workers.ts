@@ -14,7 +14,7 @@ import type { GatehouseConfig } from './schema.js';
 import { startAdmin, type AdminServer } from './admin/index.js';
 import { adminOverlay, adminTarget, normalPurge, packageVersion } from './admin-target.js';
 import { needsCache, sharedCacheTier } from './actions.js';
-import { aggregateMetrics, aggregateMetricsJson, mergeRecentErrors, type MetricsJson } from './observe/index.js';
+import { aggregateMetrics, aggregateMetricsJson, mergeRecentErrors, primaryMetrics, type MetricsJson } from './observe/index.js';
 import { createGroup, workerCount, type Group } from './cluster/group.js';
 import { fleetPurges, fleetRegistry, sharedStateHolder, type FleetPurges } from './cluster/index.js';
 import { isOurs, wireError, type FromWorker, type ToWorker, type WireError, type WorkerCall } from './cluster/ipc.js';
@@ -236,6 +236,8 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
   const { log, file } = opts;
   let config = opts.config;
   let version = 1;
+  // The primary's own figures: reloads happen here, applied in every worker (which count none).
+  const own = primaryMetrics();
   // One count for the group: the primary's memory stores (one per bound of keys), as one process would keep.
   const rates = new Map<number, RateStore>();
   let purges: FleetPurges | undefined;
@@ -292,13 +294,15 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
     upstreams: async () => mergeUpstreams((await group.gather({ op: 'list' })) as UpstreamInfo[][]),
     ready: () => group.ready().length > 0,
     load: opts.load,
-    apply,
+    apply: (next) => own.reloads.track(apply(next), () => version),
+    reloads: own.reloads,
     registry: fleet?.registry ?? recorded,
     cache: () => (needsCache(config) ? groupCache(group, () => purges, tier) : undefined),
     restart,
-    // Counters and histograms summed over the workers; a server is up only where every worker has it up (min).
-    metrics: async () => aggregateMetrics((await group.gather({ op: 'metrics' })) as MetricsJson[]),
-    metricsJson: async () => aggregateMetricsJson((await group.gather({ op: 'metrics' })) as MetricsJson[]),
+    // Counters and histograms summed over the workers; a server is up only where every worker has it up (min);
+    // the primary's reload figures once.
+    metrics: async () => aggregateMetrics([...(await group.gather({ op: 'metrics' })) as MetricsJson[], await own.json()]),
+    metricsJson: async () => aggregateMetricsJson([...(await group.gather({ op: 'metrics' })) as MetricsJson[], await own.json()]),
     recentErrors: async () => mergeRecentErrors((await group.gather({ op: 'errors' })) as RecentError[][]),
   });
   /** What the primary holds in Redis, closed once the workers are gone. */

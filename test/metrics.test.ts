@@ -8,41 +8,17 @@ import { send } from './helpers/client.js';
 import { startGroup } from './helpers/group.js';
 import { startOrigin, waitFor } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
+import { sampleKey as key, samples, scrape as scrapeWith } from './helpers/metrics.js';
 
 const TOKEN = 'metrics-test-token';
 process.env.GATEHOUSE_METRICS_TOKEN = TOKEN;
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 
-/** Samples by `name{k="v",…}` with the labels sorted, so the order prom-client prints them in does not matter. */
-function parse(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) continue;
-    const labels = [...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => `${l[1]}="${l[2]}"`).sort();
-    out.set(`${m[1]}{${labels.join(',')}}`, Number(m[3]));
-  }
-  return out;
-}
-
-async function scrape(admin: string): Promise<Map<string, number>> {
-  const r = await send(`${admin}/metrics`, { headers: AUTH });
-  assert.equal(r.status, 200, r.text);
-  assert.match(r.headers['content-type'] ?? '', /^text\/plain; version=0\.0\.4/);
-  return parse(r.text);
-}
-
-const key = (name: string, labels: Record<string, string>): string =>
-  `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',')}}`;
+const scrape = (admin: string): Promise<Map<string, number>> => scrapeWith(admin, AUTH);
 const req = (route: string, upstream: string, method: string, cls: string): string =>
   key('gatehouse_http_requests_total', { route, upstream, method, status_class: cls });
 const count = (route: string, upstream: string, cls: string): string =>
   key('gatehouse_http_request_duration_seconds_count', { route, upstream, status_class: cls });
-
-/** Every sample of a metric (name prefix), for checking that nothing else was counted. */
-function samples(m: Map<string, number>, name: string): [string, number][] {
-  return [...m].filter(([k]) => k.startsWith(`${name}{`));
-}
 
 test('metrics: requests by route, upstream, method and status class, exact; durations; server up then down; the token', async (t) => {
   const origin = await startOrigin(t, (_q, s) => s.end('ok'));
@@ -69,14 +45,14 @@ test('metrics: requests by route, upstream, method and status class, exact; dura
   assert.equal(JSON.parse(bare.text).code, 'GH_ADMIN_UNAUTHORIZED');
 
   const m = await scrape(admin);
-  assert.deepEqual(new Map(samples(m, 'gatehouse_http_requests_total')), new Map([
+  assert.deepEqual(samples(m, 'gatehouse_http_requests_total'), new Map([
     [req('api', 'app', 'GET', '2xx'), 3],
     [req('api', 'app', 'POST', '2xx'), 1],
     [req('gone', '', 'GET', '4xx'), 2],
     [req('gone', '', 'other', '4xx'), 1],
     [req('routes[2]', '', 'GET', '3xx'), 1],
   ]));
-  assert.deepEqual(new Map(samples(m, 'gatehouse_http_request_duration_seconds_count')), new Map([
+  assert.deepEqual(samples(m, 'gatehouse_http_request_duration_seconds_count'), new Map([
     [count('api', 'app', '2xx'), 4], [count('gone', '', '4xx'), 3], [count('routes[2]', '', '3xx'), 1],
   ]));
   assert.equal(m.get(key('gatehouse_http_request_duration_seconds_bucket', { route: 'api', upstream: 'app', status_class: '2xx', le: '+Inf' })), 4);
@@ -120,7 +96,7 @@ routes:
   assert.ok(originSockets.size >= 2, `the requests went through one worker only (${originSockets.size} origin connection)`);
 
   const m = await scrape(`http://127.0.0.1:${adminPort}`);
-  assert.deepEqual(samples(m, 'gatehouse_http_requests_total'), [[req('api', 'app', 'GET', '2xx'), N]]);
+  assert.deepEqual(samples(m, 'gatehouse_http_requests_total'), new Map([[req('api', 'app', 'GET', '2xx'), N]]));
   assert.equal(m.get(count('api', 'app', '2xx')), N);
   // Up in every worker: min(1, 1) = 1, not 2.
   assert.equal(m.get(key('gatehouse_upstream_server_up', { upstream: 'app', server: origin.authority })), 1);

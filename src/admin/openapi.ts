@@ -92,7 +92,7 @@ export function openApi(version: string): object {
       '/api/upstreams/{name}/servers/{id}/drain': { post: serverOp('Drain a server: no new requests, in-flight ones finish') },
       '/api/upstreams/{name}/servers/{id}/enable': { post: serverOp('Take a drained server back') },
       '/api/routes': { get: { ...secured, summary: 'The routes in force', responses: { 200: json({ type: 'object' }, 'Routes'), ...common } } },
-      '/api/config': { get: { ...secured, summary: 'The config in force, its version and hash', responses: { 200: json({ type: 'object' }, 'Config'), ...common } } },
+      '/api/config': { get: { ...secured, summary: 'The config in force, its version and hash, and the last reload (last_reload: at, result, error, version)', responses: { 200: json({ type: 'object' }, 'Config'), ...common } } },
       '/api/cache': { get: { ...secured, summary: 'The shared cache: sizes and bounds, objects, hit ratio, counters', responses: { 200: json(cacheStats, 'Figures'), ...common } } },
       '/api/cache/purge': {
         post: {
@@ -117,7 +117,7 @@ export function openApi(version: string): object {
       },
       '/metrics': {
         get: {
-          ...secured, summary: 'Prometheus metrics: requests by route, upstream, method and status class, durations, server health, cache lookups (a group of workers: all of them, merged)',
+          ...secured, summary: 'Prometheus metrics: requests by route, durations and bytes, attempts per upstream server, retries, refusals by reason, connections, TLS, server health, cache lookups, config reloads (a group of workers: all of them, merged)',
           responses: { 200: { description: 'The Prometheus text format (version 0.0.4)', content: { 'text/plain': { schema: { type: 'string' } } } }, ...common },
         },
       },

@@ -93,7 +93,8 @@ function serialReload(gh: Gatehouse, opts: ProcessOptions): (why: string) => voi
     if (running) { again = true; return; }
     running = true;
     log.info({ file, trigger: why }, 'reloading the config file');
-    reload!().then((c) => gh.reload(c)).then(
+    // A file that does not load is counted here; gh.reload counts the rest (metrics).
+    reload!().then((c) => gh.reload(c), (err: unknown) => { gh.metrics.reloads?.failed(err); throw err; }).then(
       () => { log.level = gh.config.log.level; },
       (err: unknown) => log.error({ file }, `reload failed, keeping the running config:\n${errorText(err)}`),
     ).finally(() => {

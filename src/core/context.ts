@@ -4,12 +4,16 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Peer } from './services.js';
+import type { Peer, RejectReason } from './services.js';
 
 export interface StateKey<T> { readonly name: string; readonly _type?: T }
 export function stateKey<T>(name: string): StateKey<T> {
   return { name };
 }
+
+/** Set by a plugin that refuses a request with a reply of its own rather than a ProxyError (a forward-auth
+ * denial), so that metrics count the refusal (`gatehouse_rejections_total`). */
+export const kRejected = stateKey<RejectReason>('gatehouse.rejected');
 
 /** One forwarding attempt, as the access log shows it. */
 export interface Attempt { server: string; outcome: string; ms: number }

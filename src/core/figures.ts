@@ -30,7 +30,7 @@ export interface RecentError {
 }
 
 /** The last time a config was loaded: at start, or a reload that was applied or refused. */
-export interface ReloadRecord {
+export interface ConfigLoad {
   /** ms since the epoch. */
   time: number;
   ok: boolean;
@@ -40,4 +40,14 @@ export interface ReloadRecord {
   source: string;
   /** Why it was refused (the first problem), when it was. */
   error?: string;
+}
+
+/** The last config reload (`GET /api/config` `last_reload`): when, how it ended, the version then in force. */
+export interface ReloadRecord {
+  /** ISO 8601 time it ended. */
+  at: string;
+  result: 'success' | 'failure';
+  /** Why it failed (the config errors, one per line). */
+  error?: string;
+  version: number;
 }

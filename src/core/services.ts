@@ -1,7 +1,7 @@
 /**
  * Contracts shared between capabilities. A capability provides or consumes these; none imports another.
  */
-import type { MetricFamily, RecentError, ReloadRecord } from './figures.js';
+import type { ConfigLoad, MetricFamily, RecentError, ReloadRecord } from './figures.js';
 
 /** One upstream server as the balancer hands it to the forwarder. Mutable state is kept by its owners:
  * `inflight` and `ewmaMs` by the forwarder, `up` and `upSince` by the health checker; the upstream registry
@@ -51,6 +51,37 @@ export interface PeerObserver {
   observe(peer: Peer, outcome: AttemptOutcome): void;
 }
 
+/**
+ * Why the proxy refused a request or a connection itself (`gatehouse_rejections_total{reason}`): a closed list,
+ * so that the metric's labels stay bounded.
+ */
+export type RejectReason =
+  | 'rate_limited' | 'connection_limit' | 'overloaded' | 'upstream_overflow' | 'body_too_large' | 'headers_too_large'
+  | 'uri_too_long' | 'ip_denied' | 'auth_failed' | 'request_rules' | 'client_timeout' | 'bad_request';
+
+/**
+ * What the listeners and the forwarder report for metrics, outside a request's `logging` phase (observe/metrics.ts
+ * provides it). Every call is cheap, builds no label string and never throws.
+ */
+export interface ProxyMeter {
+  /**
+   * One attempt to a server ended. `status`: the response's, or 0 for a failure on the server's side (connect,
+   * timeout, reset, a cut body); `seconds`: to the response head, or to the failure.
+   */
+  attempt(upstream: string, peer: Peer, status: number, seconds: number): void;
+  /** A retry sent to another server (`sent`), or one the retry budget refused. */
+  retry(upstream: string, sent: boolean): void;
+  /** A connection accepted by an HTTP listener. */
+  connection(listener: string): void;
+  /** A TLS handshake on a listener completed (`ok`) or failed. */
+  handshake(ok: boolean): void;
+  /** A refusal made outside a request's pipeline (connection filters, node:http's parser and timeouts). */
+  rejected(reason: RejectReason): void;
+}
+
+/** A certificate a TLS listener serves: its host names and when it expires (notAfter, unix seconds). */
+export interface CertificateExpiry { names: readonly string[]; notAfter: number }
+
 /** A route as the admin API lists it. */
 export interface AdminRoute { id: string; index: number; match: unknown; action: 'proxy' | 'respond' | 'redirect' | 'none'; upstream?: string }
 
@@ -75,8 +106,8 @@ export interface AdminTarget {
   /** Every upstream and its servers (in a group of workers, every worker's view merged: cluster/). */
   upstreams(): UpstreamInfo[] | Promise<UpstreamInfo[]>;
   routes(): AdminRoute[];
-  /** The config in force, its version (a counter, 1 at start) and a hash of its content. */
-  config(): { version: number; hash: string; config: unknown };
+  /** The config in force, its version (a counter, 1 at start), a hash of its content and the last reload. */
+  config(): { version: number; hash: string; config: unknown; last_reload?: ReloadRecord };
   /** Re-reads the config file; `plan`: only says what would change. Throws a ConfigError for an invalid file. */
   reload(opts: { plan: boolean }): Promise<ReloadResult>;
   /** Listeners bound and not stopping. */
@@ -93,8 +124,8 @@ export interface AdminTarget {
   metricsJson?(): Promise<readonly MetricFamily[]>;
   /** The last requests answered with a 5xx, newest first (a group of workers: every worker's, merged). */
   recentErrors?(): readonly RecentError[] | Promise<readonly RecentError[]>;
-  /** The last config load (start or reload) and how it went. */
-  lastReload?(): ReloadRecord | undefined;
+  /** The last config load (the start, or a reload, successful or not), for the dashboard. */
+  lastReload?(): ConfigLoad | undefined;
 }
 
 /**

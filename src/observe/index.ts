@@ -17,7 +17,10 @@ export { tracing, traceIdOf, type TracingPluginConfig } from './tracing.js';
 export { createSpanExporter, type ExportStats, type OtlpSpan, type SpanExporter, type SpanExporterOptions } from './trace-export.js';
 export { createRecentErrors, mergeRecentErrors, recentErrorsPlugin, type RecentErrors } from './recent-errors.js';
 export { aggregateMetricsJson } from './metrics-json.js';
-export { aggregateMetrics, createMetrics, metricsPlugin, type Metrics, type MetricsJson, type MetricsPluginConfig, type MetricsSources, type MetricsText } from './metrics.js';
+export {
+  aggregateMetrics, createMetrics, metricsPlugin, primaryMetrics, type Metrics, type MetricsJson, type MetricsPluginConfig, type MetricsSources, type MetricsText,
+  type ReloadLog,
+} from './metrics.js';
 
 /** Plugin `access_log`; `trace_ids`: the config has `tracing`, so each line carries the request's `trace_id`. */
 export const accessLog = definePlugin<AccessLogConfig & { trace_ids?: boolean }>({

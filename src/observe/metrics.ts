@@ -2,13 +2,22 @@
  * Prometheus metrics (`GET /metrics` on the admin API): one prom-client Registry per Gatehouse instance, of the
  * process's lifetime (it outlives every config, as the upstream registry does), never prom-client's global one.
  * Requests are counted in the `logging` phase (plugin `metrics`, after the access log): every request, proxied,
- * answered by a route, redirected or failed, once. Labels stay bounded: route ids and upstream names come from
- * the config, methods outside the standard ones are `other`, statuses are classes (`2xx`); never a path.
- * Figures read from elsewhere (server health, cache counters, requests in flight) are read when scraped.
+ * answered by a route, redirected or failed, once. The listeners and the forwarder report through `meter`
+ * (core/services.ts ProxyMeter). Labels stay bounded: route ids, upstream, server and listener names come from
+ * the config or the registry, methods outside the standard ones are `other`, statuses are classes (`2xx`),
+ * refusals one of a closed list of reasons; never a path. Figures kept elsewhere are read when scraped.
  */
-import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { kRejected, type RequestCtx } from '../core/context.js';
 import { definePlugin } from '../core/plugin.js';
-import type { RequestCtx } from '../core/context.js';
+import type { ProxyMeter, RejectReason } from '../core/services.js';
+import { reloadLog, type ReloadLog } from './reload-log.js';
+import { requestStats, serverKey, type RouteRecord } from './request-stats.js';
+import { cacheMetrics, listenerMetrics, serverMetrics, type MetricsSources } from './scraped.js';
+
+export type { MetricsSources } from './scraped.js';
+export type { ReloadLog } from './reload-log.js';
+export type { RouteRecord } from './request-stats.js';
 
 /** What a scrape answers: the Prometheus text format and its content type. */
 export interface MetricsText { contentType: string; text: string }
@@ -16,18 +25,16 @@ export interface MetricsText { contentType: string; text: string }
 /** A registry's figures as JSON (prom-client `getMetricsAsJSON()`), as a worker sends them to its primary. */
 export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
-/** Where the figures not counted per request come from, read at each scrape. */
-export interface MetricsSources {
-  /** Upstreams and their servers (`id` = `host:port`), as the upstream registry lists them. */
-  servers(): readonly { name: string; servers: readonly { id: string; up: boolean; removing?: true }[] }[];
-  /** The shared cache's counters, once a config has made it. */
-  cache(): { hits: number; misses: number; stale: number; revalidated: number; bypass: number } | undefined;
-}
-
 export interface Metrics {
   readonly registry: Registry;
-  /** Counts a finished request (the `logging` phase). `upstream`: the route's upstream when the request has none. */
-  requestDone(ctx: RequestCtx, upstream: string): void;
+  /** What the listeners and the forwarder report (connections, TLS handshakes, attempts, retries, refusals). */
+  readonly meter: ProxyMeter;
+  /** Config reloads; undefined in a worker of a group, whose primary counts them. */
+  readonly reloads: ReloadLog | undefined;
+  /** The figures of a route: looked up once per route and config, then handed to `requestDone`. */
+  route(id: string, upstream: string): RouteRecord;
+  /** Counts a finished request (the `logging` phase) on its route's record. */
+  requestDone(ctx: RequestCtx, route: RouteRecord): void;
   /** A generation's request counter (server/handler.ts `Runtime.inflight`), summed into the in-flight gauge while tracked. */
   track(rt: { inflight: number }): void;
   untrack(rt: { inflight: number }): void;
@@ -35,23 +42,27 @@ export interface Metrics {
   json(): Promise<MetricsJson>;
 }
 
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
-const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+/** Every reason a refusal is counted under; each starts at 0, so that `rate()` sees the series from the start. */
+const REASONS: readonly RejectReason[] = [
+  'rate_limited', 'connection_limit', 'overloaded', 'upstream_overflow', 'body_too_large', 'headers_too_large',
+  'uri_too_long', 'ip_denied', 'auth_failed', 'request_rules', 'client_timeout', 'bad_request',
+];
 
-/** Seconds: from 5 ms (a cache hit) to 30 s (a slow upstream); a long stream lands in +Inf. */
-const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** The refusals among the proxy's own error codes (core/errors.ts), by reason. */
+const REASON_OF = new Map<string, RejectReason>([
+  ['GH_RATE_LIMITED', 'rate_limited'], ['GH_OVERLOADED', 'overloaded'], ['GH_UPSTREAM_OVERLOADED', 'upstream_overflow'],
+  ['GH_BODY_TOO_LARGE', 'body_too_large'], ['GH_HEADERS_TOO_LARGE', 'headers_too_large'], ['GH_URI_TOO_LONG', 'uri_too_long'],
+  ['GH_ACCESS_DENIED', 'ip_denied'], ['GH_UNAUTHORIZED', 'auth_failed'], ['GH_REQUEST_BLOCKED', 'request_rules'],
+  ['GH_REQUEST_DENIED', 'request_rules'], ['GH_BODY_TIMEOUT', 'client_timeout'], ['GH_BAD_REQUEST', 'bad_request'],
+]);
 
-interface Child { inc(): void; observe(seconds: number): void }
-
-export function createMetrics(sources: MetricsSources): Metrics {
+/** `reloads`: count config reloads here (false in a worker of a group). */
+export function createMetrics(sources: MetricsSources, opts: { reloads?: boolean } = {}): Metrics {
   const registry = new Registry();
-  const requests = new Counter({
-    name: 'gatehouse_http_requests_total', help: 'HTTP requests finished, by route, upstream, method and status class',
-    labelNames: ['route', 'upstream', 'method', 'status_class'] as const, registers: [registry],
-  });
-  const duration = new Histogram({
-    name: 'gatehouse_http_request_duration_seconds', help: 'Time from a request\'s arrival to the end of its response, by route, upstream and status class',
-    labelNames: ['route', 'upstream', 'status_class'] as const, buckets: BUCKETS, registers: [registry],
+  const stats = requestStats(registry, () => {
+    const listed = new Set<string>();
+    for (const u of sources.servers()) for (const s of u.servers) listed.add(serverKey(u.name, s.id));
+    return listed;
   });
   const runtimes = new Set<{ inflight: number }>();
   new Gauge({
@@ -62,29 +73,21 @@ export function createMetrics(sources: MetricsSources): Metrics {
       this.set(n);
     },
   });
-  serverGauge(registry, sources);
-  cacheCounter(registry, sources);
-  // One child per label combination, made once: the hot path does one Map lookup.
-  const children = new Map<string, Child>();
-  function childFor(route: string, upstream: string, method: string, cls: string): Child {
-    const key = `${route}\n${upstream}\n${method}\n${cls}`;
-    let c = children.get(key);
-    if (!c) {
-      const counter = requests.labels(route, upstream, method, cls);
-      const hist = duration.labels(route, upstream, cls);
-      c = { inc: () => counter.inc(), observe: (s) => hist.observe(s) };
-      children.set(key, c);
-    }
-    return c;
-  }
+  serverMetrics(registry, sources);
+  cacheMetrics(registry, sources);
+  listenerMetrics(registry, sources);
+  const meter = eventCounters(registry, stats.attempt);
+  const reloads = opts.reloads === false ? undefined : reloadLog(registry);
   return {
-    registry,
-    requestDone(ctx, upstream) {
-      const m = ctx.req.method ?? '';
+    registry, meter, reloads,
+    route: stats.route,
+    requestDone(ctx, route) {
       const status = ctx.status || ctx.res.statusCode;
-      const c = childFor(ctx.route?.id ?? '', ctx.upstreamName ?? upstream, METHODS.has(m) ? m : 'other', CLASSES[Math.floor(status / 100) - 1] ?? 'other');
-      c.inc();
-      c.observe((performance.now() - ctx.start) / 1000);
+      stats.request(route, ctx.req.method ?? '', status, (performance.now() - ctx.start) / 1000, ctx.bytesIn, ctx.bytesOut);
+      if (status < 300) return;
+      const err = ctx.error;
+      const reason = err ? REASON_OF.get(err.code) : ctx.get(kRejected);
+      if (reason !== undefined) meter.rejected(reason);
     },
     track: (rt) => void runtimes.add(rt),
     untrack: (rt) => void runtimes.delete(rt),
@@ -95,49 +98,40 @@ export function createMetrics(sources: MetricsSources): Metrics {
   };
 }
 
-/**
- * 1 when a server takes requests (up, not draining), else 0. Aggregated across workers with `min`: a server is
- * up only where every worker has it up (as `GET /api/upstreams` merges them).
- */
-function serverGauge(registry: Registry, sources: MetricsSources): void {
-  new Gauge({
-    name: 'gatehouse_upstream_server_up', help: 'Whether an upstream server takes requests (1) or not (0: down, ejected or draining)',
-    labelNames: ['upstream', 'server'] as const, registers: [registry], aggregator: 'min',
-    collect() {
-      this.reset();
-      for (const u of sources.servers()) {
-        // A server being removed and one added again at the same address: the new one is the one that counts.
-        const ordered = [...u.servers.filter((s) => s.removing), ...u.servers.filter((s) => !s.removing)];
-        for (const s of ordered) this.set({ upstream: u.name, server: s.id }, s.up ? 1 : 0);
-      }
-    },
-  });
-}
-
-function cacheCounter(registry: Registry, sources: MetricsSources): void {
-  new Counter({
-    name: 'gatehouse_cache_lookups_total', help: 'Cache lookups (this proxy\'s cache) by result: hit, stale (served stale), revalidated, miss, bypass',
-    labelNames: ['result'] as const, registers: [registry],
-    collect() {
-      const c = sources.cache();
-      this.reset();
-      if (!c) return;
-      this.inc({ result: 'hit' }, c.hits);
-      this.inc({ result: 'stale' }, c.stale);
-      this.inc({ result: 'revalidated' }, c.revalidated);
-      this.inc({ result: 'miss' }, c.misses);
-      this.inc({ result: 'bypass' }, c.bypass);
-    },
-  });
+/** The counters of events reported through the meter (none per request on the hot path). */
+function eventCounters(registry: Registry, attempt: ProxyMeter['attempt']): ProxyMeter {
+  const counter = <L extends string>(name: string, help: string, label: L): Counter<L> =>
+    new Counter({ name, help, labelNames: [label] as const, registers: [registry] });
+  const retries = counter('gatehouse_upstream_retries_total', 'Retries: attempts sent to another server after one failed or answered with a status in retry_on_status', 'upstream');
+  const refusedRetries = counter('gatehouse_upstream_retry_budget_exhausted_total', 'Retries not sent because the upstream\'s retry budget was spent', 'upstream');
+  const connections = counter('gatehouse_connections_total', 'Client connections accepted by an HTTP listener', 'listener');
+  const handshakes = counter('gatehouse_tls_handshakes_total', 'TLS handshakes on the listeners, by result: ok, failed', 'result');
+  const rejections = counter('gatehouse_rejections_total', 'Requests and connections the proxy refused itself, by reason (docs/operations.md)', 'reason');
+  for (const reason of REASONS) rejections.inc({ reason }, 0);
+  for (const result of ['ok', 'failed']) handshakes.inc({ result }, 0);
+  return {
+    attempt,
+    retry: (upstream, sent) => (sent ? retries : refusedRetries).inc({ upstream }),
+    connection: (listener) => connections.inc({ listener }),
+    handshake: (ok) => handshakes.inc({ result: ok ? 'ok' : 'failed' }),
+    rejected: (reason) => rejections.inc({ reason }),
+  };
 }
 
 /**
- * The figures of every worker of a group as one (the primary's `GET /metrics`): counters and histograms summed,
- * `gatehouse_upstream_server_up` the minimum (aggregator `min`).
+ * The figures of every worker of a group as one (the primary's `GET /metrics`), with the primary's own (config
+ * reloads): counters and histograms summed, gauges as each one's `aggregator` says (server up: the minimum…).
  */
 export async function aggregateMetrics(lists: MetricsJson[]): Promise<MetricsText> {
   const merged = AggregatorRegistry.aggregate(lists);
   return { contentType: merged.contentType, text: await merged.metrics() };
+}
+
+/** The primary's own metrics (config reloads, which happen there), merged with the workers' by `aggregateMetrics`. */
+export function primaryMetrics(): { reloads: ReloadLog; json(): Promise<MetricsJson> } {
+  const registry = new Registry();
+  const reloads = reloadLog(registry);
+  return { reloads, json: () => registry.getMetricsAsJSON() as Promise<MetricsJson> };
 }
 
 /** Options of the `metrics` plugin: the instance's metrics, and each route's upstream by route index. */
@@ -149,9 +143,15 @@ export const metricsPlugin = definePlugin<MetricsPluginConfig | undefined>({
   create(cfg) {
     if (!cfg) return {};
     const { metrics, upstreams } = cfg;
+    // Each route's record, found on its first request of this config: a request then indexes an array.
+    const records: (RouteRecord | undefined)[] = [];
+    let unrouted: RouteRecord | undefined;
     return {
       global: {
-        logging: (ctx) => metrics.requestDone(ctx, ctx.route ? upstreams[ctx.route.index] ?? '' : ''),
+        logging(ctx) {
+          const r = ctx.route;
+          metrics.requestDone(ctx, r ? (records[r.index] ??= metrics.route(r.id, upstreams[r.index] ?? '')) : (unrouted ??= metrics.route('', '')));
+        },
       },
     };
   },

@@ -5,7 +5,7 @@
  * goes back to the client as it is. An unreachable or slow auth service is a 503, never a pass.
  */
 import { request } from 'undici';
-import type { RequestCtx } from '../core/context.js';
+import { kRejected, type RequestCtx } from '../core/context.js';
 import { HOP_BY_HOP } from '../core/headers.js';
 import { errors } from '../core/errors.js';
 import type { Reply } from '../core/plugin.js';
@@ -48,6 +48,7 @@ export function forwardAuth(cfg: ForwardAuthConfig): (ctx: RequestCtx) => Promis
       if (v === undefined || HOP_BY_HOP.has(k) || k === 'content-length' || k === 'server' || k === 'x-powered-by') continue;
       replyHeaders[k] = v;
     }
+    ctx.set(kRejected, 'auth_failed');
     return { reply: { status: res.statusCode, headers: replyHeaders, body }, copy: [] };
   };
 }

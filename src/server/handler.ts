@@ -11,6 +11,7 @@ import { grpcStatusFields, isGrpc } from '../core/grpc.js';
 import { permanentRedirect } from '../core/headers.js';
 import { runVerdicts, type CompiledPhases } from '../core/pipeline.js';
 import type { Verdict } from '../core/plugin.js';
+import type { ProxyMeter } from '../core/services.js';
 import { cutResponse, errorReply, sendReply } from './reply.js';
 import { clientAddress, hostName, readHead, requestIdFor } from './request-head.js';
 import { normalTarget, originForm } from './request-target.js';
@@ -53,6 +54,8 @@ export interface Runtime {
   idleWaiters: (() => void)[];
   /** Requests of this generation that asked for a WebSocket and are not closed (drained with a Close 1001). */
   upgrades?: Set<RequestCtx>;
+  /** Where the listeners report connections, handshakes and refusals (metrics). */
+  readonly meter?: ProxyMeter | undefined;
 }
 
 /**

@@ -5,6 +5,8 @@ import { errors } from '../core/errors.js';
 import type { SecureContext } from 'node:tls';
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Http2Server } from 'node:http2';
+import type { Duplex } from 'node:stream';
+import type { CertificateExpiry, RejectReason } from '../core/services.js';
 import { goAwayUpgrades, handleCheckContinue, handleRequest, type ListenerState, type Runtime } from './handler.js';
 import { handleExtendedConnect, handleUpgrade } from './upgrade.js';
 import { serveStreams } from './h2-stream.js';
@@ -26,6 +28,8 @@ export interface SecureOptions {
   noSniContext?: () => SecureContext | undefined;
   /** Answers OCSPRequest events (stapling), when the certificates name a responder. */
   ocsp?: (cert: Buffer, issuer: Buffer, cb: (err: Error | null, resp?: Buffer) => void) => void;
+  /** The certificates served and when they expire (metrics). */
+  certificates?: () => readonly CertificateExpiry[];
   close(): void;
 }
 
@@ -45,6 +49,10 @@ export interface Listener {
   closeIdle(): void;
   /** Open connections (HTTP/1.1 and HTTP/2). */
   connections(): number;
+  /** Open client connections, for metrics; undefined where they are not counted (layer 4 listeners). */
+  open?(): number;
+  /** The certificates a TLS listener serves now (metrics). */
+  certificates?(): readonly CertificateExpiry[];
   /** HTTP/2 GOAWAY on every session (open streams finish); HTTP/1.1 connections are left as they are. */
   goAway(): void;
   /** Closes every connection now. */
@@ -95,10 +103,34 @@ function onConnect(this: ListenerState, req: IncomingMessage, socket: Socket | S
 function onConnection(this: ListenerState, socket: Socket): void {
   for (const f of this.runtime.global.connectionFilter) {
     if (!f(socket)) {
+      this.runtime.meter?.rejected('connection_limit');
       socket.destroy();
       return;
     }
   }
+}
+
+/** node:http's own answers to a request its parser or timeouts refuse (as it sends them without a listener). */
+const CLIENT_ERRORS: Record<string, [RejectReason, string]> = {
+  HPE_HEADER_OVERFLOW: ['headers_too_large', '431 Request Header Fields Too Large'],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: ['bad_request', '413 Payload Too Large'],
+  ERR_HTTP_REQUEST_TIMEOUT: ['client_timeout', '408 Request Timeout'],
+};
+
+/**
+ * A request node:http refuses before it reaches the handler: a head past `limits.header_size` (431), one that
+ * took longer than `limits.header_timeout` (408), one it cannot parse (400). Counted, then answered exactly as
+ * node:http does when nobody listens for 'clientError' (a connection reset or aborted is not a refusal).
+ */
+function onClientError(this: ListenerState, err: NodeJS.ErrnoException, socket: Duplex): void {
+  const code = err.code ?? '';
+  const known = CLIENT_ERRORS[code] ?? (code.startsWith('HPE_') ? ['bad_request', '400 Bad Request'] as const : undefined);
+  if (known) this.runtime.meter?.rejected(known[0]);
+  const pending = (socket as Duplex & { _httpMessage?: { _headerSent?: boolean } | null })._httpMessage;
+  if (socket.writable && (!pending || !pending._headerSent)) {
+    socket.write(`HTTP/1.1 ${known?.[1] ?? '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
+  }
+  socket.destroy(err);
 }
 
 export async function openListener(config: ListenerConfig, runtime: Runtime, opts: ServerOptions, secure?: SecureOptions): Promise<Listener> {
@@ -142,12 +174,13 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     const { createServer: createHttpsServer } = await import('node:https');
     server = createHttpsServer({ ...httpOptions, ...secure.options, SNICallback: sniCallback }) as unknown as Server;
   }
-  const tls = live ? wireTls(server, live) : undefined;
+  const tls = live ? wireTls(server, live, state) : undefined;
   // Every socket, so that HTTP/2 servers (which have no closeAllConnections) can be closed too.
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
+    state.runtime.meter?.connection(state.name);
   });
   const sessions = new Map<H2Session, SessionUpkeep>();
   server.on('session', (session: H2Session) => {
@@ -165,6 +198,7 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
   if ((!secure && config.h2c) || secure?.h2) serveStreams(server as unknown as Http2Server, onRequest);
   server.on('checkContinue', handleCheckContinue.bind(state));
   server.on('connect', onConnect.bind(state));
+  if (!config.h2c) server.on('clientError', onClientError.bind(state));
   server.on('upgrade', handleUpgrade.bind(state));
   if (opts.accept) wireAccept(server, opts.accept, secure === undefined);
   const { host, port } = parseAddress(config.address);
@@ -190,6 +224,8 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
       return true;
     },
     connections: () => sockets.size,
+    open: () => sockets.size,
+    certificates: () => live?.current.certificates?.() ?? [],
     goAway() {
       for (const [s, upkeep] of sessions) {
         if (s.closed) continue;
@@ -243,7 +279,7 @@ function wireAccept(server: Server, accept: NonNullable<ServerOptions['accept']>
  * hours (a stolen key opens at most half a day of recorded sessions), all through `live.current`, which a
  * reload replaces (`update`): new connections get the new certificates; open ones keep theirs.
  */
-function wireTls(server: Server, live: { current: SecureOptions }): { update(next: SecureOptions): void } {
+function wireTls(server: Server, live: { current: SecureOptions }, state: ListenerState): { update(next: SecureOptions): void } {
   const tlsServer = server as unknown as {
     setTicketKeys(keys: Buffer): void; setSecureContext(o: Record<string, unknown>): void;
     requestCert: boolean; rejectUnauthorized: boolean; _sharedCreds: SecureContext;
@@ -272,6 +308,9 @@ function wireTls(server: Server, live: { current: SecureOptions }): { update(nex
     if (intercept) intercept(s, next);
     else next(s);
   });
+  server.on('secureConnection', () => state.runtime.meter?.handshake(true));
+  // A listener changes nothing: the TLS server destroys the socket either way.
+  server.on('tlsClientError', () => state.runtime.meter?.handshake(false));
   server.on('OCSPRequest', (cert: Buffer, issuer: Buffer, cb: (err: Error | null, resp?: Buffer) => void) => {
     if (live.current.ocsp) live.current.ocsp(cert, issuer, cb);
     else cb(null);

@@ -8,6 +8,7 @@ import { unwatchFile, watchFile } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
+import type { CertificateExpiry } from '../core/services.js';
 import { checkPair, readCaBundle, readPair, type CheckedPair } from './pem.js';
 import type { TlsConfig } from './schema.js';
 
@@ -18,7 +19,7 @@ export const INTERMEDIATE_CIPHERS = [
   'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
-interface Pair { cert: string; key: string; names: string[]; keyType: string; context: SecureContext }
+interface Pair { cert: string; key: string; names: string[]; keyType: string; context: SecureContext; expiry: CertificateExpiry }
 
 export interface CertStore {
   /** Adds or replaces the managed (ACME) pair; its names take precedence. Throws on a broken pair. */
@@ -35,6 +36,8 @@ export interface CertStore {
   /** The context for clients without SNI when the server itself has no default certificate, else undefined. */
   noSniContext(): SecureContext | undefined;
   names(): string[][];
+  /** Each certificate's names (its DNS SANs, else its subject CN) and notAfter, in unix seconds. */
+  expiry(): CertificateExpiry[];
   close(): void;
 }
 
@@ -45,7 +48,9 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
 
   const fromChecked = ({ cert, key, x509 }: CheckedPair): Pair => {
     const names = (x509.subjectAltName ?? '').split(',').map((s) => s.trim()).filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4).toLowerCase());
-    return { cert, key, names, keyType: x509.publicKey.asymmetricKeyType ?? 'unknown', context: createSecureContext({ cert, key, ...contextOptions }) };
+    const cn = /(?:^|\n)CN=([^\n]*)/.exec(x509.subject)?.[1];
+    const expiry = { names: names.length || cn === undefined ? names : [cn.toLowerCase()], notAfter: Date.parse(x509.validTo) / 1000 };
+    return { cert, key, names, keyType: x509.publicKey.asymmetricKeyType ?? 'unknown', context: createSecureContext({ cert, key, ...contextOptions }), expiry };
   };
 
   const load = (certPath: string, keyPath: string): Pair => fromChecked(readPair(certPath, keyPath));
@@ -119,6 +124,7 @@ export function createCertStore(cfg: TlsConfig, baseDir: string, log: Logger): C
     },
     noSniContext: () => (certless ? fallback()?.context : undefined),
     names: () => allPairs().map((p) => p.names),
+    expiry: () => allPairs().map((p) => p.expiry),
     close() { for (const [f, fn] of watched) unwatchFile(f, fn); },
   };
 }

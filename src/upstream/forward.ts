@@ -18,6 +18,7 @@ import type { UpstreamRuntime } from './pool.js';
 import { isIdempotent, mayRetry, retryableError } from './retry.js';
 import { fromUndici } from './undici-errors.js';
 import { armGrpcDeadline, takeGrpcStatus } from './grpc.js';
+import { answeredHere } from './max-forwards.js';
 
 export interface ForwardRoute {
   readonly upstream: UpstreamRuntime;
@@ -91,6 +92,9 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   /** Compresses the body on its way to the client (`compress`). */
   private encoder: Transform | undefined;
   private readonly attemptStart = performance.now();
+  /** The final response's status and when its head came (0: none yet). */
+  private status = 0;
+  private headAt = 0;
   private grpcStatus: [string, string][] | undefined; // of a Trailers-Only upstream head, sent as trailers
 
   constructor(private readonly ex: Exchange, private readonly peer: Peer, private queued: boolean) {}
@@ -117,6 +121,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.queued) { this.queued = false; up.pending--; }
     this.ex.ctx.abortUpstream = undefined;
     if (this.ex.ctx.attempts) this.ex.ctx.attempts.push({ server: this.peer.authority, outcome, ms: performance.now() - this.attemptStart });
+    // One observation per attempt: its response's status class, or an error on the server's side (a client
+    // that left before a response says nothing about the server).
+    const failed = outcome.startsWith('GH_UPSTREAM');
+    if (failed || this.headAt) up.meter?.attempt(up.name, this.peer, failed ? 0 : this.status, ((failed ? performance.now() : this.headAt) - this.attemptStart) / 1000);
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -134,7 +142,9 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       return true;
     }
     const up = route.upstream;
-    recordLatency(this.peer, performance.now() - this.attemptStart);
+    this.status = status;
+    this.headAt = performance.now();
+    recordLatency(this.peer, this.headAt - this.attemptStart);
     up.observer?.observe(this.peer, status >= 500 ? 'failure' : 'ok');
     if (up.config.retry_on_status.includes(status) && this.retryStatus(status)) return true;
     this.started = true;
@@ -285,11 +295,6 @@ function failed(ex: Exchange, err: ProxyError): void {
   ex.route.fail(ex.ctx, err);
 }
 
-function maxForwards(ctx: RequestCtx): number | undefined {
-  const v = ctx.req.headers['max-forwards'];
-  return typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : undefined;
-}
-
 function pickPeer(ex: Exchange): Peer | undefined {
   const filters = ex.route.peerFilters;
   if (filters.length) {
@@ -340,6 +345,7 @@ function attempt(ex: Exchange, peer: Peer): void {
   ctx.abortUpstream = handler;
   peer.inflight++;
   up.inflight++;
+  if (ex.tried) up.meter?.retry(up.name, true); // a server was tried before this one
   ctx.upstreamStart = performance.now();
   if (route.mirror && ctx.attempts === undefined && (ex.body === null || ex.body instanceof Buffer)) {
     mirror(ctx, route.mirror, req.path, req.headers, ex.body as Buffer | null);
@@ -359,13 +365,7 @@ function start(ex: Exchange): void {
 
 /** Forwards the request to the route's upstream; the response (or the error page) goes to the client. */
 export function forward(ctx: RequestCtx, route: ForwardRoute, tap?: ResponseTap): void {
-  const m = ctx.req.method;
-  // RFC 9110 7.6.2: an OPTIONS or TRACE whose Max-Forwards is 0 is answered here, as its final recipient.
-  if ((m === 'OPTIONS' || m === 'TRACE') && maxForwards(ctx) === 0) {
-    const notAllowed = errors.methodNotAllowed();
-    if (m === 'TRACE') return route.fail(ctx, notAllowed);
-    return route.reply(ctx, { status: 200, headers: { allow: notAllowed.opts.headers!.allow! } });
-  }
+  if (answeredHere(ctx, route)) return;
   if (ctx.expectContinue && ctx.head.hasBody && !ctx.res.headersSent) {
     // Everything before forwarding passed: now the client may send its body (RFC 9110 10.1.1).
     ctx.expectContinue = false;

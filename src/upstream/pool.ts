@@ -10,7 +10,7 @@ import { Pool } from 'undici';
 import { serverIdOf, serverTransport } from '../core/addresses.js';
 import type { RequestCtx } from '../core/context.js';
 import { cookieValue } from '../core/headers.js';
-import type { Peer, PeerObserver, Selector } from '../core/services.js';
+import type { Peer, PeerObserver, ProxyMeter, Selector } from '../core/services.js';
 import type { RetryBudget } from './retry-budget.js';
 import type { UpstreamBaseConfig } from './schema.js';
 
@@ -30,6 +30,8 @@ export interface UpstreamRuntime {
   /** The hash key of a request, for `balance: hash`. */
   readonly hashKey: ((ctx: RequestCtx) => string | undefined) | undefined;
   readonly budget: RetryBudget;
+  /** Where attempts and retries are counted (metrics), when the proxy keeps metrics. */
+  readonly meter?: ProxyMeter | undefined;
   /** Lower-cased `host:port` of every server. */
   readonly authorities: ReadonlySet<string>;
   /** Requests in flight to this upstream (max_requests). */

@@ -18,7 +18,7 @@
  */
 import type { Pool } from 'undici';
 import {
-  RegistryError, type Peer, type PeerMonitor, type Selector, type ServerDiff, type ServerInfo, type ServerSource,
+  RegistryError, type Peer, type PeerMonitor, type ProxyMeter, type Selector, type ServerDiff, type ServerInfo, type ServerSource,
   type ServerSpec, type UpstreamInfo, type UpstreamRegistry,
 } from '../core/services.js';
 import { createPeer, createPool, hashKeyOf, poolKey, serverSpec, tlsOptions, type Affinity, type UpstreamRuntime } from './pool.js';
@@ -38,6 +38,8 @@ export interface RegistryDeps<C extends UpstreamBaseConfig> {
   hashKey?(cfg: C): string | undefined;
   /** Longest wait for a removed server's in-flight requests before its pool is destroyed (ms). */
   drainTimeout(): number;
+  /** Counts each upstream's attempts and retries (metrics). */
+  meter?: ProxyMeter | undefined;
 }
 
 interface Server {
@@ -105,7 +107,7 @@ export function createRegistry<C extends UpstreamBaseConfig>(deps: RegistryDeps<
   function newEntry(name: string, cfg: C): Entry<C> {
     const runtime: Mutable<UpstreamRuntime> = {
       name, config: cfg, peers: [], selector: NONE, observer: undefined, affinity: undefined, hashKey: undefined,
-      budget: retryBudget({ percent: 100, windowMs: 1000, minRetries: 0 }), authorities: new Set<string>(), inflight: 0, pending: 0,
+      budget: retryBudget({ percent: 100, windowMs: 1000, minRetries: 0 }), meter: deps.meter, authorities: new Set<string>(), inflight: 0, pending: 0,
       pool: (peer) => pools.get(peer)!,
       tls: () => e.tls,
     };

@@ -31,5 +31,7 @@ export function mayRetry(ctx: RequestCtx, up: UpstreamRuntime, bodyBuffered: boo
   if (failures > up.config.retries) return false;
   const body = ctx.body ?? ctx.req;
   if (ctx.head.hasBody && !bodyBuffered && (body.readableDidRead || body.readableEnded)) return false;
-  return up.budget.tryRetry();
+  if (up.budget.tryRetry()) return true;
+  up.meter?.retry(up.name, false);
+  return false;
 }

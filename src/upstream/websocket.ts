@@ -98,6 +98,7 @@ function attempt(hs: Handshake, peer: Peer): void {
   } catch (err) {
     return route.forward.fail(ctx, err instanceof ProxyError ? err : errors.internal(err));
   }
+  if (hs.tried.size) up.meter?.retry(up.name, true); // a server was tried before this one
   ctx.upstreamStart = performance.now();
   const creq = request({ method: req.method, path: req.path, headers: headerObject(req.headers), createConnection: () => connectTo(peer, route) });
   // Connect, then the response head, each within the upstream's timeouts.
@@ -135,6 +136,7 @@ function settleHead(hs: Handshake, peer: Peer, status: number): void {
   const up = hs.route.forward.upstream;
   hs.ctx.upstreamMs = performance.now() - hs.ctx.upstreamStart;
   up.observer?.observe(peer, status >= 500 ? 'failure' : 'ok');
+  up.meter?.attempt(up.name, peer, status, hs.ctx.upstreamMs / 1000);
 }
 
 function onError(hs: Handshake, peer: Peer, err: ProxyError): void {
@@ -145,6 +147,7 @@ function onError(hs: Handshake, peer: Peer, err: ProxyError): void {
     return;
   }
   up.observer?.observe(peer, 'failure');
+  up.meter?.attempt(up.name, peer, 0, (performance.now() - ctx.upstreamStart) / 1000);
   (ctx.attempts ??= []).push({ server: peer.authority, outcome: err.code, ms: performance.now() - ctx.upstreamStart });
   // Nothing was sent but a GET head: a refused or timed-out connection is tried on another server.
   if (err.opts.retryable && ctx.attempts.length <= up.config.retries) {

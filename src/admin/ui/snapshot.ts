@@ -3,7 +3,7 @@
  * and live figures, the last 5xx requests and the config in force, all from what `AdminTarget` offers, so
  * that it reads the same from one process and from the primary of a group of workers.
  */
-import type { MetricFamily, RecentError, ReloadRecord } from '../../core/figures.js';
+import type { ConfigLoad, MetricFamily, RecentError } from '../../core/figures.js';
 import type { AdminTarget, ServerInfo } from '../../core/services.js';
 import { figuresBetween, readHistogram, ROUTE_DURATION, SERVER_DURATION, UNKNOWN, type Figures, type Series } from './figures.js';
 
@@ -23,7 +23,7 @@ export interface Snapshot {
   routes: RouteFigures[];
   upstreams: { name: string; servers: ServerFigures[] }[];
   errors: readonly RecentError[];
-  config: { version: number; hash: string; lastReload: ReloadRecord | null };
+  config: { version: number; hash: string; lastReload: ConfigLoad | null };
 }
 
 /** The figures cover the last 10 s: steady enough to read, quick to show an outage. */
