@@ -31,6 +31,7 @@ import { serveWorker, WORKER_ENV, workerCount, workerHooks } from '../workers.js
 import { runPrimary } from './primary.js';
 import { cmdInit, InitError } from './init.js';
 import { cmdTest } from './test-command.js';
+import { cmdTop } from './top.js';
 
 /** `--plugin FILE`, repeatable (docs/plugins.md). */
 const PLUGIN = { type: 'string', multiple: true } as const;
@@ -224,7 +225,7 @@ function version(): string {
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   init: (args) => cmdInit(args, out), run: cmdRun, proxy: cmdProxy, reload: (args) => cmdReload(args, out), validate: cmdValidate, schema: cmdSchema, explain: cmdExplain, 'hash-password': cmdHashPassword,
-  test: (args) => cmdTest(args, out),
+  test: (args) => cmdTest(args, out), top: (args) => cmdTop(args, out),
 };
 
 /** Runs the CLI; resolves to the exit code. */
