@@ -4,10 +4,10 @@
  * fixture file or config reported with file, line, column and key (exit 2).
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runCli } from './helpers/cli.js';
+import { ROOT, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
 const HASH = '$scrypt$ln=15,r=8,p=1$SsV7tIgCtBsQ2FvLtaeryw==$ckE4x96wyWl10FS68nAnrfAGyovfhAHYKKm3D3ic+Og='; // "pw"
@@ -178,4 +178,20 @@ test('cli test: an invalid fixture file is listed with file, line, column and ke
   const usage = await runCli(['test', '-c', badConfig.config]);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /test needs a FIXTURES file/);
+});
+
+/** The fenced block of docs/cli.md whose first line is `first`. */
+function docBlock(doc: string, first: string): string {
+  const block = [...doc.matchAll(/```\w*\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.startsWith(first));
+  assert.ok(block, `docs/cli.md has a block starting with ${first}`);
+  return block;
+}
+
+test('cli test: the example of docs/cli.md passes as shown', async () => {
+  const doc = readFileSync(join(ROOT, 'docs/cli.md'), 'utf8');
+  const f = files(docBlock(doc, '# fixtures.yaml'));
+  writeFileSync(f.config, docBlock(doc, '# gatehouse.yaml'));
+  const r = await runCli(['test', '-c', f.config, f.fixtures], { cwd: join(f.config, '..') });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(`$ gatehouse test -c gatehouse.yaml fixtures.yaml\n${r.stdout}`, docBlock(doc, '$ gatehouse test'));
 });
