@@ -9,6 +9,7 @@ import { ProxyError } from './core/errors.js';
 import type { NamedInstance } from './core/pipeline.js';
 import type { AppServices, Hooks, Reply } from './core/plugin.js';
 import { createPlugins, pluginSteps } from './plugins.js';
+import type { RateShared } from './protect/index.js';
 import type { GatehouseConfig, RouteConfig } from './schema.js';
 
 export interface Decision {
@@ -20,14 +21,20 @@ export interface Decision {
   outcome: string;
   /** The request ends here (an answer or a refusal). */
   stops: boolean;
+  /** When it stops: the status, and the error code of a refusal. */
+  status?: number;
+  code?: string;
 }
 
 /** The plugins whose decisions are shown, created from the registry (so in the proxy's order). */
 const CHECKED = new Set(['tls', 'access', 'request_rules', 'auth', 'rate_limit', 'limits']);
 
-/** The protection plugins for `config`, in the proxy's order (closed with closePlugins). */
-export function checkPlugins(config: GatehouseConfig, app: AppServices): Promise<NamedInstance<RouteConfig>[]> {
-  return createPlugins(pluginSteps(config, { challenges: new Map(), userPlugins: [] }).filter((s) => CHECKED.has(s.name)), app);
+/**
+ * The protection plugins for `config`, in the proxy's order (closed with closePlugins). `shared`: where rate
+ * limits count (this process's memory by default; `gatehouse test` gives a store on its own clock).
+ */
+export function checkPlugins(config: GatehouseConfig, app: AppServices, shared?: RateShared): Promise<NamedInstance<RouteConfig>[]> {
+  return createPlugins(pluginSteps(config, { challenges: new Map(), userPlugins: [], shared }).filter((s) => CHECKED.has(s.name)), app);
 }
 
 const cidrs = (a: { allow?: string[] | undefined; deny?: string[] | undefined }): string =>
@@ -72,12 +79,14 @@ function replyText(r: Reply): string {
   return `answers ${r.status}${location ? ` → ${String(location)}` : ''}`;
 }
 
-async function outcomeOf(hook: (ctx: RequestCtx) => unknown, ctx: RequestCtx): Promise<{ outcome: string; stops: boolean }> {
+interface Outcome { outcome: string; stops: boolean; answer?: Reply | ProxyError }
+
+async function outcomeOf(hook: (ctx: RequestCtx) => unknown, ctx: RequestCtx): Promise<Outcome> {
   try {
     const v = (await hook(ctx)) as Reply | undefined;
-    return v === undefined ? { outcome: 'passes', stops: false } : { outcome: replyText(v), stops: true };
+    return v === undefined ? { outcome: 'passes', stops: false } : { outcome: replyText(v), stops: true, answer: v };
   } catch (err) {
-    if (err instanceof ProxyError) return { outcome: `refused: ${err.status} ${err.code}`, stops: true };
+    if (err instanceof ProxyError) return { outcome: `refused: ${err.status} ${err.code}`, stops: true, answer: err };
     return { outcome: `not checked: ${(err as Error).message}`, stops: false };
   }
 }
@@ -87,6 +96,8 @@ export interface CheckInput {
   listener: string;
   /** undefined: the checks before routing (earlyRequestFilter); else the matched route's (requestFilter). */
   route?: { config: RouteConfig; index: number } | undefined;
+  /** Given the reply or the refusal of the hook that stops the request. */
+  answered?: (answer: Reply | ProxyError) => void;
 }
 
 /** Runs one phase's hooks of every plugin, in order, until one answers or refuses. */
@@ -99,10 +110,12 @@ export async function runChecks(plugins: readonly NamedInstance<RouteConfig>[], 
     const what = setting(p.name, input.config, input.listener, route) ?? p.name;
     for (const hook of hooks.map((h) => h?.[phase]).filter((h) => h !== undefined)) {
       const skipped = notRun(p.name, route);
-      const d = skipped ? { outcome: skipped, stops: false } : await outcomeOf(hook as (ctx: RequestCtx) => unknown, ctx);
+      const { answer, ...d }: Outcome = skipped ? { outcome: skipped, stops: false } : await outcomeOf(hook as (ctx: RequestCtx) => unknown, ctx);
       // A rate limit passes a single request; say what happens past it.
       if (p.name === 'rate_limit' && !d.stops) d.outcome = 'passes (past the rate and burst: 429 GH_RATE_LIMITED)';
-      if (d.stops || what !== p.name || skipped) out.push({ plugin: p.name, setting: what, ...d });
+      const stop = answer && { status: answer.status, ...(answer instanceof ProxyError ? { code: answer.code } : {}) };
+      if (d.stops || what !== p.name || skipped) out.push({ plugin: p.name, setting: what, ...d, ...stop });
+      if (answer) input.answered?.(answer);
       if (d.stops) return out;
     }
   }

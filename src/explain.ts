@@ -6,14 +6,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import pino from 'pino';
 import { RequestCtx } from './core/context.js';
+import { errors, ProxyError } from './core/errors.js';
 import { permanentRedirect } from './core/headers.js';
-import type { AppServices } from './core/plugin.js';
+import type { AppServices, Hooks, Phases, Reply, ResponseHead, UpstreamRequest } from './core/plugin.js';
 import { checkPlugins, runChecks, type Decision } from './explain-checks.js';
 import { closePlugins } from './plugins.js';
-import { compileRoute, type NamedInstance } from './core/pipeline.js';
-import type { UpstreamRequest } from './core/plugin.js';
+import { compileGlobal, compileRoute, runVerdicts, type NamedInstance } from './core/pipeline.js';
+import { memoryStore } from './protect/index.js';
 import { explainRoute, RouteTable, routing } from './routing/index.js';
 import { hostName, readHead, requestIdFor } from './server/request-head.js';
+import { errorReply } from './server/reply.js';
 import { normalTarget } from './server/request-target.js';
 import type { GatehouseConfig, RouteConfig } from './schema.js';
 import { upstreamRequestHeaders } from './upstream/index.js';
@@ -43,9 +45,72 @@ export interface Explanation {
   upstreamPath?: string;
   upstream?: { name: string; balance: string; servers: string[] };
   headers?: [string, string][];
+  /** What the proxy answers itself, in fields (`gatehouse test` compares them). */
+  answer: Answer;
+}
+
+export interface Answer {
+  /** The status the proxy answers with; undefined when the request goes upstream (whose status it is). */
+  status?: number;
+  /** The error code of a refusal. */
+  code?: string;
+  /**
+   * Response headers the proxy sets: those of its reply (Location, Retry-After, WWW-Authenticate…), then the
+   * route's headers.response, RateLimit, HSTS; on a proxied request, those it adds to the upstream's response.
+   */
+  headers: [string, string][];
+}
+
+export interface ExplainerOptions {
+  /** The config file's directory (key files of auth.jwt). */
+  baseDir?: string;
+  /**
+   * The rate limits' clock in ms (performance.now() by default). With a clock, rate limits count in a store of
+   * their own, kept across the requests explained: `gatehouse test` sends a fixture's repeats on its clock.
+   */
+  clock?: () => number;
+}
+
+/** Explains requests one after another against one set of plugins (so rate limits count across them). */
+export interface Explainer {
+  explain(input: ExplainInput): Promise<Explanation>;
+  close(): Promise<void>;
+}
+
+/** A plugin whose hooks for a route are made once: a rate limit keeps its count from one request to the next. */
+function oncePerRoute<R>(p: NamedInstance<R>): NamedInstance<R> {
+  const made = new Map<number, Hooks | undefined>();
+  const { instance } = p;
+  const forRoute = instance.forRoute && ((route: R, index: number): Hooks | undefined => {
+    if (!made.has(index)) made.set(index, instance.forRoute!(route, index));
+    return made.get(index);
+  });
+  return { name: p.name, instance: { ...instance, ...(forRoute ? { forRoute } : {}), close: () => instance.close?.() } };
+}
+
+export async function createExplainer(config: GatehouseConfig, opts: ExplainerOptions = {}): Promise<Explainer> {
+  const app: AppServices = { log: pino({ level: 'silent' }), baseDir: opts.baseDir ?? '.', address: () => undefined };
+  const plugins: NamedInstance<RouteConfig>[] = [oncePerRoute({ name: 'routing', instance: await routing.create(undefined, app) })];
+  const clock = opts.clock;
+  const shared = clock && { store: (maxKeys: number) => memoryStore({ maxKeys, now: clock }) };
+  const protect = (await checkPlugins(config, app, shared)).map(oncePerRoute);
+  return {
+    explain: (input) => explainWith(config, input, { ...prepare(config, input), plugins, protect }),
+    close: () => closePlugins(protect, app),
+  };
 }
 
 export async function explain(config: GatehouseConfig, input: ExplainInput): Promise<Explanation> {
+  const e = await createExplainer(config, input.baseDir !== undefined ? { baseDir: input.baseDir } : {});
+  try {
+    return await e.explain(input);
+  } finally {
+    await e.close();
+  }
+}
+
+/** The request as the server would have read it: a context with its head, target, host and client address. */
+function prepare(config: GatehouseConfig, input: ExplainInput): { ctx: RequestCtx; msg: IncomingMessage; listener: string } {
   const url = new URL(input.url, 'http://localhost');
   const listener = input.listener ?? config.listeners[0]!.name;
   const raw: string[] = [];
@@ -67,27 +132,46 @@ export async function explain(config: GatehouseConfig, input: ExplainInput): Pro
   ctx.host = hostName(ctx.head.hostHeader);
   ctx.requestId = requestIdFor(ctx.head);
   ctx.clientIp = clientIp;
-
-  const app: AppServices = { log: pino({ level: 'silent' }), baseDir: input.baseDir ?? '.', address: () => undefined };
-  const plugins: NamedInstance<RouteConfig>[] = [{ name: 'routing', instance: await routing.create(undefined, app) }];
-  const protect = await checkPlugins(config, app);
-  try {
-    return await explainWith(config, input, { ctx, msg, listener, plugins, protect });
-  } finally {
-    await closePlugins(protect, app);
-  }
+  return { ctx, msg, listener };
 }
 
 interface Prepared {
   ctx: RequestCtx;
   msg: IncomingMessage;
   listener: string;
+  /** routing, whose respond and redirect replies are the route's answer. */
   plugins: NamedInstance<RouteConfig>[];
   protect: NamedInstance<RouteConfig>[];
 }
 
-async function explainWith(config: GatehouseConfig, input: ExplainInput, { ctx, msg, listener, plugins, protect }: Prepared): Promise<Explanation> {
-  const before = await runChecks(protect, ctx, { config, listener });
+/** A flat [name, value, …] header list as pairs. */
+function pairs(list: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < list.length; i += 2) out.push([list[i]!, list[i + 1]!]);
+  return out;
+}
+
+/**
+ * What the proxy itself answers, as server/reply.ts sends it: the reply (or the error page of a refusal)
+ * through the response filters. Without one (`undefined`: the request goes upstream), the headers the filters
+ * add to the upstream's response.
+ */
+function answerOf(ctx: RequestCtx, answer: Reply | ProxyError | undefined, filters: readonly Phases['responseFilter'][]): Answer {
+  const reply = answer instanceof ProxyError ? errorReply(ctx, answer) : answer;
+  const head: ResponseHead = { status: reply?.status ?? 200, headers: [] };
+  for (const [k, v] of Object.entries(reply?.headers ?? {})) {
+    for (const item of typeof v === 'string' ? [v] : v) head.headers.push(k, item);
+  }
+  for (const f of filters) f(ctx, head);
+  return {
+    ...(reply ? { status: head.status } : {}), ...(answer instanceof ProxyError ? { code: answer.code } : {}), headers: pairs(head.headers),
+  };
+}
+
+async function explainWith(config: GatehouseConfig, input: ExplainInput, prepared: Prepared): Promise<Explanation> {
+  const { ctx, msg, listener, protect } = prepared;
+  let stop: Reply | ProxyError | undefined;
+  const before = await runChecks(protect, ctx, { config, listener, answered: (a) => { stop = a; } });
   const inputs = config.routes.map((r, index) => ({ id: r.name ?? `routes[${index}]`, index, match: r.match, config: r }))
     .filter((r) => {
       const only = r.match.listener;
@@ -96,39 +180,60 @@ async function explainWith(config: GatehouseConfig, input: ExplainInput, { ctx, 
   const table = new RouteTable(inputs, { paths: config.paths });
   const routes = table.routes.map((r, i) => ({ id: r.id, ...explainRoute(r, inputs[i]!.match, { host: ctx.host, path: ctx.path, method: input.method, listener, msg }) }));
   const found = table.match(ctx.host, ctx.path, input.method, msg);
-  const out: Explanation = { listener, host: ctx.host, path: ctx.path, before, routes, chosen: found?.id, checks: [], action: 'none: 404 GH_ROUTE_NOT_FOUND' };
+  const out: Explanation = {
+    listener, host: ctx.host, path: ctx.path, before, routes, chosen: found?.id, checks: [], action: 'none: 404 GH_ROUTE_NOT_FOUND', answer: { headers: [] },
+  };
   const stopped = before.find((d) => d.stops);
-  if (input.method === 'CONNECT') out.action = 'refused: 405 GH_METHOD_NOT_ALLOWED (CONNECT: no tunnels), then the connection is closed';
-  else if (stopped) out.action = `${stopped.outcome} (${stopped.plugin}, before routing)`;
+  const global = compileGlobal(protect).responseFilter;
+  if (input.method === 'CONNECT') {
+    out.action = 'refused: 405 GH_METHOD_NOT_ALLOWED (CONNECT: no tunnels), then the connection is closed';
+    out.answer = answerOf(ctx, errors.methodNotAllowed(), []);
+  } else if (stopped) {
+    out.action = `${stopped.outcome} (${stopped.plugin}, before routing)`;
+    out.answer = answerOf(ctx, stop, global);
+  } else if (!found) {
+    out.answer = answerOf(ctx, errors.notFound(), global);
+  }
   if (!found || stopped || input.method === 'CONNECT') return out;
-  const route = found.config;
   if (!('pathRegex' in found) && (found.location !== undefined || found.refuse !== undefined)) {
-    out.action = found.location !== undefined
-      ? `redirect ${permanentRedirect(input.method)} to ${found.location}${ctx.query}`
-      : `refuse 400 GH_REQUEST_BLOCKED: ${found.refuse}`;
+    const status = permanentRedirect(input.method);
+    out.action = found.location !== undefined ? `redirect ${status} to ${found.location}${ctx.query}` : `refuse 400 GH_REQUEST_BLOCKED: ${found.refuse}`;
+    out.answer = answerOf(ctx, found.location !== undefined ? { status, headers: { location: found.location + ctx.query } } : errors.requestBlocked(), global);
     return out;
   }
   if (!('pathRegex' in found) && found.path !== undefined) ctx.setTarget(found.path + ctx.query);
-  if (route === undefined) return out;
-  ctx.route = { id: found.id!, index: found.index! };
-  out.checks = await runChecks(protect, ctx, { config, listener, route: { config: route, index: found.index! } });
+  if (found.config === undefined) return out;
+  return explainRouted(config, input, prepared, { route: found.config, id: found.id!, index: found.index!, out });
+}
+
+/** The chosen route's checks, then its action: the answer it makes, or what goes upstream. */
+async function explainRouted(
+  config: GatehouseConfig, input: ExplainInput, { ctx, listener, plugins, protect }: Prepared,
+  { route, id, index, out }: { route: RouteConfig; id: string; index: number; out: Explanation },
+): Promise<Explanation> {
+  ctx.route = { id, index };
+  let stop: Reply | ProxyError | undefined;
+  out.checks = await runChecks(protect, ctx, { config, listener, route: { config: route, index }, answered: (a) => { stop = a; } });
+  const phases = compileRoute([...protect, ...plugins], route, index);
   const refused = out.checks.find((d) => d.stops);
   if (refused) {
     out.action = `${refused.outcome} (${refused.plugin})`;
+    out.answer = answerOf(ctx, stop, phases.responseFilter);
     return out;
   }
   if (route.respond) out.action = `respond ${route.respond.status}`;
   else if (route.redirect) out.action = `redirect ${route.redirect.status} to ${route.redirect.to}`;
-  else if (route.proxy) {
+  // respond and redirect: the routing plugin's own reply.
+  const reply = await runVerdicts(compileRoute(plugins, route, index).requestFilter, ctx);
+  out.answer = answerOf(ctx, reply, phases.responseFilter);
+  if (route.proxy && !reply) {
     const up = config.upstreams[route.proxy.upstream]!;
     out.action = `proxy to upstream ${route.proxy.upstream}`;
     out.upstream = { name: route.proxy.upstream, balance: up.balance, servers: up.servers.map((s) => (typeof s === 'string' ? s : `${s.url} (weight ${s.weight})`)) };
-    const phases = compileRoute([...protect, ...plugins], route, found.index!);
     const ureq: UpstreamRequest = { method: input.method, path: ctx.upstreamPath, headers: upstreamRequestHeaders(ctx, ctx.head, { host: up.host }) };
     for (const f of phases.upstreamRequestFilter) f(ctx, ureq);
     out.upstreamPath = ureq.path;
-    out.headers = [];
-    for (let i = 0; i < ureq.headers.length; i += 2) out.headers.push([ureq.headers[i]!, ureq.headers[i + 1]!]);
+    out.headers = pairs(ureq.headers);
   }
   return out;
 }
@@ -147,6 +252,10 @@ export function formatExplanation(e: Explanation): string {
   if (e.headers) {
     lines.push('headers sent upstream:');
     for (const [n, v] of e.headers) lines.push(`  ${n}: ${n === 'x-request-id' ? '(generated per request)' : v}`);
+  }
+  if (e.answer.headers.length) {
+    lines.push(e.answer.status === undefined ? 'headers added to the response:' : 'response headers:');
+    for (const [n, v] of e.answer.headers) lines.push(`  ${n}: ${v}`);
   }
   return lines.join('\n');
 }

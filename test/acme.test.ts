@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import pino from 'pino';
@@ -62,11 +63,11 @@ async function startPebble(t: TestContext, httpPort: number, tlsPort: number): P
 }
 
 /** Gatehouse with these listeners and one route for `localhost`, started, stopped after the test. */
-async function startAcmeProxy(t: TestContext, listeners: GatehouseConfigInput['listeners']): Promise<Gatehouse> {
+async function startAcmeProxy(t: TestContext, listeners: GatehouseConfigInput['listeners'], logger?: pino.Logger): Promise<Gatehouse> {
   const gh = createGatehouse({
     listeners, access_log: { enabled: false }, overload: false,
     routes: [{ match: { host: 'localhost' }, respond: { body: 'secured\n' } }],
-  }, { logger: pino({ level: process.env.ACME_DEBUG ? 'debug' : 'silent' }) });
+  }, { logger: logger ?? pino({ level: process.env.ACME_DEBUG ? 'debug' : 'silent' }) });
   await gh.start();
   t.after(() => gh.stop({ timeoutMs: 1000 }));
   return gh;
@@ -75,10 +76,12 @@ async function startAcmeProxy(t: TestContext, listeners: GatehouseConfigInput['l
 test('ACME (RFC 8555) against pebble: obtain a certificate by http-01, verify it with pebble\'s root, renew it without a restart', { timeout: 90_000 }, async (t) => {
   const [httpPort, httpsPort] = [await freePort(), await freePort()];
   const pebble = await startPebble(t, httpPort, await freePort());
+  const messages: string[] = [];
+  const sink = new Writable({ write(chunk: Buffer, _enc, cb) { messages.push((JSON.parse(chunk.toString()) as { msg: string }).msg); cb(); } });
   const gh = await startAcmeProxy(t, [
     { name: 'plain', address: `127.0.0.1:${httpPort}`, redirect_https: true },
     { name: 'secure', address: `127.0.0.1:${httpsPort}`, tls: { acme: pebble.acme() } },
-  ]);
+  ], pino({ level: 'info' }, sink));
   // start() resolves once the self-signed stand-in serves: a handshake works at once.
   assert.equal((await peer(httpsPort, undefined)).subject.CN, 'localhost');
 
@@ -87,6 +90,14 @@ test('ACME (RFC 8555) against pebble: obtain a certificate by http-01, verify it
   await waitFor(authorized, 30_000, 'a certificate from pebble');
   const first = await peer(httpsPort, rootPem);
   assert.equal(first.subjectaltname, 'DNS:localhost');
+  // The order's progress is logged: an order may take a while at start.
+  const acmeLines = messages.filter((m) => m.startsWith('acme: ') || m.startsWith('certificate obtained'));
+  assert.equal(acmeLines[0], `acme: order for localhost: placing the order with ${pebble.acme().directory}`);
+  assert.deepEqual(acmeLines.slice(1, 3), [
+    'acme: order for localhost: answering the http-01 challenge for localhost (authorization 1/1)',
+    'acme: order for localhost: authorizations 1/1 checked by the CA',
+  ]);
+  assert.match(acmeLines[3]!, /^certificate obtained \(order for localhost, in (\d+ ms|\d+\.\d s)\)$/);
 
   await gh.renewCertificates();
   await waitFor(async () => (await peer(httpsPort, rootPem)).serialNumber !== first.serialNumber, 10_000, 'the renewed certificate');

@@ -19,10 +19,10 @@ function closing(t: TestContext, store: CacheStore): CacheStore {
 }
 
 /** A pino logger whose lines land in an array. */
-function captureLog(): { log: pino.Logger; lines: () => Array<Record<string, unknown>> } {
+function captureLog(level = 'warn'): { log: pino.Logger; lines: () => Array<Record<string, unknown>> } {
   const out: string[] = [];
   const sink = new Writable({ write(chunk: Buffer, _enc, cb) { out.push(chunk.toString()); cb(); } });
-  return { log: pino({ level: 'warn' }, sink), lines: () => out.map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return { log: pino({ level }, sink), lines: () => out.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
 /** Every file under `dir`, relative to it. */
@@ -218,4 +218,32 @@ test('tiered store: without a disk tier an unknown length is refused past the me
   assert.equal((await put(store, 'mid', [bytesOf(500)]))!.tier, 'memory'); // above threshold, but memory is all there is
   assert.equal(await put(store, 'big', [bytesOf(600), bytesOf(600)], -1), undefined);
   assert.equal(store.stats().disk, undefined);
+});
+
+test('disk store: the warm-up from disk logs the objects checked as it goes, then the count kept and the time taken', async (t) => {
+  const dir = tempDir('cache');
+  const first = await diskStore({ path: dir, maxBytes: 100_000 });
+  for (let i = 0; i < 40; i++) await put(first, `k${i}`, [`body ${i}`]);
+  await first.close();
+
+  // Every directory's step logged (everyMs 0): counts rise to the total, with the share done.
+  const { log, lines } = captureLog('info');
+  const store = closing(t, await diskStore({ path: dir, maxBytes: 100_000, log, progressEveryMs: 0 }));
+  assert.equal(store.stats().disk?.objects, 40);
+  const msgs = lines().map((l) => String(l.msg));
+  const steps = msgs.filter((m) => /^cache: warm-up from disk \d+\/40 objects \(\d+%\)$/.test(m));
+  assert.ok(steps.length >= 2, msgs.join('\n'));
+  const counts = steps.map((m) => Number(/ (\d+)\//.exec(m)![1]));
+  assert.deepEqual(counts, [...counts].sort((a, b) => a - b));
+  assert.equal(steps.at(-1), 'cache: warm-up from disk 40/40 objects (100%)');
+  assert.match(msgs.at(-1)!, /^cache: warm-up from disk done: 40 objects in (\d+ ms|\d+\.\d s)$/);
+  assert.equal(lines().at(-1)!.checked, 40);
+
+  // By default at most one line a second (a quick warm-up logs only its last line).
+  await store.close();
+  const quiet = captureLog('info');
+  closing(t, await diskStore({ path: dir, maxBytes: 100_000, log: quiet.log }));
+  const last = quiet.lines().at(-1)!;
+  assert.match(String(last.msg), /^cache: warm-up from disk done: 40 objects in (\d+ ms|\d+\.\d s)$/);
+  assert.ok(quiet.lines().length - 1 <= Math.floor(Number(last.durationMs) / 1000), JSON.stringify(quiet.lines()));
 });

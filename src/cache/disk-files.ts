@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
+import { progress } from '../core/progress.js';
 import type { ObjectMeta } from './store.js';
 
 /** What a `.meta` file holds. */
@@ -137,8 +138,8 @@ async function loadOne(dir: string, file: string): Promise<LoadedRecord | undefi
   return { record, hash, mtimeMs: st.mtimeMs };
 }
 
-/** Loads one subdirectory: keeps whole objects, removes everything else in it. */
-async function loadDir(dir: string, log: Logger | undefined): Promise<LoadedRecord[]> {
+/** Loads one subdirectory: keeps whole objects, removes everything else in it. `metas`: the meta files seen. */
+async function loadDir(dir: string, log: Logger | undefined): Promise<{ found: LoadedRecord[]; metas: number }> {
   const names = await readdir(dir);
   const metas = names.filter((n) => n.endsWith('.meta'));
   const loaded = await inBatches(metas, (m) => loadOne(dir, m).catch((err: unknown) => {
@@ -153,26 +154,43 @@ async function loadDir(dir: string, log: Logger | undefined): Promise<LoadedReco
     keep.add(`${l.hash}.meta`).add(l.record.body);
   }
   await inBatches(names.filter((n) => !keep.has(n)), (n) => rm(join(dir, n), { recursive: true, force: true }));
-  return found;
+  return { found, metas: metas.length };
 }
+
+/** How the warm-up reports its progress: its log, and at most one line per `everyMs` (1 s by default). */
+export interface WarmUpLog { log: Logger | undefined; everyMs?: number }
 
 /**
  * Prepares the directory and reads the index back: empties tmp/, drops metas without a whole body and
- * bodies no meta names. Returns the objects oldest-written first.
+ * bodies no meta names. Returns the objects oldest-written first. A large cache takes a while (one meta read
+ * per object): the objects checked so far are logged as it goes, then the count kept and the time taken.
  */
-export async function loadIndex(layout: DiskLayout, log: Logger | undefined): Promise<LoadedRecord[]> {
+export async function loadIndex(layout: DiskLayout, { log, everyMs }: WarmUpLog): Promise<LoadedRecord[]> {
   await rm(layout.tmp, { recursive: true, force: true });
   await mkdir(layout.tmp, { recursive: true });
   await mkdir(layout.objects, { recursive: true });
-  const found: LoadedRecord[] = [];
+  // A first pass counts the objects, for the progress lines (names are not kept: memory stays one directory's).
+  const dirs: string[] = [];
+  let total = 0;
   for (const entry of await readdir(layout.objects, { withFileTypes: true })) {
     const path = join(layout.objects, entry.name);
     if (!entry.isDirectory() || !/^[0-9a-f]{2}$/.test(entry.name)) {
       await rm(path, { recursive: true, force: true });
       continue;
     }
-    // One directory at a time bounds the open files to one directory's worth.
-    found.push(...await loadDir(path, log));
+    dirs.push(path);
+    for (const name of await readdir(path)) if (name.endsWith('.meta')) total++;
   }
+  const shown = log && total > 0 ? progress(log, { what: 'cache: warm-up from disk', total, unit: 'objects', ...(everyMs !== undefined ? { everyMs } : {}) }) : undefined;
+  const found: LoadedRecord[] = [];
+  let checked = 0;
+  for (const path of dirs) {
+    // One directory at a time bounds the open files to one directory's worth.
+    const dir = await loadDir(path, log);
+    found.push(...dir.found);
+    checked += dir.metas;
+    shown?.step(checked);
+  }
+  shown?.end(found.length, { checked });
   return found.sort((a, b) => a.mtimeMs - b.mtimeMs);
 }

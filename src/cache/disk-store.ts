@@ -29,6 +29,8 @@ export interface DiskStoreOptions {
   /** Bound on the body bytes kept. */
   maxBytes: number;
   log?: Logger;
+  /** The warm-up's progress lines at most this often, in ms (1000 by default). */
+  progressEveryMs?: number;
 }
 
 /** A committed disk object; `body` is the absolute path of its body file. */
@@ -229,7 +231,7 @@ export async function diskStore(opts: DiskStoreOptions): Promise<CacheStore> {
     bytes = 0;
   }
 
-  for (const { record, hash } of await loadIndex(layout, log)) {
+  for (const { record, hash } of await loadIndex(layout, { log, ...(opts.progressEveryMs !== undefined ? { everyMs: opts.progressEveryMs } : {}) })) {
     insert(new DiskObject(record.key, record.meta, record.size, join(layout.dir(hash), record.body)));
   }
 

@@ -17,6 +17,9 @@ Commands:
   explain -c FILE METHOD URL [-H 'Name: value']...
                               show which route a request matches and why, what the protections decide,
                               and what is sent upstream
+  test -c FILE FIXTURES...    check request fixtures with expected outcomes against a config, offline (for CI)
+  top [--admin URL]           live figures of a running proxy through its admin API: per route rps, errors,
+                              p50/p99; per server health, in flight, rps, p99
   hash-password               read a password (asked twice on a terminal, or stdin when piped) and print
                               its hash for auth.basic
 
@@ -24,7 +27,7 @@ Options:
   -h, --help                  show this help
   -v, --version               print the version
 
-run, validate, explain and schema take --plugin FILE (repeatable): a user plugin, see docs/plugins.md.
+run, validate, explain, test and schema take --plugin FILE (repeatable): a user plugin, see docs/plugins.md.
 Run 'gatehouse <command> --help' for a command's options. Exit status: 0 success, 1 invalid config or
 failure, 2 usage error (unknown command or option, missing argument).`,
   run: `Usage: gatehouse run -c FILE [--plugin FILE]...
@@ -110,6 +113,38 @@ Options:
   -l, --listener NAME    the listener the request arrives on (default: the first)
   --client-ip IP         the client address that IP rules and rate limits see (default 127.0.0.1)
   --json                 print the explanation as JSON`,
+  test: `Usage: gatehouse test -c FILE FIXTURES... [--json] [--plugin FILE]...
+
+Sends the requests of each fixture file through FILE offline, as 'gatehouse explain' does (no listener, no
+upstream), and checks the outcomes each fixture expects: the route, the action, the upstream, the path sent
+upstream, the proxy's own status and error code, response and upstream headers, the IP rules, auth and rate
+limit decisions. A fixture with repeat: N sends its request N times (rate limits count on a clock of the
+fixture's own) and checks the last. Format: docs/cli.md, "gatehouse test".
+
+Options:
+  -c, --config FILE   config file; default gatehouse.yaml
+  --json              print the results as JSON (for CI)
+  --plugin FILE       a user plugin the config has settings for (repeatable)
+  -h, --help          show this help
+
+Exit status: 0 every fixture passes, 1 one fails (with an expected/actual diff per field), 2 the config or a
+fixture file is invalid (each problem with file, line, column and key) or a usage error.`,
+  top: `Usage: gatehouse top [--admin URL] [--token-env VAR] [--interval 1s] [--once]
+
+Shows live figures of a running proxy, read from its admin API (GET /metrics and GET /api/upstreams) every
+interval: per route requests per second, error % (5xx), p50 and p99 latency over the last interval; per
+upstream server its health, requests in flight and, when the proxy counts them, rps and p99. On a terminal the
+screen is redrawn in place (q or Ctrl-C quits); otherwise one plain frame per interval.
+
+Options:
+  --admin URL         the admin API; default http://127.0.0.1:9901
+  --token-env VAR     the variable holding the admin token; default GATEHOUSE_ADMIN_TOKEN
+  --interval D        time between samples (500ms, 1s, 5s); default 1s
+  --once              print one frame (from two samples one interval apart) and exit
+  -h, --help          show this help
+
+Exit status: 0 (quit, or --once), 1 when the admin API cannot be reached or refuses the token (401), 2 on a
+usage error.`,
   'hash-password': `Usage: gatehouse hash-password
 
 Reads a password and prints its scrypt hash, for auth.basic.users in the config:

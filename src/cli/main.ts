@@ -1,5 +1,5 @@
 /**
- * The `gatehouse` command: run | proxy | reload | validate | schema | explain | hash-password. Expected failures (bad
+ * The `gatehouse` command: run | proxy | reload | validate | schema | explain | test | top | hash-password. Expected failures (bad
  * config, port in use, unreadable file) print one clear message on stderr and exit 1, usage errors exit 2,
  * never a stack trace. `run` and `proxy` write everything through the process log (JSON lines, or readable
  * ones on a terminal), their start-up failures included.
@@ -30,6 +30,8 @@ import cluster from 'node:cluster';
 import { serveWorker, WORKER_ENV, workerCount, workerHooks } from '../workers.js';
 import { runPrimary } from './primary.js';
 import { cmdInit, InitError } from './init.js';
+import { cmdTest } from './test-command.js';
+import { cmdTop } from './top.js';
 
 /** `--plugin FILE`, repeatable (docs/plugins.md). */
 const PLUGIN = { type: 'string', multiple: true } as const;
@@ -223,6 +225,7 @@ function version(): string {
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   init: (args) => cmdInit(args, out), run: cmdRun, proxy: cmdProxy, reload: (args) => cmdReload(args, out), validate: cmdValidate, schema: cmdSchema, explain: cmdExplain, 'hash-password': cmdHashPassword,
+  test: (args) => cmdTest(args, out), top: (args) => cmdTop(args, out),
 };
 
 /** Runs the CLI; resolves to the exit code. */

@@ -13,6 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { durationText } from '../core/progress.js';
 import type { CertStore } from './certs.js';
 import type { TlsConfig } from './schema.js';
 
@@ -90,8 +91,15 @@ export function createAcme(opts: { cfg: AcmeConfig; names: string[]; baseDir: st
     }
   }
 
+  /** Progress lines of an order (`acme: order for a.example (2 names): …`): it may take a while at start. */
+  const order = `acme: order for ${names[0]}${names.length > 1 ? ` (${names.length} names)` : ''}`;
+
   async function renew(): Promise<void> {
+    const started = performance.now();
+    let created = 0;
+    let settled = 0;
     try {
+      log.info({ names }, `${order}: placing the order with ${cfg.directory}`);
       const acme = await acmeReady;
       const client = new acme.Client({ directoryUrl: cfg.directory, accountKey: await accountKey(acme) });
       // ECDSA P-256, like the stand-in: Node adds an SNI context's certificate beside the default one rather
@@ -100,6 +108,7 @@ export function createAcme(opts: { cfg: AcmeConfig; names: string[]; baseDir: st
       const cert = await client.auto({
         csr, email: cfg.email, termsOfServiceAgreed: true, challengePriority: [cfg.challenge], skipChallengeVerification: true,
         challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+          log.info({ names, name: authz.identifier.value }, `${order}: answering the ${challenge.type} challenge for ${authz.identifier.value} (authorization ${++created}/${names.length})`);
           if ((challenge.type as string) === 'tls-alpn-01') {
             const [alpnKey, alpnCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization);
             alpnChallenges.set(authz.identifier.value.toLowerCase(), createSecureContext({ key: alpnKey, cert: alpnCert, minVersion: 'TLSv1.2' }));
@@ -108,6 +117,8 @@ export function createAcme(opts: { cfg: AcmeConfig; names: string[]; baseDir: st
           }
         },
         challengeRemoveFn: async (authz, challenge) => {
+          // Called once the CA has checked the challenge (valid or not: a failure fails the order below).
+          log.info({ names, name: authz.identifier.value }, `${order}: authorizations ${++settled}/${names.length} checked by the CA`);
           if ((challenge.type as string) === 'tls-alpn-01') alpnChallenges.delete(authz.identifier.value.toLowerCase());
           else challenges.delete(challenge.token);
         },
@@ -116,12 +127,12 @@ export function createAcme(opts: { cfg: AcmeConfig; names: string[]; baseDir: st
       writeFileSync(join(certDir, 'cert.pem'), cert);
       writeFileSync(join(certDir, 'key.pem'), key, { mode: 0o600 });
       failures = 0;
-      log.info({ names }, 'certificate obtained');
+      log.info({ names, durationMs: Math.round(performance.now() - started) }, `certificate obtained (${order.slice('acme: '.length)}, in ${durationText(performance.now() - started)})`);
       schedule(renewAt(cert));
     } catch (err) {
       failures++;
       const backoff = Math.min(3600_000, 60_000 * 2 ** (failures - 1));
-      log.error({ names, err: (err as Error).message, retryInMs: backoff }, 'certificate order failed');
+      log.error({ names, err: (err as Error).message, retryInMs: backoff, durationMs: Math.round(performance.now() - started) }, 'certificate order failed');
       schedule(Date.now() + backoff);
       throw err;
     }

@@ -5,9 +5,16 @@
  */
 import type { RateDecision, RateStore } from './store.js';
 
-export function memoryStore(opts: { maxKeys: number }): RateStore {
+export interface MemoryStoreOptions {
+  maxKeys: number;
+  /** The clock, in ms; performance.now() by default (`gatehouse test` gives each fixture its own, starting at 0). */
+  now?: () => number;
+}
+
+export function memoryStore(opts: MemoryStoreOptions): RateStore {
   const tats = new Map<string, number>();
-  const timer = setInterval(() => sweep(performance.now()), 1000);
+  const clock = opts.now ?? ((): number => performance.now());
+  const timer = setInterval(() => sweep(clock()), 1000);
   timer.unref();
 
   function sweep(now: number): void {
@@ -19,7 +26,7 @@ export function memoryStore(opts: { maxKeys: number }): RateStore {
 
   return {
     take(key, intervalMs, burst): RateDecision {
-      const now = performance.now();
+      const now = clock();
       const tolerance = intervalMs * (burst - 1);
       const tat = Math.max(tats.get(key) ?? now, now);
       const allowAt = tat - tolerance;
