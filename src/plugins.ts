@@ -42,7 +42,7 @@ export function pluginSteps(
     recentErrors?: RecentErrors | undefined },
 ): PluginStep[] {
   return [
-    builtIn(tracing, { tracing: config.tracing, version: config.tracing?.otlp && packageVersion() }),
+    builtIn(tracing, { tracing: config.tracing, version: config.tracing?.otlp && packageVersion(), meter: deps.metrics?.meter }),
     builtIn(shedding, config.overload),
     builtIn(tls, { listeners: config.listeners, challenges: deps.challenges }),
     builtIn(access, config.access),

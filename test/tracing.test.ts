@@ -12,6 +12,7 @@ import { idSource, isTracestateKept, parseTraceparent, sampledByRatio } from '..
 import { unixNanos } from '../src/observe/trace-spans.js';
 import { send } from './helpers/client.js';
 import { freePort, startOrigin, waitFor } from './helpers/origin.js';
+import { scrape, sampleKey } from './helpers/metrics.js';
 import { startProxy, type ProxyConfig } from './helpers/proxy.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -300,12 +301,26 @@ test('tracing: with the receiver down requests still succeed; a receiver that ha
   const receiver = await startReceiver(t, { hang: true });
   const lines: Record<string, unknown>[] = [];
   const dest = new Writable({ write(c: Buffer, _e, cb) { lines.push(JSON.parse(c.toString()) as Record<string, unknown>); cb(); } });
-  const hanging = await startProxy(t, proxyConfig(origin.url, { otlp: { endpoint: receiver.url, timeout: '300ms', max_queue: 4 } }), { logger: pino({ level: 'warn' }, dest) });
+  const hanging = await startProxy(t, proxyConfig(origin.url, { otlp: { endpoint: receiver.url, timeout: '300ms', max_queue: 4 } }, { admin: { address: '127.0.0.1:0' } }), { logger: pino({ level: 'warn' }, dest) });
   for (let i = 0; i < 20; i++) assert.equal((await send(`${hanging.url}/h${i}`)).status, 200);
   await waitFor(() => lines.some((l) => typeof l.dropped === 'number' && l.dropped > 0), 5000, 'a dropped-spans warning');
+  // And in the metrics: 20 requests, 2 spans each (the request, its attempt); at most 4 queued and 4 in the batch on its way.
+  const m = await scrape(hanging.gh.adminUrl()!, {});
+  assert.ok(m.get(sampleKey('gatehouse_tracing_spans_total', { result: 'dropped' }))! >= 32, String(m.get(sampleKey('gatehouse_tracing_spans_total', { result: 'dropped' }))));
   const started = Date.now();
   await hanging.gh.stop();
   assert.ok(Date.now() - started < 5000, 'stop waits for the exporter one timeout at most');
+});
+
+test('tracing: spans the receiver took are counted in gatehouse_tracing_spans_total{result="exported"}', async (t) => {
+  const origin = await traceOrigin(t);
+  const receiver = await startReceiver(t);
+  const p = await startProxy(t, proxyConfig(origin.url, { otlp: { endpoint: receiver.url } }, { admin: { address: '127.0.0.1:0' } }));
+  for (let i = 0; i < 3; i++) assert.equal((await send(`${p.url}/e${i}`)).status, 200);
+  await waitFor(() => receiver.spans().length === 6, 5000, 'six spans at the receiver (a request and its attempt, three times)');
+  await waitFor(async () => (await scrape(p.gh.adminUrl()!, {})).get(sampleKey('gatehouse_tracing_spans_total', { result: 'exported' })) === 6, 2000, 'six spans counted as exported');
+  const m = await scrape(p.gh.adminUrl()!, {});
+  assert.equal(m.get(sampleKey('gatehouse_tracing_spans_total', { result: 'dropped' })) ?? 0, 0);
 });
 
 test('span exporter: bounded queue, drops counted, failed batches counted, close within its timeout', async (t) => {

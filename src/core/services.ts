@@ -77,6 +77,8 @@ export interface ProxyMeter {
   handshake(ok: boolean): void;
   /** A refusal made outside a request's pipeline (connection filters, node:http's parser and timeouts). */
   rejected(reason: RejectReason): void;
+  /** Spans handed to the OTLP receiver (`exported`), dropped from a full queue, or in a batch that failed. */
+  spans(result: 'exported' | 'dropped' | 'failed', n: number): void;
 }
 
 /** A certificate a TLS listener serves: its host names and when it expires (notAfter, unix seconds). */

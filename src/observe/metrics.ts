@@ -109,12 +109,14 @@ function eventCounters(registry: Registry, attempt: ProxyMeter['attempt']): Prox
   const rejections = counter('gatehouse_rejections_total', 'Requests and connections the proxy refused itself, by reason (docs/operations.md)', 'reason');
   for (const reason of REASONS) rejections.inc({ reason }, 0);
   for (const result of ['ok', 'failed']) handshakes.inc({ result }, 0);
+  const spans = counter('gatehouse_tracing_spans_total', 'Spans given to the OTLP exporter, by result: exported (taken by the receiver), dropped (queue full), failed (export refused or timed out)', 'result');
   return {
     attempt,
     retry: (upstream, sent) => (sent ? retries : refusedRetries).inc({ upstream }),
     connection: (listener) => connections.inc({ listener }),
     handshake: (ok) => handshakes.inc({ result: ok ? 'ok' : 'failed' }),
     rejected: (reason) => rejections.inc({ reason }),
+    spans: (result, n) => spans.inc({ result }, n),
   };
 }
 

@@ -11,6 +11,7 @@
  * `close()` sends what waits, within one `timeout`, then closes the connection pool.
  */
 import type { Logger } from 'pino';
+import type { ProxyMeter } from '../core/services.js';
 import { Agent, request } from 'undici';
 
 /** A span in the OTLP JSON mapping (opentelemetry/proto/trace/v1/trace.proto, field names in lowerCamelCase). */
@@ -45,6 +46,8 @@ export interface SpanExporterOptions {
   intervalMs?: number;
   /** The instrumentation scope's version (the package's). */
   version?: string | undefined;
+  /** Counts the spans in the proxy's metrics too (`gatehouse_tracing_spans_total`, across reloads). */
+  meter?: Pick<ProxyMeter, 'spans'> | undefined;
 }
 
 /** Counts since the exporter was made. */
@@ -74,7 +77,7 @@ const REPORT_EVERY_MS = 10_000;
 type Counts = Omit<ExportStats, 'queued'>;
 
 /** The counts, and their log lines: the first drop or failure at once, then what came since at most every REPORT_EVERY_MS. */
-function exportCounts(log: Logger, endpoint: string) {
+function exportCounts(log: Logger, endpoint: string, meter: Pick<ProxyMeter, 'spans'> | undefined) {
   const counts: Counts = { exported: 0, dropped: 0, failed: 0 };
   const reported = { dropped: 0, failed: 0, at: 0 };
   let cause = '';
@@ -92,6 +95,7 @@ function exportCounts(log: Logger, endpoint: string) {
     report,
     /** A batch of `n` spans was sent: taken, or not (`problem` says why). */
     sent(n: number, problem: string | undefined): void {
+      meter?.spans(problem === undefined ? 'exported' : 'failed', n);
       if (problem === undefined) return void (counts.exported += n);
       counts.failed += n;
       cause = problem;
@@ -99,6 +103,7 @@ function exportCounts(log: Logger, endpoint: string) {
     },
     dropped(n: number): void {
       counts.dropped += n;
+      meter?.spans('dropped', n);
       report(false);
     },
   };
@@ -131,7 +136,7 @@ export function createSpanExporter(opts: SpanExporterOptions): SpanExporter {
   const agent = new Agent({ connections: 2, keepAliveTimeout: 10_000 });
   const headers = { ...opts.headers, 'content-type': 'application/json' };
   const encode = encoder(opts);
-  const tally = exportCounts(opts.log, opts.endpoint);
+  const tally = exportCounts(opts.log, opts.endpoint, opts.meter);
   let queue: OtlpSpan[] = [];
   let sending: Promise<void> | undefined;
   let closed = false;

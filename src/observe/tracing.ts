@@ -10,6 +10,7 @@
  */
 import type { RequestCtx } from '../core/context.js';
 import { definePlugin, type Phases } from '../core/plugin.js';
+import type { ProxyMeter } from '../core/services.js';
 import { formatTraceparent, idSource, isTracestateKept, parseTraceparent, sampledByRatio, type IdSource } from './trace-context.js';
 import { createSpanExporter, type SpanExporter } from './trace-export.js';
 import { attemptSpans, kTrace, serverSpan, type RequestTrace } from './trace-spans.js';
@@ -18,7 +19,7 @@ export { traceIdOf } from './trace-spans.js';
 import type { TracingConfig } from './schema.js';
 
 /** Settings of the `tracing` plugin: the config's `tracing`, and the package version for the exported scope. */
-export interface TracingPluginConfig { tracing: TracingConfig | undefined; version?: string | undefined }
+export interface TracingPluginConfig { tracing: TracingConfig | undefined; version?: string | undefined; meter?: ProxyMeter | undefined }
 
 /** Removes every field named `name` (lower-case; `len` its length) from a flat [name, value, …] list. */
 function dropFields(headers: string[], name: string): void {
@@ -93,7 +94,7 @@ export const tracing = definePlugin<TracingPluginConfig>({
     const toWall = Date.now() - performance.now();
     const exporter: SpanExporter | undefined = tc.otlp && createSpanExporter({
       endpoint: tc.otlp.endpoint, headers: tc.otlp.headers, timeoutMs: tc.otlp.timeout, maxQueue: tc.otlp.max_queue,
-      serviceName: tc.service_name, log: app.log, version: cfg.version,
+      serviceName: tc.service_name, log: app.log, version: cfg.version, meter: cfg.meter,
     });
     return {
       global: {
