@@ -231,6 +231,12 @@ test('dashboard: the feed sends a snapshot a second (routes, servers with health
   assert.deepEqual(s.errors.map((e) => [e.requestId, e.status, e.route, e.upstream]), [[board.failIds[0], 503, 'api', 'app']]);
   assert.ok(s.window > 0 && s.window <= 10);
 
+  // HEAD answers the head and ends: it takes no stream slot (twenty of them, then fifteen streams still open).
+  for (let i = 0; i < 20; i++) {
+    const head = await send(`${board.admin}/api/events`, { method: 'HEAD', headers: AUTH, timeoutMs: 2000 });
+    assert.equal(head.status, 200);
+    assert.match(String(head.headers['content-type']), /^text\/event-stream/);
+  }
   const more = [];
   for (let i = 1; i < 16; i++) more.push(await feed(t, `${board.admin}/api/events`));
   const refused = await send(`${board.admin}/api/events`, { headers: AUTH });

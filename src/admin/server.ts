@@ -72,6 +72,10 @@ async function answer(req: IncomingMessage, res: ServerResponse, o: HandlerOptio
     sendError(res, new AdminError(405, 'GH_ADMIN_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path} (allowed: ${allow})`), { allow });
     return;
   }
+  // Each endpoint's own flag as well: one added outside /api/ with `auth: true` is not public by accident.
+  if (found.endpoint.auth && !o.authorized(req.headers.authorization)) {
+    throw new AdminError(401, 'GH_ADMIN_UNAUTHORIZED', 'a valid token is required: Authorization: Bearer <the value of admin.token_env>');
+  }
   if (found.endpoint.template === '/openapi.json') return sendJson(res, 200, openApi(o.version));
   const out = await found.endpoint.handle({ req, params: found.params, query: url.searchParams, target: o.target, maxBody: o.maxBody, events: o.events });
   if (out.stream) return out.stream(res);

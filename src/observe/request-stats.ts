@@ -118,8 +118,8 @@ export function requestStats(registry: Registry, live: () => ReadonlySet<string>
   collected(registry, { name: 'gatehouse_http_response_bytes_total', help: 'Response body bytes sent to clients, by route and upstream', type: 'counter' }, (out) => {
     for (const r of routes.values()) out.push({ labels: routeLabels(r), value: r.bytesOut });
   });
-  const attemptHelp = 'Attempts to upstream servers (retries each count), by status class (error: a connect failure, timeout or reset): '
-    + 'seconds to the response head, or to the failure';
+  const attemptHelp = 'Attempts to upstream servers (retries each count), by status class of the response head (error: no head, '
+    + 'a connect failure, timeout or reset): seconds to the response head, or to the failure';
   collected(registry, { name: 'gatehouse_upstream_request_duration_seconds', help: attemptHelp, type: 'histogram' }, (out) => {
     const listed = live();
     for (const [key, s] of servers) {

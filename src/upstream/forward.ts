@@ -121,10 +121,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.queued) { this.queued = false; up.pending--; }
     this.ex.ctx.abortUpstream = undefined;
     if (this.ex.ctx.attempts) this.ex.ctx.attempts.push({ server: this.peer.authority, outcome, ms: performance.now() - this.attemptStart });
-    // One observation per attempt: its response's status class, or an error on the server's side (a client
-    // that left before a response says nothing about the server).
-    const failed = outcome.startsWith('GH_UPSTREAM');
-    if (failed || this.headAt) up.meter?.attempt(up.name, this.peer, failed ? 0 : this.status, ((failed ? performance.now() : this.headAt) - this.attemptStart) / 1000);
+    // One observation per attempt: its response head's status class and time, or, without a head, an error on
+    // the server's side timed to the failure (a client that left before a response says nothing about the server).
+    if (this.headAt) up.meter?.attempt(up.name, this.peer, this.status, (this.headAt - this.attemptStart) / 1000);
+    else if (outcome.startsWith('GH_UPSTREAM') || outcome === 'GH_GRPC_DEADLINE') up.meter?.attempt(up.name, this.peer, 0, (performance.now() - this.attemptStart) / 1000);
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -345,7 +345,7 @@ function attempt(ex: Exchange, peer: Peer): void {
   ctx.abortUpstream = handler;
   peer.inflight++;
   up.inflight++;
-  if (ex.tried) up.meter?.retry(up.name, true); // a server was tried before this one
+  if (ex.tried?.size) up.meter?.retry(up.name, true); // a server was tried before this one
   ctx.upstreamStart = performance.now();
   if (route.mirror && ctx.attempts === undefined && (ex.body === null || ex.body instanceof Buffer)) {
     mirror(ctx, route.mirror, req.path, req.headers, ex.body as Buffer | null);

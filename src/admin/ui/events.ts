@@ -31,6 +31,8 @@ export interface EventHubOptions {
 const LINGER_MS = 30_000;
 /** A stream whose reader leaves more than this unread is closed: a stalled page must not hold memory. */
 const MAX_UNREAD = 1 << 20;
+/** Nor may a reader stay behind this long (the socket's buffers full, frames waiting here) with less unread. */
+const MAX_STALL_MS = 15_000;
 
 const frame = (s: Snapshot): string => `event: snapshot\ndata: ${JSON.stringify(s)}\n\n`;
 
@@ -38,7 +40,8 @@ export function createEventHub(target: AdminTarget, opts: EventHubOptions): Even
   const intervalMs = opts.intervalMs ?? 1000;
   const maxStreams = opts.maxStreams ?? 16;
   const sampler = createSampler(target);
-  const streams = new Set<ServerResponse>();
+  /** Each open stream, and since when its reader has been behind (0: keeping up). */
+  const streams = new Map<ServerResponse, number>();
   let timer: NodeJS.Timeout | undefined;
   let busy = false;
   let closed = false;
@@ -47,14 +50,18 @@ export function createEventHub(target: AdminTarget, opts: EventHubOptions): Even
   let last: Snapshot | undefined;
 
   function write(res: ServerResponse, text: string): void {
-    if (res.writableLength > MAX_UNREAD) {
+    if (res.destroyed) return void streams.delete(res);
+    const now = Date.now();
+    const behind = res.writableNeedDrain ? streams.get(res) || now : 0;
+    if (res.writableLength > MAX_UNREAD || now - (behind || now) > MAX_STALL_MS) {
       streams.delete(res);
       res.destroy();
       return;
     }
+    streams.set(res, behind);
     res.write(text);
   }
-  const broadcast = (text: string): void => { for (const res of streams) write(res, text); };
+  const broadcast = (text: string): void => { for (const res of streams.keys()) write(res, text); };
 
   async function tick(): Promise<void> {
     if (streams.size > 0) lastStreamAt = Date.now();
@@ -92,7 +99,9 @@ export function createEventHub(target: AdminTarget, opts: EventHubOptions): Even
         // Proxies in between (nginx) must pass each event on at once.
         'x-accel-buffering': 'no',
       });
-      streams.add(res);
+      // HEAD: the head only; it is not a stream (it would hold a slot and never be written to).
+      if (res.req.method === 'HEAD') return void res.end();
+      streams.set(res, 0);
       lastStreamAt = Date.now();
       res.on('close', () => streams.delete(res));
       // EventSource's reconnection delay; the dashboard reconnects by itself.
@@ -108,7 +117,7 @@ export function createEventHub(target: AdminTarget, opts: EventHubOptions): Even
     close() {
       closed = true;
       stop();
-      for (const res of streams) res.end();
+      for (const res of streams.keys()) res.end();
       streams.clear();
     },
   };

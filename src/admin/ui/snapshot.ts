@@ -48,6 +48,8 @@ export function createSampler(target: AdminTarget): { sample(): Promise<Snapshot
       routes: families && readHistogram(families, ROUTE_DURATION, (l) => (l.route === undefined ? undefined : String(l.route))),
       servers: families && readHistogram(families, SERVER_DURATION, (l) => serverKey(l.upstream, l.server)),
     };
+    // Samples from before a pause in sampling (no dashboard open for a while) would make a window of hours.
+    while (samples.length > 0 && samples[0]!.t < t - 2 * WINDOW_MS) samples.shift();
     samples.push(now);
     // The oldest sample kept is the first one inside the window (or the only one before now).
     while (samples.length > 2 && samples[1]!.t <= t - WINDOW_MS) samples.shift();
