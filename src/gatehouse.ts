@@ -98,8 +98,9 @@ export interface Gatehouse {
    * Stops accepting, lets in-flight requests finish up to `shutdown.timeout` (or `timeoutMs`), closes. `lingerMs`:
    * idle HTTP/1.1 connections stay open up to this long, their next request answered with `Connection: close`
    * (for a hand-off to another process, as a rolling restart of workers does); by default they close at once.
+   * `drained`: awaited once requests are done, before the rest (which metrics read) closes: a worker's last metrics.
    */
-  stop(opts?: { timeoutMs?: number; lingerMs?: number }): Promise<void>;
+  stop(opts?: { timeoutMs?: number; lingerMs?: number; drained?: () => Promise<void> }): Promise<void>;
   /** Swaps in a new config; on error the old one keeps serving and the error is thrown. */
   reload(config: GatehouseConfigInput | GatehouseConfig): Promise<void>;
   /** The config in force. */
@@ -254,9 +255,9 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
   }
 
   let stopping: Promise<void> | undefined;
-  async function stopGeneration(g: Generation, timeoutMs: number | undefined, lingerMs = 0): Promise<void> {
+  async function stopGeneration(g: Generation, timeoutMs: number | undefined, lingerMs = 0, drained?: () => Promise<void>): Promise<void> {
     const timeout = timeoutMs ?? config.shutdown.timeout;
-    await closeListeners([...listeners.values()], [g.runtime], timeout, lingerMs);
+    await closeListeners([...listeners.values()], [g.runtime], timeout, lingerMs).then(drained);
     listeners.clear();
     await admin?.close();
     admin = undefined;
@@ -327,7 +328,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       const g = gen;
       if (!g) return stopping ?? Promise.resolve();
       gen = undefined;
-      stopping = stopGeneration(g, o.timeoutMs, o.lingerMs).finally(() => { stopping = undefined; });
+      stopping = stopGeneration(g, o.timeoutMs, o.lingerMs, o.drained).finally(() => { stopping = undefined; });
       return stopping;
     },
     async reload(next) {

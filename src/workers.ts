@@ -14,7 +14,7 @@ import type { GatehouseConfig } from './schema.js';
 import { startAdmin, type AdminServer } from './admin/index.js';
 import { adminOverlay, adminTarget, normalPurge, packageVersion } from './admin-target.js';
 import { needsCache, sharedCacheTier } from './actions.js';
-import { aggregateMetrics, aggregateMetricsJson, mergeRecentErrors, primaryMetrics, type MetricsJson } from './observe/index.js';
+import { aggregateMetrics, aggregateMetricsJson, groupMetrics, mergeRecentErrors, primaryMetrics, type MetricsJson } from './observe/index.js';
 import { createGroup, workerCount, type Group } from './cluster/group.js';
 import { fleetPurges, fleetRegistry, sharedStateHolder, type FleetPurges } from './cluster/index.js';
 import { isOurs, wireError, type FromWorker, type ToWorker, type WireError, type WorkerCall } from './cluster/ipc.js';
@@ -32,6 +32,9 @@ const HANDOFF_LINGER_MS = 1000;
 
 /** How long a stopped worker stays alive to refuse connections handed to it after its listeners closed. */
 const EXIT_GRACE_MS = 200;
+
+/** Longest wait for a stopping worker's last metrics (sent to the primary once drained, before it exits). */
+const FINAL_METRICS_MS = 1000;
 
 /** Longest wait for the primary's rate decision; past it the worker decides alone (logged once per outage). */
 const RATE_TIMEOUT_MS = 250;
@@ -126,7 +129,9 @@ export function serveWorker(gh: Gatehouse, opts: { log: Logger; reload: () => Pr
     log.info(`${why}: finishing in-flight requests (up to ${gh.config.shutdown.timeout} ms)`);
     // Alive a moment after its listeners closed: under round-robin scheduling (NODE_CLUSTER_SCHED_POLICY=rr), a
     // connection the primary handed over meanwhile is refused, and so dealt to another worker, instead of lost.
-    gh.stop(handoff ? { lingerMs: HANDOFF_LINGER_MS } : {}).finally(() => setTimeout(() => process.exit(0), EXIT_GRACE_MS));
+    // Drained, its last counts go to the primary (before the upstream registry closes: it lists the servers).
+    gh.stop({ ...(handoff ? { lingerMs: HANDOFF_LINGER_MS } : {}), drained: () => sendFinal(gh, log) })
+      .finally(() => setTimeout(() => process.exit(0), EXIT_GRACE_MS));
   };
   process.on('message', (m: unknown) => {
     if (!isOurs<ToWorker>(m)) return;
@@ -139,6 +144,22 @@ export function serveWorker(gh: Gatehouse, opts: { log: Logger; reload: () => Pr
   });
   process.on('disconnect', () => stop('the primary process is gone'));
   send({ gh: 1, t: 'ready' });
+}
+
+/**
+ * A worker told to stop, drained: its metrics for the primary, which keeps them in the group's totals once it
+ * has left (observe/group-metrics.ts). Waits until the message is written, up to FINAL_METRICS_MS.
+ */
+async function sendFinal(gh: Gatehouse, log: Logger): Promise<void> {
+  if (!process.connected) return;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((r) => { timer = setTimeout(r, FINAL_METRICS_MS).unref(); });
+  const sent = gh.metrics.json().then((metrics) => new Promise<void>((r) => {
+    if (!process.connected) return r();
+    process.send?.({ gh: 1, t: 'final', metrics } satisfies FromWorker, undefined, {}, () => r());
+  })).catch((err: unknown) => log.warn({ err }, 'could not send the last metrics to the primary: the counts since its last scrape are lost'));
+  await Promise.race([sent, late]);
+  clearTimeout(timer);
 }
 
 function fromWire(e: WireError): Error {
@@ -238,6 +259,8 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
   let version = 1;
   // The primary's own figures: reloads happen here, applied in every worker (which count none).
   const own = primaryMetrics();
+  // Each worker's last figures, and the departed workers' counts: the group's counters never fall.
+  const figures = groupMetrics();
   // One count for the group: the primary's memory stores (one per bound of keys), as one process would keep.
   const rates = new Map<number, RateStore>();
   let purges: FleetPurges | undefined;
@@ -253,7 +276,14 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
       if (!store) rates.set(q.maxKeys, (store = memoryStore({ maxKeys: q.maxKeys })));
       return store.take(q.key, q.interval, q.burst) as RateDecision;
     },
+    final: (m, metrics) => figures.seen(m.worker.id, metrics as MetricsJson, Infinity),
+    left: (m) => figures.left(m.worker.id),
   });
+  /** The figures to merge: every worker's, read now (or last, if it did not answer), the departed's, the primary's. */
+  const metricsLists = async (): Promise<MetricsJson[]> => {
+    for (const a of await group.gatherEach({ op: 'metrics' })) figures.seen(a.member.worker.id, a.value as MetricsJson, a.order);
+    return [...figures.lists(), await own.json()];
+  };
   const n = workerCount(config.workers);
   log.info({ workers: n, pid: process.pid }, `primary process: starting ${n} workers`);
   await group.start(n);
@@ -299,10 +329,10 @@ export async function startPrimary(opts: { file: string; config: GatehouseConfig
     registry: fleet?.registry ?? recorded,
     cache: () => (needsCache(config) ? groupCache(group, () => purges, tier) : undefined),
     restart,
-    // Counters and histograms summed over the workers; a server is up only where every worker has it up (min);
-    // the primary's reload figures once.
-    metrics: async () => aggregateMetrics([...(await group.gather({ op: 'metrics' })) as MetricsJson[], await own.json()]),
-    metricsJson: async () => aggregateMetricsJson([...(await group.gather({ op: 'metrics' })) as MetricsJson[], await own.json()]),
+    // Counters and histograms summed over the workers, those gone included; a server is up only where every
+    // worker has it up (min); the primary's reload figures once.
+    metrics: async () => aggregateMetrics(await metricsLists()),
+    metricsJson: async () => aggregateMetricsJson(await metricsLists()),
     recentErrors: async () => mergeRecentErrors((await group.gather({ op: 'errors' })) as RecentError[][]),
   });
   /** What the primary holds in Redis, closed once the workers are gone. */

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parsePromText } from '../src/cli/prom-text.js';
-import { quantile } from '../src/cli/top-figures.js';
+import { figures, quantile } from '../src/cli/top-figures.js';
 import { send } from './helpers/client.js';
 import { collect, runCli, spawnCli } from './helpers/cli.js';
 import { freePort, startOrigin } from './helpers/origin.js';
@@ -73,4 +73,12 @@ test('cli top: the Prometheus text reader and the histogram quantile', () => {
   assert.equal(quantile(buckets, 0.5), 0.01 + 0.04 * (1 / 5));
   assert.equal(quantile(buckets, 0.99), 0.1); // in +Inf: the highest finite bound
   assert.equal(quantile([[0.01, 0], [Infinity, 0]], 0.5), undefined);
+});
+
+test('cli top: a counter lower than before is a reset, counted from zero as Prometheus\'s rate() does', () => {
+  const sample = (value: number): { name: string; labels: Record<string, string>; value: number } =>
+    ({ name: 'gatehouse_http_requests_total', labels: { route: 'api', upstream: 'app', method: 'GET', status_class: '2xx' }, value });
+  const f = figures({ at: 0, samples: [sample(100)], upstreams: [] }, { at: 2000, samples: [sample(30)], upstreams: [] });
+  assert.equal(f.routes[0]!.rps, 15);
+  assert.equal(figures({ at: 0, samples: [sample(100)], upstreams: [] }, { at: 2000, samples: [sample(130)], upstreams: [] }).routes[0]!.rps, 15);
 });

@@ -263,10 +263,14 @@ test('dashboard: figures from histogram deltas, as Prometheus histogram_quantile
   assert.equal(f.errorRate, 0.05);
   assert.equal(f.p50, 10);
   assert.ok(Math.abs(f.p99! - 95) < 1e-9);
-  // Nothing new: no latency to speak of; a series not there yet: 0 requests/s; a fall (a worker replaced): no burst.
+  // Nothing new: no latency to speak of; a series not there yet: 0 requests/s; a fall is a reset, counted from
+  // zero as Prometheus's rate() does (the series counted 100 since it started again).
   assert.deepEqual(figuresBetween(before, before, 10), { rps: 0, errorRate: null, p50: null, p99: null });
   assert.deepEqual(figuresBetween(undefined, undefined, 1), { rps: 0, errorRate: null, p50: null, p99: null });
-  assert.equal(figuresBetween(before, now, 10).rps, 0);
+  const reset = figuresBetween(before, now, 10);
+  assert.equal(reset.rps, 10);
+  assert.equal(reset.errorRate, 0.05);
+  assert.equal(reset.p50, 10);
   // Past the last finite bound: that bound.
   assert.equal(quantile(0.99, new Map([[0.1, 0], [Infinity, 5]])), 100);
   assert.equal(quantile(0.5, new Map()), null);

@@ -13,10 +13,11 @@ import { test, type TestContext } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import pino from 'pino';
 import { createGatehouse, loadConfig } from '../src/index.js';
+import { aggregateMetrics, groupMetrics, type MetricsJson } from '../src/observe/index.js';
 import { makeCa, makeLeaf } from './helpers/certs.js';
 import { rawRequest, send } from './helpers/client.js';
 import { startGroup } from './helpers/group.js';
-import { sampleKey as key, samples, scrape } from './helpers/metrics.js';
+import { parseMetrics, sampleKey as key, samples, scrape } from './helpers/metrics.js';
 import { freePort, startOrigin, waitFor } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
 import { tempDir } from './helpers/tmp.js';
@@ -240,4 +241,55 @@ routes:
   assert.equal(m.get(key('gatehouse_upstream_server_up', { upstream: 'app', server: origin.authority })), 1);
   const cfg = JSON.parse((await send(`${g.admin}/api/config`, { headers: AUTH })).text) as { last_reload: { result: string; version: number } };
   assert.deepEqual([cfg.last_reload.result, cfg.last_reload.version], ['failure', 2]);
+});
+
+/** One worker's figures as it sends them: a counter, a histogram and a gauge per server, two gauges. */
+function workerFigures(requests: number, inflight: number, server = 'a:1'): MetricsJson {
+  const s = { upstream: 'u', server };
+  const name = 'gatehouse_upstream_request_duration_seconds';
+  return [
+    { name: 'gatehouse_http_requests_total', help: 'h', type: 'counter', aggregator: 'sum', values: [{ labels: { route: 'r' }, value: requests }] },
+    { name, help: 'h', type: 'histogram', aggregator: 'sum', values: [
+      { metricName: `${name}_bucket`, labels: { ...s, le: 0.1 }, value: requests }, { metricName: `${name}_bucket`, labels: { ...s, le: '+Inf' }, value: requests },
+      { metricName: `${name}_sum`, labels: s, value: requests / 100 }, { metricName: `${name}_count`, labels: s, value: requests },
+    ] },
+    { name: 'gatehouse_http_requests_in_flight', help: 'h', type: 'gauge', aggregator: 'sum', values: [{ labels: {}, value: inflight }] },
+    { name: 'gatehouse_upstream_server_up', help: 'h', type: 'gauge', aggregator: 'min', values: [{ labels: s, value: 1 }] },
+  ] as unknown as MetricsJson;
+}
+
+test('metrics: a group keeps the counts of the workers gone in one sum — counters and histograms, never gauges; the newest figures win; a removed server\'s series end', async () => {
+  let clock = 0;
+  const g = groupMetrics({ now: () => clock });
+  const read = async (): Promise<Map<string, number>> => parseMetrics((await aggregateMetrics(g.lists())).text);
+  const count = (server = 'a:1'): string => key('gatehouse_upstream_request_duration_seconds_count', { upstream: 'u', server });
+  const total = key('gatehouse_http_requests_total', { route: 'r' });
+  g.seen(1, workerFigures(10, 2), 1);
+  g.seen(2, workerFigures(5, 1), 2);
+  // An older answer (two reads crossing) never replaces a newer one.
+  g.seen(1, workerFigures(8, 0), 0);
+  let m = await read();
+  assert.deepEqual([m.get(total), m.get(count()), m.get(key('gatehouse_http_requests_in_flight'))], [15, 15, 3]);
+  g.left(1);
+  m = await read();
+  assert.deepEqual([m.get(total), m.get(count()), m.get(key('gatehouse_http_requests_in_flight'))], [15, 15, 1]);
+  assert.equal(m.get(key('gatehouse_upstream_server_up', { upstream: 'u', server: 'a:1' })), 1);
+  // A hundred workers come and go: one sum, not one list each.
+  for (let w = 3; w < 103; w++) { g.seen(w, workerFigures(1, 0), w); g.left(w); }
+  assert.equal(g.lists().length, 2);
+  assert.equal((await read()).get(total), 115);
+  // A stopping worker's last figures (order Infinity) win over any answer still on its way; one never read adds nothing.
+  g.seen(2, workerFigures(9, 0), Infinity);
+  g.seen(2, workerFigures(7, 0), 500);
+  g.left(2);
+  g.left(999);
+  m = await read();
+  assert.deepEqual([m.get(total), m.get(count())], [119, 119]);
+  // The server leaves every live worker's list: its departed series stay for a while (a new worker may not have
+  // found it yet), then end; the route's counts stay.
+  g.seen(200, workerFigures(0, 0, 'b:1'), 600);
+  assert.equal((await read()).get(count()), 119);
+  clock += 5 * 60_000;
+  m = await read();
+  assert.deepEqual([m.get(total), m.get(count()), m.get(count('b:1'))], [119, undefined, 0]);
 });

@@ -101,3 +101,68 @@ routes:
   // Up in every worker: min(1, 1) = 1, not 2.
   assert.equal(m.get(key('gatehouse_upstream_server_up', { upstream: 'app', server: origin.authority })), 1);
 });
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('metrics: workers: 2 — the group\'s counters never fall: a worker killed (SIGKILL) or replaced (POST /api/restart) keeps its counts', async (t) => {
+  const held: (() => void)[] = [];
+  const origin = await startOrigin(t, (q, s) => { if (q.url === '/slow') held.push(() => s.end('slow')); else s.end('ok'); });
+  const g = await startGroup(t, (p, a) => `listeners:
+  - name: public
+    address: 127.0.0.1:${p}
+admin:
+  address: 127.0.0.1:${a}
+  token_env: GATEHOUSE_METRICS_TOKEN
+workers: 2
+reload: { watch: false }
+shutdown: { timeout: 10s }
+upstreams:
+  app:
+    servers: [${origin.url}]
+routes:
+  - name: api
+    match: { path: / }
+    proxy: { upstream: app }
+`, { GATEHOUSE_METRICS_TOKEN: TOKEN, NODE_CLUSTER_SCHED_POLICY: 'rr' });
+  const attempts = key('gatehouse_upstream_request_duration_seconds_count', { upstream: 'app', server: origin.authority, status_class: '2xx' });
+  const figures = (m: Map<string, number>): number[] => [m.get(req('api', 'app', 'GET', '2xx')) ?? 0, m.get(count('api', 'app', '2xx')) ?? 0, m.get(attempts) ?? 0];
+  // One connection per request, dealt to the workers in turn (rr): both count some.
+  const N = 20;
+  for (let i = 0; i < N; i++) assert.equal((await send(`${g.url}/x`)).status, 200);
+  assert.ok(new Set(origin.requests.map((r) => r.socket.remotePort)).size >= 2, 'the requests went through one worker only');
+  assert.deepEqual(figures(await scrape(g.admin)), [N, N, N]);
+
+  // Killed: its counts as last scraped stay in the sum (nothing came in since), its gauges do not.
+  const victim = g.pids().get(1)!;
+  process.kill(victim, 'SIGKILL');
+  await waitFor(() => g.pids().get(1) !== victim, 20_000, 'worker 1 to be replaced');
+  const killed = await scrape(g.admin);
+  assert.deepEqual(figures(killed), [N, N, N]);
+  assert.equal(killed.get(key('gatehouse_upstream_server_up', { upstream: 'app', server: origin.authority })), 1);
+  assert.equal(killed.get(key('gatehouse_upstream_server_in_flight', { upstream: 'app', server: origin.authority })), 0);
+
+  // Replaced by a rolling restart while a request is in flight: the old worker finishes it, then hands its
+  // last counts to the primary as it leaves.
+  const old = [...g.pids().values()];
+  const slow = send(`${g.url}/slow`, { timeoutMs: 30_000 });
+  await waitFor(() => held.length === 1, 5000, 'the slow request at the origin');
+  const res = await send(`${g.admin}/api/restart`, { method: 'POST', headers: AUTH });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(figures(await scrape(g.admin)), [N, N, N]);
+  held[0]!();
+  assert.equal((await slow).text, 'slow');
+  await waitFor(() => old.every((pid) => !isAlive(pid)), 20_000, 'the replaced workers to exit');
+  assert.deepEqual(figures(await scrape(g.admin)), [N + 1, N + 1, N + 1]);
+
+  // New traffic adds exactly.
+  const M = 10;
+  for (let i = 0; i < M; i++) assert.equal((await send(`${g.url}/x`)).status, 200);
+  assert.deepEqual(figures(await scrape(g.admin)), [N + 1 + M, N + 1 + M, N + 1 + M]);
+});

@@ -45,6 +45,13 @@ export interface GroupOptions {
   rate(q: RateQuestion): RateAnswer;
   /** A worker purged (or invalidated) something in its cache. */
   purged(from: Member, req: CachePurge): void;
+  /** The metrics a worker sent once drained, told to stop (a `final` message): its last counts. */
+  final?(from: Member, metrics: unknown): void;
+  /**
+   * A worker left, for whatever reason (exit, signal, replaced, retired): its IPC channel closed, after every
+   * message it sent was handled; nothing more will come from it.
+   */
+  left?(m: Member): void;
 }
 
 export interface Group {
@@ -65,6 +72,11 @@ export interface Group {
   tellOthers(except: Member | undefined, c: WorkerCall): void;
   /** Every listening worker's answer (those that fail are left out). */
   gather(c: WorkerCall): Promise<unknown[]>;
+  /**
+   * As `gather`, each answer with the worker that gave it and the call's number (`order`, increasing across
+   * calls); an answer from a worker that has left meanwhile (`left` was or is about to be called) is left out.
+   */
+  gatherEach(c: WorkerCall): Promise<{ member: Member; value: unknown; order: number }[]>;
   /** Grows or shrinks the group to `n` workers. */
   resize(n: number): Promise<void>;
   /** Replaces every worker, one at a time (one restart at a time: a call during one waits for it). */
@@ -101,6 +113,8 @@ export function createGroup(opts: GroupOptions): Group {
       opts.purged(m, msg.req);
     } else if (msg.t === 'rate') {
       tell(m, { gh: 1, t: 'rate', id: msg.id, decision: opts.rate(msg) });
+    } else if (msg.t === 'final') {
+      opts.final?.(m, msg.metrics);
     }
   }
 
@@ -120,6 +134,8 @@ export function createGroup(opts: GroupOptions): Group {
       }
       onMessage(m, msg);
     });
+    // The channel closes once the process is gone (or about to be): the messages it sent came before.
+    worker.once('disconnect', () => opts.left?.(m));
     worker.on('exit', (code, signal) => {
       const why = signal ? `signal ${signal}` : `exit code ${code}`;
       fail(new Error(`worker ${slot} exited (${why}) before it was listening`));
@@ -149,10 +165,9 @@ export function createGroup(opts: GroupOptions): Group {
     else again();
   }
 
-  function call(m: Member, c: WorkerCall): Promise<unknown> {
+  function call(m: Member, c: WorkerCall, id = ++nextId): Promise<unknown> {
     const waiting = pending.get(m.worker);
     if (!waiting || !m.worker.isConnected()) return Promise.reject(new Error(`worker ${m.slot} is gone`));
-    const id = ++nextId;
     return new Promise((resolve, reject) => {
       waiting.set(id, { resolve, reject });
       m.worker.send({ gh: 1, t: 'call', id, call: c } satisfies ToWorker);
@@ -230,6 +245,15 @@ export function createGroup(opts: GroupOptions): Group {
     async gather(c) {
       const answers = await Promise.allSettled(ready().map((m) => call(m, c)));
       return answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+    },
+    async gatherEach(c) {
+      const asked = ready().map((member) => ({ member, order: ++nextId }));
+      const answers = await Promise.allSettled(asked.map((a) => call(a.member, c, a.order)));
+      // Disconnected: its `left` has run (or runs next, its channel being closed), on figures older than these.
+      return asked.flatMap((a, i) => {
+        const r = answers[i]!;
+        return r.status === 'fulfilled' && a.member.worker.isConnected() ? [{ ...a, value: r.value }] : [];
+      });
     },
     async resize(n) {
       for (const m of members()) if (m.slot > n) { slots.delete(m.slot); retire(m); }

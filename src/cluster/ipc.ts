@@ -46,7 +46,9 @@ export type FromWorker =
   /** A purge or invalidation this worker made (PURGE method, unsafe request): the others do the same. */
   | { gh: 1; t: 'purged'; req: CachePurge }
   /** A rate-limit decision, counted in the primary (no `state.redis`). */
-  | ({ gh: 1; t: 'rate'; id: number } & RateQuestion);
+  | ({ gh: 1; t: 'rate'; id: number } & RateQuestion)
+  /** Its metrics (as the `metrics` call answers), sent once drained when the primary stopped it: its last counts. */
+  | { gh: 1; t: 'final'; metrics: unknown };
 
 export function isOurs<T extends { gh: 1 }>(m: unknown): m is T {
   return typeof m === 'object' && m !== null && (m as { gh?: unknown }).gh === 1;

@@ -17,6 +17,7 @@ export { tracing, traceIdOf, type TracingPluginConfig } from './tracing.js';
 export { createSpanExporter, type ExportStats, type OtlpSpan, type SpanExporter, type SpanExporterOptions } from './trace-export.js';
 export { createRecentErrors, mergeRecentErrors, recentErrorsPlugin, type RecentErrors } from './recent-errors.js';
 export { aggregateMetricsJson } from './metrics-json.js';
+export { groupMetrics, type GroupMetrics } from './group-metrics.js';
 export {
   aggregateMetrics, createMetrics, metricsPlugin, primaryMetrics, type Metrics, type MetricsJson, type MetricsPluginConfig, type MetricsSources, type MetricsText,
   type ReloadLog,

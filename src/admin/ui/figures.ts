@@ -47,10 +47,11 @@ export function readHistogram(
 }
 
 /**
- * A counter's increase; a fall (a worker replaced, its counts starting from zero) counts as no increase, so
- * that a restart never shows as a burst.
+ * A counter's increase; a fall is a reset (the series started again from zero: a server removed and added
+ * again), after which it counted `now`, as Prometheus's rate() and `gatehouse top` take it. A group's counters
+ * never fall for a worker replaced: the primary keeps the departed workers' counts (observe/group-metrics.ts).
  */
-const increase = (now: number, before: number): number => Math.max(0, now - before);
+const increase = (now: number, before: number): number => (now >= before ? now - before : now);
 
 /**
  * The q-quantile (0..1) of the requests counted in `buckets` (le → cumulative count), in ms: linear within the
