@@ -1,69 +1,20 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import { connect as h2connect } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import pino from 'pino';
+import { ConfigError, createGatehouse, definePlugin } from '../src/index.js';
 import { createSpanExporter, type OtlpSpan } from '../src/observe/trace-export.js';
 import { idSource, isTracestateKept, parseTraceparent, sampledByRatio } from '../src/observe/trace-context.js';
-import { unixNanos } from '../src/observe/trace-spans.js';
+import { kTrace, unixNanos, type RequestTrace } from '../src/observe/trace-spans.js';
 import { send } from './helpers/client.js';
-import { freePort, startOrigin, waitFor } from './helpers/origin.js';
+import { freePort, waitFor } from './helpers/origin.js';
 import { scrape, sampleKey } from './helpers/metrics.js';
-import { startProxy, type ProxyConfig } from './helpers/proxy.js';
+import { startProxy } from './helpers/proxy.js';
 import { tempDir } from './helpers/tmp.js';
-
-const TID = '4bf92f3577b34da6a3ce929d0e0e4736';
-const PID = '00f067aa0ba902b7';
-const INCOMING = `00-${TID}-${PID}-01`;
-const OUT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/;
-
-interface OtlpBody { resourceSpans: { resource: { attributes: Attr[] }; scopeSpans: { scope: { name: string }; spans: OtlpSpan[] }[] }[] }
-type Attr = { key: string; value: { stringValue?: string; intValue?: string } };
-
-/** A test OTLP/HTTP receiver on 127.0.0.1:0: keeps each JSON body; `hang` never answers. */
-async function startReceiver(t: TestContext, opts: { hang?: boolean } = {}) {
-  const bodies: OtlpBody[] = [];
-  const contentTypes: string[] = [];
-  const hung: ServerResponse[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      if (opts.hang) return void hung.push(res);
-      contentTypes.push(req.headers['content-type'] ?? '');
-      bodies.push(JSON.parse(Buffer.concat(chunks).toString()) as OtlpBody);
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
-  const spans = (): OtlpSpan[] => bodies.flatMap((b) => b.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((s) => s.spans)));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, bodies, contentTypes, spans };
-}
-
-function attr(span: OtlpSpan, key: string): string | undefined {
-  const v = (span.attributes as Attr[]).find((a) => a.key === key)?.value;
-  return v?.stringValue ?? v?.intValue;
-}
-
-/** An origin that answers 200 and keeps the trace headers of each request. */
-async function traceOrigin(t: TestContext, status = 200) {
-  const seen: IncomingHttpHeaders[] = [];
-  const o = await startOrigin(t, (req, res) => { seen.push(req.headers); res.writeHead(status).end('ok'); });
-  return { ...o, seen };
-}
-
-function proxyConfig(origin: string, tracing: ProxyConfig['tracing'], extra: Partial<ProxyConfig> = {}): ProxyConfig {
-  return {
-    upstreams: { app: { servers: [origin] } },
-    routes: [{ name: 'app-route', match: { path: '/' }, proxy: { upstream: 'app' } }],
-    tracing, ...extra,
-  };
-}
+import { attr, INCOMING, OUT, PID, proxyConfig, startReceiver, TID, traced, traceOrigin } from './helpers/tracing.js';
 
 test('W3C Trace Context 3.2.2: traceparent validation (lower-case hex, no all-zero ids, version ff, version 00 exact length, future versions)', () => {
   assert.deepEqual(parseTraceparent(INCOMING), { traceId: TID, parentId: PID, sampled: true });
@@ -89,7 +40,7 @@ test('W3C Trace Context 3.3.1.1: tracestate is kept up to 32 list-members (empty
   assert.equal(isTracestateKept(`congo=${'x'.repeat(600)}`), true, 'longer than 512: passed on unchanged');
 });
 
-test('tracing ids: pooled, hex, distinct; ratio sampling by trace-id; Unix nanoseconds as decimal strings', () => {
+test('tracing ids: pooled, hex, distinct; ratio sampling by trace-id, and by a random draw; Unix nanoseconds as decimal strings', () => {
   const ids = idSource(64);
   const seen = new Set<string>();
   for (let i = 0; i < 100; i++) {
@@ -105,6 +56,11 @@ test('tracing ids: pooled, hex, distinct; ratio sampling by trace-id; Unix nanos
   let n = 0;
   for (let i = 0; i < 2000; i++) if (sampledByRatio(ids.traceId(), 0.25)) n++;
   assert.ok(n > 350 && n < 650, `about a quarter sampled, got ${n}/2000`);
+  let drawn = 0;
+  for (let i = 0; i < 2000; i++) if (ids.draw(0.25)) drawn++;
+  assert.ok(drawn > 350 && drawn < 650, `random draw: about a quarter, got ${drawn}/2000`);
+  assert.equal(ids.draw(1), true);
+  assert.equal(ids.draw(0), false);
   assert.equal(unixNanos(1_700_000_000_123.5), '1700000000123500000');
   assert.equal(unixNanos(1_700_000_000_123.25), '1700000000123250000');
   assert.equal(unixNanos(1_700_000_000_000.9999999), '1700000000001000000');
@@ -206,9 +162,9 @@ test('W3C Trace Context 4.2: without a traceparent a trace is started, sampled p
   assert.equal(receiver.spans().find((s) => s.kind === 3)!.spanId, sid);
 
   const log = join(tempDir('tracing-sample'), 'access.log');
-  const off = await startProxy(t, proxyConfig(origin.url, { sample: 0, otlp: { endpoint: receiver.url } }, { access_log: { path: log } }));
+  const off = await startProxy(t, proxyConfig(origin.url, { sample: 0, trust_parent: 'always', otlp: { endpoint: receiver.url } }, { access_log: { path: log } }));
   assert.equal((await send(`${off.url}/y`)).status, 200);
-  // Parent-based: a caller's sampled flag wins over the ratio.
+  // Parent-based (trust_parent: always): a caller's sampled flag wins over the ratio.
   assert.equal((await send(`${off.url}/z`, { headers: { traceparent: INCOMING } })).status, 200);
   await off.gh.stop();
   const unsampled = OUT.exec(String(origin.seen[1]!.traceparent))!;
@@ -341,4 +297,80 @@ test('span exporter: bounded queue, drops counted, failed batches counted, close
   assert.equal(end.dropped + end.failed, 100);
   exp.add(span);
   assert.equal(exp.stats().dropped, end.dropped + 1, 'closed: dropped');
+});
+
+test('tracing trust_parent: a client\'s sampled flag decides nothing unless the client is trusted (trusted by default: trusted_proxies; always; never); the trace is continued either way', async (t) => {
+  // sample 0, `-01` from 127.0.0.1, which is not in trusted_proxies: nothing exported, the trace still continued.
+  const untrusted = await traced(t, { sample: 0 }, { n: 20 });
+  assert.equal(untrusted.spans.length, 0, 'a client cannot force export');
+  assert.equal(untrusted.sent.length, 20);
+  for (const s of untrusted.sent) assert.deepEqual([s.m[1], s.m[3], s.state], [TID, '00', 'congo=1']);
+  const trusted = await traced(t, { sample: 0 }, { extra: { trusted_proxies: ['127.0.0.1'] } });
+  assert.equal(trusted.spans.length, 2, 'a trusted proxy\'s flag is followed');
+  assert.equal(trusted.sent[0]!.m[3], '01');
+  const always = await traced(t, { sample: 0, trust_parent: 'always' });
+  assert.equal(always.spans.length, 2);
+  assert.equal(always.spans[0]!.traceId, TID);
+  const never = await traced(t, { sample: 0, trust_parent: 'never' }, { extra: { trusted_proxies: ['127.0.0.1'] } });
+  assert.equal(never.spans.length, 0);
+  assert.deepEqual([never.sent[0]!.m[1], never.sent[0]!.m[3]], [TID, '00']);
+  // `sample` decides the other way too: an untrusted `-00` is recorded at sample 1.
+  const unsampled = await traced(t, { sample: 1, trust_parent: 'never' }, { traceparent: `00-${TID}-${PID}-00` });
+  assert.equal(unsampled.spans.length, 2);
+});
+
+test('tracing trust_parent: an untrusted caller\'s trace is sampled by a random draw, not from its trace-id (which it could pick to be always sampled)', async (t) => {
+  const always = `${TID.slice(0, 19)}${'0'.repeat(13)}`; // low 52 bits zero: sampled by any ratio > 0
+  assert.equal(sampledByRatio(always, 0.01), true);
+  const r = await traced(t, { sample: 0.5 }, { n: 40, traceparent: `00-${always}-${PID}-01` });
+  const flags = r.sent.map((s) => s.m[3]);
+  assert.ok(flags.includes('00') && flags.includes('01'), flags.join(' '));
+  assert.equal(r.spans.length, 2 * flags.filter((f) => f === '01').length, 'exactly the sampled ones exported');
+  assert.ok(r.sent.every((s) => s.m[1] === always), 'the trace is continued');
+});
+
+test('tracing: client-sourced span attributes (url.path, user_agent.original, server.address, url.full) are cut to 1024 characters', async (t) => {
+  const receiver = await startReceiver(t);
+  const origin = await traceOrigin(t);
+  const p = await startProxy(t, proxyConfig(origin.url, { otlp: { endpoint: receiver.url } }));
+  const path = `/${'p'.repeat(3000)}`;
+  const host = `${'h'.repeat(2000)}.example`;
+  assert.equal((await send(`${p.url}${path}?q=1`, { headers: { 'user-agent': 'u'.repeat(3000), host } })).status, 200);
+  await p.gh.stop();
+  const server = receiver.spans().find((s) => s.kind === 2)!;
+  const client = receiver.spans().find((s) => s.kind === 3)!;
+  assert.equal(attr(server, 'url.path'), path.slice(0, 1024));
+  assert.equal(attr(server, 'user_agent.original'), 'u'.repeat(1024));
+  assert.equal(attr(server, 'server.address'), host.slice(0, 1024));
+  assert.equal(attr(client, 'url.full'), `${origin.url}${path}`.slice(0, 1024));
+  assert.equal(origin.seen[0]!['user-agent'], 'u'.repeat(3000), 'the request itself is unchanged');
+});
+
+test('tracing: span data is kept only for a sampled trace with an exporter; the upstream gets its traceparent regardless', async (t) => {
+  const origin = await traceOrigin(t);
+  const kept: (RequestTrace | undefined)[] = [];
+  const probe = definePlugin({ name: 'probe', create: () => ({ global: { logging(ctx) { kept.push(ctx.get(kTrace)); } } }) });
+  const receiver = await startReceiver(t);
+  const otlp = { endpoint: receiver.url };
+  for (const tracing of [{ sample: 1 }, { sample: 0, otlp }, { sample: 1, otlp }]) {
+    const p = await startProxy(t, proxyConfig(origin.url, tracing), { plugins: [probe] });
+    assert.equal((await send(`${p.url}/k`)).status, 200);
+    await p.gh.stop();
+  }
+  assert.deepEqual(kept.map((k) => [k?.record, k?.attempts?.length, k?.path]), [[false, undefined, ''], [false, undefined, ''], [true, 1, '/k']]);
+  assert.deepEqual(origin.seen.map((h) => OUT.exec(String(h.traceparent))?.[3]), ['01', '00', '01']);
+});
+
+test('tracing.otlp.headers are secrets: GET /api/config shows [redacted], a config error does not echo them', async (t) => {
+  const origin = await traceOrigin(t);
+  const p = await startProxy(t, proxyConfig(origin.url, { otlp: { endpoint: 'http://127.0.0.1:1/v1/traces', headers: { 'x-api-key': 'api-key-42' } } }, { admin: { address: '127.0.0.1:0' } }));
+  const r = await send(`${p.gh.adminUrl()!}/api/config`);
+  assert.equal(r.status, 200);
+  assert.ok(!r.text.includes('api-key-42'), 'the key is not shown');
+  assert.deepEqual((JSON.parse(r.text) as { config: { tracing: { otlp: { headers: unknown } } } }).config.tracing.otlp.headers, { 'x-api-key': '[redacted]' });
+  const bad = { listeners: [{ name: 'p', address: '127.0.0.1:0' }], tracing: { otlp: { endpoint: 'http://127.0.0.1:1/', headers: { 'x-api-key': 'api-key-43\n' } } } };
+  const err = (() => { try { createGatehouse(bad); } catch (e) { return e; } })();
+  assert.ok(err instanceof ConfigError, 'a config error');
+  assert.match(err.message, /got something else \(not shown: it is a secret\) at tracing\.otlp\.headers\.x-api-key/);
+  assert.equal(err.message.includes('api-key-43'), false);
 });

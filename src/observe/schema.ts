@@ -27,7 +27,9 @@ export const otlpSchema = z
   .strictObject({
     endpoint: z.string().url().refine((u) => /^https?:\/\//.test(u), 'an http:// or https:// URL')
       .describe('OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces; spans are POSTed as JSON (application/json)'),
-    headers: z.record(headerName, headerValue).default({}).describe('Request headers sent with every export, e.g. an API key'),
+    // The values are often an API key: shown as [redacted] by GET /api/config, never echoed by a config error.
+    headers: z.record(headerName, headerValue.meta({ writeOnly: true })).default({})
+      .describe('Request headers sent with every export, e.g. an API key (secrets: GET /api/config shows them as [redacted])'),
     timeout: duration.prefault('5s').describe('How long one export may take; past it the batch is dropped'),
     max_queue: z.number().int().min(1).max(1_000_000).default(2048)
       .describe('Spans held while waiting for export; beyond it new spans are dropped and counted, never blocking a request'),
@@ -38,7 +40,9 @@ export const tracingSchema = z
   .strictObject({
     service_name: z.string().min(1).default('gatehouse').describe('Resource attribute service.name of the exported spans'),
     sample: z.number().min(0).max(1).default(1)
-      .describe('Share of new traces recorded (0 to 1). A request with a valid traceparent follows its sampled flag instead (parent-based)'),
+      .describe('Share of traces recorded (0 to 1). A request whose traceparent is followed (`trust_parent`) keeps its caller\'s sampled flag instead'),
+    trust_parent: z.enum(['trusted', 'always', 'never']).default('trusted')
+      .describe('Whose sampled flag in an incoming traceparent decides whether the trace is recorded. trusted: only a peer in `trusted_proxies`; any other caller\'s trace is continued (same trace-id, tracestate) but recorded at the `sample` ratio by a random draw, so that the Internet does not decide what an edge proxy exports. always: every caller\'s (parent-based, behind a trusted edge). never: `sample` decides for every request'),
     response_header: z.boolean().default(false)
       .describe('Add a traceparent naming the request\'s span to every response (off: clients learn nothing of the trace)'),
     otlp: otlpSchema.optional(),

@@ -72,19 +72,24 @@ export interface IdSource {
   traceId(): string;
   /** 8 random bytes as 16 hex digits, never all zero. */
   spanId(): string;
+  /** A random draw: true with probability `ratio` (0 to 1), from the same pool of random bytes. */
+  draw(ratio: number): boolean;
 }
 
 export function idSource(poolSize = 4096): IdSource {
   const pool = Buffer.allocUnsafe(poolSize);
   let off = poolSize;
-  function take(n: number): string {
+  function reserve(n: number): number {
     if (off + n > poolSize) {
       randomFillSync(pool);
       off = 0;
     }
-    const hex = pool.toString('hex', off, off + n);
     off += n;
-    return hex;
+    return off - n;
+  }
+  function take(n: number): string {
+    const at = reserve(n);
+    return pool.toString('hex', at, at + n);
   }
   return {
     traceId() {
@@ -97,12 +102,18 @@ export function idSource(poolSize = 4096): IdSource {
       while (id === ZERO_SPAN) id = take(8);
       return id;
     },
+    draw(ratio) {
+      if (ratio >= 1) return true;
+      if (ratio <= 0) return false;
+      return pool.readUInt32BE(reserve(4)) < ratio * 2 ** 32;
+    },
   };
 }
 
 /**
  * The sampling decision for a new trace, from its id (as OpenTelemetry's TraceIdRatioBased sampler): the
- * low 52 bits of the trace-id against `ratio`, so every process with the same ratio decides alike.
+ * low 52 bits of the trace-id against `ratio`, so every process with the same ratio decides alike. Only for
+ * ids this process made: a client that picks its trace-id would pick one that is always sampled.
  */
 export function sampledByRatio(traceId: string, ratio: number): boolean {
   if (ratio >= 1) return true;

@@ -3,7 +3,7 @@
  * CLIENT span per upstream attempt, with the attributes of the OpenTelemetry HTTP semantic conventions
  * (semconv: "Semantic conventions for HTTP spans"). Only what identifies the request without its data: the
  * path but not the query string (semconv lets url.query out; its values may be secrets), no header values
- * besides the User-Agent.
+ * besides the User-Agent and Host. What the client wrote is cut to 1024 characters (`clientStr`).
  */
 import { stateKey, type RequestCtx } from '../core/context.js';
 import type { ProxyError } from '../core/errors.js';
@@ -30,10 +30,13 @@ export interface RequestTrace {
   /** The caller's span, from a valid incoming traceparent. */
   readonly parentId: string | undefined;
   readonly sampled: boolean;
+  /** Sampled, and an exporter is there: only then are the path and the attempts kept. */
+  readonly record: boolean;
   /** Pass the incoming tracestate on: it came with a valid traceparent, within the limits of §3.3.1. */
   readonly keepState: boolean;
-  /** The request's path (no query), as received. */
+  /** The request's path (no query), as received; '' when the trace is not recorded. */
   readonly path: string;
+  /** Recorded traces only. */
   attempts: AttemptSpan[] | undefined;
 }
 
@@ -63,6 +66,20 @@ export function unixNanos(ms: number): string {
 }
 
 const str = (key: string, v: string): OtlpAttribute => ({ key, value: { stringValue: v } });
+
+/** Longest client-sourced string attribute kept, in characters (1 KiB of ASCII). */
+const MAX_CLIENT_ATTRIBUTE = 1024;
+
+/**
+ * A string attribute whose value the client chose (its path, User-Agent, Host, method): cut to 1024 characters,
+ * as an OpenTelemetry SDK's attribute value length limit cuts, so that `max_queue` spans waiting for export
+ * stay small whatever the header limits allow. A surrogate pair is not split.
+ */
+function clientStr(key: string, v: string): OtlpAttribute {
+  if (v.length <= MAX_CLIENT_ATTRIBUTE) return str(key, v);
+  const end = (v.charCodeAt(MAX_CLIENT_ATTRIBUTE - 1) & 0xfc00) === 0xd800 ? MAX_CLIENT_ATTRIBUTE - 1 : MAX_CLIENT_ATTRIBUTE;
+  return str(key, v.slice(0, end));
+}
 const int = (key: string, v: number): OtlpAttribute => ({ key, value: { intValue: String(v) } });
 
 function methodAttributes(method: string, out: OtlpAttribute[]): string {
@@ -70,7 +87,7 @@ function methodAttributes(method: string, out: OtlpAttribute[]): string {
     out.push(str('http.request.method', method));
     return method;
   }
-  out.push(str('http.request.method', '_OTHER'), str('http.request.method_original', method));
+  out.push(str('http.request.method', '_OTHER'), clientStr('http.request.method_original', method));
   return 'HTTP';
 }
 
@@ -88,17 +105,17 @@ export function serverSpan(ctx: RequestCtx, t: RequestTrace, opts: { err: ProxyE
   const status = ctx.status || ctx.res.statusCode;
   const req = ctx.req;
   attrs.push(
-    str('url.scheme', ctx.proto), str('url.path', t.path),
+    str('url.scheme', ctx.proto), clientStr('url.path', t.path),
     str('network.protocol.version', req.httpVersionMajor === 2 ? '2' : req.httpVersion),
     str('client.address', ctx.clientIp), str('gatehouse.request_id', ctx.requestId),
   );
-  if (ctx.host) attrs.push(str('server.address', ctx.host));
+  if (ctx.host) attrs.push(clientStr('server.address', ctx.host));
   const port = req.socket?.localPort;
   if (port !== undefined) attrs.push(int('server.port', port));
   if (ctx.route) attrs.push(str('http.route', ctx.route.id));
   if (status) attrs.push(int('http.response.status_code', status));
   const ua = req.headers['user-agent'];
-  if (ua !== undefined) attrs.push(str('user_agent.original', ua));
+  if (ua !== undefined) attrs.push(clientStr('user_agent.original', ua));
   // semconv: a server span is an error for a 5xx (a 4xx is the client's), and whenever the request failed.
   const errorType = opts.err?.code ?? (status >= 500 ? String(status) : undefined);
   if (errorType !== undefined) attrs.push(str('error.type', errorType));
@@ -131,7 +148,7 @@ export function attemptSpans(ctx: RequestCtx, t: RequestTrace, opts: { err: Prox
     const name = methodAttributes(a.method, attrs);
     if (a.peer) {
       const [host, port] = splitAuthority(a.peer.authority);
-      attrs.push(str('server.address', host), str('url.full', a.peer.origin + a.path));
+      attrs.push(str('server.address', host), clientStr('url.full', a.peer.origin + a.path));
       if (port !== undefined) attrs.push(int('server.port', port));
     }
     if (a.upstream !== undefined) attrs.push(str('gatehouse.upstream', a.upstream));
