@@ -30,7 +30,7 @@
  * end; every process is stopped by its pid. Loopback only. Needs wrk and nginx.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,7 +74,7 @@ interface Run extends Result {
   counted: number | undefined;
   /** `gatehouse_tracing_spans_total` by result; undefined without the metric (tracing off, or an old build). */
   spans: Spans | undefined;
-  /** What the OTLP receiver got during the run. */
+  /** What the OTLP receiver got from this proxy process (warm-up, run, probe), until the scrape. */
   received: Received;
 }
 
@@ -128,11 +128,11 @@ function start(v: Variant, tmp: string, ports: { proxy: number; admin: number; o
 async function measure(v: Variant, tmp: string, origin: number, otlp: number, round: number): Promise<Run> {
   const ports = { proxy: await freePort(), admin: await freePort(), origin, otlp };
   const tag = `${v.name}-${round}`;
+  const rec0 = await json<Received>(`http://127.0.0.1:${otlp}/`);
   const child = start(v, tmp, ports, tag);
   try {
     await waitPort(ports.proxy, '/api/hello', 15_000);
     const warm = wrk(ports.proxy, WARMUP);
-    const rec0 = await json<Received>(`http://127.0.0.1:${otlp}/`);
     const [c0, k0] = [cpuSeconds(child.pid!), coreCpu(0)];
     const r = wrk(ports.proxy, DURATION);
     const [c1, k1] = [cpuSeconds(child.pid!), coreCpu(0)];
@@ -192,7 +192,7 @@ function report(runs: Map<string, Run[]>, seconds: number): void {
     const per = traced.map((r) => (r.counted ? (r.spans!.exported / r.counted).toFixed(2) : 'n/a'));
     const sum = (f: (r: Run) => number): number => traced.reduce((a, r) => a + f(r), 0);
     lines.push(`  spans exported per request counted: ${per.join(', ')}; dropped ${sum((r) => r.spans!.dropped)}, failed ${sum((r) => r.spans!.failed)}; `
-      + `the receiver got ${sum((r) => r.received.spans)} spans in ${sum((r) => r.received.posts)} requests (${(sum((r) => r.received.bytes) / 1048576).toFixed(0)} MiB) during the measured runs`);
+      + `the receiver got ${sum((r) => r.received.spans)} spans in ${sum((r) => r.received.posts)} requests (${(sum((r) => r.received.bytes) / 1048576).toFixed(0)} MiB), by the time of the scrapes`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
@@ -203,6 +203,7 @@ async function main(tmp: string): Promise<void> {
     throw new Error(`BENCH_OLD=${OLD} is not a built checkout (no dist/cli/main.js): git worktree add --detach ${OLD} <commit> && ln -s $PWD/node_modules ${OLD}/ && (cd ${OLD} && npm run build)`);
   }
   if (!existsSync(join(ROOT, 'dist/cli/main.js'))) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  chmodSync(tmp, 0o755); // mkdtemp makes it 0700: nginx's worker (user nobody when started as root) must read www/
   for (const d of ['www', 'conf', 'logs']) mkdirSync(join(tmp, d), { recursive: true });
   writeFileSync(join(tmp, 'www', 'hello'), 'hello world\n');
 
@@ -213,6 +214,9 @@ async function main(tmp: string): Promise<void> {
   procs.start(1, process.execPath, [join(ROOT, 'bench/otlp-receiver.mjs'), String(otlpPort)]);
   await waitPort(originPort, '/hello');
   await waitPort(otlpPort, '/');
+  const probe = await fetch(`http://127.0.0.1:${originPort}/hello`);
+  if (probe.status !== 200) throw new Error(`the origin answers ${probe.status} to GET /hello`);
+  await probe.arrayBuffer();
 
   const t0 = Date.now();
   const runs = new Map<string, Run[]>(VARIANTS.map((v) => [v.name, []]));
