@@ -26,7 +26,7 @@
  * Placement: the proxy on core 0 (`taskset -c 0`); nginx (one worker), wrk and the OTLP receiver on core 1.
  * BENCH_ROUNDS interleaved rounds (default 5) of BENCH_DURATION seconds per run (default 5) after a
  * BENCH_WARMUP-second warm-up (default 2), the order of the variants rotated each round. Every file (configs,
- * access logs: about 10 MB per run, removed after it) lives in a temp dir under os.tmpdir(), removed at the
+ * access logs: tens of MB per run, each removed after its run) lives in a temp dir under os.tmpdir(), removed at the
  * end; every process is stopped by its pid. Loopback only. Needs wrk and nginx.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
@@ -150,7 +150,7 @@ async function measure(v: Variant, tmp: string, origin: number, otlp: number, ro
     };
   } finally {
     await procs.stop(child);
-    rmSync(join(tmp, 'logs', `${tag}.log`), { force: true }); // ~10 MB per run
+    rmSync(join(tmp, 'logs', `${tag}.log`), { force: true }); // tens of MB per run
   }
 }
 
