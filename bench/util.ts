@@ -108,6 +108,18 @@ export function machineCpu(): { busy: number; idle: number; all: number; reaped:
   }
 }
 
+/** CPU seconds of one core from /proc/stat: busy in processes (user, nice, system; interrupts left out, as in
+ * machineCpu), stolen by the hypervisor, and all. */
+export function coreCpu(core: number): { busy: number; steal: number; all: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${core} `));
+    const t = line!.trim().split(/\s+/).slice(1, 9).map(Number);
+    return { busy: (t[0]! + t[1]! + t[2]!) / 100, steal: t[7]! / 100, all: t.reduce((a, x) => a + x, 0) / 100 };
+  } catch {
+    return { busy: NaN, steal: NaN, all: NaN };
+  }
+}
+
 /** CPU seconds (user + system) of a process and its direct children, from /proc. */
 export function cpuSeconds(pid: number): number {
   return cpuByProcess(pid).reduce((a, p) => a + p.seconds, 0);
