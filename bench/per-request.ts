@@ -10,7 +10,8 @@
  *
  * BENCH_PROFILE=1 adds one run per variant under `node --cpu-prof` and prints its self time by owner
  * (Gatehouse's own code, node:http and the other node: internals, undici, other dependencies, V8/GC) and the top
- * functions, in µs per request (bench/cpu-profile.ts; samples of the measured window only).
+ * functions, in µs per request (bench/cpu-profile.ts; samples of the measured window only); BENCH_PROFILE_FOCUS=name
+ * (e.g. `access-log.js`) lists the self time of what runs under the Gatehouse functions whose name or file has it.
  *
  * Placement: the proxy on core 0 (`taskset -c 0`); nginx (one worker) and wrk on core 1. BENCH_ROUNDS
  * interleaved rounds (default 5), BENCH_DURATION seconds per run (default 5) after a BENCH_WARMUP-second warm-up
@@ -46,7 +47,7 @@ const VARIANTS: Variant[] = [
 /** CLOCK_MONOTONIC in µs: the clock of V8's profile timestamps on Linux. */
 const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
-interface Run { rps: number; requests: number; errors: number; cpuUs: number; otherPct: number; runS: number }
+interface Run { rps: number; requests: number; errors: number; cpuUs: number; otherPct: number; stealPct: number; runS: number }
 
 function wrk(port: number, seconds: number): { rps: number; requests: number; errors: number } {
   const [cmd, args] = pinned(1, 'wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/api/hello`]);
@@ -80,7 +81,7 @@ async function measure(v: Variant, tmp: string, origin: number, tag: string, pro
     const elapsed = k1.all - k0.all;
     return {
       ...r, cpuUs: ((c1 - c0) * 1e6) / r.requests, runS: (t1 - t0) / 1e6,
-      otherPct: Math.max(0, ((k1.busy - k0.busy - (c1 - c0)) / elapsed) * 100),
+      otherPct: Math.max(0, ((k1.busy - k0.busy - (c1 - c0)) / elapsed) * 100), stealPct: ((k1.steal - k0.steal) / elapsed) * 100,
       window: [t0, t1],
     };
   } finally {
@@ -117,7 +118,7 @@ async function profiles(tmp: string, origin: number): Promise<void> {
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) { process.stdout.write(`\n(no profile written for ${v.name})\n`); continue; }
     process.stdout.write(`\n### Profile: ${v.name} (${r.cpuUs.toFixed(1)} µs CPU/request under the profiler, ${r.requests} requests)\n\n`);
-    process.stdout.write(profileReport(join(dir, file), { window: r.window, requests: r.requests, roots: [ROOT, ...(OLD ? [OLD] : [])] }));
+    process.stdout.write(profileReport(join(dir, file), { window: r.window, requests: r.requests, roots: [ROOT, ...(OLD ? [OLD] : [])], focus: process.env.BENCH_PROFILE_FOCUS }));
   }
 }
 
@@ -139,7 +140,7 @@ async function main(tmp: string): Promise<void> {
     for (let i = 0; i < VARIANTS.length; i++) {
       const v = VARIANTS[(i + round - 1) % VARIANTS.length]!;
       const r = await measure(v, tmp, originPort, `${v.name}-${round}`);
-      process.stderr.write(`[${round}/${ROUNDS}] ${v.name.padEnd(10)} ${r.rps.toFixed(0).padStart(6)} req/s  ${r.cpuUs.toFixed(1)} µs CPU/req  core 0 other ${r.otherPct.toFixed(0)}%${r.errors ? `  ERRORS ${r.errors}` : ''}\n`);
+      process.stderr.write(`[${round}/${ROUNDS}] ${v.name.padEnd(10)} ${r.rps.toFixed(0).padStart(6)} req/s  ${r.cpuUs.toFixed(1)} µs CPU/req  core 0 other ${r.otherPct.toFixed(0)}% steal ${r.stealPct.toFixed(0)}%${r.errors ? `  ERRORS ${r.errors}` : ''}\n`);
       runs.get(v.name)!.push(r);
     }
   }

@@ -15,6 +15,7 @@ import { compileGlobal, compileRoute, runVerdicts, type NamedInstance } from './
 import { memoryStore } from './protect/index.js';
 import { explainRoute, RouteTable, routing } from './routing/index.js';
 import { hostName, readHead, requestIdFor } from './server/request-head.js';
+import { requestIds } from './server/request-id.js';
 import { errorReply } from './server/reply.js';
 import { normalTarget } from './server/request-target.js';
 import type { GatehouseConfig, RouteConfig } from './schema.js';
@@ -130,7 +131,7 @@ function prepare(config: GatehouseConfig, input: ExplainInput): { ctx: RequestCt
   const normal = normalTarget(ctx.path, ctx.query);
   if (normal !== undefined) ctx.setTarget(normal);
   ctx.host = hostName(ctx.head.hostHeader);
-  ctx.requestId = requestIdFor(ctx.head);
+  ctx.requestId = requestIdFor(ctx.head, requestIds());
   ctx.clientIp = clientIp;
   return { ctx, msg, listener };
 }

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { GatehouseConfig } from './schema.js';
 import type { ListenerState, Runtime } from './server/handler.js';
 import type { Listener } from './server/listen.js';
+import { requestIds } from './server/request-id.js';
 import { openStreamListener, proxyProtocolAccept, type StreamUpstream } from './stream/index.js';
 import { readClientHello } from './tls/index.js';
 import type { UpstreamRuntime } from './upstream/index.js';
@@ -26,7 +27,7 @@ export type GenerationOf = (rt: Runtime) => GenerationView | undefined;
 
 /** Opens a `protocol: tcp | tls_passthrough` listener. */
 export async function openStream(l: ListenerConfig, runtime: Runtime, deps: { generationOf: GenerationOf }): Promise<Listener> {
-  const state: ListenerState = { name: l.name, secure: false, runtime };
+  const state: ListenerState = { name: l.name, secure: false, runtime, requestId: requestIds() };
   const s = await openStreamListener(l, {
     readHello: readClientHello,
     resolve() {

@@ -96,10 +96,30 @@ test('X-Request-Id: a well-formed one is kept, otherwise one is generated; sent 
   assert.equal(kept.text, 'abc-123');
   assert.equal(kept.headers['x-request-id'], 'abc-123');
   const bad = await send(url, { headers: { 'x-request-id': 'has spaces "and quotes"' } });
-  assert.match(bad.text, /^[0-9a-f-]{36}$/);
+  assert.match(bad.text, GENERATED_ID);
   assert.equal(bad.headers['x-request-id'], bad.text);
   const none = await send(url);
-  assert.match(String(none.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+  assert.match(String(none.headers['x-request-id']), GENERATED_ID);
+  assert.notEqual(none.headers['x-request-id'], bad.text);
+});
+
+// A random prefix per listener and process, then a counter (src/server/request-id.ts).
+const GENERATED_ID = /^[0-9a-f]{16}-\d+$/;
+
+test('X-Request-Id: generated ids are unique within a proxy and across proxies (own random prefix each)', async (t) => {
+  const o = await startOrigin(t, (_req, res) => res.end('ok'));
+  const [a, b] = [await startProxy(t, proxyTo([o.url])), await startProxy(t, proxyTo([o.url]))];
+  const ids: string[] = [];
+  for (const { url } of [a, b, a, b]) {
+    for (let i = 0; i < 3; i++) ids.push(String((await send(url)).headers['x-request-id']));
+  }
+  for (const id of ids) assert.match(id, GENERATED_ID);
+  assert.equal(new Set(ids).size, ids.length);
+  const prefixes = new Set(ids.map((id) => id.split('-')[0]));
+  assert.equal(prefixes.size, 2, 'one prefix per proxy');
+  // each id accepted back as a client's id (the format a client may send)
+  const back = await send(a.url, { headers: { 'x-request-id': ids[0]! } });
+  assert.equal(back.headers['x-request-id'], ids[0]);
 });
 
 test('backends are hidden: Server, X-Powered-By and configured headers dropped, Location rewritten', async (t) => {

@@ -17,7 +17,7 @@ export interface ErrorPagesRoute { name?: string | undefined; error_pages?: Erro
 interface Page { body: string; contentType: string }
 
 function fill(template: string, err: ProxyError, requestId: string): string {
-  // The request id is [A-Za-z0-9._:+/=-] only (or a UUID), so it is safe in HTML as it is.
+  // The request id is [A-Za-z0-9._:+/=-] only (a client's, checked, or a generated one), so it is safe in HTML as it is.
   return template.replace(/\{(status|reason|code|request_id)\}/g, (_m, k: string) => (
     k === 'status' ? String(err.status) : k === 'reason' ? reasonPhrase(err.status) : k === 'code' ? err.code : requestId
   ));

@@ -74,6 +74,8 @@ export function goAwayUpgrades(rt: Runtime, graceMs: number): void {
 export interface ListenerState {
   readonly name: string;
   readonly secure: boolean;
+  /** Ids for requests that bring none (request-id.ts). */
+  readonly requestId: () => string;
   runtime: Runtime;
 }
 
@@ -233,7 +235,7 @@ function serve(state: ListenerState, req: IncomingMessage, res: ServerResponse, 
   res.on('close', onClose);
   try {
     ctx.head = readHead(ctx);
-    ctx.requestId = requestIdFor(ctx.head);
+    ctx.requestId = requestIdFor(ctx.head, state.requestId);
     ctx.clientIp = clientAddress(ctx, rt.trusted);
     if (ctx.head.violation !== undefined) throw errors.badRequest(new Error(ctx.head.violation));
     if (upgrade === 'refuse') throw errors.upgradeUnsupported();

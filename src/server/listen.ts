@@ -1,5 +1,5 @@
 /** node:http listeners: create, bind (with a clear error for a taken port), and close gracefully. */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { errors } from '../core/errors.js';
 import type { SecureContext } from 'node:tls';
@@ -14,6 +14,7 @@ import { serveStreams } from './h2-stream.js';
 export { goAwayUpgrades } from './handler.js';
 import { keepSession, type H2Session, type SessionUpkeep } from './h2-session.js';
 import { errorPage } from './reply.js';
+import { requestIds } from './request-id.js';
 import type { ListenerConfig } from './schema.js';
 
 /** What a TLS listener needs from the tls capability. */
@@ -86,7 +87,7 @@ export interface ServerOptions {
 function onConnect(this: ListenerState, req: IncomingMessage, socket: Socket | ServerResponse): void {
   // RFC 8441: HTTP/2 extended CONNECT for a WebSocket runs the pipeline like any request.
   if ('writeHead' in socket && handleExtendedConnect(this, req, socket)) return;
-  const page = errorPage(errors.methodNotAllowed(), randomUUID(), req.headers.accept);
+  const page = errorPage(errors.methodNotAllowed(), this.requestId(), req.headers.accept);
   const body = page.body as string;
   const headers: Record<string, string> = { ...page.headers as Record<string, string>, 'content-length': String(Buffer.byteLength(body)) };
   if ('writeHead' in socket) {
@@ -134,7 +135,7 @@ function onClientError(this: ListenerState, err: NodeJS.ErrnoException, socket: 
 }
 
 export async function openListener(config: ListenerConfig, runtime: Runtime, opts: ServerOptions, secure?: SecureOptions): Promise<Listener> {
-  const state: ListenerState = { name: config.name, secure: secure !== undefined, runtime };
+  const state: ListenerState = { name: config.name, secure: secure !== undefined, runtime, requestId: requestIds() };
   const httpOptions = {
     // RFC 9112 3.2: a request without Host is a 400 (node:http enforces it).
     requireHostHeader: true,

@@ -1,5 +1,4 @@
 /** One pass over the request's raw headers: what routing, forwarding and logging need, without req.headers. */
-import { randomUUID } from 'node:crypto';
 import type { BlockList } from 'node:net';
 import type { RequestCtx, RequestHead } from '../core/context.js';
 
@@ -102,9 +101,10 @@ export function hostName(hostHeader: string | undefined): string {
   return h.toLowerCase();
 }
 
-export function requestIdFor(head: RequestHead): string {
+/** The client's X-Request-Id when it is well-formed, else a new one from `next` (request-id.ts). */
+export function requestIdFor(head: RequestHead, next: () => string): string {
   const id = head.requestId;
-  return id !== undefined && REQUEST_ID_RE.test(id) ? id : randomUUID();
+  return id !== undefined && REQUEST_ID_RE.test(id) ? id : next();
 }
 
 function familyOf(ip: string): 'ipv4' | 'ipv6' {
