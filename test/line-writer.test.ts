@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { createLineWriter } from '../src/observe/line-writer.js';
+import { accessLine } from '../src/observe/access-log.js';
+import type { RequestCtx } from '../src/core/context.js';
 
 function lines(n: number): string[] {
   const out: string[] = [];
@@ -44,4 +46,20 @@ test('access log writer: stdout (asynchronous) keeps every line and order', asyn
   for (let i = 0; i < 50000; i += 997) assert.equal(got[i], `line ${i} ${'z'.repeat(i % 200)}`);
   const want = Array.from({ length: 50000 }, (_, i) => `line ${i} ${'z'.repeat(i % 200)}\n`).join('');
   assert.ok(out === want, 'every byte, in order');
+});
+
+test('access log line: host and path escaped only when JSON needs it (quote, backslash, controls, lone surrogates)', () => {
+  const raw = (host: string, path: string): string => accessLine({
+    start: 0, requestId: 'r-1', clientIp: '127.0.0.1', req: { method: 'GET' }, res: { statusCode: 404 }, status: 0, host, path,
+    bytesIn: 0, bytesOut: 3, upstreamMs: -1,
+  } as unknown as RequestCtx, undefined, 1.5, '2026-01-01T00:00:00.000Z');
+  for (const path of ['/plain', '/q"uote', '/back\\slash', '/ctl\u0001\n\u001f', '/lone\ud800x', '/pair😀', '/é€', '']) {
+    assert.equal(JSON.parse(raw('a.test', path)).path, path, JSON.stringify(path));
+  }
+  assert.match(raw('a.test', '/lone\udc00'), /"path":"\/lone\\udc00"/, 'a lone surrogate goes out escaped (the line stays valid UTF-8)');
+  assert.match(raw('a.test', '/plain'), /"host":"a.test","path":"\/plain"/);
+  const got = JSON.parse(raw('h"st', '/x')) as Record<string, unknown>;
+  assert.equal(got.host, 'h"st');
+  assert.equal(got.status, 404, 'the response status when no phase set one');
+  assert.equal(got.duration_ms, 1.5);
 });
