@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { createLineWriter } from '../src/observe/line-writer.js';
-import { accessLine } from '../src/observe/access-log.js';
+import { accessLine, lineMemo } from '../src/observe/access-log.js';
 import type { RequestCtx } from '../src/core/context.js';
 
 function lines(n: number): string[] {
@@ -62,4 +62,24 @@ test('access log line: host and path escaped only when JSON needs it (quote, bac
   assert.equal(got.host, 'h"st');
   assert.equal(got.status, 404, 'the response status when no phase set one');
   assert.equal(got.duration_ms, 1.5);
+});
+
+test('access log line: one memo across lines (as one access log keeps it) never carries a host, route, upstream or server over', () => {
+  const memo = lineMemo();
+  const cases = [
+    { host: 'a.test', route: 'r1', upstream: 'app', server: '10.0.0.1:80' },
+    { host: 'a.test', route: 'r1', upstream: 'app', server: '10.0.0.2:80' },
+    { host: 'b"test', route: 'r1', upstream: 'app', server: '10.0.0.2:80' },
+    { host: 'b"test', route: 'r2', upstream: undefined, server: undefined },
+    { host: '', route: undefined, upstream: undefined, server: undefined },
+    { host: 'a.test', route: 'r1', upstream: 'app', server: '10.0.0.1:80' },
+  ];
+  for (const c of [...cases, ...cases]) {
+    const line = JSON.parse(accessLine({
+      start: 0, requestId: 'r', clientIp: '::1', req: { method: 'GET' }, res: { statusCode: 200 }, status: 200, host: c.host, path: '/',
+      bytesIn: 0, bytesOut: 0, upstreamMs: -1, route: c.route === undefined ? undefined : { id: c.route }, upstreamName: c.upstream,
+      peer: c.server === undefined ? undefined : { authority: c.server },
+    } as unknown as RequestCtx, undefined, 1, 't', undefined, memo)) as Record<string, unknown>;
+    assert.deepEqual([line.host, line.route, line.upstream, line.server], [c.host, c.route, c.upstream, c.server]);
+  }
 });
