@@ -4,8 +4,12 @@
  * through the user's browser, nor read the API through a name that now resolves to 127.0.0.1.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { send } from './helpers/client.js';
+import { runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
 import { startOrigin } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
 
@@ -65,4 +69,32 @@ test('admin without a token: a Host that is not loopback (DNS rebinding) is refu
   });
   const r = await send(`${p.gh.adminUrl()!}/api/upstreams`, { headers: { host: 'admin.internal.example', authorization: 'Bearer tok-origin' } });
   assert.equal(r.status, 200, r.text);
+});
+
+test('admin.allowed_origins: a page of a listed origin may call the API from a browser (the dashboard behind a proxy that changes Host); others still 403', async (t) => {
+  const origin = await startOrigin(t, (_q, s) => s.end('ok'));
+  const p = await startProxy(t, {
+    admin: { address: '127.0.0.1:0', allowed_origins: ['https://Admin.Example.com'] },
+    upstreams: { app: { servers: [origin.url] } }, routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }],
+  });
+  const admin = p.gh.adminUrl()!;
+  const id = new URL(origin.url).host;
+  const drain = `${admin}/api/upstreams/app/servers/${id}/drain`;
+  const listed = await send(drain, { method: 'POST', headers: { origin: 'https://admin.example.com', 'sec-fetch-site': 'cross-site' } });
+  assert.equal(listed.status, 200, listed.text);
+  for (const o of ['https://admin.example.com.evil.example', 'http://admin.example.com', 'https://evil.example']) {
+    assert.equal((await send(drain, { method: 'POST', headers: { origin: o } })).status, 403, o);
+  }
+  // The Host rule without a token still holds for a listed origin (DNS rebinding through a listed page's origin).
+  assert.equal((await send(`${admin}/api/upstreams`, { headers: { origin: 'https://admin.example.com', host: 'evil.example' } })).status, 403);
+});
+
+test('admin.allowed_origins: an entry with a path or without a scheme is a config error naming the file, line and key', async () => {
+  const file = join(tempDir('admin-origin'), 'gatehouse.yaml');
+  writeFileSync(file, 'admin:\n  address: 127.0.0.1:9901\n  allowed_origins: [admin.example.com/ui]\nroutes: [{ match: { path: / }, respond: { status: 200 } }]\n');
+  const r = await runCli(['validate', '-c', file]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /gatehouse\.yaml: /);
+  assert.match(r.stderr, /at admin\.allowed_origins\[0\] \(line 3, col \d+\)/);
+  assert.match(r.stderr, /an origin: scheme:\/\/host\[:port\]/);
 });

@@ -52,7 +52,9 @@ export async function startAdmin(
   const authorized = tokenCheck(cfg, opts.env ?? process.env);
   // The dashboard's feed (GET /api/events): one sampler for this admin server, stopped with it.
   const events = createEventHub(target, { log: opts.log });
-  const server = await listenAdmin(adminHandler({ target, authorized, maxBody: cfg.max_body, log: opts.log, version: opts.version, events }), cfg.address);
+  const server = await listenAdmin(adminHandler({
+    target, authorized, maxBody: cfg.max_body, log: opts.log, version: opts.version, events, origins: new Set((cfg.allowed_origins ?? []).map((o) => o.toLowerCase())),
+  }), cfg.address);
   const a = server.address();
   const bound = a && typeof a === 'object' ? (a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`) : cfg.address;
   const url = `http://${bound}`;

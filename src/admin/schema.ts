@@ -33,6 +33,10 @@ export const adminSchema = z
       .optional()
       .describe('JSON file where changes made through the API (servers added, drained, removed) are kept and applied again at start and after every reload; relative to the config file. Default: beside the config file, its name + .state.json (gatehouse.yaml → gatehouse.yaml.state.json)'),
     max_body: size.prefault('64KiB').describe('Largest request body the admin API reads; a larger one is a 413'),
+    allowed_origins: z
+      .array(z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'an origin: scheme://host[:port], no path, e.g. https://admin.example.com'))
+      .optional()
+      .describe('Origins (scheme://host[:port]) whose pages may call the admin API from a browser besides its own listener: the dashboard served through a proxy that changes the Host (docs/security.md)'),
   })
   .refine((a) => a.token_env !== undefined || isLoopbackHost(hostOf(a.address)), {
     message: 'the admin API on a non-loopback address needs token_env (a bearer token)', path: ['token_env'],

@@ -33,6 +33,8 @@ function route(method: string, path: string): Match | { allow: string[] } | unde
 
 export interface HandlerOptions {
   target: AdminTarget; authorized(header: string | undefined): boolean; maxBody: number; log: Logger; version: string; events: EventHub;
+  /** `admin.allowed_origins`, lower-cased: pages elsewhere that may call the API from a browser. */
+  origins?: ReadonlySet<string>;
 }
 
 /**
@@ -43,14 +45,17 @@ export interface HandlerOptions {
  * (`Sec-Fetch-Site`, Fetch Metadata), or whose `Origin` is not this listener, is a 403; and without a token, the
  * `Host` must be a loopback name or address (a rebound name is not). Clients that are not browsers send neither.
  */
-function refuseForeign(req: IncomingMessage, tokenless: boolean): void {
+function refuseForeign(req: IncomingMessage, tokenless: boolean, allowed: ReadonlySet<string> | undefined): void {
   const forbidden = (why: string): AdminError => new AdminError(403, 'GH_ADMIN_FOREIGN_ORIGIN', `${why}: the admin API answers only its own pages and clients that are not browsers`);
-  const site = req.headers['sec-fetch-site'];
-  if (site === 'cross-site' || site === 'same-site') throw forbidden(`a request from another site's page (Sec-Fetch-Site: ${site})`);
-  const host = req.headers.host ?? '';
   const origin = req.headers.origin;
-  // By host:port only: the admin API behind a TLS-terminating proxy sees its page's https:// origin.
-  if (origin !== undefined && (!URL.canParse(origin) || new URL(origin).host !== host.toLowerCase())) throw forbidden(`a request from the page of ${origin.slice(0, 100)}`);
+  const host = req.headers.host ?? '';
+  // A page of an origin the config allows (`admin.allowed_origins`) is not foreign; the Host rule still holds.
+  if (origin === undefined || !allowed?.has(origin.toLowerCase())) {
+    const site = req.headers['sec-fetch-site'];
+    if (site === 'cross-site' || site === 'same-site') throw forbidden(`a request from another site's page (Sec-Fetch-Site: ${site})`);
+    // By host:port only: the admin API behind a TLS-terminating proxy sees its page's https:// origin.
+    if (origin !== undefined && (!URL.canParse(origin) || new URL(origin).host !== host.toLowerCase())) throw forbidden(`a request from the page of ${origin.slice(0, 100)}`);
+  }
   if (tokenless && host !== '' && !isLoopbackHost(host.replace(/:\d+$/, ''))) throw forbidden(`Host ${host.slice(0, 100)} is not a loopback name (no token is set)`);
 }
 
@@ -58,7 +63,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, o: HandlerOptio
   const url = new URL(req.url ?? '/', 'http://admin');
   const path = url.pathname;
   const method = req.method ?? 'GET';
-  refuseForeign(req, o.authorized(undefined));
+  refuseForeign(req, o.authorized(undefined), o.origins);
   // The token is checked before the path is looked at: without it, /api/ says nothing about what exists.
   // The dashboard's page holds no data and asks for the token itself; a token sent with it must be right all the same.
   const ui = (path === '/ui' || path.startsWith('/ui/')) && req.headers.authorization !== undefined;
