@@ -79,10 +79,6 @@ function listRoutes(cfg: GatehouseConfig): AdminRoute[] {
 }
 
 /**
- * The shared cache as the admin API and the library (`gh.cache`) see it: a purge names exactly one of url,
- * prefix or tag, and its URL is normalised to the form objects are indexed by (cache/keys.ts `urlOf`).
- */
-/**
  * A purge request checked and normalised as the cache indexes URLs (cache/keys.ts `urlOf`): exactly one of url,
  * prefix or tag; throws a PurgeError otherwise.
  */
@@ -124,8 +120,8 @@ function redact(v: unknown, path: (string | number)[] = []): unknown {
 
 export function adminTarget(deps: TargetDeps): AdminTarget {
   let queue: Promise<unknown> = Promise.resolve();
-  // The last load this target saw (the start, then reloads through it), until something records them all.
-  let loaded: ConfigLoad = { time: Date.now(), ok: true, version: deps.version(), source: 'start' };
+  // The start, until the reload log (`deps.reloads`, which every reload goes through) has an entry.
+  const started: ConfigLoad = { time: Date.now(), ok: true, version: deps.version(), source: 'start' };
   const hashOf = (cfg: GatehouseConfig): string => createHash('sha256').update(JSON.stringify(cfg)).digest('hex').slice(0, 16);
   return {
     upstreams: () => (deps.registry ? deps.upstreams() : listUpstreams(deps)),
@@ -144,7 +140,7 @@ export function adminTarget(deps: TargetDeps): AdminTarget {
     // Every reload (SIGHUP, file, API) as the reload log has it; before the first, the start.
     lastReload() {
       const r = deps.reloads?.last();
-      if (!r) return loaded;
+      if (!r) return started;
       return { time: Date.parse(r.at), ok: r.result === 'success', version: r.version, source: 'reload', ...(r.error ? { error: r.error.split('\n')[0]! } : {}) };
     },
     reload({ plan: only }) {
@@ -159,11 +155,7 @@ export function adminTarget(deps: TargetDeps): AdminTarget {
         const inflight = new Map((await listUpstreams(deps)).flatMap((u) => u.servers.map((s) => [`${u.name} ${s.id}`, s.inflight] as const)));
         const plan = planReload(deps.config(), next, { inflight: (u, id) => inflight.get(`${u} ${id}`) ?? 0 });
         if (!only) await deps.apply(next);
-        if (!only) loaded = { time: Date.now(), ok: true, version: deps.version(), source: 'api' };
         return { applied: !only, plan, version: deps.version() };
-      });
-      run.catch((err: unknown) => {
-        if (!only) loaded = { time: Date.now(), ok: false, version: deps.version(), source: 'api', error: ((err as Error).message ?? String(err)).split('\n')[0]! };
       });
       queue = run.catch(() => undefined);
       return run;

@@ -37,7 +37,7 @@ const ALLOWED: Record<string, string[]> = {
   cache: ['cache', 'core', 'config'],
   cluster: ['cluster', 'core', 'config'],
   stream: ['stream', 'core', 'config'],
-  cli: ['cli', 'root', 'config', 'server', 'protect', 'tls'],
+  cli: ['cli', 'root', 'config', 'server', 'protect', 'tls', 'core'],
   root: ['root', 'core', 'config', 'routing', 'upstream', 'balance', 'health', 'protect', 'tls', 'observe', 'server', 'discovery', 'admin', 'cache', 'stream', 'cluster'],
 };
 

@@ -59,6 +59,7 @@ test('HTTP/2 core path: replies, forwarded bodies, HEAD, 204, repeated fields, E
   assert.equal(own.headers['x-own'], 'yes');
   assert.equal(own.headers['content-length'], '9');
   assert.match(String(own.headers['x-request-id']), /./);
+  assert.match(String(own.headers['x-request-id']), /^[0-9a-f]{32}$/, 'a generated id: 16 random bytes in hex');
 
   const fwd = await exchange(session, { ':path': '/x?q=1' });
   assert.equal(fwd.text, 'GET /x?q=1');

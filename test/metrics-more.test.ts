@@ -16,7 +16,7 @@ import { createGatehouse, loadConfig } from '../src/index.js';
 import { aggregateMetrics, groupMetrics, type MetricsJson } from '../src/observe/index.js';
 import { makeCa, makeLeaf } from './helpers/certs.js';
 import { rawRequest, send } from './helpers/client.js';
-import { startGroup } from './helpers/group.js';
+import { groupConfig, startGroup } from './helpers/group.js';
 import { parseMetrics, sampleKey as key, samples, scrape } from './helpers/metrics.js';
 import { freePort, startOrigin, waitFor } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
@@ -199,23 +199,7 @@ test('metrics: TLS handshakes by result and each certificate host\'s notAfter', 
 
 test('metrics: workers: 2 — attempts, bytes and connections summed over the workers; the primary\'s reloads once', async (t) => {
   const origin = await startOrigin(t, (_q, s) => s.end('ok'));
-  const g = await startGroup(t, (p, a) => `listeners:
-  - name: public
-    address: 127.0.0.1:${p}
-admin:
-  address: 127.0.0.1:${a}
-  token_env: GATEHOUSE_METRICS_MORE_TOKEN
-workers: 2
-reload: { watch: false }
-shutdown: { timeout: 2s }
-upstreams:
-  app:
-    servers: [${origin.url}]
-routes:
-  - name: api
-    match: { path: / }
-    proxy: { upstream: app }
-`, { GATEHOUSE_METRICS_MORE_TOKEN: TOKEN });
+  const g = await startGroup(t, (p, a) => groupConfig(p, a, origin.url, 'GATEHOUSE_METRICS_MORE_TOKEN'), { GATEHOUSE_METRICS_MORE_TOKEN: TOKEN });
   // One connection per request: node:cluster deals them to the workers in turn; two origin connections show that
   // both workers served some.
   const N = 20;

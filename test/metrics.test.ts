@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { send } from './helpers/client.js';
-import { startGroup } from './helpers/group.js';
+import { groupConfig, startGroup } from './helpers/group.js';
 import { startOrigin, waitFor } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
 import { sampleKey as key, samples, scrape as scrapeWith } from './helpers/metrics.js';
@@ -68,23 +68,7 @@ test('metrics: requests by route, upstream, method and status class, exact; dura
 
 test('metrics: workers: 2 — the primary sums every worker\'s counts, exactly', async (t) => {
   const origin = await startOrigin(t, (_q, s) => s.end('ok'));
-  const g = await startGroup(t, (p, a) => `listeners:
-  - name: public
-    address: 127.0.0.1:${p}
-admin:
-  address: 127.0.0.1:${a}
-  token_env: GATEHOUSE_METRICS_TOKEN
-workers: 2
-reload: { watch: false }
-shutdown: { timeout: 2s }
-upstreams:
-  app:
-    servers: [${origin.url}]
-routes:
-  - name: api
-    match: { path: / }
-    proxy: { upstream: app }
-`, { GATEHOUSE_METRICS_TOKEN: TOKEN, NODE_CLUSTER_SCHED_POLICY: 'rr' });
+  const g = await startGroup(t, (p, a) => groupConfig(p, a, origin.url, 'GATEHOUSE_METRICS_TOKEN'), { GATEHOUSE_METRICS_TOKEN: TOKEN, NODE_CLUSTER_SCHED_POLICY: 'rr' });
   const port = new URL(g.url).port;
   const adminPort = new URL(g.admin).port;
 
@@ -114,23 +98,7 @@ const isAlive = (pid: number): boolean => {
 test('metrics: workers: 2 — the group\'s counters never fall: a worker killed (SIGKILL) or replaced (POST /api/restart) keeps its counts', async (t) => {
   const held: (() => void)[] = [];
   const origin = await startOrigin(t, (q, s) => { if (q.url === '/slow') held.push(() => s.end('slow')); else s.end('ok'); });
-  const g = await startGroup(t, (p, a) => `listeners:
-  - name: public
-    address: 127.0.0.1:${p}
-admin:
-  address: 127.0.0.1:${a}
-  token_env: GATEHOUSE_METRICS_TOKEN
-workers: 2
-reload: { watch: false }
-shutdown: { timeout: 10s }
-upstreams:
-  app:
-    servers: [${origin.url}]
-routes:
-  - name: api
-    match: { path: / }
-    proxy: { upstream: app }
-`, { GATEHOUSE_METRICS_TOKEN: TOKEN, NODE_CLUSTER_SCHED_POLICY: 'rr' });
+  const g = await startGroup(t, (p, a) => groupConfig(p, a, origin.url, 'GATEHOUSE_METRICS_TOKEN', '10s'), { GATEHOUSE_METRICS_TOKEN: TOKEN, NODE_CLUSTER_SCHED_POLICY: 'rr' });
   const attempts = key('gatehouse_upstream_request_duration_seconds_count', { upstream: 'app', server: origin.authority, status_class: '2xx' });
   const figures = (m: Map<string, number>): number[] => [m.get(req('api', 'app', 'GET', '2xx')) ?? 0, m.get(count('api', 'app', '2xx')) ?? 0, m.get(attempts) ?? 0];
   // One connection per request, dealt to the workers in turn (rr): both count some.

@@ -116,6 +116,7 @@ routes:
   }
   assert.match(failed[0]!.cause as string, /ECONNREFUSED/);
   assert.equal(typeof failed[0]!.reqId, 'string', 'the first failure carries its request id');
+  assert.match(failed[0]!.reqId as string, /^[0-9a-f]{32}$/);
   const summary = failed.find((l) => l.repeats !== undefined);
   assert.ok(summary, 'the repeats are summarised');
   assert.equal(failed.reduce((n, l) => n + (l.repeats === undefined ? 1 : l.repeats as number), 0), 51, 'every failure is counted');

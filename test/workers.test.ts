@@ -94,6 +94,8 @@ test('workers: 2 serve the contract config; a worker killed with SIGKILL is repl
   const r = await running;
   assert.equal(r.failed, 0, r.failures.slice(0, 5).join('; '));
   assert.equal(r.stuck, 0, 'a connection was left unanswered');
+  // The default: the workers accept from the kernel's queue (not node:cluster's round robin through the primary).
+  assert.ok(g.lines().some((l) => l.msg === 'workers accept new connections by kernel queue'));
   assert.ok(r.ok > 200, `only ${r.ok} requests`);
   assert.ok(g.lines().some((l) => /^worker 1 died \(signal SIGKILL\); replacing it now$/.test(l.msg)));
   // Both workers' access logs share one stdout pipe: every line arrives whole (atomic writes, observe/line-writer.ts).

@@ -16,10 +16,10 @@ import type { ObjectMeta, StoredObject } from './store.js';
 
 const FORMAT = 1;
 /** Longest expiry of a shared object: a day (a longer-lived object is written again when it is refilled). */
-export const SHARED_MAX_TTL_MS = 24 * 3600_000;
+const SHARED_MAX_TTL_MS = 24 * 3600_000;
 
 /** The object's bytes for the shared tier; `soft` (a local mark) is not shared. */
-export function encodeShared(meta: ObjectMeta, body: readonly Buffer[]): Buffer {
+function encodeShared(meta: ObjectMeta, body: readonly Buffer[]): Buffer {
   const x = meta.extra as Partial<CacheExtra> | undefined;
   const extra = x ? { zone: x.zone, base: x.base, vary: x.vary } : undefined;
   const json = Buffer.from(JSON.stringify({ ...meta, extra }), 'utf8');
@@ -32,7 +32,7 @@ export function encodeShared(meta: ObjectMeta, body: readonly Buffer[]): Buffer 
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
 
 /** An object read back from the shared tier, checked (another instance may run another version); undefined if unreadable. */
-export function decodeShared(bytes: Buffer): { meta: ObjectMeta & { extra: CacheExtra }; body: Buffer } | undefined {
+function decodeShared(bytes: Buffer): { meta: ObjectMeta & { extra: CacheExtra }; body: Buffer } | undefined {
   if (bytes.length < 5 || bytes[0] !== FORMAT) return undefined;
   const n = bytes.readUInt32BE(1);
   if (5 + n > bytes.length) return undefined;
@@ -55,7 +55,7 @@ export function decodeShared(bytes: Buffer): { meta: ObjectMeta & { extra: Cache
 }
 
 /** How long the shared tier keeps an object: its freshness left plus its stale windows, in [1 s, 1 day]. */
-export function sharedTtlMs(c: CacheRoute, obj: StoredObject, now: number): number {
+function sharedTtlMs(c: CacheRoute, obj: StoredObject, now: number): number {
   const f = c.engine.freshnessOf(obj, c.heuristic);
   const left = f.lifetime - currentAge(f, obj.meta.responseTime, now) + Math.max(f.staleWhileRevalidate, f.staleIfError);
   return Math.min(Math.max(Math.round(left * 1000), 1000), SHARED_MAX_TTL_MS);

@@ -79,7 +79,7 @@ function rateLimitOf(e: Explanation, route: GatehouseConfig['routes'][number] | 
   return { limited: d.stops, ...(r ? { remaining: Number(r[1]) } : {}) };
 }
 
-export function actualOf(e: Explanation, config: GatehouseConfig): Actual {
+function actualOf(e: Explanation, config: GatehouseConfig): Actual {
   const route = config.routes.find((r, i) => (r.name ?? `routes[${i}]`) === e.chosen);
   const headers = headerMap(e.answer.headers);
   const decisions = [...e.before, ...e.checks];

@@ -37,7 +37,7 @@ function diffLines(m: Mismatch): string[] {
 }
 
 /** The report for a person: ✓/✗ per fixture (files named when there are several), diffs, the summary. */
-export function formatResults(results: readonly TestResult[], files: readonly string[]): string {
+function formatResults(results: readonly TestResult[], files: readonly string[]): string {
   const lines: string[] = [];
   let current: string | undefined;
   for (const r of results) {
@@ -57,7 +57,7 @@ export function formatResults(results: readonly TestResult[], files: readonly st
 }
 
 /** The report for CI: the counts, and per fixture its outcome, mismatches and what it got. */
-export function jsonResults(results: readonly TestResult[]): string {
+function jsonResults(results: readonly TestResult[]): string {
   const failed = results.filter((r) => !r.ok).length;
   return JSON.stringify({
     passed: results.length - failed, failed,

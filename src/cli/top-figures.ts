@@ -6,6 +6,7 @@
  * proxies, then shown as "-").
  */
 import type { Sample } from './prom-text.js';
+import { quantile } from '../core/figures.js';
 
 /** One server as `GET /api/upstreams` lists it (the fields top reads). */
 export interface ServerListing {
@@ -72,26 +73,6 @@ function bucketIncreases(prev: Snapshot, cur: Snapshot, name: string, key: (l: R
   return new Map([...out].map(([k, m]) => [k, [...m].sort((a, b) => a[0] - b[0])]));
 }
 
-/**
- * The q-quantile of a histogram's cumulative buckets, interpolated linearly within the bucket it falls in
- * (Prometheus histogram_quantile); in the +Inf bucket, the highest finite bound. undefined without samples.
- */
-export function quantile(buckets: readonly [number, number][], q: number): number | undefined {
-  const total = buckets.at(-1)?.[1] ?? 0;
-  if (total <= 0) return undefined;
-  const rank = q * total;
-  let lower = 0;
-  let below = 0;
-  for (const [le, count] of buckets) {
-    if (count >= rank) {
-      if (le === Infinity) return lower;
-      return count === below ? le : lower + (le - lower) * ((rank - below) / (count - below));
-    }
-    lower = le;
-    below = count;
-  }
-  return lower;
-}
 
 function routeRows(prev: Snapshot, cur: Snapshot, dt: number): RouteRow[] {
   const total = increases(prev, cur, REQUESTS, (l) => l.route ?? '');
@@ -139,3 +120,5 @@ export function figures(prev: Snapshot, cur: Snapshot): Frame {
   const inflight = cur.samples.find((s) => s.name === 'gatehouse_http_requests_in_flight')?.value;
   return { intervalS: dt, ...(inflight !== undefined ? { inflight } : {}), routes: routeRows(prev, cur, dt), servers, perServer };
 }
+
+export { quantile };

@@ -82,7 +82,7 @@ function table(head: string[], rows: string[][], right: ReadonlySet<number>): st
   return [line(head), ...rows.map(line)];
 }
 
-export function renderFrame(f: Frame, opts: { admin: string; now: Date }): string {
+function renderFrame(f: Frame, opts: { admin: string; now: Date }): string {
   const head = `gatehouse top  ${opts.admin}  ${opts.now.toISOString().slice(11, 19)}  over ${f.intervalS.toFixed(1)}s${f.inflight !== undefined ? `  ${f.inflight} in flight` : ''}`;
   const routes = f.routes.length
     ? table(['ROUTE', 'UPSTREAM', 'RPS', 'ERR%', 'P50', 'P99'], f.routes.map((r) => [

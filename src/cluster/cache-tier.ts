@@ -62,7 +62,7 @@ export interface CacheTierOptions {
 
 
 /** A MATCH pattern matching keys that start with `text` (glob characters escaped). */
-export function globPrefix(text: string): string {
+function globPrefix(text: string): string {
   return `${text.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}*`;
 }
 

@@ -217,6 +217,8 @@ export function createGroup(opts: GroupOptions): Group {
     async start(n) {
       // Read once, at the first fork (node:cluster freezes it then).
       if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
+      const scheduling = cluster.schedulingPolicy === cluster.SCHED_NONE ? 'kernel queue' : 'round robin';
+      log.info({ scheduling }, `workers accept new connections by ${scheduling}`);
       for (let slot = 1; slot <= n; slot++) slots.set(slot, fork(slot));
       try {
         await Promise.all(members().map((m) => started(m)));

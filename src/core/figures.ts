@@ -51,3 +51,25 @@ export interface ReloadRecord {
   error?: string;
   version: number;
 }
+
+/**
+ * The q-quantile of a histogram's cumulative buckets, interpolated linearly within the bucket it falls in
+ * (Prometheus histogram_quantile), in the unit of the bounds (seconds). The
+ * dashboard and `gatehouse top` both read latencies with it; in the +Inf bucket, the highest finite bound. undefined without samples.
+ */
+export function quantile(buckets: readonly [number, number][], q: number): number | undefined {
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total <= 0) return undefined;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const [le, count] of buckets) {
+    if (count >= rank) {
+      if (le === Infinity) return lower;
+      return count === below ? le : lower + (le - lower) * ((rank - below) / (count - below));
+    }
+    lower = le;
+    below = count;
+  }
+  return lower;
+}

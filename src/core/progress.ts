@@ -24,7 +24,7 @@ export interface ProgressOptions {
 }
 
 /** 48000 → `48 000`: digits grouped by spaces, as SI writes them, whatever the locale. */
-export function grouped(n: number): string {
+function grouped(n: number): string {
   return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ' ');
 }
 

@@ -109,12 +109,19 @@ function eventCounters(registry: Registry, attempt: ProxyMeter['attempt']): Prox
   const rejections = counter('gatehouse_rejections_total', 'Requests and connections the proxy refused itself, by reason (docs/operations.md)', 'reason');
   for (const reason of REASONS) rejections.inc({ reason }, 0);
   for (const result of ['ok', 'failed']) handshakes.inc({ result }, 0);
+  // Children bound once: a connection or a handshake does not hash its labels (as request-stats.ts avoids).
+  const [handshakeOk, handshakeFailed] = [handshakes.labels('ok'), handshakes.labels('failed')];
+  const byListener = new Map<string, { inc(): void }>();
   const spans = counter('gatehouse_tracing_spans_total', 'Spans given to the OTLP exporter, by result: exported (taken by the receiver), dropped (queue full), failed (export refused or timed out)', 'result');
   return {
     attempt,
     retry: (upstream, sent) => (sent ? retries : refusedRetries).inc({ upstream }),
-    connection: (listener) => connections.inc({ listener }),
-    handshake: (ok) => handshakes.inc({ result: ok ? 'ok' : 'failed' }),
+    connection(listener) {
+      let c = byListener.get(listener);
+      if (!c) byListener.set(listener, (c = connections.labels(listener)));
+      c.inc();
+    },
+    handshake: (ok) => (ok ? handshakeOk : handshakeFailed).inc(),
     rejected: (reason) => rejections.inc({ reason }),
     spans: (result, n) => spans.inc({ result }, n),
   };

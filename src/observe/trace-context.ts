@@ -46,7 +46,7 @@ export function formatTraceparent(traceId: string, spanId: string, sampled: bool
 }
 
 /** §3.3.1.1: a tracestate list has at most 32 list-members. */
-export const MAX_TRACESTATE_MEMBERS = 32;
+const MAX_TRACESTATE_MEMBERS = 32;
 
 /**
  * Whether an incoming `tracestate` (its fields joined by commas, RFC 9110 5.3) may be passed on: at most 32

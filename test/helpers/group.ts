@@ -55,3 +55,27 @@ export async function startGroup(t: TestContext, text: (port: number, adminPort:
   };
   return { child, done, url: `http://127.0.0.1:${port}`, admin: `http://127.0.0.1:${adminPort}`, file, lines, pids };
 }
+
+/**
+ * The config of a simple group: `workers: 2`, an admin API with the token in `tokenEnv`, one upstream `app` of
+ * `origin`, one route `api` to it; `shutdown` how long a stop may take.
+ */
+export function groupConfig(port: number, adminPort: number, origin: string, tokenEnv: string, shutdown = '2s'): string {
+  return `listeners:
+  - name: public
+    address: 127.0.0.1:${port}
+admin:
+  address: 127.0.0.1:${adminPort}
+  token_env: ${tokenEnv}
+workers: 2
+reload: { watch: false }
+shutdown: { timeout: ${shutdown} }
+upstreams:
+  app:
+    servers: [${origin}]
+routes:
+  - name: api
+    match: { path: / }
+    proxy: { upstream: app }
+`;
+}

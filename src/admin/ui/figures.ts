@@ -3,7 +3,7 @@
  * JSON): requests per second, error rate (the share of 5xx) and p50/p99 latency, from the change in histogram
  * buckets between two samples, as Prometheus's `rate()` and `histogram_quantile()` compute them.
  */
-import type { MetricFamily } from '../../core/figures.js';
+import { quantile as histogramQuantile, type MetricFamily } from '../../core/figures.js';
 
 /** Totals of one histogram series (summed over the labels not kept): requests, errors, cumulative buckets. */
 export interface Series { count: number; errors: number; buckets: Map<number, number> }
@@ -54,27 +54,12 @@ export function readHistogram(
 const increase = (now: number, before: number): number => (now >= before ? now - before : now);
 
 /**
- * The q-quantile (0..1) of the requests counted in `buckets` (le → cumulative count), in ms: linear within the
- * bucket it falls in; in the last (+Inf) bucket, the largest finite bound. Null when no request was counted.
+ * The q-quantile (0..1) of the requests counted in `buckets` (le → cumulative count), in ms (core/figures.ts
+ * `quantile`, as Prometheus histogram_quantile). Null when no request was counted.
  */
 export function quantile(q: number, buckets: ReadonlyMap<number, number>): number | null {
-  const les = [...buckets.keys()].sort((a, b) => a - b);
-  const total = buckets.get(Infinity) ?? (les.length ? buckets.get(les[les.length - 1]!)! : 0);
-  if (!(total > 0)) return null;
-  const rank = q * total;
-  let prevLe = 0;
-  let prevCount = 0;
-  for (const le of les) {
-    const count = buckets.get(le)!;
-    if (count >= rank) {
-      if (le === Infinity) return prevLe * 1000;
-      const within = count > prevCount ? (rank - prevCount) / (count - prevCount) : 1;
-      return (prevLe + (le - prevLe) * within) * 1000;
-    }
-    prevLe = le;
-    prevCount = count;
-  }
-  return prevLe * 1000;
+  const s = histogramQuantile([...buckets].sort((x, y) => x[0] - y[0]), q);
+  return s === undefined ? null : s * 1000;
 }
 
 /** The figures between two samples of one series `seconds` apart; `before` undefined: the series is new. */

@@ -27,14 +27,14 @@ export interface Snapshot {
 }
 
 /** The figures cover the last 10 s: steady enough to read, quick to show an outage. */
-export const WINDOW_MS = 10_000;
+const WINDOW_MS = 10_000;
 
 interface Sample { t: number; routes: Map<string, Series> | undefined; servers: Map<string, Series> | undefined }
 
 const serverKey = (upstream: unknown, server: unknown): string => `${String(upstream)} ${String(server)}`;
 
 /** Draining (or being removed) first: such a server is neither up nor failing. */
-export function healthOf(s: ServerInfo): Health {
+function healthOf(s: ServerInfo): Health {
   if (s.draining || s.removing) return 'draining';
   return s.up ? 'healthy' : 'unhealthy';
 }
