@@ -8,7 +8,7 @@ import { accessLogSchema, logSchema, tracingSchema } from './observe/schema.js';
 import {
   headersSchema, matchSchema, pathsSchema, redirectSchema, respondSchema, rewriteSchema,
 } from './routing/schema.js';
-import { errorPagesSchema, listenerSchema as listenerBaseSchema, reloadSchema, shutdownSchema } from './server/schema.js';
+import { engineSchema, errorPagesSchema, listenerSchema as listenerBaseSchema, reloadSchema, shutdownSchema } from './server/schema.js';
 import { redirectHttpsSchema, tlsSchema } from './tls/schema.js';
 import { streamIssues, streamListenerFields, streamUpstreamFields } from './stream/index.js';
 
@@ -103,6 +103,7 @@ function rootSchema<R extends z.ZodType, P extends z.ZodType>(route: R, plugins:
     admin: adminSchema.optional(),
     cache: cacheStoreSchema.optional(),
     workers: workersSchema,
+    engine: engineSchema,
     state: stateSchema.optional(),
     plugins,
   })

@@ -11,6 +11,19 @@ export const listenerSchema = z.strictObject({
   h2c: z.boolean().default(false).describe('Speak cleartext HTTP/2 with prior knowledge on this listener instead of HTTP/1.1 (internal and gRPC clients)'),
 });
 
+/** Which HTTP/1.1 engine serves requests; `native` is Gatehouse's own (node:net sockets, llhttp's WebAssembly build). */
+export const engineSchema = z
+  .enum(['node', 'native'])
+  .optional()
+  .describe('HTTP/1.1 engine: node (node:http and undici) or native (Gatehouse\'s own client to upstream servers on node:net/node:tls, parsing with llhttp). Default node, or the GATEHOUSE_ENGINE environment variable');
+
+export type Engine = 'node' | 'native';
+
+/** The engine a config asks for: its `engine`, else GATEHOUSE_ENGINE, else node. */
+export function engineOf(configured: Engine | undefined): Engine {
+  return configured ?? (process.env.GATEHOUSE_ENGINE === 'native' ? 'native' : 'node');
+}
+
 export const shutdownSchema = z
   .strictObject({
     timeout: duration.prefault('30s').describe('On SIGTERM/SIGINT, how long in-flight requests may finish before connections are closed'),
