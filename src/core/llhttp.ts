@@ -1,0 +1,179 @@
+/**
+ * llhttp, the HTTP/1.1 parser node:http uses, in the WebAssembly build that undici ships (pinned with undici's
+ * version in package-lock.json): one module instance per process, one parser per connection. Strict: no lenient
+ * flag is set, so what node:http refuses, this refuses (request smuggling: RFC 9112 6.1, 6.3, 11.2).
+ *
+ * Callbacks get Buffer views of the chunk being parsed (not copies, not views of the WebAssembly memory): a
+ * view stays valid after `execute` returns, as long as whoever holds it keeps it.
+ */
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+/** What a parser tells its owner; each returns 0 to go on (onHeadersComplete: 1 = the message has no body). */
+export interface ParserEvents {
+  onMessageBegin(): number;
+  onUrl(chunk: Buffer): number;
+  onStatus(chunk: Buffer): number;
+  onHeaderField(chunk: Buffer): number;
+  onHeaderValue(chunk: Buffer): number;
+  onHeadersComplete(statusCode: number, upgrade: boolean, keepAlive: boolean): number;
+  onBody(chunk: Buffer): number;
+  onMessageComplete(): number;
+}
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  malloc(n: number): number;
+  free(p: number): void;
+  llhttp_alloc(type: number): number;
+  llhttp_free(p: number): void;
+  llhttp_execute(p: number, data: number, len: number): number;
+  llhttp_finish(p: number): number;
+  llhttp_get_error_pos(p: number): number;
+  llhttp_get_error_reason(p: number): number;
+  llhttp_get_method(p: number): number;
+  llhttp_get_http_major(p: number): number;
+  llhttp_get_http_minor(p: number): number;
+  llhttp_resume_after_upgrade(p: number): void;
+}
+
+/** llhttp's error numbers (llhttp.h `llhttp_errno`) that are not failures of the input. */
+const OK = 0;
+const PAUSED_UPGRADE = 22;
+const ERRNO_NAMES: Record<number, string> = {
+  1: 'INTERNAL', 2: 'STRICT', 3: 'LF_EXPECTED', 4: 'UNEXPECTED_CONTENT_LENGTH', 5: 'CLOSED_CONNECTION',
+  6: 'INVALID_METHOD', 7: 'INVALID_URL', 8: 'INVALID_CONSTANT', 9: 'INVALID_VERSION', 10: 'INVALID_HEADER_TOKEN',
+  11: 'INVALID_CONTENT_LENGTH', 12: 'INVALID_CHUNK_SIZE', 13: 'INVALID_STATUS', 14: 'INVALID_EOF_STATE',
+  15: 'INVALID_TRANSFER_ENCODING', 24: 'USER', 25: 'CR_EXPECTED', 30: 'UNEXPECTED_SPACE',
+};
+
+/** llhttp's method numbers (llhttp.h `llhttp_method`), as node:http names them. */
+export const METHODS: readonly string[] = [
+  'DELETE', 'GET', 'HEAD', 'POST', 'PUT', 'CONNECT', 'OPTIONS', 'TRACE', 'COPY', 'LOCK', 'MKCOL', 'MOVE',
+  'PROPFIND', 'PROPPATCH', 'SEARCH', 'UNLOCK', 'BIND', 'REBIND', 'UNBIND', 'ACL', 'REPORT', 'MKACTIVITY',
+  'CHECKOUT', 'MERGE', 'M-SEARCH', 'NOTIFY', 'SUBSCRIBE', 'UNSUBSCRIBE', 'PATCH', 'PURGE', 'MKCALENDAR', 'LINK',
+  'UNLINK', 'SOURCE', 'PRI', 'DESCRIBE', 'ANNOUNCE', 'SETUP', 'PLAY', 'PAUSE', 'TEARDOWN', 'GET_PARAMETER',
+  'SET_PARAMETER', 'REDIRECT', 'RECORD', 'FLUSH', 'QUERY',
+];
+
+/** A message the parser refused: `code` as node:http's (`HPE_INVALID_HEADER_TOKEN`, …). */
+export class ParseError extends Error {
+  constructor(readonly code: string, reason: string, readonly bytesParsed: number) {
+    super(`HTTP/1.1 parse error (${code}): ${reason}`);
+  }
+}
+
+let wasm: Exports | undefined;
+/** The parser running `execute` (callbacks name it by pointer; one runs at a time). */
+let current: HttpParser | undefined;
+/** The chunk being parsed and where it sits in WebAssembly memory. */
+let chunkRef: Buffer = Buffer.alloc(0);
+let chunkPtr = 0;
+let chunkCap = 0;
+
+const FastBuffer = Buffer[Symbol.species] as unknown as new (ab: ArrayBufferLike, off: number, len: number) => Buffer;
+function view(at: number, len: number): Buffer {
+  return new FastBuffer(chunkRef.buffer, chunkRef.byteOffset + at - chunkPtr, len);
+}
+
+function instance(): Exports {
+  if (wasm) return wasm;
+  let mod: WebAssembly.Module;
+  try {
+    mod = new WebAssembly.Module(require('undici/lib/llhttp/llhttp_simd-wasm.js') as Buffer);
+  } catch {
+    mod = new WebAssembly.Module(require('undici/lib/llhttp/llhttp-wasm.js') as Buffer);
+  }
+  const inst = new WebAssembly.Instance(mod, {
+    env: {
+      wasm_on_message_begin: () => current!.events.onMessageBegin(),
+      wasm_on_url: (_p: number, at: number, len: number) => current!.events.onUrl(view(at, len)),
+      wasm_on_status: (_p: number, at: number, len: number) => current!.events.onStatus(view(at, len)),
+      wasm_on_header_field: (_p: number, at: number, len: number) => current!.events.onHeaderField(view(at, len)),
+      wasm_on_header_value: (_p: number, at: number, len: number) => current!.events.onHeaderValue(view(at, len)),
+      wasm_on_headers_complete: (_p: number, status: number, upgrade: number, keepAlive: number) =>
+        current!.events.onHeadersComplete(status, upgrade === 1, keepAlive === 1),
+      wasm_on_body: (_p: number, at: number, len: number) => current!.events.onBody(view(at, len)),
+      wasm_on_message_complete: () => current!.events.onMessageComplete(),
+    },
+  });
+  wasm = inst.exports as unknown as Exports;
+  return wasm;
+}
+
+/** One connection's parser: `kind` request (a listener) or response (an upstream client). */
+export class HttpParser {
+  private ptr: number;
+  private readonly llhttp: Exports;
+  /** Where the bytes after an Upgrade's head start in the last chunk (after `execute` returned 'upgrade'). */
+  upgradeAt = -1;
+
+  constructor(kind: 'request' | 'response', readonly events: ParserEvents) {
+    this.llhttp = instance();
+    this.ptr = this.llhttp.llhttp_alloc(kind === 'request' ? 1 : 2);
+  }
+
+  /** Parses `chunk`: undefined when all of it was taken, 'upgrade' when the protocol switched part way
+   * (`upgradeAt`), or the ParseError (also for an error a callback signalled by returning -1). */
+  execute(chunk: Buffer): ParseError | 'upgrade' | undefined {
+    const ll = this.llhttp;
+    if (chunk.length > chunkCap) {
+      if (chunkPtr) ll.free(chunkPtr);
+      chunkCap = Math.ceil(chunk.length / 4096) * 4096;
+      chunkPtr = ll.malloc(chunkCap);
+    }
+    new Uint8Array(ll.memory.buffer, chunkPtr, chunk.length).set(chunk);
+    let ret: number;
+    current = this;
+    chunkRef = chunk;
+    try {
+      ret = ll.llhttp_execute(this.ptr, chunkPtr, chunk.length);
+    } finally {
+      current = undefined;
+      chunkRef = EMPTY;
+    }
+    if (ret === OK) return undefined;
+    const at = ll.llhttp_get_error_pos(this.ptr) - chunkPtr;
+    if (ret === PAUSED_UPGRADE) {
+      this.upgradeAt = at;
+      return 'upgrade';
+    }
+    return this.error(ret, at);
+  }
+
+  /** The connection ended: completes a message delimited by the close, or says what was cut short. */
+  finish(): ParseError | undefined {
+    let ret: number;
+    current = this;
+    try {
+      ret = this.llhttp.llhttp_finish(this.ptr);
+    } finally {
+      current = undefined;
+    }
+    return ret === OK || ret === PAUSED_UPGRADE ? undefined : this.error(ret, 0);
+  }
+
+  private error(ret: number, at: number): ParseError {
+    const ll = this.llhttp;
+    const p = ll.llhttp_get_error_reason(this.ptr);
+    let reason = '';
+    if (p) {
+      const mem = new Uint8Array(ll.memory.buffer);
+      const end = mem.indexOf(0, p);
+      reason = Buffer.from(ll.memory.buffer, p, end - p).toString('latin1');
+    }
+    return new ParseError(`HPE_${ERRNO_NAMES[ret] ?? ret}`, reason, at);
+  }
+
+  get method(): string { return METHODS[this.llhttp.llhttp_get_method(this.ptr)] ?? ''; }
+  get httpMajor(): number { return this.llhttp.llhttp_get_http_major(this.ptr); }
+  get httpMinor(): number { return this.llhttp.llhttp_get_http_minor(this.ptr); }
+
+  destroy(): void {
+    if (this.ptr) this.llhttp.llhttp_free(this.ptr);
+    this.ptr = 0;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
