@@ -1,0 +1,325 @@
+/**
+ * One client connection on the native HTTP/1.1 engine: llhttp (strict) parses requests off the socket, which
+ * are answered one at a time, in order (pipelining, RFC 9112 9.3.2). What node:http answers itself is answered
+ * here with the same bytes; everything else goes to the server's handlers.
+ */
+import type { Socket } from 'node:net';
+import { RequestReader, type ReaderOwner } from './reader.js';
+import type { H1Request } from './request.js';
+import { H1Response } from './response.js';
+import { refusalBytes, type DateClock, type RefusalCode } from './wire.js';
+
+/** What a connection needs from its server: limits, handlers, the Date clock. */
+export interface ServerCore {
+  readonly maxHeaderSize: number;
+  readonly maxHeadersCount: number;
+  readonly maxRequestsPerSocket: number;
+  readonly headersTimeout: number;
+  readonly requestTimeout: number;
+  readonly keepAliveTimeout: number;
+  /** `Keep-Alive: timeout=5, max=1000\r\n` as node:http words it, or ''. */
+  readonly keepAliveField: string;
+  readonly clock: DateClock;
+  readonly draining: boolean;
+  readonly handlers: H1Handlers;
+  untrack(conn: H1Connection): void;
+}
+
+/** Where requests go. */
+export interface H1Handlers {
+  /** A request, head complete; its body streams on (`req.body`). `req.expectContinue`: it waits for writeContinue(). */
+  request(req: H1Request, res: H1Response): void;
+  /**
+   * A request that switches protocols (RFC 9110 7.8): the socket is the consumer's from now on, `head` the bytes
+   * the client sent past the request. `res` answers it: a 101 leaves the socket open, anything else closes it.
+   * Without this handler the socket is destroyed (as node:http does without an 'upgrade' listener).
+   */
+  upgrade?(req: H1Request, socket: Socket, head: Buffer, res: H1Response): void;
+  /** CONNECT (RFC 9110 9.3.6), as `upgrade`. */
+  connect?(req: H1Request, socket: Socket, head: Buffer, res: H1Response): void;
+  /** The engine refused a request itself (node:http's error codes: HPE_*, ERR_HTTP_REQUEST_TIMEOUT), for metrics. */
+  refused?(code: RefusalCode, socket: Socket): void;
+}
+
+/** Requests read ahead of the one being answered before the socket stops being read (pipelining). */
+const MAX_QUEUED = 4;
+const EMPTY = Buffer.alloc(0);
+
+export class H1Connection implements ReaderOwner {
+  /** When the connection went idle between requests (ms), 0 while it is not. */
+  idleSince = 0;
+  /** Responses ended whose last bytes the socket has not confirmed, in order. @internal */
+  readonly flushing: H1Response[] = [];
+  readonly #reader: RequestReader;
+  #queue: H1Request[] = [];
+  #active: H1Response | undefined;
+  #requests = 0;
+  #executing = false;
+  #dispatching = false;
+  #paused = false;
+  #outputFull = false;
+  /** No more requests: the connection closes after the responses written so far. */
+  #closing = false;
+  /** Draining: the connection closes after the response under way. */
+  #closeAfter = false;
+  /** llhttp stopped at an Upgrade (the bytes after the head are kept for the consumer). */
+  #upgradeHead: Buffer | undefined;
+  #detached = false;
+  #closed = false;
+  #headPending: H1Response | undefined;
+  #headQueued = false;
+
+  constructor(readonly socket: Socket, readonly server: ServerCore) {
+    this.#reader = new RequestReader(this);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+    socket.on('drain', this.#onDrain);
+  }
+
+  /** Requests handed over on this connection. */
+  get requests(): number { return this.#requests; }
+  /** Nothing in flight: no request being read or answered. */
+  get idle(): boolean {
+    return this.#active === undefined && this.#queue.length === 0 && this.#reader.messageStart === 0 && this.flushing.length === 0;
+  }
+
+  // ---- socket events (bound once per connection) ----
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.#upgradeHead !== undefined) {
+      this.#upgradeHead = Buffer.concat([this.#upgradeHead, chunk]);
+      return;
+    }
+    if (this.#closing) return;
+    this.#executing = true;
+    let ret;
+    try {
+      ret = this.#reader.read(chunk);
+    } finally {
+      this.#executing = false;
+    }
+    if (ret === 'upgrade') this.#stopAtUpgrade(this.#reader.upgradeRest);
+    else if (ret !== undefined) return this.refuse(ret);
+    this.#dispatch();
+  };
+
+  readonly #onEnd = (): void => {
+    const err = this.#reader.finish();
+    if (err !== undefined) return this.refuse(err);
+    // The client closed its side. With a response under way it has gone (node:http ends the socket and the
+    // response fails): the consumer learns it at once (`gone`), as nginx's 499.
+    if (this.#active !== undefined || this.#queue.length > 0) this.socket.destroy();
+    else if (!this.socket.destroyed) this.#endSoon();
+  };
+
+  readonly #onError = (): void => {
+    this.socket.destroy();
+  };
+
+  readonly #onClose = (): void => {
+    this.#closed = true;
+    this.server.untrack(this);
+    this.#reader.parsing?.abort();
+    const active = this.#active;
+    if (active !== undefined) {
+      active.req.abort();
+      active.closed();
+    }
+    for (const res of this.flushing) res.closed();
+    this.flushing.length = 0;
+    this.#queue.length = 0;
+    this.#reader.destroy();
+  };
+
+  readonly #onDrain = (): void => {
+    this.#outputFull = false;
+    this.#active?.drained();
+    this.#updateReading();
+  };
+
+  /** The socket confirmed a response's last bytes (write callbacks come in order). @internal */
+  readonly onFlushed = (err?: Error | null): void => {
+    this.flushing.shift()?.flushed(err == null);
+  };
+
+  /** The reader completed a request's head: it waits its turn. @internal */
+  headReady(req: H1Request): void {
+    this.#queue.push(req);
+  }
+
+  // ---- the request body's flow ----
+
+  bodyWanted(req: H1Request): void {
+    const reader = this.#reader;
+    if (req !== reader.parsing || !reader.bodyFull) return;
+    reader.bodyFull = false;
+    this.#updateReading();
+  }
+
+  bodyDestroyed(req: H1Request): void {
+    // As node:http: a request destroyed before its body was read whole takes its connection with it.
+    if (req.discarding || req.complete || this.#closed || this.#detached) return;
+    this.socket.destroy();
+  }
+
+  // ---- responses ----
+
+  /** A head was stored: it goes out with the first body bytes, or at the end of this tick. @internal */
+  scheduleHead(res: H1Response): void {
+    this.#headPending = res;
+    if (this.#headQueued) return;
+    this.#headQueued = true;
+    queueMicrotask(this.#flushHead);
+  }
+
+  readonly #flushHead = (): void => {
+    this.#headQueued = false;
+    const res = this.#headPending;
+    this.#headPending = undefined;
+    if (res !== undefined && !res.writableEnded && !res.destroyed) res.flushHeaders();
+  };
+
+  /** end() was called: the next request may be answered (its bytes follow on the socket). @internal */
+  responseEnded(res: H1Response): void {
+    if (res.upgrade) {
+      if (res.statusCode !== 101) this.#endSoon();
+      return;
+    }
+    if (res !== this.#active || this.socket.destroyed) return;
+    this.#active = undefined;
+    if (res.last || this.#closeAfter) {
+      // RFC 9112 9.6: after `Connection: close` no further request is read or answered.
+      this.#closing = true;
+      this.#queue.length = 0;
+      this.#endSoon();
+      return;
+    }
+    // node:http's _dump: what is left of an unread body is read and dropped, to reach the next request.
+    if (!res.req.complete) {
+      res.req.discard();
+      this.#reader.bodyFull = false;
+    }
+    if (this.socket.writableNeedDrain) this.#outputFull = true;
+    this.#dispatch();
+  }
+
+  /**
+   * Refuses the connection's input as node:http does (its socketOnError): counted, the canned answer written
+   * unless a response already started on the wire, then the connection destroyed.
+   */
+  refuse(code: RefusalCode): void {
+    if (this.#closed || this.#detached || this.socket.destroyed) return;
+    this.server.handlers.refused?.(code, this.socket);
+    const active = this.#active;
+    if (this.socket.writable && (active === undefined || !active.headFlushed)) this.socket.write(refusalBytes(code));
+    this.socket.destroy();
+  }
+
+  /** The server's periodic check: header and request timeouts (408), idle keep-alive. @internal */
+  checkTimeouts(now: number): void {
+    if (this.#closed || this.#detached) return;
+    const s = this.server;
+    const start = this.#reader.messageStart;
+    if (start > 0) {
+      // Slowloris: the head must be complete within headersTimeout; the whole request within requestTimeout.
+      if ((!this.#reader.headersDone && s.headersTimeout > 0 && now - start > s.headersTimeout) || (s.requestTimeout > 0 && now - start > s.requestTimeout)) {
+        this.refuse('ERR_HTTP_REQUEST_TIMEOUT');
+      }
+    } else if (this.idleSince > 0 && s.keepAliveTimeout > 0 && now - this.idleSince >= s.keepAliveTimeout + 1000) {
+      // node:http closes 1 s after the Keep-Alive timeout it announced, so that clients close first.
+      this.socket.destroy();
+    }
+  }
+
+  /** Graceful drain: the response under way says `Connection: close` (or the connection closes after it). */
+  drain(): void {
+    if (this.idle) return void this.socket.destroy();
+    this.#closeAfter = true;
+    const active = this.#active;
+    if (active !== undefined && !active.headersSent) active.shouldKeepAlive = false;
+  }
+
+  // ---- internals ----
+
+  #stopAtUpgrade(rest: Buffer): void {
+    const last = this.#queue[this.#queue.length - 1];
+    if (last !== undefined && last.upgrade) this.#upgradeHead = rest;
+    else this.#closing = true; // an Upgrade served as a plain request: llhttp reads no further
+  }
+
+  #dispatch(): void {
+    if (this.#executing || this.#dispatching || this.#closed || this.#detached) return;
+    this.#dispatching = true;
+    try {
+      while (this.#active === undefined && this.#queue.length > 0 && !this.socket.destroyed) {
+        const req = this.#queue[0]!;
+        // An upgrade is handed over only once llhttp has stopped at it (its bytes after the head are known).
+        if (req.upgrade && this.#upgradeHead === undefined) break;
+        this.#queue.shift();
+        this.#serve(req);
+      }
+    } finally {
+      this.#dispatching = false;
+    }
+    if (this.#active === undefined && this.#queue.length === 0 && this.#reader.messageStart === 0 && !this.#closing) this.idleSince = Date.now();
+    this.#updateReading();
+  }
+
+  /** node:http's parserOnIncoming: its own answers (400 without Host, 503 past the request limit, 417), else the handler. */
+  #serve(req: H1Request): void {
+    const s = this.server;
+    const res = new H1Response(this, req, req.keepAlive && !s.draining && !this.#closeAfter, req.upgrade);
+    this.#active = res;
+    if (req.upgrade) return this.#handOver(req, res);
+    const count = ++this.#requests;
+    const max = s.maxRequestsPerSocket;
+    if (max > 0 && count >= max) res.maxRequestsReached = true;
+    const http11 = req.httpVersionMinor === 1;
+    // RFC 9112 3.2: an HTTP/1.1 request without Host is a 400.
+    if (http11 && !req.hasHost) return void res.writeHead(400, ['Connection', 'close']).end();
+    if (max > 0 && count > max) return void res.writeHead(503).end();
+    const expect = req.expect;
+    if (http11 && expect !== undefined) {
+      // RFC 9110 10.1.1: 100-continue is the only expectation; any other is a 417.
+      if (!/(?:^|\W)100-continue(?:$|\W)/i.test(expect)) return void res.writeHead(417).end();
+      req.expectContinue = true;
+    }
+    s.handlers.request(req, res);
+  }
+
+  /** The socket goes to the consumer with the bytes after the head (node:http's 'upgrade' and 'connect'). */
+  #handOver(req: H1Request, res: H1Response): void {
+    const head = this.#upgradeHead ?? EMPTY;
+    const socket = this.socket;
+    this.#detached = true;
+    socket.removeListener('data', this.#onData);
+    socket.removeListener('end', this.#onEnd);
+    socket.removeListener('error', this.#onError);
+    socket.removeListener('close', this.#onClose);
+    socket.removeListener('drain', this.#onDrain);
+    this.server.untrack(this);
+    this.#reader.destroy();
+    const handler = req.method === 'CONNECT' ? this.server.handlers.connect : this.server.handlers.upgrade;
+    if (handler === undefined) return void socket.destroy();
+    socket.once('close', () => res.closed());
+    // As node:http: the consumer's 'data' listener starts the flow again.
+    (socket as { readableFlowing: boolean | null }).readableFlowing = null;
+    handler(req, socket, head, res);
+  }
+
+  #updateReading(): void {
+    if (this.#closed || this.#detached) return;
+    const want = !this.#closing && this.#upgradeHead === undefined && !this.#reader.bodyFull && !this.#outputFull && this.#queue.length < MAX_QUEUED;
+    if (want !== this.#paused) return;
+    this.#paused = !want;
+    if (want) this.socket.resume();
+    else this.socket.pause();
+  }
+
+  /** Ends the socket once what it holds is sent, then destroys it (node:http's destroySoon). */
+  #endSoon(): void {
+    (this.socket as Socket & { destroySoon(): void }).destroySoon();
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * Reads requests off a connection's bytes with llhttp (strict: what node:http refuses, this refuses), under
+ * node:http's limits: the target and fields count against maxHeaderSize (431), at most maxHeadersCount fields,
+ * 16 KiB of chunk extensions (413). Strings are made once from the bytes; body chunks are views (no copy).
+ */
+import type { Socket } from 'node:net';
+import { HttpParser, type ParserEvents } from '../../core/llhttp.js';
+import { H1Request, type BodySource } from './request.js';
+import { latin1, trimOws, type RefusalCode } from './wire.js';
+
+/** What the reader tells its connection. */
+export interface ReaderOwner extends BodySource {
+  readonly socket: Socket;
+  readonly server: { readonly maxHeaderSize: number; readonly maxHeadersCount: number };
+  /** A request's head is complete (its body follows, if any). */
+  headReady(req: H1Request): void;
+}
+
+/** Bytes of a chunked body between two chunks' data: node:http allows 16 KiB of chunk extensions (413 past it). */
+const CHUNK_GAP_MAX = 16 * 1024 + 64;
+/** llhttp's HPE_USER: a callback refused the input (`refusal` says why). */
+const USER = 24;
+const EMPTY = Buffer.alloc(0);
+
+export class RequestReader implements ParserEvents {
+  /** When the message being read began (ms), 0 between messages; a new connection counts as one (slowloris). */
+  messageStart = Date.now();
+  /** The head of the message being read is complete. */
+  headersDone = false;
+  /** The request whose body is being read. */
+  parsing: H1Request | undefined;
+  /** Its body's reader is behind: stop reading the socket until it asks for more. */
+  bodyFull = false;
+  /** After read() returned 'upgrade': the bytes past the request, the new protocol's. */
+  upgradeRest: Buffer = EMPTY;
+  #parser: HttpParser | undefined;
+  #url = '';
+  /** Field names and values of the head (then of the trailers) being read: one array, reused. */
+  #fields: string[] = [];
+  /** 1: the last callback was a field name, 2: a value (llhttp splits either across chunks). */
+  #kind = 0;
+  #headerBytes = 0;
+  #refusal: RefusalCode | undefined;
+  #chunked = false;
+  #chunk: Buffer = EMPTY;
+  /** Bytes read before the current chunk, and where the last chunk's data ended (chunk extensions). */
+  #fed = 0;
+  #lastBody = -1;
+
+  constructor(private readonly owner: ReaderOwner) {
+    this.#parser = new HttpParser('request', this);
+  }
+
+  /** Parses a chunk: undefined when all of it was taken, 'upgrade' (see upgradeRest), or why it is refused. */
+  read(chunk: Buffer): RefusalCode | 'upgrade' | undefined {
+    const parser = this.#parser;
+    if (parser === undefined) return undefined;
+    this.#chunk = chunk;
+    let ret;
+    try {
+      ret = parser.execute(chunk);
+    } finally {
+      this.#chunk = EMPTY;
+    }
+    this.#fed += chunk.length;
+    if (ret === 'upgrade') {
+      this.upgradeRest = chunk.subarray(parser.upgradeAt);
+      return ret;
+    }
+    if (ret !== undefined) return this.#refusal ?? ret.code;
+    // A chunk line still going at the end of this chunk (trailers count as fields instead).
+    if (this.#chunked && this.parsing !== undefined && this.#fields.length === 0 && this.#chunkGap(this.#fed)) return this.#refusal;
+    return undefined;
+  }
+
+  /** The client closed its side: a message cut short is refused (400), as node:http's parser.finish(). */
+  finish(): RefusalCode | undefined {
+    return this.#parser?.finish()?.code;
+  }
+
+  destroy(): void {
+    this.#parser?.destroy();
+    this.#parser = undefined;
+  }
+
+  onMessageBegin(): number {
+    this.messageStart = Date.now();
+    this.headersDone = false;
+    this.#headerBytes = 0;
+    this.#kind = 0;
+    return 0;
+  }
+
+  onUrl(buf: Buffer): number {
+    if (this.#tooLarge(buf.length)) return USER;
+    this.#url = this.#url === '' ? latin1(buf) : this.#url + latin1(buf);
+    return 0;
+  }
+
+  onStatus(): number {
+    return 0;
+  }
+
+  onHeaderField(buf: Buffer): number {
+    if (this.#tooLarge(buf.length)) return USER;
+    const fields = this.#fields;
+    if (this.#kind === 1) {
+      fields[fields.length - 1] += latin1(buf);
+      return 0;
+    }
+    if (this.#kind === 2) this.#endValue();
+    if (fields.length >= this.owner.server.maxHeadersCount * 2) {
+      this.#refusal = 'HPE_HEADER_OVERFLOW';
+      return USER;
+    }
+    fields.push(latin1(buf));
+    this.#kind = 1;
+    return 0;
+  }
+
+  onHeaderValue(buf: Buffer): number {
+    if (this.#tooLarge(buf.length)) return USER;
+    const fields = this.#fields;
+    if (this.#kind === 2) fields[fields.length - 1] += latin1(buf);
+    else {
+      fields.push(latin1(buf));
+      this.#kind = 2;
+    }
+    return 0;
+  }
+
+  onHeadersComplete(_status: number, upgrade: boolean, keepAlive: boolean): number {
+    if (this.#kind === 2) this.#endValue();
+    this.#kind = 0;
+    const parser = this.#parser!;
+    // llhttp lets HTTP/2.0 and 0.9 through (node:http leaves them to the kernel's 400); refused here.
+    if (parser.httpMajor !== 1 || parser.httpMinor > 1) {
+      this.#refusal = 'HPE_INVALID_VERSION';
+      return -1;
+    }
+    const raw = this.#fields.slice();
+    this.#fields.length = 0;
+    const req = new H1Request(parser.method, this.#url, parser.httpMinor, raw, this.owner.socket, this.owner);
+    this.#url = '';
+    this.#chunked = scan(req);
+    // RFC 9110 7.8: an Upgrade with a body is served as a plain request, and the connection closes after it
+    // (llhttp reads nothing past it); CONNECT always switches.
+    if (upgrade && (!req.hasBody || req.method === 'CONNECT')) req.upgrade = true;
+    req.keepAlive = keepAlive && !upgrade;
+    this.headersDone = true;
+    this.#headerBytes = 0;
+    this.parsing = req;
+    this.#lastBody = -1;
+    this.owner.headReady(req);
+    return 0;
+  }
+
+  onBody(buf: Buffer): number {
+    const req = this.parsing!;
+    if (this.#chunked) {
+      const at = this.#fed + buf.byteOffset - this.#chunk.byteOffset;
+      if (this.#chunkGap(at)) return USER;
+      this.#lastBody = at + buf.length;
+    }
+    if (req.discarding || (req.bodyMade && req.body.destroyed)) return 0;
+    if (!req.pushBody(buf)) this.bodyFull = true;
+    return 0;
+  }
+
+  onMessageComplete(): number {
+    if (this.#kind === 2) this.#endValue();
+    this.#kind = 0;
+    const req = this.parsing;
+    this.parsing = undefined;
+    this.messageStart = 0;
+    this.bodyFull = false;
+    if (req === undefined) return 0;
+    if (this.#fields.length > 0) {
+      req.rawTrailers = this.#fields.slice();
+      this.#fields.length = 0;
+    }
+    req.endBody();
+    return 0;
+  }
+
+  /** node:http counts the target and every field name and value against maxHeaderSize (431). */
+  #tooLarge(len: number): boolean {
+    this.#headerBytes += len;
+    if (this.#headerBytes < this.owner.server.maxHeaderSize) return false;
+    this.#refusal = 'HPE_HEADER_OVERFLOW';
+    return true;
+  }
+
+  /** RFC 9112 5: a field value's trailing whitespace is not part of it (llhttp leaves it in). */
+  #endValue(): void {
+    const fields = this.#fields;
+    const i = fields.length - 1;
+    const v = fields[i]!;
+    const c = v.charCodeAt(v.length - 1);
+    if (c === 32 || c === 9) fields[i] = trimOws(v);
+  }
+
+  /** node:http refuses more than 16 KiB of chunk extensions (413): measured as the bytes between chunks' data. */
+  #chunkGap(at: number): boolean {
+    if (this.#lastBody < 0) {
+      this.#lastBody = at;
+      return false;
+    }
+    if (at - this.#lastBody <= CHUNK_GAP_MAX) return false;
+    this.#refusal = 'HPE_CHUNK_EXTENSIONS_OVERFLOW';
+    return true;
+  }
+}
+
+/** One pass over the fields for what the engine itself needs: Host, Expect, the body's framing. True: chunked. */
+function scan(req: H1Request): boolean {
+  const raw = req.rawHeaders;
+  let chunked = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const len = raw[i]!.length;
+    if (len !== 4 && len !== 6 && len !== 14 && len !== 17) continue;
+    const name = raw[i]!.toLowerCase();
+    if (name === 'host') req.hasHost = true;
+    else if (name === 'expect') req.expect = raw[i + 1];
+    else if (name === 'content-length') req.hasBody = raw[i + 1] !== '0';
+    else if (name === 'transfer-encoding') {
+      // llhttp accepts a request's Transfer-Encoding only with chunked last (RFC 9112 6.1).
+      req.hasBody = true;
+      chunked = true;
+    }
+  }
+  return chunked;
+}
