@@ -55,7 +55,9 @@ export class H1Connection implements ReaderOwner {
   #active: H1Response | undefined;
   #requests = 0;
   #executing = false;
-  #dispatching = false;
+  #kicking = false;
+  /** Bytes read and not parsed yet: the reader stopped after enough requests. */
+  #backlog: Buffer | undefined;
   #paused = false;
   #outputFull = false;
   /** No more requests: the connection closes after the responses written so far. */
@@ -93,16 +95,13 @@ export class H1Connection implements ReaderOwner {
       return;
     }
     if (this.#closing) return;
-    this.#executing = true;
-    let ret;
-    try {
-      ret = this.#reader.read(chunk);
-    } finally {
-      this.#executing = false;
+    // A chunk can still come after the socket was paused: it waits behind what is waiting already.
+    if (this.#backlog !== undefined) {
+      this.#backlog = Buffer.concat([this.#backlog, chunk]);
+      return;
     }
-    if (ret === 'upgrade') this.#stopAtUpgrade(this.#reader.upgradeRest);
-    else if (ret !== undefined) return this.refuse(ret);
-    this.#dispatch();
+    this.#feed(chunk);
+    this.#kick();
   };
 
   readonly #onEnd = (): void => {
@@ -136,7 +135,7 @@ export class H1Connection implements ReaderOwner {
   readonly #onDrain = (): void => {
     this.#outputFull = false;
     this.#active?.drained();
-    this.#updateReading();
+    this.#kick();
   };
 
   /** The socket confirmed a response's last bytes (write callbacks come in order). @internal */
@@ -149,13 +148,18 @@ export class H1Connection implements ReaderOwner {
     this.#queue.push(req);
   }
 
+  /** The reader may go past a complete request: few wait their turn, and the client reads its answers. @internal */
+  readAhead(): boolean {
+    return this.#queue.length < MAX_QUEUED && !this.#outputFull;
+  }
+
   // ---- the request body's flow ----
 
   bodyWanted(req: H1Request): void {
     const reader = this.#reader;
     if (req !== reader.parsing || !reader.bodyFull) return;
     reader.bodyFull = false;
-    this.#updateReading();
+    this.#kick();
   }
 
   bodyDestroyed(req: H1Request): void {
@@ -202,7 +206,7 @@ export class H1Connection implements ReaderOwner {
       this.#reader.bodyFull = false;
     }
     if (this.socket.writableNeedDrain) this.#outputFull = true;
-    this.#dispatch();
+    this.#kick();
   }
 
   /**
@@ -249,22 +253,47 @@ export class H1Connection implements ReaderOwner {
     else this.#closing = true; // an Upgrade served as a plain request: llhttp reads no further
   }
 
-  #dispatch(): void {
-    if (this.#executing || this.#dispatching || this.#closed || this.#detached) return;
-    this.#dispatching = true;
+  #feed(chunk: Buffer): void {
+    this.#executing = true;
+    let ret;
     try {
-      while (this.#active === undefined && this.#queue.length > 0 && !this.socket.destroyed) {
-        const req = this.#queue[0]!;
-        // An upgrade is handed over only once llhttp has stopped at it (its bytes after the head are known).
-        if (req.upgrade && this.#upgradeHead === undefined) break;
-        this.#queue.shift();
-        this.#serve(req);
+      ret = this.#reader.read(chunk);
+    } finally {
+      this.#executing = false;
+    }
+    if (ret === 'upgrade') this.#stopAtUpgrade(this.#reader.rest);
+    else if (ret === 'yield') this.#backlog = this.#reader.rest;
+    else if (ret !== undefined) this.refuse(ret);
+  }
+
+  /** Answers what waits its turn, reads on from the backlog while allowed, then reads the socket or not. */
+  #kick(): void {
+    if (this.#executing || this.#kicking || this.#closed || this.#detached) return;
+    this.#kicking = true;
+    try {
+      for (;;) {
+        this.#dispatch();
+        const backlog = this.#backlog;
+        if (backlog === undefined || !this.#mayRead() || this.socket.destroyed) break;
+        this.#backlog = undefined;
+        this.#feed(backlog);
       }
     } finally {
-      this.#dispatching = false;
+      this.#kicking = false;
     }
+    if (this.#detached || this.#closed) return;
     if (this.#active === undefined && this.#queue.length === 0 && this.#reader.messageStart === 0 && !this.#closing) this.idleSince = Date.now();
     this.#updateReading();
+  }
+
+  #dispatch(): void {
+    while (this.#active === undefined && this.#queue.length > 0 && !this.socket.destroyed) {
+      const req = this.#queue[0]!;
+      // An upgrade is handed over only once llhttp has stopped at it (its bytes after the head are known).
+      if (req.upgrade && this.#upgradeHead === undefined) break;
+      this.#queue.shift();
+      this.#serve(req);
+    }
   }
 
   /** node:http's parserOnIncoming: its own answers (400 without Host, 503 past the request limit, 417), else the handler. */
@@ -309,9 +338,13 @@ export class H1Connection implements ReaderOwner {
     handler(req, socket, head, res);
   }
 
+  /** More requests may be read: not closing nor switching protocols, their bodies' readers and the client keep up. */
+  #mayRead(): boolean {
+    return !this.#closing && this.#upgradeHead === undefined && !this.#reader.bodyFull && this.readAhead();
+  }
+
   #updateReading(): void {
-    if (this.#closed || this.#detached) return;
-    const want = !this.#closing && this.#upgradeHead === undefined && !this.#reader.bodyFull && !this.#outputFull && this.#queue.length < MAX_QUEUED;
+    const want = this.#mayRead() && this.#backlog === undefined;
     if (want !== this.#paused) return;
     this.#paused = !want;
     if (want) this.socket.resume();

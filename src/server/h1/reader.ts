@@ -14,6 +14,8 @@ export interface ReaderOwner extends BodySource {
   readonly server: { readonly maxHeaderSize: number; readonly maxHeadersCount: number };
   /** A request's head is complete (its body follows, if any). */
   headReady(req: H1Request): void;
+  /** Whether to read on past a complete request (false: enough are waiting their turn). */
+  readAhead(): boolean;
 }
 
 /** Bytes of a chunked body between two chunks' data: node:http allows 16 KiB of chunk extensions (413 past it). */
@@ -31,8 +33,8 @@ export class RequestReader implements ParserEvents {
   parsing: H1Request | undefined;
   /** Its body's reader is behind: stop reading the socket until it asks for more. */
   bodyFull = false;
-  /** After read() returned 'upgrade': the bytes past the request, the new protocol's. */
-  upgradeRest: Buffer = EMPTY;
+  /** After read() returned 'upgrade': the bytes past the request, the new protocol's; after 'yield': those not read yet. */
+  rest: Buffer = EMPTY;
   #parser: HttpParser | undefined;
   #url = '';
   /** Field names and values of the head (then of the trailers) being read: one array, reused. */
@@ -41,18 +43,26 @@ export class RequestReader implements ParserEvents {
   #kind = 0;
   #headerBytes = 0;
   #refusal: RefusalCode | undefined;
+  /** onMessageComplete stopped llhttp at a message's end: enough requests wait their turn. */
+  #yielded = false;
   #chunked = false;
   #chunk: Buffer = EMPTY;
   /** Bytes read before the current chunk, and where the last chunk's data ended (chunk extensions). */
   #fed = 0;
   #lastBody = -1;
+  /** Where the last target or field value ended: the head ends 4 bytes later (the first chunk line's start). */
+  #spanEnd = 0;
 
   constructor(private readonly owner: ReaderOwner) {
     this.#parser = new HttpParser('request', this);
   }
 
-  /** Parses a chunk: undefined when all of it was taken, 'upgrade' (see upgradeRest), or why it is refused. */
-  read(chunk: Buffer): RefusalCode | 'upgrade' | undefined {
+  /**
+   * Parses a chunk: undefined when all of it was taken; 'upgrade' (`rest`: the new protocol's bytes); 'yield'
+   * when enough requests wait their turn (`rest`: the bytes not read yet, from the next request on); or why the
+   * input is refused.
+   */
+  read(chunk: Buffer): RefusalCode | 'upgrade' | 'yield' | undefined {
     const parser = this.#parser;
     if (parser === undefined) return undefined;
     this.#chunk = chunk;
@@ -62,12 +72,22 @@ export class RequestReader implements ParserEvents {
     } finally {
       this.#chunk = EMPTY;
     }
-    this.#fed += chunk.length;
+    if (ret === undefined || ret === 'upgrade') this.#fed += chunk.length;
     if (ret === 'upgrade') {
-      this.upgradeRest = chunk.subarray(parser.upgradeAt);
+      this.rest = chunk.subarray(parser.upgradeAt);
       return ret;
     }
-    if (ret !== undefined) return this.#refusal ?? ret.code;
+    if (ret !== undefined) {
+      if (!this.#yielded) return this.#refusal ?? ret.code;
+      // llhttp stopped right after a message (its error position is the next one's first byte). Between
+      // messages it holds no state, so a fresh parser goes on from there.
+      this.#yielded = false;
+      this.#fed += ret.bytesParsed;
+      this.rest = chunk.subarray(ret.bytesParsed);
+      parser.destroy();
+      this.#parser = new HttpParser('request', this);
+      return 'yield';
+    }
     // A chunk line still going at the end of this chunk (trailers count as fields instead).
     if (this.#chunked && this.parsing !== undefined && this.#fields.length === 0 && this.#chunkGap(this.#fed)) return this.#refusal;
     return undefined;
@@ -94,6 +114,7 @@ export class RequestReader implements ParserEvents {
   onUrl(buf: Buffer): number {
     if (this.#tooLarge(buf.length)) return USER;
     this.#url = this.#url === '' ? latin1(buf) : this.#url + latin1(buf);
+    this.#spanEnd = this.#at(buf) + buf.length;
     return 0;
   }
 
@@ -120,6 +141,7 @@ export class RequestReader implements ParserEvents {
 
   onHeaderValue(buf: Buffer): number {
     if (this.#tooLarge(buf.length)) return USER;
+    this.#spanEnd = this.#at(buf) + buf.length;
     const fields = this.#fields;
     if (this.#kind === 2) fields[fields.length - 1] += latin1(buf);
     else {
@@ -150,7 +172,7 @@ export class RequestReader implements ParserEvents {
     this.headersDone = true;
     this.#headerBytes = 0;
     this.parsing = req;
-    this.#lastBody = -1;
+    this.#lastBody = this.#spanEnd;
     this.owner.headReady(req);
     return 0;
   }
@@ -158,7 +180,7 @@ export class RequestReader implements ParserEvents {
   onBody(buf: Buffer): number {
     const req = this.parsing!;
     if (this.#chunked) {
-      const at = this.#fed + buf.byteOffset - this.#chunk.byteOffset;
+      const at = this.#at(buf);
       if (this.#chunkGap(at)) return USER;
       this.#lastBody = at + buf.length;
     }
@@ -180,7 +202,18 @@ export class RequestReader implements ParserEvents {
       this.#fields.length = 0;
     }
     req.endBody();
+    // Pipelining: no more requests are read while enough wait their turn (nor while their answers wait
+    // for the client to read them): llhttp stops here, and the rest of the chunk waits.
+    if (req.keepAlive && !this.owner.readAhead()) {
+      this.#yielded = true;
+      return USER;
+    }
     return 0;
+  }
+
+  /** Where a view of the chunk being parsed starts, counted from the connection's first byte. */
+  #at(view: Buffer): number {
+    return this.#fed + view.byteOffset - this.#chunk.byteOffset;
   }
 
   /** node:http counts the target and every field name and value against maxHeaderSize (431). */
@@ -202,10 +235,6 @@ export class RequestReader implements ParserEvents {
 
   /** node:http refuses more than 16 KiB of chunk extensions (413): measured as the bytes between chunks' data. */
   #chunkGap(at: number): boolean {
-    if (this.#lastBody < 0) {
-      this.#lastBody = at;
-      return false;
-    }
     if (at - this.#lastBody <= CHUNK_GAP_MAX) return false;
     this.#refusal = 'HPE_CHUNK_EXTENSIONS_OVERFLOW';
     return true;
