@@ -70,6 +70,7 @@ export class H1Connection implements ReaderOwner {
   #closed = false;
   #headPending: H1Response | undefined;
   #headQueued = false;
+  #inHandler = false;
 
   constructor(readonly socket: Socket, readonly server: ServerCore) {
     this.#reader = new RequestReader(this);
@@ -173,7 +174,7 @@ export class H1Connection implements ReaderOwner {
   /** A head was stored: it goes out with the first body bytes, or at the end of this tick. @internal */
   scheduleHead(res: H1Response): void {
     this.#headPending = res;
-    if (this.#headQueued) return;
+    if (this.#headQueued || this.#inHandler) return;
     this.#headQueued = true;
     queueMicrotask(this.#flushHead);
   }
@@ -302,6 +303,18 @@ export class H1Connection implements ReaderOwner {
     const res = new H1Response(this, req, req.keepAlive && !s.draining && !this.#closeAfter, req.upgrade);
     this.#active = res;
     if (req.upgrade) return this.#handOver(req, res);
+    // A head written while the handler runs goes out with its body, or when the handler returns.
+    this.#inHandler = true;
+    try {
+      this.#answer(req, res);
+    } finally {
+      this.#inHandler = false;
+    }
+    this.#flushHead();
+  }
+
+  #answer(req: H1Request, res: H1Response): void {
+    const s = this.server;
     const count = ++this.#requests;
     const max = s.maxRequestsPerSocket;
     if (max > 0 && count >= max) res.maxRequestsReached = true;

@@ -12,6 +12,9 @@ type Listener = (this: H1Response) => void;
 type Listeners = Listener | Listener[] | undefined;
 
 const NO_FIELDS: readonly string[] = [];
+/** Bodies up to this size are copied behind their head (one write); larger ones go out corked (no copy). */
+const COPY_MAX = 16 * 1024;
+interface Writes { latin1Write(s: string, at: number): number; utf8Write(s: string, at: number): number }
 const EMPTY = Buffer.alloc(0);
 const CLOSE_RE = /(?:^|\W)close(?:$|\W)/i;
 const CHUNKED_RE = /(?:^|\W)chunked(?:$|\W)/i;
@@ -132,8 +135,8 @@ export class H1Response {
     if (len === 0) return head === '' || this.#send(head, undefined, '', false);
     this.bytesWritten += len;
     const ok = this.#chunked
-      ? this.#send(`${head}${len.toString(16)}\r\n`, chunk, '\r\n', false)
-      : this.#send(head, chunk, '', false);
+      ? this.#send(`${head}${len.toString(16)}\r\n`, chunk, '\r\n', false, len)
+      : this.#send(head, chunk, '', false, len);
     if (!ok) this.#needDrain = true;
     return ok;
   }
@@ -158,7 +161,7 @@ export class H1Response {
         // RFC 9112 7.1: the last chunk, then the trailer section.
         suffix += `0\r\n${this.#trailers}\r\n`;
       }
-      this.#send(prefix, body, suffix, true);
+      this.#send(prefix, body, suffix, true, len);
     }
     this.conn.responseEnded(this);
     return this;
@@ -217,21 +220,30 @@ export class H1Response {
     return head;
   }
 
-  /** Writes up to three pieces in one go (corked: one writev); `final`: the response's last bytes. */
-  #send(prefix: string, chunk: Buffer | string | undefined, suffix: string, final: boolean): boolean {
+  /**
+   * Writes up to three pieces as one write: copied into one buffer when the body is small (one write, as
+   * node:http's head + body string), corked when it is not (one writev, the body not copied). `len`: the
+   * chunk's byte length; `final`: the response's last bytes (their flush is tracked).
+   */
+  #send(prefix: string, chunk: Buffer | string | undefined, suffix: string, final: boolean, len = 0): boolean {
     const s = this.conn.socket;
     if (s.destroyed) return false;
     const cb = final ? this.conn.onFlushed : undefined;
     if (final) this.conn.flushing.push(this);
-    if (chunk === undefined) {
-      if (suffix === '') return s.write(prefix === '' && final ? EMPTY : prefix, 'latin1', cb);
-      if (prefix === '') return s.write(suffix, 'latin1', cb);
+    if (chunk === undefined) return s.write(prefix === '' && suffix === '' ? EMPTY : prefix + suffix, 'latin1', cb);
+    if (prefix === '' && suffix === '') return s.write(chunk, cb);
+    if (len <= COPY_MAX) {
+      // Head and framing are latin1 (one byte a character); a string body is UTF-8.
+      const buf = Buffer.allocUnsafe(prefix.length + len + suffix.length) as Buffer & Writes;
+      let at = prefix === '' ? 0 : buf.latin1Write(prefix, 0);
+      at += typeof chunk === 'string' ? buf.utf8Write(chunk, at) : chunk.copy(buf, at);
+      if (suffix !== '') buf.latin1Write(suffix, at);
+      return s.write(buf, cb);
     }
     s.cork();
     if (prefix !== '') s.write(prefix, 'latin1');
     let ok: boolean;
-    if (chunk === undefined) ok = s.write(suffix, 'latin1', cb);
-    else if (suffix === '') ok = s.write(chunk, cb);
+    if (suffix === '') ok = s.write(chunk, cb);
     else {
       s.write(chunk);
       ok = s.write(suffix, 'latin1', cb);
