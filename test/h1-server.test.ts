@@ -107,6 +107,17 @@ test('h1: smuggling and malformed requests are a 400 and a closed connection, no
   }
 });
 
+test('h1: RFC 9112 9.6: nothing after the connection\'s last request is read; it is answered (node:http: 400)', async (t) => {
+  const h1 = await startH1(t, { request: (req, res) => void setTimeout(() => h1Handler(req, res), 10) });
+  for (const last of [`GET /cl HTTP/1.1\r\n${H}Connection: close\r\n\r\n`, 'GET /cl HTTP/1.0\r\n\r\n']) {
+    const before = h1.handled;
+    const r = await exchange(h1.port, `${last}GET /cl HTTP/1.1\r\n${H}\r\nrubbish`);
+    assert.match(r.text, /^HTTP\/1\.1 200 OK\r\n[^]*Connection: close\r\n\r\nhello$/);
+    assert.ok(r.closed);
+    assert.equal(h1.handled, before + 1);
+  }
+});
+
 test('h1: a request claiming HTTP/2.0 over HTTP/1.1 is refused (400)', async (t) => {
   const h1 = await startH1(t, { request: h1Handler });
   const r = await exchange(h1.port, `GET / HTTP/2.0\r\n${H}\r\n`);

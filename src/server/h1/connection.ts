@@ -264,6 +264,7 @@ export class H1Connection implements ReaderOwner {
     }
     if (ret === 'upgrade') this.#stopAtUpgrade(this.#reader.rest);
     else if (ret === 'yield') this.#backlog = this.#reader.rest;
+    else if (ret === 'stop') this.#closing = true;
     else if (ret !== undefined) this.refuse(ret);
   }
 

@@ -43,8 +43,8 @@ export class RequestReader implements ParserEvents {
   #kind = 0;
   #headerBytes = 0;
   #refusal: RefusalCode | undefined;
-  /** onMessageComplete stopped llhttp at a message's end: enough requests wait their turn. */
-  #yielded = false;
+  /** Why onMessageComplete stopped llhttp at a message's end: enough requests wait their turn, or it was the last. */
+  #stop: 'yield' | 'stop' | undefined;
   #chunked = false;
   #chunk: Buffer = EMPTY;
   /** Bytes read before the current chunk, and where the last chunk's data ended (chunk extensions). */
@@ -59,10 +59,10 @@ export class RequestReader implements ParserEvents {
 
   /**
    * Parses a chunk: undefined when all of it was taken; 'upgrade' (`rest`: the new protocol's bytes); 'yield'
-   * when enough requests wait their turn (`rest`: the bytes not read yet, from the next request on); or why the
-   * input is refused.
+   * when enough requests wait their turn (`rest`: the bytes not read yet, from the next request on); 'stop'
+   * after the connection's last request (nothing more is read); or why the input is refused.
    */
-  read(chunk: Buffer): RefusalCode | 'upgrade' | 'yield' | undefined {
+  read(chunk: Buffer): RefusalCode | 'upgrade' | 'yield' | 'stop' | undefined {
     const parser = this.#parser;
     if (parser === undefined) return undefined;
     this.#chunk = chunk;
@@ -78,15 +78,16 @@ export class RequestReader implements ParserEvents {
       return ret;
     }
     if (ret !== undefined) {
-      if (!this.#yielded) return this.#refusal ?? ret.code;
+      const stop = this.#stop;
+      if (stop === undefined) return this.#refusal ?? ret.code;
       // llhttp stopped right after a message (its error position is the next one's first byte). Between
       // messages it holds no state, so a fresh parser goes on from there.
-      this.#yielded = false;
+      this.#stop = undefined;
       this.#fed += ret.bytesParsed;
       this.rest = chunk.subarray(ret.bytesParsed);
       parser.destroy();
-      this.#parser = new HttpParser('request', this);
-      return 'yield';
+      this.#parser = stop === 'yield' ? new HttpParser('request', this) : undefined;
+      return stop;
     }
     // A chunk line still going at the end of this chunk (trailers count as fields instead).
     if (this.#chunked && this.parsing !== undefined && this.#fields.length === 0 && this.#chunkGap(this.#fed)) return this.#refusal;
@@ -202,13 +203,14 @@ export class RequestReader implements ParserEvents {
       this.#fields.length = 0;
     }
     req.endBody();
-    // Pipelining: no more requests are read while enough wait their turn (nor while their answers wait
-    // for the client to read them): llhttp stops here, and the rest of the chunk waits.
-    if (req.keepAlive && !this.owner.readAhead()) {
-      this.#yielded = true;
-      return USER;
-    }
-    return 0;
+    // An upgrade: llhttp stops here itself.
+    if (req.upgrade) return 0;
+    // RFC 9112 9.6: the connection's last request (Connection: close, HTTP/1.0): what follows is not read
+    // (llhttp would refuse it, and node:http answer 400 in place of this request's response).
+    // Pipelining: no more requests are read while enough wait their turn (nor while their answers wait for
+    // the client to read them): llhttp stops here, and the rest of the chunk waits.
+    this.#stop = !req.keepAlive ? 'stop' : this.owner.readAhead() ? undefined : 'yield';
+    return this.#stop === undefined ? 0 : USER;
   }
 
   /** Where a view of the chunk being parsed starts, counted from the connection's first byte. */

@@ -316,6 +316,8 @@ export class H1Response {
       head += 'Connection: close\r\n';
       last = true;
     }
+    // RFC 9112 6.3: a coding the engine does not frame, without chunked last: the body ends with the connection.
+    if ((facts & F_TE) !== 0 && !chunked && hasBody) last = true;
     if (!hasLength && (facts & F_TE) === 0 && hasBody) {
       // RFC 9112 6.3: HTTP/1.0 knows no chunked coding: the body ends with the connection.
       if (!http11) last = true;
