@@ -1,6 +1,7 @@
 /**
  * A request as the native HTTP/1.1 engine hands it over: what llhttp parsed, as strings made once from the
  * bytes, and the body as a Readable made only when someone asks for it (most requests have none).
+ * Structurally a `DownstreamRequest` (core/downstream.ts, #16's RequestCtx refactor).
  */
 import { Readable } from 'node:stream';
 import type { Socket } from 'node:net';
@@ -87,7 +88,7 @@ export class H1Request {
     const tls = this.socket as Partial<TLSSocket>;
     if (tls.encrypted !== true || tls.authorized !== true) return undefined;
     const cert = tls.getPeerCertificate!();
-    return cert && Object.keys(cert).length > 0 ? cert : undefined;
+    return cert?.subject ? cert : undefined;
   }
 
   /** The field `name` (lower-case): repeats joined with `, ` (Cookie with `; `), the first of a single field. */

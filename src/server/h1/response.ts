@@ -1,8 +1,9 @@
 /**
  * A response on the native HTTP/1.1 engine. The head is framed as node:http frames it (RFC 9112 6): the
  * fields given, Date, Connection and Keep-Alive, then Content-Length when known or chunked on HTTP/1.1, a
- * close-delimited body on HTTP/1.0; HEAD, 1xx, 204 and 304 never carry a body (RFC 9110 6.4.1). The head waits
- * for the first body bytes (one write for both) until the end of the current tick.
+ * close-delimited body on HTTP/1.0; HEAD, 1xx, 204 and 304 never carry a body (RFC 9110 6.4.1). A head waits
+ * for the first body bytes (one write for both) until the handler returns, or the end of the current tick.
+ * Structurally a `DownstreamResponse` (core/downstream.ts, #16's RequestCtx refactor).
  */
 import type { H1Connection } from './connection.js';
 import type { H1Request } from './request.js';
