@@ -12,7 +12,7 @@ import { fieldObject, type DownstreamResponse } from '../core/downstream.js';
 const INTERNAL_ERROR = 0x2;
 
 function ignore(): void {
-  // Stream errors reach the application as 'close' (the response's), as in the compatibility layer.
+  // Stream errors reach the pipeline as the response's 'close' (the client gone, or the stream reset).
 }
 
 /** RFC 9110 5.1 field-name token. */
@@ -33,7 +33,7 @@ const SINGLE_FIELDS = new Set(['access-control-allow-credentials', 'access-contr
  */
 export class H2Response extends EventEmitter implements DownstreamResponse {
   statusCode = 200;
-  /** Read by nothing on HTTP/2 (streams end on their own); a filter may set it. */
+  /** Read by nothing on HTTP/2: streams end on their own. */
   shouldKeepAlive = true;
   #ending = false;
   #destroyed = false;
@@ -48,8 +48,7 @@ export class H2Response extends EventEmitter implements DownstreamResponse {
     stream.on('error', ignore);
     stream.once('close', () => {
       this.#closed = true;
-      // As the compatibility layer: 'finish' and 'close' when the stream closes, sent in full or not.
-      this.emit('finish');
+      // The exchange is over, the response sent in full or not (`gone` tells).
       this.emit('close');
     });
   }
@@ -57,11 +56,6 @@ export class H2Response extends EventEmitter implements DownstreamResponse {
   override on(...args: Parameters<EventEmitter['on']>): this {
     if (args[0] === 'drain') this.#hookDrain();
     return super.on(...args);
-  }
-
-  override once(...args: Parameters<EventEmitter['once']>): this {
-    if (args[0] === 'drain') this.#hookDrain();
-    return super.once(...args);
   }
 
   #hookDrain(): void {
