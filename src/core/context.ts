@@ -27,18 +27,16 @@ export interface RequestHead {
   via: string | undefined;
   connection: string | undefined;
   requestId: string | undefined;
-  /** The request has a body (Content-Length > 0 or Transfer-Encoding). */
+  /** The request has a body (Content-Length > 0, Transfer-Encoding, or HTTP/2 DATA frames to come). */
   hasBody: boolean;
   /** Content-Length, or -1. */
   contentLength: number;
   chunked: boolean;
-  /** Why the head is refused (400), when node:http's parser let it through. */
+  /** Why the head is refused (400), when the engine's parser let it through. */
   violation: string | undefined;
   /** Total length of the Cookie header values (0 when none). */
   cookieLength: number;
 }
-
-export type { DownstreamRequest, DownstreamResponse, Upgrade } from './downstream.js';
 
 /** The route as the pipeline sees it; `id` is its name or `routes[i]`. */
 export interface RouteRef { readonly id: string; readonly index: number }
