@@ -22,7 +22,10 @@ export interface DownstreamRequest {
    * HTTP/1.1, lower-case over HTTP/2 (pseudo-headers `:method`, `:path`, `:authority`… included).
    */
   readonly rawHeaders: readonly string[];
-  /** The field `name` (lower-case): repeats joined with `, ` (Cookie with `; `); undefined when absent. */
+  /**
+   * The field `name` (lower-case): repeats joined with `, ` (Cookie with `; `), the first of a field that takes
+   * one value (Host, Authorization, Content-Type…); undefined when absent.
+   */
   header(name: string): string | undefined;
   /** The connection's peer, as the socket reports it (an IPv4-mapped IPv6 address as is); see `ctx.clientIp`. */
   readonly remoteAddress: string | undefined;

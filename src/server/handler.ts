@@ -1,6 +1,8 @@
 /**
  * The kernel's request handler: reads the head once, runs the early filters, routes, runs the route's
  * filters, then its action (a reply, or forwarding). Logging runs exactly once, when the response closes.
+ * Engines hand it their own request and response (core/downstream.ts): node:http's (node-http.ts), node:http2's
+ * streams (h2-stream.ts).
  */
 import type { BlockList } from 'node:net';
 import type { Logger } from 'pino';
