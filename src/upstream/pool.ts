@@ -60,17 +60,13 @@ export interface TlsDeps {
 }
 
 
-function headerString(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v.join(', ') : v;
-}
-
 /** Compiles a hash key spec into a function of the request. */
 export function hashKeyOf(spec: string): (ctx: RequestCtx) => string | undefined {
   if (spec === 'client_ip') return (ctx) => ctx.clientIp;
   if (spec === 'path') return (ctx) => ctx.path;
   const [kind, name] = [spec.slice(0, spec.indexOf(':')), spec.slice(spec.indexOf(':') + 1).toLowerCase()];
-  if (kind === 'header') return (ctx) => headerString(ctx.req.headers[name]);
-  return (ctx) => cookieValue(headerString(ctx.req.headers.cookie), spec.slice(spec.indexOf(':') + 1));
+  if (kind === 'header') return (ctx) => ctx.req.header(name);
+  return (ctx) => cookieValue(ctx.req.header('cookie'), spec.slice(spec.indexOf(':') + 1));
 }
 
 export function tlsOptions(name: string, cfg: UpstreamBaseConfig, deps: TlsDeps): Record<string, unknown> {
