@@ -6,58 +6,17 @@
  * response said keep-alive, its body ended where its framing said, and the request body went out whole.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { connect as tlsConnect } from 'node:tls';
 import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import { HttpParser, type ParserEvents } from '../../core/llhttp.js';
-import { RequestError, type RequestBody } from './request.js';
-import { ConnectionError, keepAliveHint, stale } from './response.js';
+import { RequestError } from './request.js';
+import { ConnectionError, keepAliveHint, PHASE, stale, timeoutError } from './response.js';
+import type { Call, ConnectionOwner, ConnectionSettings } from './types.js';
 
 export { ConnectionError } from './response.js';
+export type { Call, ConnectionOwner, ConnectionSettings } from './types.js';
 
-/** What a pool's connections share. */
-export interface ConnectionSettings {
-  readonly host: string;
-  readonly port: number;
-  /** TLS options for an https:// server; undefined for http://. */
-  readonly tls: ConnectionOptions | undefined;
-  readonly connectTimeout: number;
-  readonly headersTimeout: number;
-  readonly bodyTimeout: number;
-  readonly idleTimeout: number;
-  readonly maxHeaderSize: number;
-}
-
-/** One request and its handler, from dispatch to its end (it may move to a new connection once: see pool.ts). */
-export interface Call {
-  readonly handler: Dispatcher.DispatchHandler;
-  readonly head: string;
-  readonly body: RequestBody;
-  /** Body bytes per Content-Length, or -1 for chunked. */
-  readonly length: number;
-  readonly replayable: boolean;
-  conn: H1Connection | undefined;
-  done: boolean;
-  started: boolean;
-  readonly abort: (err?: Error) => void;
-  readonly resume: () => void;
-  /** Stops watching a streamed body for errors (pool.ts watches it from dispatch on, queued or connecting). */
-  readonly unwatch: () => void;
-}
-
-/** What a connection tells its pool. */
-export interface ConnectionOwner {
-  /** The connection finished a request and may take another. */
-  released(conn: H1Connection): void;
-  /** The connection closed; `retry` is a call it could not start through no fault of its own (a stale connection). */
-  closed(conn: H1Connection, retry: Call | undefined): void;
-}
-
-const CONNECT = 1;
-const HEADERS = 2;
-const BODY = 3;
-const SEND = 4;
-const IDLE = 5;
+const { CONNECT, HEADERS, BODY, SEND, IDLE } = PHASE;
 
 export class H1Connection implements ParserEvents {
   readonly socket: Socket;
@@ -82,6 +41,9 @@ export class H1Connection implements ParserEvents {
   private left = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerKind = 0;
+  /** performance.now() when the current phase times out (0: none), and when the timer fires. */
+  private deadline = 0;
+  private fireAt = 0;
   private closedOnce = false;
   /** The current call's head went out. */
   private written = false;
@@ -169,7 +131,7 @@ export class H1Connection implements ParserEvents {
       this.left -= chunk.length;
       ok = socket.write(chunk);
     }
-    if (this.timerKind === SEND) this.timer?.refresh();
+    if (this.timerKind === SEND) this.deadline = performance.now() + this.settings.bodyTimeout;
     if (!ok) {
       this.source!.pause();
       socket.once('drain', this.onSocketDrain);
@@ -251,7 +213,7 @@ export class H1Connection implements ParserEvents {
   onBody(chunk: Buffer): number {
     const call = this.call!;
     if (call.done) return 0;
-    if (this.timerKind === BODY) this.timer!.refresh();
+    if (this.timerKind === BODY) this.deadline = performance.now() + this.settings.bodyTimeout;
     if (call.handler.onData?.(chunk) === false) this.pause();
     return 0;
   }
@@ -324,7 +286,7 @@ export class H1Connection implements ParserEvents {
   private readonly onClose = (): void => {
     if (this.closedOnce) return;
     this.closedOnce = true;
-    this.arm(0, 0);
+    if (this.timer !== undefined) clearTimeout(this.timer);
     this.detachSource();
     const call = this.call;
     let retry: Call | undefined;
@@ -375,25 +337,33 @@ export class H1Connection implements ParserEvents {
     this.socket.destroy();
   }
 
+  /**
+   * One deadline per connection for its current phase, and one timer that is moved only when a deadline comes
+   * sooner than it fires: a phase change or a body chunk costs a clock read, not a timer (re)insertion.
+   */
   private arm(kind: number, ms: number): void {
-    if (this.timerKind === kind && this.timer) return void this.timer.refresh();
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
     this.timerKind = kind;
-    if (kind === 0 || ms <= 0) return;
-    this.timer = setTimeout(this.onTimeout, ms);
-    this.timer.unref();
+    if (kind === 0 || ms <= 0) return void (this.deadline = 0);
+    this.deadline = performance.now() + ms;
+    if (this.timer !== undefined && this.fireAt <= this.deadline) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.fireAt = this.deadline;
+    this.timer = setTimeout(this.onTimeout, ms).unref();
   }
 
   private readonly onTimeout = (): void => {
-    const kind = this.timerKind;
     this.timer = undefined;
-    this.timerKind = 0;
+    if (this.deadline === 0 || this.closedOnce) return;
+    const left = this.deadline - performance.now();
+    if (left > 1) {
+      this.fireAt = this.deadline;
+      this.timer = setTimeout(this.onTimeout, left).unref();
+      return;
+    }
+    const kind = this.timerKind;
+    this.deadline = 0;
     if (kind === IDLE) return void this.socket.destroy();
-    const err = kind === CONNECT ? new ConnectionError('connect timeout', 'GH_H1_CONNECT_TIMEOUT')
-      : kind === HEADERS ? new ConnectionError('response headers timeout', 'GH_H1_HEADERS_TIMEOUT')
-        : new ConnectionError(kind === SEND ? 'request body send timeout' : 'response body timeout', 'GH_H1_BODY_TIMEOUT');
-    this.error = err;
-    this.fail(err);
+    this.error = timeoutError(kind);
+    this.fail(this.error);
   };
 }

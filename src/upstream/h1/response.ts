@@ -4,6 +4,16 @@ export class ConnectionError extends Error {
   constructor(message: string, readonly code: string) { super(message); }
 }
 
+/** A connection's phases, each with its own time limit. */
+export const PHASE = { CONNECT: 1, HEADERS: 2, BODY: 3, SEND: 4, IDLE: 5 } as const;
+
+/** The error of a phase that ran out of time (IDLE is not one: an idle connection just closes). */
+export function timeoutError(phase: number): ConnectionError {
+  if (phase === PHASE.CONNECT) return new ConnectionError('connect timeout', 'GH_H1_CONNECT_TIMEOUT');
+  if (phase === PHASE.HEADERS) return new ConnectionError('response headers timeout', 'GH_H1_HEADERS_TIMEOUT');
+  return new ConnectionError(phase === PHASE.SEND ? 'request body send timeout' : 'response body timeout', 'GH_H1_BODY_TIMEOUT');
+}
+
 /**
  * A reused connection that closed before any byte of the response: the server closed it while idle, as the
  * request went out (RFC 9112 9.3.1 "retrying requests"): a replayable request is sent again on a new one.
