@@ -9,7 +9,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { HttpParser, type ParserEvents } from '../../core/llhttp.js';
-import { RequestError } from './request.js';
+import { RequestError, streamFraming } from './request.js';
 import { ConnectionError, keepAliveHint, PHASE, stale, timeoutError } from './response.js';
 import type { Call, ConnectionOwner, ConnectionSettings } from './types.js';
 
@@ -45,8 +45,9 @@ export class H1Connection implements ParserEvents {
   private deadline = 0;
   private fireAt = 0;
   private closedOnce = false;
-  /** The current call's head went out. */
+  /** The current call's head went out (or is about to: `deferred`). */
   private written = false;
+  private deferred = false;
 
   constructor(private readonly settings: ConnectionSettings, private readonly owner: ConnectionOwner, session: Buffer | undefined, onSession: ((s: Buffer) => void) | undefined) {
     const s = settings;
@@ -78,6 +79,7 @@ export class H1Connection implements ParserEvents {
     this.received = 0;
     this.status = 0;
     this.written = false;
+    this.deferred = false;
     if (this.connected) this.arm(0, 0);
     if (!call.started) {
       call.started = true;
@@ -101,15 +103,25 @@ export class H1Connection implements ParserEvents {
       this.bodySent();
       return;
     }
-    socket.write(call.head, 'latin1');
     const src = body as Readable;
+    if (call.length === -1 && !this.deferred) {
+      // Wait for what has already arrived to reach the body's buffer: a body complete by then goes with its length.
+      this.deferred = true;
+      return void setImmediate(this.sendLater);
+    }
+    const framing = call.length === -1 ? streamFraming(src) : undefined;
+    socket.write(framing ? call.head + framing.line : call.head, 'latin1');
     this.source = src;
-    this.left = call.length;
+    this.left = framing ? framing.length : call.length;
     src.on('data', this.onSourceData);
     src.once('end', this.onSourceEnd);
     this.arm(SEND, this.settings.bodyTimeout);
     src.resume();
   }
+
+  private readonly sendLater = (): void => {
+    if (this.call !== undefined && !this.call.done && !this.closedOnce) this.send(this.call);
+  };
 
   private bodySent(): void {
     this.sent = true;
@@ -264,7 +276,7 @@ export class H1Connection implements ParserEvents {
   /** The response is complete: the connection goes back to the pool, or closes when it is not clean. */
   private finish(): void {
     const call = this.call!;
-    const reusable = this.keepAlive && this.sent;
+    const reusable = this.keepAlive && this.sent && !call.head.startsWith('HEAD ');
     if (this.paused) {
       // Paused for the last bytes of this response, which are all here: the connection reads again.
       this.paused = false;

@@ -8,7 +8,8 @@ import type { Readable } from 'node:stream';
 
 export type RequestBody = Buffer | Readable | null;
 
-/** How the body goes: `length` bytes as they are, or chunked (-1); 0 for none. */
+/** How the body goes: `length` bytes as they are, 0 for none; -1: a stream of unknown length, whose head is
+ * ended by `streamFraming` when it is sent. */
 export interface RequestFrame {
   head: string;
   length: number;
@@ -72,7 +73,10 @@ export function requestFrame(method: string, target: string, headers: readonly s
     if (!TOKEN.test(name) || BAD_VALUE.test(value)) return new RequestError(`invalid header ${JSON.stringify(name)}`, 'GH_H1_INVALID_REQUEST');
     head += `${name}: ${value}\r\n`;
   }
-  head = `${method} ${target} HTTP/1.1\r\n${host || `host: ${authority}\r\n`}${head}`;
+  // Host first (RFC 9110 7.2), then the connection's fate said outright, as undici does (both engines send the
+  // same bytes). After HEAD it closes: a server that sends a body anyway would otherwise have those bytes read
+  // as the next request's response.
+  head = `${method} ${target} HTTP/1.1\r\n${host || `host: ${authority}\r\n`}connection: ${method === 'HEAD' ? 'close' : 'keep-alive'}\r\n${head}`;
   let length: number;
   if (body === null) {
     length = 0;
@@ -86,8 +90,18 @@ export function requestFrame(method: string, target: string, headers: readonly s
     length = declared;
     head += `content-length: ${declared}\r\n`;
   } else {
-    length = -1;
-    head += 'transfer-encoding: chunked\r\n';
+    return { head, length: -1 }; // framed as it goes out: streamFraming
   }
   return { head: `${head}\r\n`, length };
+}
+
+/**
+ * The framing of a streamed body of undeclared length, decided as it goes out: its length when all of it has
+ * arrived by then (a small chunked upload; undici does the same), else chunked (RFC 9112 7.1). Ends the head.
+ */
+export function streamFraming(body: Readable): { line: string; length: number } {
+  body.read(0); // moves what has arrived into the buffer, and notices its end
+  const state = (body as Readable & { _readableState?: { ended: boolean; objectMode: boolean; length: number } })._readableState;
+  if (state !== undefined && state.ended && !state.objectMode && !body.readableEnded) return { line: `content-length: ${state.length}\r\n\r\n`, length: state.length };
+  return { line: 'transfer-encoding: chunked\r\n\r\n', length: -1 };
 }
