@@ -14,18 +14,18 @@ import { startOrigin } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
 import { send } from './helpers/client.js';
 
-interface RawOrigin { url: string; connections: number; requests: string[] }
+interface RawOrigin { url: string; connections: number; requests: string[]; open(): number }
 
 /** A server on raw sockets: `answer` gets each request's bytes (one data event per request) and its socket. */
 async function rawOrigin(t: TestContext, answer: (data: string, socket: Socket, nth: number) => void): Promise<RawOrigin> {
-  const o: RawOrigin = { url: '', connections: 0, requests: [] };
+  const sockets = new Set<Socket>();
+  const o: RawOrigin = { url: '', connections: 0, requests: [], open: () => sockets.size };
   const server: Server = createServer((socket) => {
     o.connections++;
     socket.on('data', (d) => { o.requests.push(d.toString('latin1')); answer(d.toString('latin1'), socket, o.requests.length); });
     socket.on('error', () => undefined);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => { sockets.add(s); s.once('close', () => sockets.delete(s)); });
   t.after(() => new Promise<void>((r) => { server.close(() => r()); for (const s of sockets) s.destroy(); }));
   const { port } = server.address() as { port: number };
@@ -248,4 +248,40 @@ test('native client: a slow reader gets every byte of a large response (backpres
   assert.equal(got, size);
   await sleep(10);
   assert.equal((await send(`${gh.url}/again`)).status, 200);
+});
+
+test('native client: responses in random chunk sizes, every framing, back to back: every body whole, no socket left behind', async (t) => {
+  let seed = 16;
+  const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const body = (i: number): string => `body-${i}-`.repeat(1 + (i % 7));
+  const frame = (i: number): string => {
+    const b = body(i);
+    if (i % 3 === 0) return `HTTP/1.1 200 OK\r\nContent-Length: ${b.length}\r\n\r\n${b}`;
+    if (i % 3 === 1) return `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${b.length.toString(16)}\r\n${b}\r\n0\r\nX-I: ${i}\r\n\r\n`;
+    return `HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: ${b.length}\r\n\r\n${b}`;
+  };
+  const origin = await rawOrigin(t, (d, socket) => {
+    const i = Number(/GET \/(\d+)/.exec(d)?.[1]);
+    const bytes = frame(i);
+    let at = 0;
+    const step = (): void => {
+      if (at >= bytes.length || socket.destroyed) return;
+      const n = 1 + rand(24);
+      socket.write(bytes.slice(at, at + n));
+      at += n;
+      if (rand(4) === 0) setTimeout(step, 1); else step();
+    };
+    step();
+  });
+  const gh = await proxyTo(t, origin.url);
+  for (let round = 0; round < 10; round++) {
+    const got = await Promise.all(Array.from({ length: 20 }, (_, k) => send(`${gh.url}/${round * 20 + k}`)));
+    got.forEach((r, k) => assert.equal(r.text, body(round * 20 + k), `request ${round * 20 + k}`));
+  }
+  assert.ok(origin.connections <= 20, `connections reused (${origin.connections} for 200 requests)`);
+  await gh.gh.stop({ timeoutMs: 1000 });
+  // Every upstream connection closes with the proxy.
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline && origin.open() > 0) await sleep(20);
+  assert.equal(origin.open(), 0);
 });
