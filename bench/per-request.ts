@@ -34,6 +34,8 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const OLD = process.env.BENCH_OLD ? resolve(process.env.BENCH_OLD) : undefined;
 const CONNECTIONS = 50;
+/** BENCH_ENGINE=node|native: the `engine` of this build's variants (the old build runs as it is). */
+const ENGINE = process.env.BENCH_ENGINE;
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
 const procs = processes(ROOT);
 
@@ -62,7 +64,7 @@ function start(v: Variant, tmp: string, ports: { proxy: number; admin: number; o
   const log = v.log ? `access_log:\n  path: ${join(tmp, 'logs', `${tag}.log`)}\n` : 'access_log: { enabled: false }\n';
   writeFileSync(file, coreContract({
     address: `127.0.0.1:${ports.proxy}`, servers: [`http://127.0.0.1:${ports.origin}`],
-    extra: `${log}log: { level: warn }\nadmin: { address: "127.0.0.1:${ports.admin}" }\n`,
+    extra: `${log}log: { level: warn }\nadmin: { address: "127.0.0.1:${ports.admin}" }\n${v.dir === ROOT && ENGINE ? `engine: ${ENGINE}\n` : ''}`,
   }));
   const flags = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
   return procs.start(0, process.execPath, [...flags, join(v.dir, 'bin/gatehouse.js'), 'run', '-c', file]);

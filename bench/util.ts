@@ -17,8 +17,9 @@ export function pinned(core: number, cmd: string, args: string[]): [string, stri
   return has('taskset') ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
 }
 
-/** One load run: requests/s, latency percentiles (ms), MB/s, non-2xx/3xx responses. */
-export interface Result { rps: number; p50: number; p99: number; mbps: number; errors: number }
+/** One load run: requests/s, latency percentiles (ms), MB/s, non-2xx/3xx responses; from wrk also the
+ * requests completed and the socket errors (connect, read, write, timeout). */
+export interface Result { rps: number; p50: number; p99: number; mbps: number; errors: number; requests?: number; socketErrors?: number }
 
 /** Reads `wrk --latency` output. */
 export function parseWrk(out: string): Result {
@@ -31,7 +32,10 @@ export function parseWrk(out: string): Result {
   const t = /Transfer\/sec:\s+([\d.]+)(B|KB|MB|GB)/.exec(out);
   const mbps = t ? Number(t[1]) * ({ B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 }[t[2]!] ?? 1) : NaN;
   const errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  return { rps, p50: lat('50'), p99: lat('99'), mbps, errors };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const socketErrors = sock ? sock.slice(1).reduce((a, x) => a + Number(x), 0) : 0;
+  return { rps, p50: lat('50'), p99: lat('99'), mbps, errors, requests, socketErrors };
 }
 
 export function median(xs: number[]): number {

@@ -28,10 +28,10 @@ export interface ActionDeps {
 function encodeWith(s: CompressSettings | undefined): ForwardRoute['encode'] {
   if (!s) return undefined;
   return (ctx, head) => {
-    const accept = ctx.req.headers['accept-encoding'];
+    const accept = ctx.req.header('accept-encoding');
     const i = head.headers.indexOf('content-length');
     const cl = i !== -1 && i % 2 === 0 ? Number(head.headers[i + 1]) : NaN;
-    const enc = planEncoding(s, Array.isArray(accept) ? accept.join(', ') : accept, head);
+    const enc = planEncoding(s, accept, head);
     if (!enc || ctx.req.method === 'HEAD') return undefined;
     return encoder(s, enc, Number.isFinite(cl) ? cl : undefined);
   };

@@ -2,7 +2,7 @@
  * `gatehouse explain`: which route a request matches and why, the rewritten path, the upstream and the
  * headers that would be sent — computed by the same compiled tables and filters the proxy runs.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { DownstreamRequest, DownstreamResponse } from './core/downstream.js';
 import { Readable } from 'node:stream';
 import pino from 'pino';
 import { RequestCtx } from './core/context.js';
@@ -111,22 +111,28 @@ export async function explain(config: GatehouseConfig, input: ExplainInput): Pro
 }
 
 /** The request as the server would have read it: a context with its head, target, host and client address. */
-function prepare(config: GatehouseConfig, input: ExplainInput): { ctx: RequestCtx; msg: IncomingMessage; listener: string } {
+function prepare(config: GatehouseConfig, input: ExplainInput): { ctx: RequestCtx; msg: DownstreamRequest; listener: string } {
   const url = new URL(input.url, 'http://localhost');
   const listener = input.listener ?? config.listeners[0]!.name;
   const raw: string[] = [];
   const hasHost = input.headers.some(([n]) => n.toLowerCase() === 'host');
   if (!hasHost) raw.push('Host', url.host);
   for (const [n, v] of input.headers) raw.push(n, v);
-  const headers: Record<string, string> = {};
-  for (let i = 0; i < raw.length; i += 2) headers[raw[i]!.toLowerCase()] = raw[i + 1]!;
+  const headers = new Map<string, string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const prev = headers.get(name);
+    headers.set(name, prev === undefined ? raw[i + 1]! : `${prev}${name === 'cookie' ? '; ' : ', '}${raw[i + 1]!}`);
+  }
   const clientIp = input.clientIp ?? '127.0.0.1';
-  // A readable with no body, so that a body-size limit can wrap it as it wraps a real request.
-  const msg = Object.assign(Readable.from([]), {
-    method: input.method, url: url.pathname + url.search, rawHeaders: raw, headers, httpVersion: '1.1', httpVersionMajor: 1,
-    socket: { remoteAddress: clientIp, bytesRead: 0 },
-  }) as unknown as IncomingMessage;
-  const ctx = new RequestCtx(msg, {} as ServerResponse, listener, pino({ level: 'silent' }), url.protocol === 'https:');
+  const msg: DownstreamRequest = {
+    method: input.method, target: url.pathname + url.search, rawHeaders: raw, httpVersion: '1.1',
+    header: (name) => headers.get(name), remoteAddress: clientIp, localPort: undefined,
+    // A readable with no body, so that a body-size limit can wrap it as it wraps a real request.
+    body: Readable.from([]), complete: true, bodyBytes: 0, peerCertificate: () => undefined,
+  };
+  // Nothing is sent: the explanation is built from what the phases decide.
+  const ctx = new RequestCtx(msg, {} as DownstreamResponse, listener, pino({ level: 'silent' }), url.protocol === 'https:');
   ctx.head = readHead(ctx);
   const normal = normalTarget(ctx.path, ctx.query);
   if (normal !== undefined) ctx.setTarget(normal);
@@ -138,7 +144,7 @@ function prepare(config: GatehouseConfig, input: ExplainInput): { ctx: RequestCt
 
 interface Prepared {
   ctx: RequestCtx;
-  msg: IncomingMessage;
+  msg: DownstreamRequest;
   listener: string;
   /** routing, whose respond and redirect replies are the route's answer. */
   plugins: NamedInstance<RouteConfig>[];

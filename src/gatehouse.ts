@@ -18,7 +18,7 @@ import { createFailureLog, createLogger, createMetrics, createRecentErrors, type
 import { createAcme, createCertStore, helloInterceptor, ocspStapler, type AcmeManager } from './tls/index.js';
 import type { Runtime } from './server/handler.js';
 import { closeListeners, openListener, type Listener, type SecureOptions } from './server/listen.js';
-import { type GatehouseConfig, type GatehouseConfigInput } from './schema.js';
+import { engineOf, type GatehouseConfig, type GatehouseConfigInput } from './schema.js';
 import { cacheHolder, sharedCacheTier } from './actions.js';
 import { buildGeneration, retire, type Generation, type GenerationDeps } from './generation.js';
 import { listenerUrl, routeHosts, serverOptions } from './listeners.js';
@@ -301,7 +301,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       try {
         g = await buildGeneration(config, deps);
         // Servers are in place before the first request can come.
-        registry.apply(config.upstreams);
+        registry.apply(config.upstreams, engineOf(config.engine));
         overlay?.apply(registry, 'start');
         await fleet?.rebuild();
         await openAll(g, config);
@@ -339,17 +339,17 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
       // (else a brief 503); nothing in force uses them yet. The rest of the diff waits for the listeners.
       const prior = config.upstreams;
       const fresh = Object.entries(cfg.upstreams).filter(([name]) => !Object.hasOwn(prior, name));
-      if (fresh.length) registry.apply({ ...prior, ...Object.fromEntries(fresh) });
+      if (fresh.length) registry.apply({ ...prior, ...Object.fromEntries(fresh) }, engineOf(config.engine));
       try {
         await openAll(g, cfg);
       } catch (err) {
         await retire(g, 0);
-        if (fresh.length) registry.apply(prior);
+        if (fresh.length) registry.apply(prior, engineOf(config.engine));
         registry.prune();
         throw err;
       }
       // The diff: unchanged servers kept (pools, health, ejection), new ones added, removed ones drained.
-      registry.apply(cfg.upstreams);
+      registry.apply(cfg.upstreams, engineOf(cfg.engine));
       overlay?.apply(registry, 'reload');
       void fleet?.rebuild();
       discovery.sync(cfg.upstreams);

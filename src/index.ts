@@ -12,6 +12,7 @@ export {
 } from './core/plugin.js';
 export { getHeader, setHeader, addHeader, removeHeader, cookieValue } from './core/headers.js';
 export { RequestCtx, stateKey, type StateKey } from './core/context.js';
+export type { DownstreamRequest, DownstreamResponse, HttpVersion } from './core/downstream.js';
 export type { Peer, Selector, ServerInfo, ServerSource, ServerSpec, ServerDiff, ServerHealth, UpstreamInfo, UpstreamRegistry } from './core/services.js';
 export type { CacheControl, CachePurge, CacheStats, CacheTierStats } from './core/services.js';
 export { PurgeError, RegistryError } from './core/services.js';

@@ -8,7 +8,7 @@ import { accessLogSchema, logSchema, tracingSchema } from './observe/schema.js';
 import {
   headersSchema, matchSchema, pathsSchema, redirectSchema, respondSchema, rewriteSchema,
 } from './routing/schema.js';
-import { engineSchema, errorPagesSchema, listenerSchema as listenerBaseSchema, reloadSchema, shutdownSchema } from './server/schema.js';
+import { engineOf, engineSchema, errorPagesSchema, listenerSchema as listenerBaseSchema, reloadSchema, shutdownSchema } from './server/schema.js';
 import { redirectHttpsSchema, tlsSchema } from './tls/schema.js';
 import { streamIssues, streamListenerFields, streamUpstreamFields } from './stream/index.js';
 
@@ -111,6 +111,8 @@ function rootSchema<R extends z.ZodType, P extends z.ZodType>(route: R, plugins:
   // may then be partly unparsed, hence the defensive reads in crossCheck.
   .superRefine((cfg, ctx) => crossCheck(cfg as unknown, ctx), { when: () => true });
 }
+
+export { engineOf };
 
 /** The config schema, with open `plugins` sections: its JSON Schema is `gatehouse schema`. */
 export const configSchema = rootSchema(routeSchema, globalPlugins);

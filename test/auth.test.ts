@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { connect as h2connect } from 'node:http2';
 import { test } from 'node:test';
 import { exportJWK, SignJWT } from 'jose';
-import { send } from './helpers/client.js';
+import { h2Request, send } from './helpers/client.js';
 import { freePort, startOrigin } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
 
@@ -103,6 +104,32 @@ test('forward_auth: 2xx lets the request through with copied headers; other answ
   const down = await send(`${url}/down/x`);
   assert.equal(down.status, 503);
   assert.equal(origin.requests.length, 1);
+});
+
+test('forward_auth over HTTP/2: the auth service gets the client\'s fields, never its pseudo-headers (RFC 9113 8.3)', async (t) => {
+  const authSeen: Record<string, unknown>[] = [];
+  const authService = await startOrigin(t, (req, res) => {
+    authSeen.push(req.headers);
+    res.statusCode = req.headers.authorization === 'Token good' ? 204 : 401;
+    res.end();
+  });
+  const origin = await startOrigin(t, (_req, res) => res.end('through'));
+  const { gh } = await startProxy(t, {
+    listeners: [{ name: 'h2', address: '127.0.0.1:0', h2c: true }],
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ match: {}, auth: { forward_auth: { url: `${authService.url}/check` } }, proxy: { upstream: 'app' } }],
+  });
+  const session = h2connect(gh.url('h2'));
+  t.after(() => session.close());
+  const ok = await h2Request(session, { ':path': '/orders?id=1', authorization: 'Token good', cookie: ['a=1', 'b=2'] });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.text, 'through');
+  const seen = authSeen[0]!;
+  assert.deepEqual(Object.keys(seen).filter((k) => k.startsWith(':')), []);
+  assert.equal(seen.cookie, 'a=1; b=2', 'RFC 9113 8.2.3: split Cookie fields go on as one');
+  assert.equal(seen['x-forwarded-method'], 'GET');
+  assert.equal(seen['x-forwarded-uri'], '/orders?id=1');
+  assert.equal((await h2Request(session, { ':path': '/' })).status, 401);
 });
 
 test('rate limit keyed on a verified JWT claim', async (t) => {

@@ -111,7 +111,7 @@ test('cache: a request filter that fails does not leave a collapsing fill behind
     create() {
       return {
         forRoute: () => ({
-          upstreamRequestFilter(ctx) { if (ctx.req.headers['x-boom'] !== undefined) throw new Error('filter failed'); },
+          upstreamRequestFilter(ctx) { if (ctx.req.header('x-boom') !== undefined) throw new Error('filter failed'); },
         }),
       };
     },

@@ -92,7 +92,7 @@ test('plugins: user hooks run after routing, auth and rate limits, answer direct
           return {
             requestFilter(ctx) {
               seen.push(`request ${ctx.route!.id}`);
-              if (ctx.req.headers[route.deny_header] === undefined) return undefined;
+              if (ctx.req.header(route.deny_header) === undefined) return undefined;
               return { status: 403, headers: { 'content-type': 'text/plain' }, body: 'denied by gate\n' };
             },
           };

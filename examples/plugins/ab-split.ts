@@ -29,7 +29,7 @@ export const plugin = definePlugin({
         };
         return {
           requestFilter(ctx) {
-            const had = cookieValue(ctx.req.headers.cookie, route.cookie);
+            const had = cookieValue(ctx.req.header('cookie'), route.cookie);
             const name = had !== undefined && Object.hasOwn(route.variants, had) ? had : draw();
             ctx.set(kVariant, { name, isNew: name !== had });
             return undefined; // go on to the upstream

@@ -74,14 +74,14 @@ function clientIp(ctx: RequestCtx): string {
 function purgeHere(a: CacheAction, ctx: RequestCtx): void {
   const ip = clientIp(ctx);
   if (!a.purgers?.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4')) return a.fail(ctx, errors.methodNotAllowed());
-  const soft = values(ctx.req.headers['x-purge-soft'] ?? ctx.req.headers['fastly-soft-purge']).some((v) => v === '1' || v === 'true');
+  const soft = values(ctx.req.header('x-purge-soft') ?? ctx.req.header('fastly-soft-purge')).some((v) => v === '1' || v === 'true');
   const n = a.engine.purge({ url: urlOf(ctx), soft });
   a.reply(ctx, { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ purged: n, soft }) });
 }
 
 function lookupOf(a: CacheAction, ctx: RequestCtx): Lookup {
-  const cc = parseCacheControl(values(ctx.req.headers['cache-control']));
-  const ask = requestAsk(cc, values(ctx.req.headers.pragma).join(', ') || undefined);
+  const cc = parseCacheControl(values(ctx.req.header('cache-control')));
+  const ask = requestAsk(cc, values(ctx.req.header('pragma')).join(', ') || undefined);
   const base = baseKey(a.zone, ctx, a.cfg.key);
   const key = base + variantKey(a.engine.vary.get(base) ?? [], ctx);
   return { ctx, base, key, cc, ask };
@@ -152,7 +152,7 @@ function lookup(a: CacheAction, l: Lookup, waited: number): void {
   }
   // A local miss of a plain GET looks in the shared tier first (once: `waited` is 1 after it), unless a fill or a
   // lookup for the key is running (then it waits on that, in `miss`); only-if-cached never waits on the origin.
-  if (engine.tier && waited === 0 && ctx.req.method === 'GET' && ctx.req.headers.range === undefined
+  if (engine.tier && waited === 0 && ctx.req.method === 'GET' && ctx.req.header('range') === undefined
     && (l.ask.onlyIfCached || !(a.cfg.collapse && engine.fills.has(l.key)))) {
     // A find may have taught the engine the base key's Vary: only the variant key can change.
     return fromShared(a, l, (found) => lookup(a, found ? { ...l, key: l.base + variantKey(engine.vary.get(l.base) ?? [], ctx), shared: true } : l, 1));
@@ -162,7 +162,7 @@ function lookup(a: CacheAction, l: Lookup, waited: number): void {
     engine.counters.bypass++;
     return a.forward(ctx);
   }
-  if (ctx.req.headers.range !== undefined) {
+  if (ctx.req.header('range') !== undefined) {
     // A range of an object not stored: passed on, and (`fetch`) the whole object fetched behind it.
     engine.counters.bypass++;
     if (a.cfg.ranges.uncached === 'fetch') void refresh(a, l, undefined, Math.min(a.cfg.ranges.fetch_max, a.cfg.max_object));
@@ -177,7 +177,7 @@ export function cacheAction(a: CacheAction): (ctx: RequestCtx) => void {
   // The query as the origin gets it: the ignored parameters out, the order kept (made once per route).
   const unkeyed = a.cfg.key.ignore_query.length ? { ...a.cfg.key, sort_query: false } : undefined;
   return (ctx) => {
-    const m = ctx.req.method!;
+    const m = ctx.req.method;
     if (m === purgeMethod) return purgeHere(a, ctx);
     // A GET with a body (Elasticsearch's _search, "fat GET") may mean something its URL does not say: it is
     // neither answered from the cache nor stored.

@@ -97,7 +97,7 @@ export function admit(c: CacheRoute, l: Lookup, status: number, headers: readonl
   const f = freshness(status, fields, times, c.heuristic);
   const why = notStorable({
     method: l.ctx.req.method === 'HEAD' ? 'HEAD' : 'GET', status, request: l.cc,
-    authorization: l.ctx.req.headers.authorization !== undefined, storeSetCookie: c.cfg.store_set_cookie,
+    authorization: l.ctx.req.header('authorization') !== undefined, storeSetCookie: c.cfg.store_set_cookie,
   }, fields, f);
   if (why) return why;
   const validator = header(headers, 'etag') !== undefined || header(headers, 'last-modified') !== undefined;
@@ -106,7 +106,7 @@ export function admit(c: CacheRoute, l: Lookup, status: number, headers: readonl
   const cl = Number(header(headers, 'content-length') ?? -1);
   if (cl > c.cfg.max_object) return 'too large';
   const vary = varyNames(headers);
-  if (vary.includes('accept-encoding') && codingMismatch(l.ctx.req.headers['accept-encoding'], header(headers, 'content-encoding'))) return 'coding not accepted';
+  if (vary.includes('accept-encoding') && codingMismatch(l.ctx.req.header('accept-encoding'), header(headers, 'content-encoding'))) return 'coding not accepted';
   const stored: string[] = [];
   for (let i = 0; i < headers.length; i += 2) if (!NOT_STORED.has(headers[i]!)) stored.push(headers[i]!, headers[i + 1]!);
   const extra: CacheExtra = { zone: c.zone, base: l.base, vary };
@@ -124,7 +124,7 @@ function keepRevalidated(c: CacheRoute, l: Lookup, stale: StoredObject, meta: Ob
   const fields = fieldsOf(meta.headers);
   const why = notStorable({
     method: 'GET', status: meta.status, request: l.cc,
-    authorization: l.ctx.req.headers.authorization !== undefined, storeSetCookie: c.cfg.store_set_cookie,
+    authorization: l.ctx.req.header('authorization') !== undefined, storeSetCookie: c.cfg.store_set_cookie,
   }, fields, freshness(meta.status, fields, meta, c.heuristic));
   if (why === undefined) {
     const kept = c.engine.store.update(stale.key, meta);
@@ -222,7 +222,7 @@ export class Fill implements ResponseTap {
       mode = 'copy';
     }
     removeTags(headers);
-    markHead(headers, 'MISS', c.serve, typeof admitted === 'string' ? `detail=${admitted.replace(/ /g, '-')}` : 'stored', l.ctx.req.httpVersionMajor === 2);
+    markHead(headers, 'MISS', c.serve, typeof admitted === 'string' ? `detail=${admitted.replace(/ /g, '-')}` : 'stored', l.ctx.req.httpVersion === '2');
     return mode;
   }
 

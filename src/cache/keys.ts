@@ -93,11 +93,11 @@ host=${host}`;
     if (xfHost !== undefined && xfHost !== (host ?? ctx.host)) out += `\nxfh=${xfHost}`;
   }
   for (const h of key.headers) {
-    const v = ctx.req.headers[h.toLowerCase()];
-    out += `\nh:${h.toLowerCase()}=${Array.isArray(v) ? v.join(',') : v ?? ''}`;
+    const v = ctx.req.header(h.toLowerCase());
+    out += `\nh:${h.toLowerCase()}=${v ?? ''}`;
   }
   if (key.cookies.length) {
-    const jar = ctx.req.headers.cookie;
+    const jar = ctx.req.header('cookie');
     for (const c of key.cookies) out += `\nc:${c}=${cookieValue(jar, c) ?? ''}`;
   }
   return out;
@@ -156,11 +156,10 @@ export function variantKey(names: readonly string[], ctx: RequestCtx): string {
   if (names.length === 0) return '';
   let out = '';
   for (const n of names) {
-    const v = ctx.req.headers[n];
-    const joined = v === undefined ? '' : Array.isArray(v) ? v.join(', ') : v;
-    const value = v === undefined ? '\u0000' : n === 'accept-encoding' ? encodingBucket(joined)
-      : n === 'accept-language' ? languageBucket(joined)
-        : joined.replace(/\s*,\s*/g, ',').replace(/\s+/g, ' ').trim();
+    const v = ctx.req.header(n);
+    const value = v === undefined ? '\u0000' : n === 'accept-encoding' ? encodingBucket(v)
+      : n === 'accept-language' ? languageBucket(v)
+        : v.replace(/\s*,\s*/g, ',').replace(/\s+/g, ' ').trim();
     out += `\n${n}=${value}`;
   }
   return `\nvary${out}`;

@@ -17,8 +17,8 @@ function stampOf(obj: StoredObject): string {
 
 /** Rewrites `head` for the client's coding and returns the compressed body, or undefined (identity). */
 export function encodedBody(ctx: RequestCtx, s: CompressSettings, head: ResponseHead, obj: StoredObject, engine: CacheEngine): Readable | undefined {
-  const accept = ctx.req.headers['accept-encoding'];
-  const enc = planEncoding(s, Array.isArray(accept) ? accept.join(', ') : accept, head);
+  const accept = ctx.req.header('accept-encoding');
+  const enc = planEncoding(s, accept, head);
   if (!enc || ctx.req.method === 'HEAD') return undefined;
   const store = engine.store;
   const key = `${obj.key}\n#${enc}`;

@@ -17,10 +17,10 @@ function first(headers: readonly string[], name: string): string | undefined {
 
 /** Changes `head` (in place) for the client's Range and returns the body to send, or undefined for the whole. */
 export function rangeServer(ctx: RequestCtx, head: ResponseHead, obj: StoredObject, store: CacheStore): Readable | undefined {
-  const range = ctx.req.headers.range;
+  const range = ctx.req.header('range');
   if (head.status !== 200) return undefined;
   if (range === undefined) return undefined;
-  const ifRange = ctx.req.headers['if-range'] as string | undefined;
+  const ifRange = ctx.req.header('if-range');
   const contentType = first(head.headers, 'content-type');
   const plan = planRange({ method: 'GET', range, ifRange }, {
     size: obj.size, status: obj.meta.status, etag: first(head.headers, 'etag'), lastModified: first(head.headers, 'last-modified'),

@@ -67,9 +67,9 @@ export function notModified(ctx: RequestCtx, headers: readonly string[]): boolea
     for (let i = 0; i < headers.length; i += 2) if (headers[i] === n) return headers[i + 1];
     return undefined;
   };
-  const inm = ctx.req.headers['if-none-match'];
+  const inm = ctx.req.header('if-none-match');
   if (inm !== undefined) return etagIn(inm, get('etag'));
-  const ims = ctx.req.headers['if-modified-since'];
+  const ims = ctx.req.header('if-modified-since');
   const lm = get('last-modified');
   if (ims === undefined || lm === undefined) return false;
   // RFC 9110 13.1.3: an If-Modified-Since that is not a valid HTTP-date is ignored.
@@ -97,22 +97,18 @@ export function storedHead(ctx: RequestCtx, obj: StoredObject, f: Freshness, now
 /** Streams `body` to the client with backpressure; the client going away stops the read. */
 export function pipeToClient(ctx: RequestCtx, body: Readable): void {
   const res = ctx.res;
-  const onDrain = (): void => { body.resume(); };
   body.on('data', (chunk: Buffer) => {
     ctx.bytesOut += chunk.length;
     noteStreamed(chunk.length);
     if (!res.write(chunk)) body.pause();
   });
-  res.on('drain', onDrain);
-  body.once('end', () => {
-    res.off('drain', onDrain);
-    res.end();
-  });
+  res.on('drain', () => { if (!body.readableEnded) body.resume(); });
+  body.once('end', () => res.end());
   body.once('error', (err) => {
     ctx.log.warn({ err }, 'cache read failed');
     res.destroy();
   });
-  res.once('close', () => { if (!body.destroyed) body.destroy(); });
+  res.on('close', () => { if (!body.destroyed) body.destroy(); });
 }
 
 export interface ServeArgs {
@@ -132,7 +128,7 @@ export function serveObject(ctx: RequestCtx, opts: ServeOptions, a: ServeArgs): 
   if (ctx.clientGone || ctx.res.headersSent) return;
   const shown = a.meta ? { ...a.obj, meta: a.meta } : a.obj;
   const headers = storedHead(ctx, shown, a.f, Date.now());
-  markHead(headers, a.status, opts, a.detail, ctx.req.httpVersionMajor === 2);
+  markHead(headers, a.status, opts, a.detail, ctx.req.httpVersion === '2');
   let head: ResponseHead = { status: shown.meta.status, headers };
   let body: Readable | undefined;
   if (shown.meta.status === 200 && notModified(ctx, headers)) {
@@ -142,13 +138,13 @@ export function serveObject(ctx: RequestCtx, opts: ServeOptions, a: ServeArgs): 
       if (NOT_MODIFIED_FIELDS.has(n) || n === 'x-request-id' || n === 'cache-status' || n === (opts.statusHeader || '').toLowerCase()) kept.push(n, headers[i + 1]!);
     }
     head = { status: 304, headers: kept };
-  } else if (ctx.req.method === 'GET' && a.range && ctx.req.headers.range !== undefined) {
+  } else if (ctx.req.method === 'GET' && a.range && ctx.req.header('range') !== undefined) {
     body = a.range(ctx, head, a.obj, a.store);
-  } else if (opts.compress && opts.engine && ctx.req.headers.range === undefined && head.status === 200) {
+  } else if (opts.compress && opts.engine && ctx.req.header('range') === undefined && head.status === 200) {
     body = encodedBody(ctx, opts.compress, head, a.obj, opts.engine);
   }
   // RFC 9110 14.3: ranges of the identity object are served; a compressed answer has none.
-  if (head.status === 200 && ctx.req.headers.range === undefined && a.range && !head.headers.includes('content-encoding')) head.headers.push('accept-ranges', 'bytes');
+  if (head.status === 200 && ctx.req.header('range') === undefined && a.range && !head.headers.includes('content-encoding')) head.headers.push('accept-ranges', 'bytes');
   for (const f of opts.responseFilters) f(ctx, head);
   ctx.status = head.status;
   ctx.res.writeHead(head.status, head.headers);

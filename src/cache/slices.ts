@@ -62,7 +62,7 @@ async function fetchSlice(a: CacheAction, l: Lookup, i: number): Promise<Slice |
   const times = { requestTime, responseTime: Date.now() };
   const fields = fieldsOf(res.headers);
   const f = freshness(206, fields, times, a.heuristic);
-  const why = notStorable({ method: 'GET', status: 200, request: l.cc, authorization: l.ctx.req.headers.authorization !== undefined, storeSetCookie: a.cfg.store_set_cookie }, fields, f);
+  const why = notStorable({ method: 'GET', status: 200, request: l.cc, authorization: l.ctx.req.header('authorization') !== undefined, storeSetCookie: a.cfg.store_set_cookie }, fields, f);
   const headers = drop(res.headers, ['content-range', 'content-length', 'x-request-id']);
   const meta = { status: 200, headers, ...times, url: `${l.base.slice(l.base.indexOf(' ') + 1).split('\n')[0]}`, tags: tagsOf(res.headers), extra: { zone: a.zone, base: l.base, vary: [], total, slice: i } };
   const writer = why ? undefined : a.engine.store.create(sliceKey(l, i), meta, Number(cr[2]) - Number(cr[1]) + 1);
@@ -172,8 +172,8 @@ export function serveSliced(a: CacheAction, l: Lookup, whole: () => void): void 
 function respond(a: CacheAction, l: Lookup, s0: Slice, ctx: RequestCtx): void {
   const f = a.engine.freshnessOf(s0.obj, a.heuristic);
   const headers = storedHead(ctx, s0.obj, f, Date.now());
-  markHead(headers, s0.cached ? 'HIT' : 'MISS', a.serve, s0.cached ? undefined : 'detail=slice', ctx.req.httpVersionMajor === 2);
-  const plan = planRange({ method: ctx.req.method!, range: ctx.req.headers.range, ifRange: ctx.req.headers['if-range'] as string | undefined },
+  markHead(headers, s0.cached ? 'HIT' : 'MISS', a.serve, s0.cached ? undefined : 'detail=slice', ctx.req.httpVersion === '2');
+  const plan = planRange({ method: ctx.req.method, range: ctx.req.header('range'), ifRange: ctx.req.header('if-range') },
     { size: s0.total, status: 200, etag: s0.etag, lastModified: first(headers, 'last-modified') });
   const boundary = newBoundary();
   const contentType = first(headers, 'content-type');

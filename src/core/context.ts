@@ -2,8 +2,8 @@
  * Per-request state. Fixed fields for what every request has; typed keys (`stateKey`) for what a plugin adds,
  * so there is no untyped bag.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { DownstreamRequest, DownstreamResponse, Upgrade } from './downstream.js';
 import type { Peer, RejectReason } from './services.js';
 
 export interface StateKey<T> { readonly name: string; readonly _type?: T }
@@ -27,32 +27,15 @@ export interface RequestHead {
   via: string | undefined;
   connection: string | undefined;
   requestId: string | undefined;
-  /** The request has a body (Content-Length > 0 or Transfer-Encoding). */
+  /** The request has a body (Content-Length > 0, Transfer-Encoding, or HTTP/2 DATA frames to come). */
   hasBody: boolean;
   /** Content-Length, or -1. */
   contentLength: number;
   chunked: boolean;
-  /** socket.bytesRead when the head was read, to count a chunked body. */
-  socketBytesAtStart: number;
-  /** Why the head is refused (400), when node:http's parser let it through. */
+  /** Why the head is refused (400), when the engine's parser let it through. */
   violation: string | undefined;
   /** Total length of the Cookie header values (0 when none). */
   cookieLength: number;
-}
-
-/**
- * A request that asks to switch to the WebSocket protocol: HTTP/1.1 `Upgrade: websocket` (RFC 6455 4.1), or
- * HTTP/2 extended CONNECT with `:protocol websocket` (RFC 8441 4). The kernel sets it; a route's tunnel uses it.
- */
-export interface Upgrade {
-  /** HTTP/1.1: the client's socket, detached from node:http's parser. Undefined on HTTP/2 (the stream is req/res). */
-  readonly socket: import('node:stream').Duplex | undefined;
-  /** Bytes the client sent past the request head (HTTP/1.1). */
-  readonly head: Buffer;
-  /** Set while the drain, reload or shutdown asks open tunnels to close (a grace period in ms). */
-  goingAway: number | undefined;
-  /** Set by the tunnel once open: closes it cleanly (RFC 6455 Close 1001) after `graceMs`. */
-  onGoAway: ((graceMs: number) => void) | undefined;
 }
 
 /** The route as the pipeline sees it; `id` is its name or `routes[i]`. */
@@ -75,7 +58,7 @@ export class RequestCtx {
   query: string;
   route: RouteRef | undefined = undefined;
   head!: RequestHead;
-  /** The request body as it should be sent upstream, when a filter wraps it (limits); else req itself. */
+  /** The request body as it should be sent upstream, when a filter wraps it (limits); else `req.body`. */
   body: import('node:stream').Readable | undefined = undefined;
   /** Aborts the upstream exchange in flight (set by the forwarder while one is). */
   abortUpstream: { abort(): void } | undefined = undefined;
@@ -90,16 +73,7 @@ export class RequestCtx {
    * The client went away before the response was complete: it closed its connection (HTTP/1.1), reset its
    * stream or lost its connection (HTTP/2). Never the server's fault, whatever error the upstream side sees.
    */
-  get clientGone(): boolean {
-    const res = this.res as ServerResponse & { stream?: { closed: boolean; destroyed: boolean } };
-    const stream = res.stream;
-    // HTTP/2: the stream closed before the response was ended (Http2ServerResponse has no `destroyed`, and
-    // after a reset its `writableFinished` turns true: Node ends the stream's writable side itself).
-    if (stream !== undefined) return (stream.closed || stream.destroyed) && !res.writableEnded;
-    // HTTP/1.1: the connection closed (in the request body, or before the response went out whole); node:http
-    // marks every response destroyed once it closes, finished or not.
-    return (res.destroyed || (this.req.destroyed && !this.req.complete)) && !res.writableFinished;
-  }
+  get clientGone(): boolean { return this.res.gone; }
   /** Path (with query) to send upstream; rewrite filters change it. */
   upstreamPath: string;
   peer: Peer | undefined = undefined;
@@ -116,15 +90,17 @@ export class RequestCtx {
   #log: Logger | undefined;
 
   constructor(
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
+    /** The client's request: method, target, fields (`header(name)`), body. */
+    readonly req: DownstreamRequest,
+    /** Where the response goes (the kernel writes it; plugins answer with a `Reply`). */
+    readonly res: DownstreamResponse,
     readonly listener: string,
     private readonly baseLog: Logger,
     secure: boolean,
   ) {
     this.start = performance.now();
     this.proto = secure ? 'https' : 'http';
-    const url = req.url ?? '/';
+    const url = req.target;
     const q = url.indexOf('?');
     this.path = q === -1 ? url : url.slice(0, q);
     this.query = q === -1 ? '' : url.slice(q);

@@ -3,11 +3,8 @@
  * deadline (`grpc-timeout`), and the proxy's own errors as gRPC statuses, since a gRPC client reads the
  * outcome from the `grpc-status` trailer, not from the HTTP status.
  */
-import type { IncomingHttpHeaders } from 'node:http';
-
-/** A gRPC request: Content-Type application/grpc, application/grpc+proto, application/grpc+json… */
-export function isGrpc(headers: IncomingHttpHeaders): boolean {
-  const ct = headers['content-type'];
+/** A gRPC request (its Content-Type): application/grpc, application/grpc+proto, application/grpc+json… */
+export function isGrpc(ct: string | undefined): boolean {
   return ct !== undefined && ct.startsWith('application/grpc') && !ct.startsWith('application/grpc-web');
 }
 

@@ -72,7 +72,7 @@ let chunkRef: Buffer = Buffer.alloc(0);
 let chunkPtr = 0;
 let chunkCap = 0;
 
-const FastBuffer = Buffer[Symbol.species] as unknown as new (ab: ArrayBufferLike, off: number, len: number) => Buffer;
+const FastBuffer = (Buffer as unknown as Record<symbol, unknown>)[Symbol.species] as new (ab: ArrayBufferLike, off: number, len: number) => Buffer;
 function view(at: number, len: number): Buffer {
   return new FastBuffer(chunkRef.buffer, chunkRef.byteOffset + at - chunkPtr, len);
 }
@@ -81,9 +81,9 @@ function instance(): Exports {
   if (wasm) return wasm;
   let mod: WebAssembly.Module;
   try {
-    mod = new WebAssembly.Module(require('undici/lib/llhttp/llhttp_simd-wasm.js') as Buffer);
+    mod = new WebAssembly.Module(require('undici/lib/llhttp/llhttp_simd-wasm.js') as Uint8Array<ArrayBuffer>);
   } catch {
-    mod = new WebAssembly.Module(require('undici/lib/llhttp/llhttp-wasm.js') as Buffer);
+    mod = new WebAssembly.Module(require('undici/lib/llhttp/llhttp-wasm.js') as Uint8Array<ArrayBuffer>);
   }
   const inst = new WebAssembly.Instance(mod, {
     env: {

@@ -394,3 +394,6 @@ export interface FetchedResponse {
   headers: string[];
   body: import('node:stream').Readable;
 }
+
+/** Which HTTP/1.1 engine carries requests (the config's `engine`): node:http + undici, or Gatehouse's own. */
+export type Engine = 'node' | 'native';

@@ -69,7 +69,7 @@ export function accessLine(ctx: RequestCtx, err: ProxyError | undefined, now: nu
   // The request id (generated, or a client's checked against [A-Za-z0-9._:+/=-]), the trace id (hex), the client
   // address and the method (an HTTP token, checked by the parser) never need escaping.
   let line = `{"time":"${time}","reqId":"${ctx.requestId}"${traceId === undefined ? '' : `,"trace_id":"${traceId}"`},"client":"${ctx.clientIp}"`
-    + `,"method":"${ctx.req.method ?? ''}","host":${memo.hostJson},"path":${str(ctx.path)}`
+    + `,"method":"${ctx.req.method}","host":${memo.hostJson},"path":${str(ctx.path)}`
     + `,"status":${ctx.status || ctx.res.statusCode},"bytes_in":${ctx.bytesIn},"bytes_out":${ctx.bytesOut}${memo.json}`
     + `,"duration_ms":${ms(now - ctx.start)}`;
   if (ctx.upstreamMs >= 0) line += `,"upstream_ms":${ms(ctx.upstreamMs)}`;

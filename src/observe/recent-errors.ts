@@ -22,7 +22,7 @@ const MAX_TEXT = 200;
 const clip = (s: string): string => (s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT - 1)}…` : s);
 
 function entryOf(ctx: RequestCtx, err: ProxyError | undefined, status: number): RecentError {
-  const e: RecentError = { time: Date.now(), requestId: ctx.requestId, method: ctx.req.method ?? '', path: clip(ctx.path), status };
+  const e: RecentError = { time: Date.now(), requestId: ctx.requestId, method: ctx.req.method, path: clip(ctx.path), status };
   if (ctx.route) e.route = ctx.route.id;
   if (ctx.upstreamName !== undefined) e.upstream = ctx.upstreamName;
   if (ctx.peer) e.server = ctx.peer.authority;

@@ -101,20 +101,20 @@ function splitAuthority(authority: string): [string, number | undefined] {
 /** The SERVER span of a finished request. `toWall`: performance.now() time → Unix ms. */
 export function serverSpan(ctx: RequestCtx, t: RequestTrace, opts: { err: ProxyError | undefined; end: number; toWall: number }): OtlpSpan {
   const attrs: OtlpAttribute[] = [];
-  const name = methodAttributes(ctx.req.method ?? '', attrs);
+  const name = methodAttributes(ctx.req.method, attrs);
   const status = ctx.status || ctx.res.statusCode;
   const req = ctx.req;
   attrs.push(
     str('url.scheme', ctx.proto), clientStr('url.path', t.path),
-    str('network.protocol.version', req.httpVersionMajor === 2 ? '2' : req.httpVersion),
+    str('network.protocol.version', req.httpVersion),
     str('client.address', ctx.clientIp), str('gatehouse.request_id', ctx.requestId),
   );
   if (ctx.host) attrs.push(clientStr('server.address', ctx.host));
-  const port = req.socket?.localPort;
+  const port = req.localPort;
   if (port !== undefined) attrs.push(int('server.port', port));
   if (ctx.route) attrs.push(str('http.route', ctx.route.id));
   if (status) attrs.push(int('http.response.status_code', status));
-  const ua = req.headers['user-agent'];
+  const ua = req.header('user-agent');
   if (ua !== undefined) attrs.push(clientStr('user_agent.original', ua));
   // semconv: a server span is an error for a 5xx (a 4xx is the client's), and whenever the request failed.
   const errorType = opts.err?.code ?? (status >= 500 ? String(status) : undefined);

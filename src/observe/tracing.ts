@@ -34,11 +34,6 @@ function dropFields(headers: string[], name: string): void {
   headers.length = w;
 }
 
-/** A field's value; several fields of one name joined by commas (RFC 9110 5.3), as node:http joins them. */
-function joined(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v.join(', ') : v;
-}
-
 /** What a config generation's tracing needs per request. */
 interface Tracer {
   readonly ids: IdSource;
@@ -66,10 +61,10 @@ function parentSampled(ctx: RequestCtx, tr: Tracer, parent: TraceParent): boolea
  * sampled at `sample` from its id, and its tracestate is not passed on.
  */
 function beginTrace(ctx: RequestCtx, tr: Tracer): RequestTrace {
-  const h = ctx.req.headers;
-  const parent = parseTraceparent(joined(h.traceparent));
+  // Several fields of one name come joined by commas (RFC 9110 5.3).
+  const parent = parseTraceparent(ctx.req.header('traceparent'));
   const traceId = parent?.traceId ?? tr.ids.traceId();
-  const state = joined(h.tracestate);
+  const state = ctx.req.header('tracestate');
   const sampled = parent ? parentSampled(ctx, tr, parent) : sampledByRatio(traceId, tr.sample);
   const record = sampled && tr.exports;
   const t: RequestTrace = {

@@ -23,7 +23,7 @@ export function basicAuth(cfg: BasicAuthConfig): BasicAuth {
   const users = new Map(Object.entries(cfg.users));
   return {
     async check(ctx) {
-      const header = ctx.req.headers.authorization;
+      const header = ctx.req.header('authorization');
       if (!header || !/^basic /i.test(header)) throw errors.unauthorized(challenge);
       const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
       const colon = decoded.indexOf(':');

@@ -3,8 +3,7 @@
  * never receives more than the limit: the request to it is aborted), and a pause longer than `idleMs`
  * errors with 408 (a slow sender cannot hold an upstream connection).
  */
-import type { IncomingMessage } from 'node:http';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { errors } from '../core/errors.js';
 import { noteStreamed } from '../core/memory.js';
 
@@ -40,7 +39,7 @@ class LimitedBody extends Transform {
   }
 }
 
-export function limitBody(req: IncomingMessage, max: number, idleMs: number): LimitedBody {
+export function limitBody(req: Readable, max: number, idleMs: number): LimitedBody {
   const body = new LimitedBody(max, idleMs);
   req.on('error', (err) => body.destroy(err));
   // HTTP/1.1: the connection closed mid-body; HTTP/2: the stream was reset (RST_STREAM) or its connection lost.

@@ -12,7 +12,7 @@ export function concurrencyLimit(cfg: ConcurrencyConfig): (ctx: RequestCtx) => u
     else inflight--;
   };
   const admit = (ctx: RequestCtx): undefined => {
-    ctx.res.once('close', release);
+    ctx.res.on('close', release);
     return undefined;
   };
   return (ctx) => {

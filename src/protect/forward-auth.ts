@@ -19,12 +19,16 @@ export function forwardAuth(cfg: ForwardAuthConfig): (ctx: RequestCtx) => Promis
   const copy = cfg.copy_headers.map((h) => h.toLowerCase());
   return async (ctx) => {
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(ctx.req.headers)) {
-      if (v === undefined || NOT_SENT.has(k)) continue;
-      headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    const raw = ctx.req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const k = raw[i]!.toLowerCase();
+      // HTTP/2 pseudo-headers (`:path`…) are the request line, not fields.
+      if (NOT_SENT.has(k) || k.charCodeAt(0) === 58 /* : */) continue;
+      const prev = headers[k];
+      headers[k] = prev === undefined ? raw[i + 1]! : `${prev}${k === 'cookie' ? '; ' : ', '}${raw[i + 1]!}`;
     }
     Object.assign(headers, {
-      'x-forwarded-method': ctx.req.method!, 'x-forwarded-uri': ctx.path + ctx.query, 'x-forwarded-host': ctx.head.hostHeader ?? '',
+      'x-forwarded-method': ctx.req.method, 'x-forwarded-uri': ctx.path + ctx.query, 'x-forwarded-host': ctx.head.hostHeader ?? '',
       'x-forwarded-proto': ctx.proto, 'x-forwarded-for': ctx.clientIp,
     });
     let res;

@@ -181,12 +181,12 @@ export const limits = definePlugin<LimitsConfig, ProtectRoute>({
         const idle = global.body_timeout;
         return {
           requestFilter(ctx) {
-            if (ctx.req.url!.length > urlMax) throw errors.uriTooLong();
+            if (ctx.req.target.length > urlMax) throw errors.uriTooLong();
             if (ctx.req.rawHeaders.length > headersMax * 2) throw errors.headersTooLarge();
             const head = ctx.head;
             if (head.hasBody) {
               if (head.contentLength > bodyMax) throw errors.bodyTooLarge();
-              ctx.body = limitBody(ctx.req, bodyMax, idle);
+              ctx.body = limitBody(ctx.req.body, bodyMax, idle);
             }
             return undefined;
           },

@@ -76,8 +76,8 @@ export function jwtAuth(cfg: JwtConfig, baseDir: string): JwtAuth {
   const claims = Object.entries(cfg.forward_claims);
   return {
     async verify(ctx) {
-      const auth = ctx.req.headers.authorization;
-      const token = auth && /^bearer /i.test(auth) ? auth.slice(7).trim() : cfg.cookie ? cookieValue(ctx.req.headers.cookie, cfg.cookie) : undefined;
+      const auth = ctx.req.header('authorization');
+      const token = auth && /^bearer /i.test(auth) ? auth.slice(7).trim() : cfg.cookie ? cookieValue(ctx.req.header('cookie'), cfg.cookie) : undefined;
       if (!token) throw errors.unauthorized(challenge());
       const { jose, key } = await ready;
       try {

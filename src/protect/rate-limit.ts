@@ -27,8 +27,7 @@ function keyOf(cfg: RateLimitConfig, routeId: string): (ctx: RequestCtx) => stri
   }
   const name = cfg.key.slice(7).toLowerCase();
   return (ctx) => {
-    const v = ctx.req.headers[name];
-    const value = Array.isArray(v) ? v.join(',') : v;
+    const value = ctx.req.header(name);
     return value ? `r:${routeId}|h:${value}` : `r:${routeId}|ip:${ctx.clientIp}`;
   };
 }

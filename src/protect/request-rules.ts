@@ -19,13 +19,13 @@ function compile(rule: Rule): Compiled {
   const ua = rule.user_agent !== undefined ? new RegExp(rule.user_agent) : undefined;
   const headers = Object.entries(rule.headers ?? {}).map(([n, re]) => [n.toLowerCase(), new RegExp(re)] as const);
   return (ctx, decodedPath) => {
-    if (methods && !methods.includes(ctx.req.method!)) return false;
+    if (methods && !methods.includes(ctx.req.method)) return false;
     if (path && !path.test(decodedPath)) return false;
     if (query && !query.test(ctx.query.slice(1))) return false;
-    if (ua && !ua.test(String(ctx.req.headers['user-agent'] ?? ''))) return false;
+    if (ua && !ua.test(ctx.req.header('user-agent') ?? '')) return false;
     for (const [n, re] of headers) {
-      const v = ctx.req.headers[n];
-      if (v === undefined || !re.test(Array.isArray(v) ? v.join(', ') : v)) return false;
+      const v = ctx.req.header(n);
+      if (v === undefined || !re.test(v)) return false;
     }
     return true;
   };

@@ -1,5 +1,5 @@
 /** Why a route does or does not match a request: the words `gatehouse explain` prints. */
-import type { IncomingMessage } from 'node:http';
+import type { DownstreamRequest } from '../core/downstream.js';
 import { conditionMismatch, type CompiledRoute } from './table.js';
 import type { MatchConfig } from './schema.js';
 
@@ -38,7 +38,7 @@ function pathVerdict(m: MatchConfig, path: string): RouteVerdict {
 
 /** Every condition of one route against the request, in words. */
 export function explainRoute<R>(
-  route: CompiledRoute<R>, match: MatchConfig, req: { host: string; path: string; method: string; listener: string; msg: IncomingMessage },
+  route: CompiledRoute<R>, match: MatchConfig, req: { host: string; path: string; method: string; listener: string; msg: DownstreamRequest },
 ): RouteVerdict {
   const listeners = asList(match.listener);
   if (listeners.length && !listeners.includes(req.listener)) return { matches: false, reason: `only on listener ${listeners.join(', ')}` };

@@ -4,7 +4,7 @@
  * exact path, then regex paths in config order, then the longest prefix (walked segment by segment).
  * Method and header conditions are checked on the candidates in config order.
  */
-import type { IncomingMessage } from 'node:http';
+import type { DownstreamRequest } from '../core/downstream.js';
 import type { MatchConfig, PathsConfig } from './schema.js';
 import { fold, PathRefused, readingsOf, resolveClass, spellingOf, type Spelling } from '../core/spelling.js';
 
@@ -89,16 +89,11 @@ function compileRoute<R>(r: RouteInput<R>, ci: boolean): CompiledRoute<R> {
   };
 }
 
-function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v.join(', ') : v;
-}
-
 /** Why a route's non-path conditions fail, or undefined when they hold. */
-export function conditionMismatch<R>(route: CompiledRoute<R>, method: string, req: IncomingMessage): string | undefined {
+export function conditionMismatch<R>(route: CompiledRoute<R>, method: string, req: DownstreamRequest): string | undefined {
   if (route.methods && !route.methods.has(method)) return `method ${method} is not ${[...route.methods].join('|')}`;
   for (const h of route.headerChecks) {
-    const v = headerValue(req, h.name);
+    const v = req.header(h.name);
     if (h.kind === 'eq' && v !== h.value) return `header ${h.name} is ${v === undefined ? 'absent' : JSON.stringify(v)}, not ${JSON.stringify(h.value)}`;
     if (h.kind === 're' && (v === undefined || !h.re.test(v))) return `header ${h.name} ${v === undefined ? 'is absent' : `${JSON.stringify(v)} does not match /${h.re.source}/`}`;
     if (h.kind === 'present' && (v !== undefined) !== h.want) return `header ${h.name} is ${v === undefined ? 'absent' : 'present'}`;
@@ -106,7 +101,7 @@ export function conditionMismatch<R>(route: CompiledRoute<R>, method: string, re
   return undefined;
 }
 
-function firstPassing<R>(list: CompiledRoute<R>[] | undefined, method: string, req: IncomingMessage): CompiledRoute<R> | undefined {
+function firstPassing<R>(list: CompiledRoute<R>[] | undefined, method: string, req: DownstreamRequest): CompiledRoute<R> | undefined {
   if (!list) return undefined;
   for (const r of list) {
     if (r.methods === undefined && r.headerChecks.length === 0) return r;
@@ -171,7 +166,7 @@ export class RouteTable<R> {
    * Each class of spelling in the path gets its action (spelling.ts); with `keep`, every reading of the path
    * must lead to the same route.
    */
-  match(host: string, path: string, method: string, req: IncomingMessage): RouteMatch<R> | undefined {
+  match(host: string, path: string, method: string, req: DownstreamRequest): RouteMatch<R> | undefined {
     const s = spellingOf(path);
     if (s === undefined) {
       const found = this.lookup(host, path, method, req);
@@ -189,7 +184,7 @@ export class RouteTable<R> {
     }
   }
 
-  private spelt(host: string, path: string, s: Spelling, method: string, req: IncomingMessage): RouteMatch<R> | undefined {
+  private spelt(host: string, path: string, s: Spelling, method: string, req: DownstreamRequest): RouteMatch<R> | undefined {
     const cfg = this.paths;
     if (s.control && cfg.control_chars === 'reject') throw new PathRefused('control character in the path');
     let p = path;
@@ -226,7 +221,7 @@ export class RouteTable<R> {
   }
 
   /** The route for a path as it is, without looking at its spelling. */
-  lookup(host: string, path: string, method: string, req: IncomingMessage): Found<R> | undefined {
+  lookup(host: string, path: string, method: string, req: DownstreamRequest): Found<R> | undefined {
     const exact = this.exactHosts.get(host);
     if (exact) {
       const r = matchBucket(exact, path, method, req);
@@ -252,7 +247,7 @@ function foldKey(k: string): string {
   }
 }
 
-export function matchBucket<R>(b: Bucket<R>, path: string, method: string, req: IncomingMessage): Found<R> | undefined {
+export function matchBucket<R>(b: Bucket<R>, path: string, method: string, req: DownstreamRequest): Found<R> | undefined {
   if (b.exact.size) {
     const r = firstPassing(b.exact.get(path), method, req);
     if (r) return r;

@@ -55,7 +55,7 @@ export const errorPages = definePlugin<undefined, ErrorPagesRoute>({
         return {
           errorFilter(ctx, err): Reply | undefined {
             // A gRPC client reads only grpc-status: the default reply gives it one.
-            if (isGrpc(ctx.req.headers)) return undefined;
+            if (isGrpc(ctx.req.header('content-type'))) return undefined;
             const page = pages.get(String(err.status)) ?? pages.get(`${String(err.status)[0]}xx`);
             if (!page) return undefined;
             return { status: err.status, headers: errorHeaders(err, page.contentType), body: fill(page.body, err, ctx.requestId) };

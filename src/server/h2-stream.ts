@@ -1,243 +1,128 @@
 /**
- * HTTP/2 streams served on node:http2's core API ('stream' events, stream.respond) instead of its
- * compatibility layer, which builds an Http2ServerRequest (a Readable) and an Http2ServerResponse per stream,
- * with nine listeners, a socket Proxy and a header object rebuilt on every writeHead, and always ends a
- * response with a trailers round: about a fifth of the CPU a small HTTP/2 request costs (docs/benchmarks.md).
- * The adapters below implement just the members the rest of the code reads of
- * `req` and `res`, with the compatibility layer's behaviour. Requests with a body, CONNECT (RFC 9113 8.5, and
- * RFC 8441's extended CONNECT) and `Expect` keep the compatibility layer: they are rare, and it frames their
- * body reading, 100-continue and tunnels.
+ * HTTP/2 streams served on node:http2's core API ('stream' events) as the pipeline's DownstreamRequest and
+ * DownstreamResponse (h2-response.ts), instead of node:http2's compatibility layer and its Http2ServerRequest
+ * and Http2ServerResponse per stream. Every stream takes this path: requests with a body (read from the
+ * stream through H2Body), `Expect: 100-continue` (RFC 9110 10.1.1) and CONNECT (RFC 9113 8.5; RFC 8441's
+ * extended CONNECT opens a WebSocket on the stream).
  */
-import { EventEmitter } from 'node:events';
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2Server, Http2SecureServer, IncomingHttpHeaders as H2Headers, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Http2Server, Http2SecureServer, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+import type { DownstreamRequest } from '../core/downstream.js';
+import { H2Response } from './h2-response.js';
 
-type StreamListener = (stream: ServerHttp2Stream, headers: H2Headers, flags: number, rawHeaders: string[]) => void;
-/** The request handler the HTTP/1.1 and compatibility paths use (handler.ts `handleRequest`, bound). */
-export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
-
-function ignore(): void {
-  // Stream errors reach the application as 'close' (the response's), as in the compatibility layer.
+/** The error a body ends with when its stream closes before its end (as node:http's `aborted` reset). */
+function abortedError(): Error {
+  return Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
 }
-
-/** What `req` offers on the lean path: an HTTP/2 request without a body (the HEADERS frame ended the stream). */
-export class H2Request {
-  readonly httpVersionMajor = 2;
-  readonly httpVersionMinor = 0;
-  readonly httpVersion = '2.0';
-  /** There is no body: it is complete from the start. */
-  readonly complete = true;
-  readonly readableEnded = true;
-  constructor(readonly stream: ServerHttp2Stream, readonly headers: IncomingHttpHeaders, readonly rawHeaders: string[], readonly socket: Socket) {}
-  get method(): string { return this.headers[':method'] as string; }
-  set method(m: string) { this.headers[':method'] = m; }
-  get url(): string { return this.headers[':path'] as string; }
-  set url(u: string) { this.headers[':path'] = u; }
-  get destroyed(): boolean { return this.stream.destroyed; }
-  get aborted(): boolean { return this.stream.aborted; }
-}
-
-/** RFC 9110 5.1 field-name token. */
-const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** RFC 9113 8.2.2: connection-specific fields, which node:http2 refuses (`te` but for "trailers"). */
-const CONNECTION_FIELDS = new Set(['upgrade', 'http2-settings', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te']);
-/** Fields node:http2 refuses to send twice (its kSingleValueHeaders, less the pseudo-headers). */
-const SINGLE_FIELDS = new Set(['access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method',
-  'age', 'authorization', 'content-encoding', 'content-language', 'content-length', 'content-location', 'content-md5',
-  'content-range', 'content-type', 'date', 'dnt', 'etag', 'expires', 'from', 'host', 'if-match', 'if-modified-since',
-  'if-none-match', 'if-range', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization',
-  'range', 'referer', 'retry-after', 'tk', 'upgrade-insecure-requests', 'user-agent', 'x-content-type-options']);
 
 /**
- * What `res` offers on the lean path; writes go to the stream with respond/write/end/sendTrailers.
- * The head goes out at the first write or end, or at the latest in a microtask after writeHead: a response
- * ended at once (a reply, a cached or small forwarded body) is one HEADERS and one DATA frame with END_STREAM,
- * where the compatibility layer always waits for trailers and ends the stream with a frame of its own.
+ * A request body: the stream's DATA as a Readable of its own, so that whoever reads it (undici, a limit) may
+ * destroy it without resetting the stream, whose response still goes out. The stream is read only once this
+ * is (node:http2 closes a stream whose request nobody read when its response ends).
  */
-export class H2Response extends EventEmitter {
-  statusCode = 200;
-  /** Read by nothing on HTTP/2 (streams end on their own); a filter may set it. */
-  shouldKeepAlive = true;
-  #ending = false;
-  #destroyed = false;
-  #closed = false;
-  #drainHooked = false;
-  /** writeHead was called (its head may still be pending). */
-  #sent = false;
-  #pending: OutgoingHttpHeaders | undefined;
-  #trailers: Record<string, string | string[]> | undefined;
-  constructor(readonly stream: ServerHttp2Stream, readonly req: H2Request) {
+class H2Body extends Readable {
+  /** DATA bytes received. */
+  bytes = 0;
+  #reading = false;
+  /** The stream's body ended (its last bytes may still be buffered here). */
+  #ended = false;
+  readonly #onData = (chunk: Buffer): void => {
+    this.bytes += chunk.length;
+    if (!this.push(chunk)) this.stream.pause();
+  };
+
+  constructor(private readonly stream: ServerHttp2Stream) {
     super();
-    stream.on('error', ignore);
+    if (stream.endAfterHeaders) {
+      this.push(null);
+      return;
+    }
+    stream.once('end', () => {
+      this.#ended = true;
+      this.push(null);
+    });
     stream.once('close', () => {
-      this.#closed = true;
-      // As the compatibility layer: 'finish' and 'close' when the stream closes, sent in full or not.
-      this.emit('finish');
-      this.emit('close');
+      if (this.#ended || this.destroyed) return;
+      // A reset (RST_STREAM) or a lost connection part way through the body.
+      this.emit('aborted');
+      this.destroy(abortedError());
     });
   }
 
-  override on(...args: Parameters<EventEmitter['on']>): this {
-    if (args[0] === 'drain') this.#hookDrain();
-    return super.on(...args);
-  }
-
-  override once(...args: Parameters<EventEmitter['once']>): this {
-    if (args[0] === 'drain') this.#hookDrain();
-    return super.once(...args);
-  }
-
-  #hookDrain(): void {
-    if (this.#drainHooked) return;
-    this.#drainHooked = true;
-    this.stream.on('drain', () => this.emit('drain'));
-  }
-
-  get headersSent(): boolean { return this.#sent || this.stream.headersSent; }
-  get writableEnded(): boolean { return this.#ending; }
-  get finished(): boolean { return this.#ending; }
-  get writableFinished(): boolean { return this.stream.writableFinished; }
-  get writableLength(): number { return this.stream.writableLength; }
-
-  /** `headers`: a flat [name, value, …] list or an object; names are lower-cased, repeats become lists. */
-  writeHead(status: number, headers?: readonly string[] | OutgoingHttpHeaders): this {
-    const stream = this.stream;
-    if (this.#closed || stream.destroyed || stream.closed) return this;
-    if (this.headersSent) throw new Error('response headers already sent');
-    const out = Object.create(null) as OutgoingHttpHeaders;
-    if (Array.isArray(headers)) {
-      if (headers.length % 2 !== 0) throw new TypeError('headers: an odd number of items');
-      for (let i = 0; i < headers.length; i += 2) this.#append(out, headers[i] as string, headers[i + 1] as string);
-    } else if (headers) {
-      const obj = headers as OutgoingHttpHeaders;
-      for (const k in obj) this.#append(out, k, obj[k] as string | string[]);
-    }
-    out[':status'] = status;
-    this.statusCode = status;
-    this.#sent = true;
-    this.#pending = out;
-    queueMicrotask(() => this.#flush(true, false));
-    return this;
-  }
-
-  /** Checks each field as node:http2 would when sending, so that a refused one throws here, to the caller. */
-  #append(out: OutgoingHttpHeaders, rawName: string, value: string | string[] | number | undefined): void {
-    const name = rawName.toLowerCase();
-    if (value === undefined || value === null || name.charCodeAt(0) === 58 /* : */) throw new TypeError(`invalid header "${name}"`);
-    // RFC 9113 8.2.2: no Connection field in HTTP/2; dropped, as the compatibility layer does.
-    if (name === 'connection' && value !== 'trailers') return;
-    if (!TOKEN_RE.test(name)) {
-      this.destroy(new TypeError(`invalid header name "${name}"`));
+  override _read(): void {
+    if (this.#reading) {
+      this.stream.resume();
       return;
     }
-    if (CONNECTION_FIELDS.has(name) && (name !== 'te' || value !== 'trailers')) throw new TypeError(`connection-specific header "${name}"`);
-    const prev = out[name];
-    if (prev === undefined) {
-      out[name] = value;
-      return;
-    }
-    if (SINGLE_FIELDS.has(name)) throw new TypeError(`header "${name}" repeated`);
-    if (Array.isArray(prev)) prev.push(...([] as string[]).concat(value as string | string[]));
-    else out[name] = ([String(prev)] as string[]).concat(value as string | string[]);
+    this.#reading = true;
+    this.stream.on('data', this.#onData);
   }
 
-  /** Sends the pending head; `waitForTrailers` when the body may end later (trailers may still come). */
-  #flush(waitForTrailers: boolean, endStream: boolean): void {
-    const head = this.#pending;
-    if (head === undefined) return;
-    this.#pending = undefined;
-    const stream = this.stream;
-    if (this.#closed || stream.destroyed || stream.closed) return;
-    try {
-      stream.respond(head, { endStream, waitForTrailers });
-    } catch (err) {
-      this.destroy(err as Error);
-      return;
-    }
-    if (waitForTrailers) stream.once('wantTrailers', () => stream.sendTrailers(this.#trailers ?? {}));
-  }
-
-  write(chunk: Buffer | string, cb?: (err?: Error | null) => void): boolean {
-    if (this.#ending || this.#closed) {
-      const err = new Error(this.#ending ? 'write after end' : 'the stream is closed');
-      if (cb) process.nextTick(cb, err);
-      this.destroy(err);
-      return false;
-    }
-    if (this.#destroyed) return false;
-    if (!this.#sent) this.writeHead(this.statusCode);
-    this.#flush(true, false);
-    return this.stream.write(chunk, cb);
-  }
-
-  end(chunk?: Buffer | string): this {
-    if (this.#closed || this.#ending) return this;
-    const stream = this.stream;
-    const body = chunk !== undefined && chunk !== null;
-    if (!this.#sent) this.writeHead(this.statusCode);
-    this.#ending = true;
-    if (this.#pending !== undefined) {
-      // The whole response is known: trailers are waited for only when some were added.
-      const trailers = this.#trailers !== undefined;
-      this.#flush(trailers, !body && !trailers);
-    }
-    if (!stream.destroyed && !stream.writableEnded) {
-      if (body) stream.end(chunk);
-      else stream.end();
-    }
-    return this;
-  }
-
-  destroy(err?: Error): void {
-    if (this.#destroyed) return;
-    this.#destroyed = true;
-    this.stream.destroy(err);
-  }
-
-  addTrailers(trailers: Readonly<Record<string, string | string[]>>): void {
-    const t = (this.#trailers ??= {});
-    for (const k in trailers) t[k.trim().toLowerCase()] = trailers[k]!;
-  }
-
-  /** RFC 9110 10.1.1: never sent on this path (requests with `Expect` take the compatibility layer). */
-  writeContinue(): boolean {
-    if (this.headersSent || this.#closed) return false;
-    this.stream.additionalHeaders({ ':status': 100 });
-    return true;
-  }
-
-  /** RFC 8297: 103 Early Hints, with at least one Link. */
-  writeEarlyHints(hints: Readonly<Record<string, string | string[]>>): boolean {
-    const link = hints.link;
-    const value = Array.isArray(link) ? link.join(', ') : link;
-    if (!value || this.headersSent || this.#closed) return false;
-    const headers: OutgoingHttpHeaders = {};
-    for (const k in hints) if (k !== 'link') headers[k] = hints[k];
-    this.stream.additionalHeaders({ ...headers, ':status': 103, link: value });
-    return true;
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.stream.off('data', this.#onData);
+    // What is left of the body is read and dropped, so the client's flow-control window stays open.
+    if (!this.stream.destroyed) this.stream.resume();
+    // Nobody listening for errors (the body was left unread): no uncaught error, as node:http's request.
+    cb(this.listenerCount('error') > 0 ? err : null);
   }
 }
 
+export class H2Request implements DownstreamRequest {
+  readonly httpVersion = '2';
+  #body: H2Body | undefined;
+
+  constructor(readonly stream: ServerHttp2Stream, readonly headers: IncomingHttpHeaders, readonly rawHeaders: string[], readonly socket: Socket) {}
+
+  get method(): string { return this.headers[':method'] as string; }
+  /** CONNECT has no `:path` (RFC 9113 8.5) but for RFC 8441's extended CONNECT. */
+  get target(): string { return (this.headers[':path'] as string | undefined) ?? ''; }
+  get remoteAddress(): string | undefined { return this.socket.remoteAddress; }
+  get localPort(): number | undefined { return this.socket.localPort; }
+  get body(): Readable { return (this.#body ??= new H2Body(this.stream)); }
+  get complete(): boolean { return this.stream.endAfterHeaders || this.#body?.readableEnded === true; }
+  get bodyBytes(): number { return this.#body?.bytes ?? 0; }
+
+  header(name: string): string | undefined {
+    const v = this.headers[name];
+    return v === undefined || typeof v === 'string' ? v : v.join(', ');
+  }
+
+  peerCertificate(): PeerCertificate | undefined {
+    const sock = this.socket as TLSSocket;
+    if (!sock.encrypted || !sock.authorized) return undefined;
+    const cert = sock.getPeerCertificate();
+    return cert?.subject ? cert : undefined;
+  }
+}
+
+/** What the listener does with each kind of stream (handler.ts, upgrade.ts). */
+export interface StreamHandlers {
+  request(req: H2Request, res: H2Response): void;
+  /** `Expect: 100-continue`: served as any request, `100 Continue` sent when the body is wanted. */
+  checkContinue(req: H2Request, res: H2Response): void;
+  connect(req: H2Request, res: H2Response): void;
+}
+
 /**
- * Moves `server`'s HTTP/2 streams onto the lean path: takes over the 'stream' listener the compatibility
- * layer installed when `server.on('request')` was called (call this right after), keeping it for the
- * requests the lean path leaves to it.
+ * Serves `server`'s HTTP/2 streams: removes the 'stream' listener of the compatibility layer, which
+ * `server.on('request')` installs (that listener serves the HTTP/1.1 connections of a TLS listener), so call
+ * this after it.
  */
-export function serveStreams(server: Http2Server | Http2SecureServer, handler: RequestHandler): void {
-  const compat = server.listeners('stream') as StreamListener[];
-  for (const f of compat) server.removeListener('stream', f);
-  const fallback = (stream: ServerHttp2Stream, headers: H2Headers, flags: number, raw: string[]): void => {
-    for (const f of compat) f.call(server, stream, headers, flags, raw);
-  };
-  server.on('stream', (stream: ServerHttp2Stream, headers: H2Headers, flags: number, raw: string[]) => {
+export function serveStreams(server: Http2Server | Http2SecureServer, handlers: StreamHandlers): void {
+  for (const f of server.listeners('stream')) server.removeListener('stream', f as () => void);
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, raw: string[]) => {
     const session = stream.session;
-    if (!stream.endAfterHeaders || headers.expect !== undefined || headers[':method'] === 'CONNECT' || session === undefined) {
-      fallback(stream, headers, flags, raw);
-      return;
-    }
-    const req = new H2Request(stream, headers as IncomingHttpHeaders, raw, session.socket as Socket);
-    const res = new H2Response(stream, req);
-    handler(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+    if (session === undefined) return; // closed already
+    const req = new H2Request(stream, headers, raw, session.socket as Socket);
+    const res = new H2Response(stream);
+    if (headers[':method'] === 'CONNECT') return handlers.connect(req, res);
+    const expect = headers.expect;
+    if (expect === undefined) return handlers.request(req, res);
+    if (expect.toLowerCase() === '100-continue') return handlers.checkContinue(req, res);
+    // RFC 9110 10.1.1: an expectation the server cannot meet is a 417.
+    res.writeHead(417, ['content-length', '0']);
+    res.end();
   });
 }

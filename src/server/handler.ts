@@ -1,18 +1,20 @@
 /**
  * The kernel's request handler: reads the head once, runs the early filters, routes, runs the route's
  * filters, then its action (a reply, or forwarding). Logging runs exactly once, when the response closes.
+ * Engines hand it their own request and response (core/downstream.ts): node:http's (node-http.ts), node:http2's
+ * streams (h2-stream.ts).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Logger } from 'pino';
-import { RequestCtx, type RouteRef, type Upgrade } from '../core/context.js';
+import { RequestCtx, type RouteRef } from '../core/context.js';
+import type { DownstreamRequest, DownstreamResponse, Upgrade } from '../core/downstream.js';
 import { errors, toProxyError, type ProxyError } from '../core/errors.js';
 import { grpcStatusFields, isGrpc } from '../core/grpc.js';
 import { permanentRedirect } from '../core/headers.js';
 import { runVerdicts, type CompiledPhases } from '../core/pipeline.js';
 import type { Verdict } from '../core/plugin.js';
 import type { ProxyMeter } from '../core/services.js';
-import { cutResponse, errorReply, sendReply } from './reply.js';
+import { errorReply, sendReply } from './reply.js';
 import { clientAddress, hostName, readHead, requestIdFor } from './request-head.js';
 import { normalTarget, originForm } from './request-target.js';
 
@@ -31,7 +33,7 @@ export interface RouteLookup {
    * The route, or: a redirect (`location`, a path), a refusal (`refuse`: 400), or the route for a path with a
    * class of spelling decoded (`path`); undefined: no route (404).
    */
-  match(host: string, path: string, method: string, req: IncomingMessage): RouteFound | undefined;
+  match(host: string, path: string, method: string, req: DownstreamRequest): RouteFound | undefined;
 }
 export interface RouteFound {
   readonly config: RoutePipeline | undefined;
@@ -86,7 +88,7 @@ function phasesOf(tag: NonNullable<Tagged[typeof kCtx]>): CompiledPhases {
   return tag.pipe ? tag.pipe.phases : tag.rt.global;
 }
 
-function onClose(this: ServerResponse & Tagged): void {
+function onClose(this: DownstreamResponse & Tagged): void {
   const tag = this[kCtx];
   if (!tag) return;
   this[kCtx] = undefined;
@@ -99,9 +101,9 @@ function onClose(this: ServerResponse & Tagged): void {
   }
   const head = ctx.head;
   if (head?.hasBody) {
-    // A counted body (limits) says exactly; else a chunked HTTP/1.1 body is what the socket read since the head.
+    // A counted body (limits) says exactly; else one of undeclared length is what the request received.
     const seen = (ctx.body as { bytesSeen?: number } | undefined)?.bytesSeen;
-    ctx.bytesIn = seen ?? (head.chunked ? Math.max(0, (ctx.req.socket?.bytesRead ?? 0) - head.socketBytesAtStart) : head.contentLength);
+    ctx.bytesIn = seen ?? (head.chunked ? ctx.req.bodyBytes : head.contentLength);
   }
   for (const log of phasesOf(tag).logging) {
     try {
@@ -116,7 +118,7 @@ function onClose(this: ServerResponse & Tagged): void {
 
 /** The error path: errorFilter hooks, else the default page; then the response filters. */
 export function fail(ctx: RequestCtx, err: ProxyError): void {
-  const tag = (ctx.res as ServerResponse & Tagged)[kCtx];
+  const tag = (ctx.res as DownstreamResponse & Tagged)[kCtx];
   ctx.error = err;
   if (err.status >= 500 && err.code !== 'GH_CLIENT_ABORTED') {
     if (tag) tag.rt.logFailure(ctx, err);
@@ -124,11 +126,12 @@ export function fail(ctx: RequestCtx, err: ProxyError): void {
   }
   if (ctx.res.headersSent) {
     // A gRPC response under way ends with the error's status in its trailers; anything else is cut.
-    if (isGrpc(ctx.req.headers) && !ctx.res.writableEnded && !ctx.clientGone) {
-      ctx.res.addTrailers(grpcStatusFields(err.status, err.code, ctx.requestId));
+    if (isGrpc(ctx.req.header('content-type')) && !ctx.res.writableEnded && !ctx.clientGone) {
+      ctx.res.addTrailers(Object.entries(grpcStatusFields(err.status, err.code, ctx.requestId)).flat());
       ctx.res.end();
     } else {
-      cutResponse(ctx.res);
+      // The head is out: the only honest signal left is a cut connection (HTTP/1.1) or a reset stream (HTTP/2).
+      ctx.res.destroy();
     }
     return;
   }
@@ -146,7 +149,7 @@ export function fail(ctx: RequestCtx, err: ProxyError): void {
 
 /** A reply the proxy makes itself from inside an action (forwarding), through the route's response filters. */
 export function reply(ctx: RequestCtx, verdict: NonNullable<Verdict>): void {
-  const tag = (ctx.res as ServerResponse & Tagged)[kCtx];
+  const tag = (ctx.res as DownstreamResponse & Tagged)[kCtx];
   sendReply(ctx, verdict, tag ? phasesOf(tag).responseFilter : [], tag?.rt.draining ?? false);
 }
 
@@ -182,7 +185,7 @@ function detour(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, found: R
 function afterEarly(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, early: Verdict): void {
   if (early) return respond(ctx, tag, early);
   const table = tag.rt.tables.get(ctx.listener);
-  const found = table?.match(ctx.host, ctx.path, ctx.req.method!, ctx.req);
+  const found = table?.match(ctx.host, ctx.path, ctx.req.method, ctx.req);
   if (!found) return fail(ctx, errors.notFound());
   if (found.config === undefined) return detour(ctx, tag, found);
   if (found.path !== undefined) ctx.setTarget(found.path + ctx.query);
@@ -197,7 +200,7 @@ function afterEarly(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, earl
 }
 
 /** The listener's 'request' handler (`this` is the ListenerState). */
-export function handleRequest(this: ListenerState, req: IncomingMessage, res: ServerResponse): void {
+export function handleRequest(this: ListenerState, req: DownstreamRequest, res: DownstreamResponse): void {
   serve(this, req, res, false);
 }
 
@@ -205,7 +208,7 @@ export function handleRequest(this: ListenerState, req: IncomingMessage, res: Se
  * The listener's 'checkContinue' handler: a request with `Expect: 100-continue`. node:http would answer
  * 100 at once; here it is sent only when the body is about to be read, after routing, auth and limits.
  */
-export function handleCheckContinue(this: ListenerState, req: IncomingMessage, res: ServerResponse): void {
+export function handleCheckContinue(this: ListenerState, req: DownstreamRequest, res: DownstreamResponse): void {
   serve(this, req, res, true);
 }
 
@@ -213,11 +216,11 @@ export function handleCheckContinue(this: ListenerState, req: IncomingMessage, r
  * Serves a request that came with `Upgrade` (server/upgrade.ts): a WebSocket handshake (`upgrade`), a request
  * served as plain HTTP (undefined), or one refused (`'refuse'`: another protocol, with a body).
  */
-export function serveRequest(state: ListenerState, req: IncomingMessage, res: ServerResponse, upgrade: Upgrade | 'refuse' | undefined): void {
+export function serveRequest(state: ListenerState, req: DownstreamRequest, res: DownstreamResponse, upgrade: Upgrade | 'refuse' | undefined): void {
   serve(state, req, res, false, upgrade);
 }
 
-function serve(state: ListenerState, req: IncomingMessage, res: ServerResponse, expectContinue: boolean, upgrade?: Upgrade | 'refuse'): void {
+function serve(state: ListenerState, req: DownstreamRequest, res: DownstreamResponse, expectContinue: boolean, upgrade?: Upgrade | 'refuse'): void {
   const rt = state.runtime;
   rt.inflight++;
   // Draining: the response closes its HTTP/1.1 connection (`Connection: close`), so a client reusing it goes
@@ -231,7 +234,7 @@ function serve(state: ListenerState, req: IncomingMessage, res: ServerResponse, 
     if (rt.draining) upgrade.goingAway = 0;
   }
   const tag = { ctx, rt, pipe: undefined as RoutePipeline | undefined };
-  (res as ServerResponse & Tagged)[kCtx] = tag;
+  (res as DownstreamResponse & Tagged)[kCtx] = tag;
   res.on('close', onClose);
   try {
     ctx.head = readHead(ctx);
@@ -241,7 +244,7 @@ function serve(state: ListenerState, req: IncomingMessage, res: ServerResponse, 
     if (upgrade === 'refuse') throw errors.upgradeUnsupported();
     ctx.host = hostName(ctx.head.hostHeader);
     if (ctx.path.charCodeAt(0) !== 47 /* / */) {
-      const target = originForm(req.url!, ctx.head.hostHeader);
+      const target = originForm(req.target, ctx.head.hostHeader);
       if (target !== undefined) ctx.setTarget(target);
     }
     const normal = normalTarget(ctx.path, ctx.query);

@@ -1,6 +1,6 @@
 /** node:http listeners: create, bind (with a clear error for a taken port), and close gracefully. */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { errors } from '../core/errors.js';
 import type { SecureContext } from 'node:tls';
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
@@ -9,7 +9,9 @@ import type { Duplex } from 'node:stream';
 import type { CertificateExpiry, RejectReason } from '../core/services.js';
 import { goAwayUpgrades, handleCheckContinue, handleRequest, type ListenerState, type Runtime } from './handler.js';
 import { handleExtendedConnect, handleUpgrade } from './upgrade.js';
-import { serveStreams } from './h2-stream.js';
+import type { H2Response } from './h2-response.js';
+import { serveStreams, type H2Request } from './h2-stream.js';
+import { nodeClasses, nodeClassesH1, type NodeRequest } from './node-http.js';
 
 export { goAwayUpgrades } from './handler.js';
 import { keepSession, type H2Session, type SessionUpkeep } from './h2-session.js';
@@ -80,25 +82,31 @@ export interface ServerOptions {
   accept?: ((socket: Socket, next: (socket: Socket) => void) => void) | undefined;
 }
 
+/** CONNECT's answer: 405 with the usual error body. */
+function connectRefusal(state: ListenerState, req: NodeRequest | H2Request): { status: number; headers: Record<string, string>; body: string } {
+  const page = errorPage(errors.methodNotAllowed(), state.requestId(), req.header('accept'));
+  const body = page.body as string;
+  return { status: page.status, headers: { ...page.headers as Record<string, string>, 'content-length': String(Buffer.byteLength(body)) }, body };
+}
+
 /**
  * CONNECT (RFC 9110 9.3.6) asks for a tunnel, which a reverse proxy does not open: 405 with the usual error
  * body, then close (node:http would otherwise drop the connection without an answer).
  */
-function onConnect(this: ListenerState, req: IncomingMessage, socket: Socket | ServerResponse): void {
-  // RFC 8441: HTTP/2 extended CONNECT for a WebSocket runs the pipeline like any request.
-  if ('writeHead' in socket && handleExtendedConnect(this, req, socket)) return;
-  const page = errorPage(errors.methodNotAllowed(), this.requestId(), req.headers.accept);
-  const body = page.body as string;
-  const headers: Record<string, string> = { ...page.headers as Record<string, string>, 'content-length': String(Buffer.byteLength(body)) };
-  if ('writeHead' in socket) {
-    // HTTP/2 (RFC 9113 8.5): the compatibility layer hands over a response for the stream.
-    socket.writeHead(page.status, headers);
-    socket.end(body);
-    return;
-  }
+function onConnect(this: ListenerState, req: NodeRequest, socket: Socket): void {
+  const { status, headers, body } = connectRefusal(this, req);
   socket.on('error', () => socket.destroy());
   const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  socket.end(`HTTP/1.1 ${page.status} Method Not Allowed\r\n${lines}connection: close\r\n\r\n${body}`);
+  socket.end(`HTTP/1.1 ${status} Method Not Allowed\r\n${lines}connection: close\r\n\r\n${body}`);
+}
+
+/** HTTP/2 CONNECT (RFC 9113 8.5): an extended CONNECT for a WebSocket (RFC 8441) runs the pipeline like any
+ * request; any other is refused on its stream. */
+function onStreamConnect(this: ListenerState, req: H2Request, res: H2Response): void {
+  if (handleExtendedConnect(this, req, res)) return;
+  const { status, headers, body } = connectRefusal(this, req);
+  res.writeHead(status, Object.entries(headers).flat());
+  res.end(body);
 }
 
 function onConnection(this: ListenerState, socket: Socket): void {
@@ -160,20 +168,20 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     const { createServer: createH2cServer } = await import('node:http2');
     server = createH2cServer({ settings: h2Settings, maxSessionInvalidFrames: 100, maxSessionRejectedStreams: 100 }) as unknown as Server;
   } else if (!secure) {
-    server = createServer(httpOptions);
+    server = createServer({ ...httpOptions, ...nodeClasses }) as unknown as Server;
   } else if (secure.h2) {
     // node:http2 and node:https are loaded only for TLS listeners (some 8 MB of memory).
     const { createSecureServer } = await import('node:http2');
     // HTTP/2 by ALPN, HTTP/1.1 for the rest, through the same handler. Node bounds the streams and
     // refuses the rapid-reset pattern (CVE-2023-44487) itself; the limits below tighten the defaults.
     server = createSecureServer({
-      ...httpOptions, ...secure.options, SNICallback: sniCallback, allowHTTP1: true,
+      ...httpOptions, ...secure.options, ...nodeClassesH1, SNICallback: sniCallback, allowHTTP1: true,
       settings: h2Settings,
       maxSessionInvalidFrames: 100, maxSessionRejectedStreams: 100,
     }) as unknown as Server;
   } else {
     const { createServer: createHttpsServer } = await import('node:https');
-    server = createHttpsServer({ ...httpOptions, ...secure.options, SNICallback: sniCallback }) as unknown as Server;
+    server = createHttpsServer({ ...httpOptions, ...secure.options, ...nodeClasses, SNICallback: sniCallback }) as unknown as Server;
   }
   const tls = live ? wireTls(server, live, state) : undefined;
   // Every socket, so that HTTP/2 servers (which have no closeAllConnections) can be closed too.
@@ -194,10 +202,13 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
   }
   server.on('connection', onConnection.bind(state));
   const onRequest = handleRequest.bind(state);
+  const onCheckContinue = handleCheckContinue.bind(state);
   server.on('request', onRequest);
-  // HTTP/2 streams on node:http2's core API (the compatibility layer only where the lean path defers to it).
-  if ((!secure && config.h2c) || secure?.h2) serveStreams(server as unknown as Http2Server, onRequest);
-  server.on('checkContinue', handleCheckContinue.bind(state));
+  // HTTP/2 streams on node:http2's core API; 'request' serves HTTP/1.1 (and a TLS listener's HTTP/1.1 connections).
+  if ((!secure && config.h2c) || secure?.h2) {
+    serveStreams(server as unknown as Http2Server, { request: onRequest, checkContinue: onCheckContinue, connect: onStreamConnect.bind(state) });
+  }
+  server.on('checkContinue', onCheckContinue);
   server.on('connect', onConnect.bind(state));
   if (!config.h2c) server.on('clientError', onClientError.bind(state));
   server.on('upgrade', handleUpgrade.bind(state));

@@ -19,17 +19,18 @@ export function sendReply(ctx: RequestCtx, reply: Reply, filters: readonly Phase
     }
   }
   const body = reply.body === undefined ? undefined : typeof reply.body === 'string' ? Buffer.from(reply.body) : reply.body;
-  const trailersOnly = body === undefined && reply.headers?.['grpc-status'] !== undefined;
+  const h2 = ctx.req.httpVersion === '2';
+  // gRPC "Trailers-Only" (PROTOCOL-HTTP2): over HTTP/2 a head without a body ends the stream in its HEADERS frame.
+  const trailersOnly = h2 && body === undefined && reply.headers?.['grpc-status'] !== undefined;
   headers.push('x-request-id', ctx.requestId);
   if (!trailersOnly) headers.push('content-length', String(body ? body.length : 0));
   // HTTP/2 has no Connection field (RFC 9113 8.2.2); its streams end on their own.
-  if (close && ctx.req.httpVersionMajor < 2) headers.push('connection', 'close');
+  if (close && !h2) headers.push('connection', 'close');
   const head: ResponseHead = { status: reply.status, headers };
   for (const f of filters) f(ctx, head);
   ctx.status = head.status;
   if (body) ctx.bytesOut = body.length;
   try {
-    if (trailersOnly && ctx.req.httpVersionMajor === 2) return void trailersOnlyReply(res, head);
     res.writeHead(head.status, head.headers);
   } catch (err) {
     // A header a filter set that node:http refuses: the connection is cut rather than the error escaping.
@@ -38,31 +39,6 @@ export function sendReply(ctx: RequestCtx, reply: Reply, filters: readonly Phase
     return;
   }
   res.end(ctx.req.method === 'HEAD' ? undefined : body);
-}
-
-/**
- * A gRPC "Trailers-Only" response: one HEADERS frame with END_STREAM. node:http2's compatibility response sends
- * it so only when the head is set field by field and the response ends with no body (writeHead would send the
- * head at once, then an empty DATA frame to end the stream, which gRPC clients read as a missing status).
- */
-function trailersOnlyReply(res: RequestCtx['res'], head: ResponseHead): void {
-  res.statusCode = head.status;
-  const fields: Record<string, string[]> = {};
-  for (let i = 0; i < head.headers.length; i += 2) (fields[head.headers[i]!.toLowerCase()] ??= []).push(head.headers[i + 1]!);
-  for (const name in fields) res.setHeader(name, fields[name]!.length === 1 ? fields[name]![0]! : fields[name]!);
-  res.end();
-}
-
-/**
- * Cuts a response whose head went out: the connection over HTTP/1.1 (no last chunk, so the client sees an
- * incomplete message, RFC 9112 8), the stream with RST_STREAM INTERNAL_ERROR over HTTP/2 (RFC 9113 8.1: a
- * stream reset without error, or one ended with END_STREAM, would read as a complete response).
- */
-export function cutResponse(res: RequestCtx['res']): void {
-  const stream = (res as { stream?: { destroyed: boolean; close(code: number): void } }).stream;
-  // 0x2 is INTERNAL_ERROR (RFC 9113 7); node:http2 is not loaded for it.
-  if (stream && !stream.destroyed) stream.close(0x2);
-  else res.destroy();
 }
 
 /** Reason phrases (RFC 9110 15), and nginx's 499 for a client that went away. */
@@ -82,8 +58,8 @@ export function errorHeaders(err: ProxyError, contentType: string): Record<strin
  * with the same facts for a client that prefers HTML (a browser). Never the cause, stack or peer address.
  */
 export function errorReply(ctx: RequestCtx, err: ProxyError): Reply {
-  if (isGrpc(ctx.req.headers)) return grpcErrorReply(err, ctx.requestId);
-  return errorPage(err, ctx.requestId, ctx.req.headers.accept);
+  if (isGrpc(ctx.req.header('content-type'))) return grpcErrorReply(err, ctx.requestId);
+  return errorPage(err, ctx.requestId, ctx.req.header('accept'));
 }
 
 /**

@@ -6,10 +6,11 @@ import type { RequestCtx, RequestHead } from '../core/context.js';
 const REQUEST_ID_RE = /^[A-Za-z0-9._:+/=-]{1,200}$/;
 
 export function readHead(ctx: RequestCtx): RequestHead {
-  const raw = ctx.req.rawHeaders;
+  const req = ctx.req;
+  const raw = req.rawHeaders;
   const head: RequestHead = {
     hostHeader: undefined, xff: undefined, xfProto: undefined, xfHost: undefined, via: undefined,
-    connection: undefined, requestId: undefined, hasBody: false, contentLength: -1, chunked: false, socketBytesAtStart: ctx.req.socket.bytesRead, violation: undefined, cookieLength: 0,
+    connection: undefined, requestId: undefined, hasBody: false, contentLength: -1, chunked: false, violation: undefined, cookieLength: 0,
   };
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -56,7 +57,7 @@ export function readHead(ctx: RequestCtx): RequestHead {
           // RFC 9112 6.1: the proxy re-frames bodies, so it accepts only `chunked` alone; a coding it would
           // have to pass through (gzip, chunked) or an HTTP/1.0 message with Transfer-Encoding is refused.
           if (raw[i + 1]!.trim().toLowerCase() !== 'chunked') head.violation = 'unsupported Transfer-Encoding';
-          else if (ctx.req.httpVersionMinor === 0) head.violation = 'Transfer-Encoding in HTTP/1.0';
+          else if (req.httpVersion === '1.0') head.violation = 'Transfer-Encoding in HTTP/1.0';
         }
         else if (lower === 'x-forwarded-proto') head.xfProto = raw[i + 1];
         break;
@@ -67,14 +68,16 @@ export function readHead(ctx: RequestCtx): RequestHead {
   }
   const host = head.hostHeader;
   if (host !== undefined && host !== '' && !HOST_RE.test(host)) head.violation = 'invalid Host';
-  if ('stream' in ctx.req) {
+  const version = req.httpVersion;
+  if (version === '2') {
     // HTTP/2 (RFC 9113 8.1): a body is framed by DATA frames and Content-Length is optional; there is one
     // unless the HEADERS frame ended the stream. Of unknown length, it is streamed on like a chunked one.
-    if (!head.hasBody && head.contentLength === -1 && !(ctx.req.stream as { endAfterHeaders: boolean }).endAfterHeaders) {
+    // An extended CONNECT's DATA frames are a tunnel's bytes (RFC 8441 4), not a body.
+    if (!head.hasBody && head.contentLength === -1 && !req.complete && ctx.upgrade === undefined) {
       head.hasBody = true;
       head.chunked = true;
     }
-  } else if (ctx.req.httpVersionMajor !== 1) {
+  } else if (version !== '1.1' && version !== '1.0') {
     // An HTTP/1 connection claiming another major version (llhttp lets `HTTP/2.0` through).
     head.violation = 'unsupported HTTP version';
   }
@@ -121,7 +124,7 @@ export function normalizeIp(ip: string | undefined): string {
  * X-Forwarded-For entry that is not itself trusted (what nginx's real_ip_recursive does).
  */
 export function clientAddress(ctx: RequestCtx, trusted: BlockList | undefined): string {
-  const peer = normalizeIp(ctx.req.socket.remoteAddress);
+  const peer = normalizeIp(ctx.req.remoteAddress);
   if (!trusted || !peer || !trusted.check(peer, familyOf(peer))) return peer;
   ctx.trustedPeer = true;
   const xff = ctx.head.xff;

@@ -1,6 +1,7 @@
 /** Listeners and process-level settings. */
 import { z } from 'zod';
 import { duration } from '../config/units.js';
+import type { Engine } from '../core/services.js';
 
 export const listenerSchema = z.strictObject({
   name: z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -').describe('Listener name, used by `match.listener` and in logs'),
@@ -17,7 +18,7 @@ export const engineSchema = z
   .optional()
   .describe('HTTP/1.1 engine: node (node:http and undici) or native (Gatehouse\'s own client to upstream servers on node:net/node:tls, parsing with llhttp). Default node, or the GATEHOUSE_ENGINE environment variable');
 
-export type Engine = 'node' | 'native';
+export type { Engine };
 
 /** The engine a config asks for: its `engine`, else GATEHOUSE_ENGINE, else node. */
 export function engineOf(configured: Engine | undefined): Engine {

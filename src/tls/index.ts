@@ -3,7 +3,6 @@
  * redirect_https (earlyRequestFilter), HSTS (responseFilter) and the client-certificate headers of mTLS
  * (upstreamRequestFilter). The server capability creates the sockets with the options given here.
  */
-import type { TLSSocket } from 'node:tls';
 import { definePlugin, type Hooks, type Verdict } from '../core/plugin.js';
 import { permanentRedirect, removeHeader, setHeader } from '../core/headers.js';
 import type { TlsConfig } from './schema.js';
@@ -75,9 +74,9 @@ export const tls = definePlugin<TlsPluginConfig>({
         removeHeader(req.headers, 'x-client-cert-subject');
         removeHeader(req.headers, 'x-client-cert-fingerprint');
         if (!forwardCerts.has(ctx.listener)) return;
-        const sock = ctx.req.socket as TLSSocket;
-        const cert = sock.getPeerCertificate?.();
-        if (!cert || !sock.authorized || !cert.subject) return;
+        // Only a certificate this connection's handshake verified.
+        const cert = ctx.req.peerCertificate();
+        if (!cert) return;
         setHeader(req.headers, 'x-client-cert-subject', Object.entries(cert.subject).map(([k, v]) => `${k}=${String(v)}`).join(','));
         setHeader(req.headers, 'x-client-cert-fingerprint', cert.fingerprint256.replace(/:/g, '').toLowerCase());
       };

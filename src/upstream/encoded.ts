@@ -9,15 +9,12 @@ import { noteStreamed } from '../core/memory.js';
  */
 export function pipeEncoded(ctx: RequestCtx, enc: Transform, upstream: { resume(): void; abort(err: Error): void }): void {
   const res = ctx.res;
-  const resume = (): void => { enc.resume(); };
   enc.on('data', (c: Buffer) => {
     ctx.bytesOut += c.length;
     noteStreamed(c.length);
-    if (!res.write(c)) {
-      enc.pause();
-      res.once('drain', resume);
-    }
+    if (!res.write(c)) enc.pause();
   });
+  res.on('drain', () => { if (enc.isPaused()) enc.resume(); });
   enc.once('end', () => { if (!ctx.clientGone) res.end(); });
   enc.on('drain', () => upstream.resume());
   enc.once('error', (err) => {

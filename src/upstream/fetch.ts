@@ -4,18 +4,48 @@
  * picks, with the headers the triggering request would have had (the route's request filters run), and its
  * outcome feeds passive health like any attempt. No retries: the next request will try again.
  */
+import { PassThrough } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import type { RequestCtx } from '../core/context.js';
 import type { FetchedResponse } from '../core/services.js';
 import { errors } from '../core/errors.js';
 import type { Phases, UpstreamRequest } from '../core/plugin.js';
 import { clientResponseHeaders, upstreamRequestHeaders, type ResponseHeaderOptions } from './headers.js';
-import type { UpstreamRuntime } from './pool.js';
+import type { UpstreamPool, UpstreamRuntime } from './pool.js';
 import { fromUndici } from './undici-errors.js';
 
 export interface FetchRoute {
   readonly upstream: UpstreamRuntime;
   readonly requestFilters: readonly Phases['upstreamRequestFilter'][];
   readonly responseHeaders: ResponseHeaderOptions;
+}
+
+/** The response to one request on `pool`: its head once it comes, its body as a stream with backpressure. */
+function request(pool: UpstreamPool, opts: Dispatcher.DispatchOptions): Promise<{ status: number; raw: Buffer[]; body: PassThrough }> {
+  return new Promise((resolve, reject) => {
+    const body = new PassThrough();
+    let headed = false;
+    let resume: (() => void) | undefined;
+    let abort: ((err?: Error) => void) | undefined;
+    body.on('drain', () => resume?.());
+    body.once('close', () => { if (!body.writableFinished) abort?.(new Error('response body closed by its reader')); });
+    pool.dispatch(opts, {
+      onConnect(a) { abort = a; },
+      onHeaders(status, raw, r) {
+        if (status < 200) return true;
+        headed = true;
+        resume = r;
+        resolve({ status, raw: raw as unknown as Buffer[], body });
+        return true;
+      },
+      onData: (chunk) => body.write(chunk),
+      onComplete: () => { body.end(); },
+      onError(err) {
+        if (headed) body.destroy(err);
+        else reject(err);
+      },
+    });
+  });
 }
 
 /** GETs `ctx`'s target from the route's upstream; `edit` changes the request first (conditional headers). */
@@ -36,19 +66,12 @@ export async function fetchUpstream(ctx: RequestCtx, route: FetchRoute, edit: (r
     up.inflight--;
   };
   try {
-    const res = await up.pool(peer).request({
-      method: req.method, path: req.path, headers: req.headers,
-      // (undici reads `servername` from the dispatch options; its types do not list it.)
-      ...({ servername: peer.servername } as object),
-    });
-    up.observer?.observe(peer, res.statusCode >= 500 ? 'failure' : 'ok');
+    // (undici reads `servername` from the dispatch options; its types do not list it.)
+    const res = await request(up.pool(peer), { method: req.method, path: req.path, headers: req.headers, ...({ servername: peer.servername } as object) });
+    up.observer?.observe(peer, res.status >= 500 ? 'failure' : 'ok');
     res.body.once('close', settle);
-    const raw: Buffer[] = [];
-    for (const [name, v] of Object.entries(res.headers)) {
-      for (const one of Array.isArray(v) ? v : [v]) if (one !== undefined) raw.push(Buffer.from(name), Buffer.from(one, 'latin1'));
-    }
-    const built = clientResponseHeaders(ctx, raw, ctx.head.hostHeader, route.responseHeaders);
-    return { status: res.statusCode, headers: built.headers, body: res.body };
+    const built = clientResponseHeaders(ctx, res.raw, ctx.head.hostHeader, route.responseHeaders);
+    return { status: res.status, headers: built.headers, body: res.body };
   } catch (err) {
     settle();
     const perr = fromUndici(err as Error);

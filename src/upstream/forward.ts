@@ -11,7 +11,7 @@ import type { PeerChoice, Phases, Reply, ResponseHead, UpstreamRequest } from '.
 import type { Peer, ResponseTap, TapMode } from '../core/services.js';
 import { noteStreamed } from '../core/memory.js';
 import { readBody } from './body.js';
-import { clientResponseHeaders, clientTrailers, relayInformational, trailerObject, upstreamRequestHeaders, type ResponseHeaderOptions, type UpstreamTrailers } from './headers.js';
+import { clientResponseHeaders, clientTrailers, relayInformational, upstreamRequestHeaders, type ResponseHeaderOptions, type UpstreamTrailers } from './headers.js';
 import { mirror, type MirrorTarget } from './mirror.js';
 import { pipeEncoded } from './encoded.js';
 import type { UpstreamRuntime } from './pool.js';
@@ -58,13 +58,6 @@ interface Exchange {
   expired?: ProxyError; // a gRPC request's deadline passed (grpc.ts): no further attempt
 }
 
-const kHandler = Symbol('gatehouse.forward');
-type ResWithHandler = RequestCtx['res'] & { [kHandler]?: ForwardHandler };
-
-function onDrain(this: ResWithHandler): void {
-  this[kHandler]?.resume?.();
-}
-
 const EWMA_ALPHA = 0.3;
 function recordLatency(peer: Peer, ms: number): void {
   peer.ewmaMs = peer.ewmaMs === 0 ? ms : peer.ewmaMs + EWMA_ALPHA * (ms - peer.ewmaMs);
@@ -95,7 +88,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   /** The final response's status and when its head came (0: none yet). */
   private status = 0;
   private headAt = 0;
-  private grpcStatus: [string, string][] | undefined; // of a Trailers-Only upstream head, sent as trailers
+  private grpcStatus: string[] | undefined; // of a Trailers-Only upstream head, sent as trailers
 
   constructor(private readonly ex: Exchange, private readonly peer: Peer, private queued: boolean) {}
 
@@ -216,7 +209,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.encoder) return this.encoder.write(chunk);
     ctx.bytesOut += chunk.length;
     noteStreamed(chunk.length);
-    const res = ctx.res as ResWithHandler;
+    const res = ctx.res;
     if (chunk.length === this.remaining && ctx.bytesOut === chunk.length) {
       this.ended = true;
       res.end(chunk);
@@ -227,7 +220,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (!res.write(chunk) && res.writableLength > this.ex.route.responseBuffer) {
       if (!this.drainHooked) {
         this.drainHooked = true;
-        res.on('drain', onDrain);
+        // Only the attempt whose response goes out writes: no other handler hooks this response.
+        res.on('drain', () => this.resume?.());
       }
       return false;
     }
@@ -243,8 +237,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.encoder) return void this.encoder.end();
     let list = trailers ? clientTrailers(trailers, route.responseHeaders.hidden) : [];
     if (this.grpcStatus) list = this.grpcStatus.concat(list);
-    // node:http takes [name, value] pairs; the HTTP/2 compatibility response only an object.
-    if (list.length) ctx.res.addTrailers(ctx.req.httpVersionMajor === 2 ? trailerObject(list) : list);
+    if (list.length) ctx.res.addTrailers(list);
     ctx.res.end();
   }
 
@@ -325,7 +318,7 @@ function attempt(ex: Exchange, peer: Peer): void {
   }
   ctx.peer = peer;
   const req: UpstreamRequest = {
-    method: ctx.req.method!,
+    method: ctx.req.method,
     path: ctx.upstreamPath,
     headers: upstreamRequestHeaders(ctx, ctx.head, { host: up.config.host }),
   };
@@ -341,7 +334,6 @@ function attempt(ex: Exchange, peer: Peer): void {
     return route.fail(ctx, perr);
   }
   const handler = new ForwardHandler(ex, peer, queued);
-  (ctx.res as ResWithHandler)[kHandler] = handler;
   ctx.abortUpstream = handler;
   peer.inflight++;
   up.inflight++;
@@ -375,11 +367,11 @@ export function forward(ctx: RequestCtx, route: ForwardRoute, tap?: ResponseTap)
   ctx.upstreamName = up.name;
   up.budget.request();
   const head = ctx.head;
-  const source = ctx.body ?? ctx.req;
+  const source = head.hasBody ? ctx.body ?? ctx.req.body : null;
   const ex: Exchange = {
-    ctx, route, tried: undefined, body: head.hasBody ? source : null, lastError: undefined, tap,
+    ctx, route, tried: undefined, body: source, lastError: undefined, tap,
     key: up.hashKey?.(ctx),
-    sticky: up.affinity?.peerFor(ctx.req.headers.cookie),
+    sticky: up.affinity?.peerFor(ctx.req.header('cookie')),
   };
   armGrpcDeadline(ctx, () => {
     ex.expired = errors.grpcDeadline();
@@ -388,7 +380,7 @@ export function forward(ctx: RequestCtx, route: ForwardRoute, tap?: ResponseTap)
   // A small body is read whole first: a retry (or a mirror) can send it again, and a slow sender holds no
   // upstream connection while it trickles in.
   const cl = head.contentLength;
-  if (head.hasBody && cl > 0 && cl <= route.bufferBodyUpTo) {
+  if (source !== null && cl > 0 && cl <= route.bufferBodyUpTo) {
     readBody(source, cl).then((buf) => {
       ex.body = buf;
       start(ex);

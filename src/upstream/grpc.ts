@@ -10,16 +10,16 @@ const STATUS_FIELDS: ReadonlySet<string> = new Set(['grpc-status', 'grpc-message
 
 /**
  * Takes the status fields out of a gRPC response head (`headers`, lower-cased name/value pairs, changed in
- * place). An upstream's Trailers-Only response (one HEADERS frame with END_STREAM) cannot be relayed as one
- * through node:http2's compatibility API once the head is out, so its status goes out as trailers instead:
+ * place). An upstream's Trailers-Only response (one HEADERS frame with END_STREAM) cannot be relayed as one:
+ * the head goes out before the proxy knows that no body follows, so its status goes out as trailers instead:
  * a response with no messages, which gRPC clients read the same way.
  */
-export function takeGrpcStatus(ctx: RequestCtx, headers: string[]): [string, string][] | undefined {
-  if (!isGrpc(ctx.req.headers)) return undefined;
-  let taken: [string, string][] | undefined;
+export function takeGrpcStatus(ctx: RequestCtx, headers: string[]): string[] | undefined {
+  if (!isGrpc(ctx.req.header('content-type'))) return undefined;
+  let taken: string[] | undefined;
   for (let i = 0; i < headers.length;) {
     if (STATUS_FIELDS.has(headers[i]!)) {
-      (taken ??= []).push([headers[i]!, headers[i + 1]!]);
+      (taken ??= []).push(headers[i]!, headers[i + 1]!);
       headers.splice(i, 2);
     } else {
       i += 2;
@@ -33,10 +33,10 @@ export function takeGrpcStatus(ctx: RequestCtx, headers: string[]): [string, str
  * has ended (the timer is cleared when the client's response closes). No timer for other requests.
  */
 export function armGrpcDeadline(ctx: RequestCtx, expire: () => void): void {
-  if (!isGrpc(ctx.req.headers)) return;
-  const ms = grpcTimeoutMs(ctx.req.headers['grpc-timeout']);
+  if (!isGrpc(ctx.req.header('content-type'))) return;
+  const ms = grpcTimeoutMs(ctx.req.header('grpc-timeout'));
   if (ms === undefined) return;
   const timer = setTimeout(expire, Math.max(1, Math.ceil(ms)));
   timer.unref();
-  ctx.res.once('close', () => clearTimeout(timer));
+  ctx.res.on('close', () => clearTimeout(timer));
 }

@@ -26,10 +26,11 @@ export interface RequestHeaderOptions {
 
 /** Builds the header list sent upstream. */
 export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts: RequestHeaderOptions): string[] {
-  const raw = ctx.req.rawHeaders;
+  const req = ctx.req;
+  const raw = req.rawHeaders;
   const extra = connectionTokens(head.connection);
   const out: string[] = [];
-  const h2 = ctx.req.httpVersionMajor === 2;
+  const h2 = req.httpVersion === '2';
   let cookies: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -49,7 +50,7 @@ export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts:
     if (extra !== undefined && extra.includes(lower)) continue;
     if (lower === 'max-forwards') {
       // RFC 9110 7.6.2: decremented on OPTIONS and TRACE (0 was answered by the proxy itself).
-      const m = ctx.req.method;
+      const m = req.method;
       const n = Number(raw[i + 1]);
       if ((m === 'OPTIONS' || m === 'TRACE') && n > 0) { out.push(name, String(n - 1)); continue; }
     }
@@ -58,7 +59,7 @@ export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts:
   if (cookies !== undefined) out.push('cookie', cookies);
   const host = opts.host ?? head.hostHeader;
   if (host !== undefined) out.push('host', host);
-  const peer = ctx.req.socket.remoteAddress ?? '';
+  const peer = req.remoteAddress ?? '';
   const peerIp = peer.startsWith('::ffff:') ? peer.slice(7) : peer;
   if (ctx.trustedPeer) {
     out.push(
@@ -71,7 +72,7 @@ export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts:
     out.push('x-forwarded-for', peerIp, 'x-forwarded-proto', ctx.proto);
     if (head.hostHeader !== undefined) out.push('x-forwarded-host', head.hostHeader);
   }
-  const hop = `${ctx.req.httpVersionMajor === 2 ? '2' : ctx.req.httpVersion} gatehouse`;
+  const hop = `${req.httpVersion} gatehouse`;
   out.push('via', head.via ? `${head.via}, ${hop}` : hop, 'x-request-id', ctx.requestId);
   return out;
 }
@@ -145,25 +146,17 @@ export function clientResponseHeaders(
 /**
  * RFC 9110 15.2: relays an interim response to the client: 102 (Processing) as is, 103 (Early Hints) with its
  * fields (hop-by-hop and hidden ones dropped, as on the final response). Never to an HTTP/1.0 client (15.2),
- * nor once the final head is out. Other 1xx are dropped: node:http answers 100 itself and 101 is an upgrade.
+ * nor once the final head is out. Other 1xx are dropped: the proxy answers 100 itself and 101 is an upgrade.
  */
 export function relayInformational(ctx: RequestCtx, status: number, raw: readonly Buffer[], opts: ResponseHeaderOptions): void {
   const res = ctx.res;
-  if (res.headersSent || ctx.req.httpVersion === '1.0') return;
+  if (res.headersSent || ctx.req.httpVersion === '1.0' || (status !== 102 && status !== 103)) return;
   try {
-    // HTTP/2 responses have no writeProcessing (RFC 9113 8.1 allows 1xx, but node:http2 writes only 103).
-    if (status === 102 && typeof res.writeProcessing === 'function') return res.writeProcessing();
-    if (status !== 103) return;
+    if (status === 102) return void res.writeInformational(102, []);
     const { headers } = clientResponseHeaders(ctx, raw, ctx.head.hostHeader, opts);
-    const hints: Record<string, string | string[]> = {};
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i]!;
-      if (name === 'x-request-id') continue;
-      const prev = hints[name];
-      hints[name] = prev === undefined ? headers[i + 1]! : ([] as string[]).concat(prev, headers[i + 1]!);
-    }
-    // node:http writes Early Hints only with a Link field.
-    if (hints.link !== undefined) res.writeEarlyHints(hints);
+    // The final response carries the request id; the hints do not.
+    headers.length -= 2;
+    res.writeInformational(103, headers);
   } catch (err) {
     ctx.log.debug({ err, status }, 'interim response not relayed');
   }
@@ -172,13 +165,13 @@ export function relayInformational(ctx: RequestCtx, status: number, raw: readonl
 /** Trailers as undici hands them over: raw pairs from HTTP/1.1, an object from HTTP/2 (undici 7's h2 client). */
 export type UpstreamTrailers = readonly (Buffer | string)[] | Readonly<Record<string, string | string[] | undefined>>;
 
-/** Trailers as [name, value] entries for res.addTrailers, hidden fields dropped. */
-export function clientTrailers(trailers: UpstreamTrailers, hidden: ReadonlySet<string>): [string, string][] {
-  const out: [string, string][] = [];
+/** Trailers as a flat [name, value, …] list for res.addTrailers, hidden fields dropped. */
+export function clientTrailers(trailers: UpstreamTrailers, hidden: ReadonlySet<string>): string[] {
+  const out: string[] = [];
   if (!Array.isArray(trailers)) {
     for (const [name, v] of Object.entries(trailers)) {
       if (v === undefined || hidden.has(name.toLowerCase())) continue;
-      for (const one of Array.isArray(v) ? v : [v]) out.push([name.toLowerCase(), one]);
+      for (const one of Array.isArray(v) ? v : [v]) out.push(name.toLowerCase(), one);
     }
     return out;
   }
@@ -186,17 +179,7 @@ export function clientTrailers(trailers: UpstreamTrailers, hidden: ReadonlySet<s
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = headerNameToString(raw[i]!);
     const v = raw[i + 1]!;
-    if (!hidden.has(name)) out.push([name, typeof v === 'string' ? v : v.toString('latin1')]);
-  }
-  return out;
-}
-
-/** [name, value] entries as one object, repeated names as a list (what an HTTP/2 response takes). */
-export function trailerObject(list: readonly [string, string][]): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [name, v] of list) {
-    const prev = out[name];
-    out[name] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+    if (!hidden.has(name)) out.push(name, typeof v === 'string' ? v : v.toString('latin1'));
   }
   return out;
 }

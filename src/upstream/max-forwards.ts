@@ -4,8 +4,8 @@ import { errors, type ProxyError } from '../core/errors.js';
 import type { Reply } from '../core/plugin.js';
 
 function maxForwards(ctx: RequestCtx): number | undefined {
-  const v = ctx.req.headers['max-forwards'];
-  return typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : undefined;
+  const v = ctx.req.header('max-forwards');
+  return v !== undefined && /^\s*\d+\s*$/.test(v) ? Number(v) : undefined;
 }
 
 /** True when the request was answered here (TRACE: 405, OPTIONS: 200 with Allow) instead of being forwarded. */

@@ -22,7 +22,7 @@ export function mirror(ctx: RequestCtx, target: MirrorTarget, path: string, head
   const peer = target.upstream.selector.pick();
   if (!peer) return;
   try {
-    target.upstream.pool(peer).dispatch({ method: ctx.req.method!, path, headers, body }, discard);
+    target.upstream.pool(peer).dispatch({ method: ctx.req.method, path, headers, body }, discard);
   } catch (err) {
     ctx.log.debug({ err }, 'mirror request failed');
   }

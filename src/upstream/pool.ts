@@ -6,7 +6,9 @@
 import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
+import { H1Pool } from './h1/pool.js';
+import type { Engine } from '../core/services.js';
 import { serverIdOf, serverTransport } from '../core/addresses.js';
 import type { RequestCtx } from '../core/context.js';
 import { cookieValue } from '../core/headers.js';
@@ -38,9 +40,16 @@ export interface UpstreamRuntime {
   inflight: number;
   /** Requests waiting for a connection to a server at max_connections (max_pending). */
   pending: number;
-  pool(peer: Peer): Pool;
+  pool(peer: Peer): UpstreamPool;
   /** The TLS options of connections to https:// servers (for connections made outside the pools: WebSockets). */
   tls?(): Record<string, unknown>;
+}
+
+/** A server's connections: undici's Pool (engine: node, and HTTP/2) or Gatehouse's own HTTP/1.1 pool (h1/). */
+export interface UpstreamPool {
+  dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
 }
 
 /** What reading an upstream's TLS files needs. */
@@ -51,17 +60,13 @@ export interface TlsDeps {
 }
 
 
-function headerString(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v.join(', ') : v;
-}
-
 /** Compiles a hash key spec into a function of the request. */
 export function hashKeyOf(spec: string): (ctx: RequestCtx) => string | undefined {
   if (spec === 'client_ip') return (ctx) => ctx.clientIp;
   if (spec === 'path') return (ctx) => ctx.path;
   const [kind, name] = [spec.slice(0, spec.indexOf(':')), spec.slice(spec.indexOf(':') + 1).toLowerCase()];
-  if (kind === 'header') return (ctx) => headerString(ctx.req.headers[name]);
-  return (ctx) => cookieValue(headerString(ctx.req.headers.cookie), spec.slice(spec.indexOf(':') + 1));
+  if (kind === 'header') return (ctx) => ctx.req.header(name);
+  return (ctx) => cookieValue(ctx.req.header('cookie'), spec.slice(spec.indexOf(':') + 1));
 }
 
 export function tlsOptions(name: string, cfg: UpstreamBaseConfig, deps: TlsDeps): Record<string, unknown> {
@@ -111,9 +116,18 @@ export function poolKey(cfg: UpstreamBaseConfig): string {
   return JSON.stringify([cfg.tls, cfg.h2, cfg.timeouts, cfg.keepalive]);
 }
 
-/** The undici pool of one peer; `tls` from `tlsOptions`. */
-export function createPool(peer: Peer, cfg: UpstreamBaseConfig, tls: Record<string, unknown>): Pool {
+/** The connection pool of one peer; `tls` from `tlsOptions`. HTTP/2 servers are always undici's. */
+export function createPool(peer: Peer, cfg: UpstreamBaseConfig, tls: Record<string, unknown>, engine: Engine = 'node'): UpstreamPool {
   const https = peer.origin.startsWith('https:');
+  if (engine === 'native' && !peer.h2) {
+    const u = new URL(peer.origin.startsWith('tcp:') ? `http://${peer.authority}` : peer.origin);
+    return new H1Pool({
+      host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) || (https ? 443 : 80),
+      tls: https ? { ...tls, ...(peer.servername ? { servername: peer.servername } : {}) } : undefined,
+      connectTimeout: cfg.timeouts.connect, headersTimeout: cfg.timeouts.response_headers, bodyTimeout: cfg.timeouts.idle,
+      idleTimeout: cfg.keepalive.idle_timeout, maxHeaderSize: 16_384,
+    }, peer.maxConnections, peer.authority);
+  }
   // A tcp:// server (stream/) is never sent HTTP: its pool stays unused (undici connects lazily), made only so
   // that the registry keeps every server alike.
   return new Pool(peer.origin.startsWith('tcp:') ? `http://${peer.authority}` : peer.origin, {

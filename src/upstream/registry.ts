@@ -16,12 +16,12 @@
  * Servers carry the sources that name them (file, api, dns, servers_file): a reload replaces only the
  * file's, the admin API and discovery only theirs, and a server leaves when no source names it.
  */
-import type { Pool } from 'undici';
+import type { Engine } from '../core/services.js';
 import {
   RegistryError, type Peer, type PeerMonitor, type ProxyMeter, type Selector, type ServerDiff, type ServerInfo, type ServerSource,
   type ServerSpec, type UpstreamInfo, type UpstreamRegistry,
 } from '../core/services.js';
-import { createPeer, createPool, hashKeyOf, poolKey, serverSpec, tlsOptions, type Affinity, type UpstreamRuntime } from './pool.js';
+import { createPeer, createPool, hashKeyOf, poolKey, serverSpec, tlsOptions, type Affinity, type UpstreamPool, type UpstreamRuntime } from './pool.js';
 import { retryBudget } from './retry-budget.js';
 import type { UpstreamBaseConfig } from './schema.js';
 
@@ -44,7 +44,7 @@ export interface RegistryDeps<C extends UpstreamBaseConfig> {
 
 interface Server {
   peer: Peer;
-  pool: Pool;
+  pool: UpstreamPool;
   key: string;
   sources: ServerSource[];
   /** The source that first named it (reported while it leaves, when no source names it any more). */
@@ -79,7 +79,7 @@ export interface Registry<C extends UpstreamBaseConfig> extends UpstreamRegistry
   /** The upstream's runtime for a route: the existing one, or a new one that `apply` fills. */
   runtime(name: string, cfg: C): UpstreamRuntime;
   /** Applies a config's upstreams: servers added, kept, drained; upstreams no longer named leave. */
-  apply(upstreams: Record<string, C>): void;
+  apply(upstreams: Record<string, C>, engine?: Engine): void;
   /** Drops runtimes that `runtime` made for a config that was never applied (a failed reload). */
   prune(): void;
   /** Starts health checks (at start); after it, new upstreams' checks start at once. */
@@ -90,8 +90,9 @@ export interface Registry<C extends UpstreamBaseConfig> extends UpstreamRegistry
 
 export function createRegistry<C extends UpstreamBaseConfig>(deps: RegistryDeps<C>): Registry<C> {
   const entries = new Map<string, Entry<C>>();
-  const pools = new WeakMap<Peer, Pool>();
+  const pools = new WeakMap<Peer, UpstreamPool>();
   let started = false;
+  let engine: Engine = 'node';
   let closed = false;
 
   function entryOf(name: string): Entry<C> {
@@ -134,9 +135,9 @@ export function createRegistry<C extends UpstreamBaseConfig>(deps: RegistryDeps<
 
   function addPeer(e: Entry<C>, spec: Exclude<C['servers'][number], string>, sources: ServerSource[]): Server {
     const peer = createPeer(spec, e.cfg);
-    const pool = createPool(peer, e.cfg, e.tls);
+    const pool = createPool(peer, e.cfg, e.tls, engine);
     pools.set(peer, pool);
-    const s: Server = { peer, pool, key: poolIdentity(e.cfg, spec), sources, origin: sources[0] ?? 'file', drained: false };
+    const s: Server = { peer, pool, key: poolIdentity(e.cfg, spec, engine), sources, origin: sources[0] ?? 'file', drained: false };
     e.servers.set(peer.url, s);
     e.monitor?.add(peer);
     return s;
@@ -232,7 +233,7 @@ export function createRegistry<C extends UpstreamBaseConfig>(deps: RegistryDeps<
     for (const s of [...e.servers.values()]) {
       const spec = wanted.get(s.peer.url);
       const p = s.peer;
-      if (s.key !== poolIdentity(cfg, spec ?? {}) && (spec || !s.sources.includes('file'))) {
+      if (s.key !== poolIdentity(cfg, spec ?? {}, engine) && (spec || !s.sources.includes('file'))) {
         // Pool settings changed: a new server takes over, this one drains.
         const ttl = s.ttl ? Math.max(0, s.ttl.at - Date.now()) : undefined;
         void retire(e, s);
@@ -267,7 +268,8 @@ export function createRegistry<C extends UpstreamBaseConfig>(deps: RegistryDeps<
 
   return {
     runtime: (name, cfg) => (entries.get(name) ?? newEntry(name, cfg)).runtime,
-    apply(upstreams) {
+    apply(upstreams, next = 'node') {
+      engine = next;
       for (const [name, cfg] of Object.entries(upstreams)) configure(entries.get(name) ?? newEntry(name, cfg), cfg);
       for (const e of entries.values()) {
         if (e.name in upstreams) continue;
@@ -347,6 +349,6 @@ export function createRegistry<C extends UpstreamBaseConfig>(deps: RegistryDeps<
 }
 
 /** A server's pool identity within its upstream: the upstream's pool settings and its own max_connections. */
-function poolIdentity(cfg: UpstreamBaseConfig, spec: { max_connections?: number | undefined }): string {
-  return `${poolKey(cfg)}|${spec.max_connections ?? ''}`;
+function poolIdentity(cfg: UpstreamBaseConfig, spec: { max_connections?: number | undefined }, engine: Engine): string {
+  return `${poolKey(cfg)}|${spec.max_connections ?? ''}|${engine}`;
 }

@@ -14,9 +14,9 @@ const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRAC
 const AFTER_SEND: ReadonlySet<string> = new Set(['GH_UPSTREAM_RESET', 'GH_UPSTREAM_HEADERS_TIMEOUT']);
 
 export function isIdempotent(ctx: RequestCtx, withKey: boolean): boolean {
-  const m = ctx.req.method!;
+  const m = ctx.req.method;
   if (IDEMPOTENT.has(m)) return true;
-  return withKey && (m === 'POST' || m === 'PATCH') && ctx.req.headers['idempotency-key'] !== undefined;
+  return withKey && (m === 'POST' || m === 'PATCH') && ctx.req.header('idempotency-key') !== undefined;
 }
 
 /** Whether a failed attempt is of a kind that may be retried at all. */
@@ -29,8 +29,10 @@ export function retryableError(err: ProxyError, ctx: RequestCtx, withKey: boolea
  * budget. Takes from the budget. */
 export function mayRetry(ctx: RequestCtx, up: UpstreamRuntime, bodyBuffered: boolean, failures: number): boolean {
   if (failures > up.config.retries) return false;
-  const body = ctx.body ?? ctx.req;
-  if (ctx.head.hasBody && !bodyBuffered && (body.readableDidRead || body.readableEnded)) return false;
+  if (ctx.head.hasBody && !bodyBuffered) {
+    const body = ctx.body ?? ctx.req.body;
+    if (body.readableDidRead || body.readableEnded) return false;
+  }
   if (up.budget.tryRetry()) return true;
   up.meter?.retry(up.name, false);
   return false;

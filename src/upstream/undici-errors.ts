@@ -1,5 +1,5 @@
 /**
- * undici and socket error codes → the proxy's errors, in one table (by `err.code`, never by message).
+ * undici, Gatehouse's own HTTP/1.1 client (h1/, `GH_H1_*`) and socket error codes → the proxy's errors, in one table (by `err.code`, never by message).
  * As nginx: refused or reset → 502, timeouts → 504. Connect errors are retryable on another server.
  */
 import { errors, ProxyError } from '../core/errors.js';
@@ -26,6 +26,17 @@ const TABLE: Record<string, (cause: unknown) => ProxyError> = {
   UND_ERR_ABORTED: errors.clientAborted,
   UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: errors.clientAborted,
   ERR_STREAM_PREMATURE_CLOSE: errors.clientAborted,
+  GH_H1_CONNECT_TIMEOUT: errors.upstreamConnectTimeout,
+  GH_H1_HEADERS_TIMEOUT: errors.upstreamHeadersTimeout,
+  GH_H1_BODY_TIMEOUT: errors.upstreamBodyTimeout,
+  GH_H1_CLOSED: errors.upstreamReset,
+  GH_H1_HEADERS_OVERFLOW: errors.upstreamProtocol,
+  GH_H1_PROTOCOL: errors.upstreamProtocol,
+  GH_H1_ABORTED: errors.clientAborted,
+  GH_H1_REQ_ABORTED: errors.clientAborted,
+  GH_H1_REQ_CONTENT_LENGTH_MISMATCH: errors.clientAborted,
+  // A request a filter made unsendable (a field with CR or LF): the proxy's own fault, never the server's.
+  GH_H1_INVALID_REQUEST: errors.internal,
 };
 
 export function fromUndici(err: unknown): ProxyError {

@@ -6,10 +6,11 @@
  * (ws-relay.ts), frames untouched; any other answer is relayed as a normal response.
  */
 import { randomBytes } from 'node:crypto';
-import { request, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { RequestCtx } from '../core/context.js';
+import { fieldObject } from '../core/downstream.js';
 import { errors, ProxyError } from '../core/errors.js';
 import type { PeerChoice, ResponseHead, UpstreamRequest } from '../core/plugin.js';
 import type { Peer } from '../core/services.js';
@@ -42,7 +43,7 @@ function pickPeer(hs: Handshake): Peer | undefined {
       if (p !== undefined && p.up && !hs.tried.has(p) && up.peers.includes(p)) return p;
     }
   }
-  const sticky = up.affinity?.peerFor(ctx.req.headers.cookie);
+  const sticky = up.affinity?.peerFor(ctx.req.header('cookie'));
   if (sticky !== undefined && sticky.up && !hs.tried.has(sticky)) return sticky;
   return up.selector.pick(hs.tried.size ? hs.tried : undefined, hs.key);
 }
@@ -52,24 +53,14 @@ function upstreamRequest(ctx: RequestCtx, route: WebSocketRoute): UpstreamReques
   const up = route.forward.upstream;
   // Connection, Upgrade and the fields Connection names are hop-by-hop and dropped here; Sec-WebSocket-* stay.
   const headers = upstreamRequestHeaders(ctx, ctx.head, { host: up.config.host });
-  if (ctx.req.httpVersionMajor === 2) {
+  if (ctx.req.httpVersion === '2') {
     // RFC 8441 4-5: no Sec-WebSocket-Key over HTTP/2; the HTTP/1.1 server needs one (its Accept is not relayed).
     headers.push('sec-websocket-key', randomBytes(16).toString('base64'));
-    const authority = ctx.req.headers[':authority'];
-    if (ctx.head.hostHeader === undefined && typeof authority === 'string' && up.config.host === undefined) headers.push('host', authority);
+    const authority = ctx.req.header(':authority');
+    if (ctx.head.hostHeader === undefined && authority !== undefined && up.config.host === undefined) headers.push('host', authority);
   }
   headers.push('connection', 'Upgrade', 'upgrade', 'websocket');
   return { method: 'GET', path: ctx.upstreamPath, headers };
-}
-
-function headerObject(list: readonly string[]): OutgoingHttpHeaders {
-  const out: Record<string, string | string[]> = {};
-  for (let i = 0; i < list.length; i += 2) {
-    const name = list[i]!.toLowerCase();
-    const prev = out[name];
-    out[name] = prev === undefined ? list[i + 1]! : ([] as string[]).concat(prev, list[i + 1]!);
-  }
-  return out;
 }
 
 function connectTo(peer: Peer, route: WebSocketRoute): Socket {
@@ -100,7 +91,7 @@ function attempt(hs: Handshake, peer: Peer): void {
   }
   if (hs.tried.size) up.meter?.retry(up.name, true); // a server was tried before this one
   ctx.upstreamStart = performance.now();
-  const creq = request({ method: req.method, path: req.path, headers: headerObject(req.headers), createConnection: () => connectTo(peer, route) });
+  const creq = request({ method: req.method, path: req.path, headers: fieldObject(req.headers), createConnection: () => connectTo(peer, route) });
   // Connect, then the response head, each within the upstream's timeouts.
   const t = up.config.timeouts;
   let timer = setTimeout(() => creq.destroy(errors.upstreamConnectTimeout(new Error('connect timeout'))), t.connect);
@@ -168,18 +159,23 @@ function relayResponse(ctx: RequestCtx, route: WebSocketRoute, res: IncomingMess
   const head: ResponseHead = { status: res.statusCode ?? 502, headers };
   for (const f of route.forward.responseFilters) f(ctx, head);
   ctx.status = head.status;
+  const out = ctx.res;
   try {
-    ctx.res.writeHead(head.status, head.headers);
+    out.writeHead(head.status, head.headers);
   } catch (err) {
     ctx.log.error({ err }, 'response headers refused');
     creq.destroy();
-    ctx.res.destroy();
+    out.destroy();
     return;
   }
-  res.on('data', (c: Buffer) => { ctx.bytesOut += c.length; });
-  res.pipe(ctx.res);
-  res.on('error', () => ctx.res.destroy());
-  ctx.res.on('close', () => creq.destroy());
+  res.on('data', (c: Buffer) => {
+    ctx.bytesOut += c.length;
+    if (!out.write(c)) res.pause();
+  });
+  out.on('drain', () => res.resume());
+  res.once('end', () => out.end());
+  res.on('error', () => out.destroy());
+  out.on('close', () => creq.destroy());
 }
 
 /** Opens a WebSocket to the route's upstream for a request that asked for one (ctx.upgrade). */

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { RequestCtx } from '../core/context.js';
 import type { ResponseHead } from '../core/plugin.js';
 import type { Peer } from '../core/services.js';
@@ -38,23 +39,17 @@ function clientHead(ctx: RequestCtx, route: WebSocketRoute, res: IncomingMessage
   return head;
 }
 
-function ends(ctx: RequestCtx, sw: Switched): RelayEnds {
-  const client = ctx.upgrade!.socket;
-  if (client) return { clientIn: client, clientOut: client, upstream: sw.socket, clientHead: ctx.upgrade!.head, upstreamHead: sw.head };
-  // HTTP/2: the stream's data, through the compatibility request and response.
-  return { clientIn: ctx.req, clientOut: ctx.res as unknown as RelayEnds['clientOut'], upstream: sw.socket, clientHead: Buffer.alloc(0), upstreamHead: sw.head };
-}
-
 export function openTunnel(ctx: RequestCtx, route: WebSocketRoute, sw: Switched): void {
   const upgrade = ctx.upgrade!;
-  const h2 = upgrade.socket === undefined;
+  const h2 = ctx.req.httpVersion === '2';
   if (ctx.clientGone) return void sw.socket.destroy();
   const head = clientHead(ctx, route, sw.res, h2);
   try {
     ctx.res.writeHead(head.status, head.headers);
     // HTTP/1.1: the 101 head goes out and the response is done; the socket carries frames from here on.
+    // HTTP/2: the 200 head goes out now; the stream's DATA frames carry them, and end with the response.
     if (!h2) ctx.res.end();
-    else (ctx.res as unknown as { flushHeaders(): void }).flushHeaders();
+    else ctx.res.flushHeaders();
   } catch (err) {
     ctx.log.error({ err }, 'WebSocket response headers refused');
     sw.socket.destroy();
@@ -68,13 +63,16 @@ export function openTunnel(ctx: RequestCtx, route: WebSocketRoute, sw: Switched)
   peer.inflight++;
   up.inflight++;
   sw.socket.setNoDelay(true);
-  (upgrade.socket as Socket | undefined)?.setTimeout(0);
   const client = upgrade.socket;
-  const r = relay(ends(ctx, sw), {
+  // The relay's own idle timeout governs from here (a socket's or a stream's timer would cut a quiet tunnel).
+  (client as Duplex & { setTimeout?(ms: number): unknown }).setTimeout?.(0);
+  const ends: RelayEnds = { clientIn: client, clientOut: client, upstream: sw.socket, clientHead: upgrade.head, upstreamHead: sw.head };
+  const r = relay(ends, {
     idleMs: route.idleMs, maxLifetimeMs: route.maxLifetimeMs,
     count: (dir, n) => { if (dir === 'in') ctx.bytesIn += n; else ctx.bytesOut += n; },
-    endClient: () => { if (client) client.end(); else ctx.res.end(); },
-    destroyClient: () => { if (client) client.destroy(); else ctx.res.destroy(); },
+    // HTTP/2: through the response, which ends (or resets) the stream and so completes the exchange.
+    endClient: () => { if (h2) ctx.res.end(); else client.end(); },
+    destroyClient: () => { if (h2) ctx.res.destroy(); else client.destroy(); },
     done: () => {
       peer.inflight--;
       up.inflight--;

@@ -1,0 +1,118 @@
+/**
+ * Differential test of the two engines (#16): one corpus of raw requests, well-formed and malformed, sent to a
+ * proxy on `engine: node` and to one on `engine: native` in front of the same origin. Both must give the client
+ * the same bytes (less the Date and the request id, which differ by nature), close the connection alike, and
+ * send the origin the same requests (method, target, fields in order, body) — or none.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { startOrigin } from './helpers/origin.js';
+import { startProxy } from './helpers/proxy.js';
+
+/** Sends `data` and collects what comes back until the server closes, or `quietMs` pass with nothing new. */
+function exchange(port: number, data: string, quietMs = 250): Promise<{ bytes: string; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let timer = setTimeout(() => done(false), quietMs * 4);
+    const done = (closed: boolean): void => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ bytes: Buffer.concat(chunks).toString('latin1'), closed });
+    };
+    sock.on('data', (c: Buffer) => {
+      chunks.push(c);
+      clearTimeout(timer);
+      timer = setTimeout(() => done(false), quietMs);
+    });
+    sock.on('end', () => done(true));
+    sock.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? done(true) : reject(err)));
+    sock.write(data);
+  });
+}
+
+/** What varies between any two runs: the date, generated request ids. */
+function normalize(s: string): string {
+  return s
+    .replace(/\r\ndate: [^\r]*/gi, '\r\ndate: X')
+    .replace(/[0-9a-f]{32}/g, 'ID')
+    .replace(/\r\nkeep-alive: [^\r]*/gi, '\r\nkeep-alive: X');
+}
+
+const H = 'Host: example.test\r\n';
+const CORPUS: Record<string, string> = {
+  'GET': `GET /a/b?c=d&e HTTP/1.1\r\n${H}Connection: close\r\n\r\n`,
+  'GET, percent-encoded path': `GET /a/%7Euser/./x//y%20z HTTP/1.1\r\n${H}Connection: close\r\n\r\n`,
+  'encoded slash, kept encoded': `GET /a%2Fb HTTP/1.1\r\n${H}Connection: close\r\n\r\n`,
+  'POST with Content-Length': `POST /form HTTP/1.1\r\n${H}Content-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello world`,
+  'POST chunked with trailer': `POST /up HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n`,
+  'HEAD': `HEAD /h HTTP/1.1\r\n${H}Connection: close\r\n\r\n`,
+  'chunked response': `GET /chunked HTTP/1.1\r\n${H}TE: trailers\r\nConnection: close\r\n\r\n`,
+  '204': `GET /204 HTTP/1.1\r\n${H}Connection: close\r\n\r\n`,
+  'pipelined, answered in order': `GET /1 HTTP/1.1\r\n${H}\r\nGET /2 HTTP/1.1\r\n${H}\r\nGET /3 HTTP/1.1\r\n${H}Connection: close\r\n\r\n`,
+  'HTTP/1.0 without Host': 'GET /old HTTP/1.0\r\n\r\n',
+  'HTTP/1.0 keep-alive': `GET /old HTTP/1.0\r\n${H}Connection: keep-alive\r\n\r\n`,
+  'Expect: 100-continue': `PUT /e HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc`,
+  'hop-by-hop named in Connection': `GET /hop HTTP/1.1\r\n${H}Connection: close, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\n\r\n`,
+  'absolute-form target': `GET http://example.test/abs HTTP/1.1\r\n${H}Connection: close\r\n\r\n`,
+  'OPTIONS *': `OPTIONS * HTTP/1.1\r\n${H}Connection: close\r\n\r\n`,
+};
+/** Malformed: each must be refused alike, and reach no server. */
+const MALFORMED: Record<string, string> = {
+  'dot-dot segment': `GET /a/../etc/passwd HTTP/1.1\r\n${H}Connection: close\r\n\r\n`,
+  'Content-Length with Transfer-Encoding': `POST / HTTP/1.1\r\n${H}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+  'two Content-Lengths': `POST / HTTP/1.1\r\n${H}Content-Length: 1\r\nContent-Length: 2\r\n\r\nab`,
+  'bad chunk size': `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n`,
+  'obs-fold': `GET / HTTP/1.1\r\n${H}X-A: 1\r\n 2\r\n\r\n`,
+  'space before colon': `GET / HTTP/1.1\r\n${H}X-A : 1\r\n\r\n`,
+  'bare LF line ends': `GET / HTTP/1.1\n${H.replace('\r', '')}\n`,
+  'NUL in a value': `GET / HTTP/1.1\r\n${H}X-A: a\0b\r\n\r\n`,
+  'invalid method': `G(T / HTTP/1.1\r\n${H}\r\n`,
+  'HTTP/1.2': `GET / HTTP/1.2\r\n${H}\r\n`,
+  'no Host on HTTP/1.1': 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n',
+  'two Hosts': `GET / HTTP/1.1\r\n${H}${H}Connection: close\r\n\r\n`,
+  'Transfer-Encoding not chunked last': `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, gzip\r\n\r\n`,
+  'head over 16 KiB': `GET / HTTP/1.1\r\n${H}X-Big: ${'a'.repeat(17_000)}\r\n\r\n`,
+  'garbage': '\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03',
+};
+
+test('engines: the same corpus of requests gives the same bytes to the client and the same requests upstream on node and native', async (t) => {
+  const seen: string[] = [];
+  const origin = await startOrigin(t, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      seen.push(normalize(JSON.stringify([req.method, req.url, req.httpVersion, req.rawHeaders, Buffer.concat(chunks).toString('latin1'), req.trailers])));
+      if (req.url === '/204') { res.writeHead(204); return res.end(); }
+      if (req.url === '/chunked') {
+        res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-sum' });
+        res.write('part one, ');
+        res.addTrailers({ 'x-sum': '2' });
+        return res.end('part two');
+      }
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-path': req.url ?? '' });
+      res.end(req.method === 'HEAD' ? undefined : `you asked for ${req.url}`);
+    });
+  });
+  const config = (engine: 'node' | 'native') => ({
+    engine,
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }],
+  });
+  const node = await startProxy(t, config('node'));
+  const native = await startProxy(t, config('native'));
+  for (const [name, raw] of [...Object.entries(CORPUS), ...Object.entries(MALFORMED)]) {
+    seen.length = 0;
+    const a = await exchange(node.port, raw);
+    const upA = [...seen];
+    seen.length = 0;
+    const b = await exchange(native.port, raw);
+    const upB = [...seen];
+    assert.equal(normalize(b.bytes), normalize(a.bytes), `${name}: the bytes to the client`);
+    assert.equal(b.closed, a.closed, `${name}: the connection closed alike`);
+    assert.deepEqual(upB, upA, `${name}: the requests the origin received`);
+    if (name in MALFORMED) assert.deepEqual(upA, [], `${name}: refused before any server`);
+    else if (name !== 'OPTIONS *') assert.ok(upA.length > 0, `${name}: forwarded`); // `*` is answered by the proxy
+  }
+});
