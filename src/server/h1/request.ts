@@ -1,11 +1,12 @@
 /**
  * A request as the native HTTP/1.1 engine hands it over: what llhttp parsed, as strings made once from the
  * bytes, and the body as a Readable made only when someone asks for it (most requests have none).
- * Structurally a `DownstreamRequest` (core/downstream.ts, #16's RequestCtx refactor).
+ * The pipeline reads it as a `DownstreamRequest` (core/downstream.ts).
  */
 import { Readable } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
+import type { DownstreamRequest } from '../../core/downstream.js';
 
 /** The connection's side of a body: read more (the consumer caught up), or the consumer threw it away. */
 export interface BodySource {
@@ -37,7 +38,7 @@ const SINGLE = new Set([
   'server', 'user-agent',
 ]);
 
-export class H1Request {
+export class H1Request implements DownstreamRequest {
   /** The field list as received: `[name, value, …]`, names in the client's case, values without trailing OWS. */
   readonly rawHeaders: string[];
   /** Trailer fields of a chunked body (RFC 9112 7.1.2), once it is complete. */

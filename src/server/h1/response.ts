@@ -3,8 +3,9 @@
  * fields given, Date, Connection and Keep-Alive, then Content-Length when known or chunked on HTTP/1.1, a
  * close-delimited body on HTTP/1.0; HEAD, 1xx, 204 and 304 never carry a body (RFC 9110 6.4.1). A head waits
  * for the first body bytes (one write for both) until the handler returns, or the end of the current tick.
- * Structurally a `DownstreamResponse` (core/downstream.ts, #16's RequestCtx refactor).
+ * The pipeline writes it as a `DownstreamResponse` (core/downstream.ts).
  */
+import type { DownstreamResponse } from '../../core/downstream.js';
 import type { H1Connection } from './connection.js';
 import type { H1Request } from './request.js';
 import { checkField, FieldError, reasonOf, statusLine } from './wire.js';
@@ -33,7 +34,7 @@ function add(to: Listeners, fn: Listener): Listeners {
   return to === undefined ? fn : Array.isArray(to) ? (to.push(fn), to) : [to, fn];
 }
 
-export class H1Response {
+export class H1Response implements DownstreamResponse {
   /** The status of the head written (200 before one is). */
   statusCode = 200;
   /** false: the connection closes after this response (`Connection: close`). */
