@@ -3,6 +3,7 @@
  * node:http, bare: a hello world (12-byte body, the same head) on each, wrk -t1 -c50 on keep-alive connections.
  * The server runs in its own process on core 0 (`taskset -c 0`), wrk on core 1. BENCH_ROUNDS interleaved rounds
  * (default 5), BENCH_DURATION seconds each (default 5) after a BENCH_WARMUP-second warm-up (default 2).
+ * BENCH_BROWSER=1 sends the request fields a browser sends (ten, some 1 KB of them) instead of wrk's two.
  * Prints requests/s and the server's CPU per request (user + system from /proc, µs) per run, their medians,
  * and the ratios native / node. Loopback only.
  */
@@ -22,6 +23,16 @@ const HEAD = ['content-type', 'text/plain', 'content-length', String(BODY.length
 const LIMITS = { maxHeaderSize: 16384, maxHeadersCount: 2000, maxRequestsPerSocket: 0, headersTimeout: 10_000, keepAliveTimeout: 5000 };
 
 type Engine = 'native' | 'node';
+
+/** What a browser sends with a page request (wrk adds Host). */
+const BROWSER = [
+  'User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36',
+  'Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8',
+  'Accept-Language: en-GB,en;q=0.9', 'Accept-Encoding: gzip, deflate, br', 'Referer: https://example.com/start',
+  `Cookie: session=${'a'.repeat(64)}; theme=dark; consent=yes`, 'Sec-Fetch-Dest: document', 'Sec-Fetch-Mode: navigate',
+  'Sec-Fetch-Site: same-origin', 'Upgrade-Insecure-Requests: 1',
+];
+const FIELDS = process.env.BENCH_BROWSER === '1' ? BROWSER.flatMap((h) => ['-H', h]) : [];
 
 /** The server process: `h1-server.ts serve <engine> <port>`. */
 function serve(engine: Engine, port: number): void {
@@ -43,7 +54,7 @@ function serve(engine: Engine, port: number): void {
 }
 
 function wrk(port: number, seconds: number): { rps: number; requests: number; errors: string } {
-  const [cmd, args] = pinned(1, 'wrk', ['-t1', '-c50', `-d${seconds}s`, '--timeout', '10s', '--latency', `http://127.0.0.1:${port}/`]);
+  const [cmd, args] = pinned(1, 'wrk', ['-t1', '-c50', `-d${seconds}s`, '--timeout', '10s', '--latency', ...FIELDS, `http://127.0.0.1:${port}/`]);
   const out = execFileSync(cmd, args, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
   const sock = /Socket errors: (.*)/.exec(out)?.[1];
   const r = parseWrk(out);
