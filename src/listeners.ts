@@ -1,5 +1,5 @@
 /** Listener settings the composition root derives from a config: server options, ACME names, URLs. */
-import type { GatehouseConfig } from './schema.js';
+import { engineOf, type GatehouseConfig } from './schema.js';
 import type { Listener, ServerOptions } from './server/listen.js';
 
 /** The exact host names of the routes that serve a listener: what ACME certifies by default. */
@@ -20,6 +20,7 @@ export function serverOptions(cfg: GatehouseConfig): ServerOptions {
   return {
     maxHeaderSize: l.header_size, headersTimeout: l.header_timeout, keepAliveTimeout: l.keepalive_timeout,
     maxRequestsPerSocket: l.max_requests_per_connection, maxHeadersCount: Math.max(2000, l.header_count + 1),
+    engine: engineOf(cfg.engine),
   };
 }
 

@@ -1,21 +1,19 @@
-/** node:http listeners: create, bind (with a clear error for a taken port), and close gracefully. */
+/** HTTP listeners (node:http, node:http2, or the native engine: listen-native.ts): create, bind (with a clear error for a taken port), and close gracefully. */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { errors } from '../core/errors.js';
-import type { SecureContext } from 'node:tls';
+import { createServer as createTlsServer, type SecureContext } from 'node:tls';
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Http2Server } from 'node:http2';
-import type { Duplex } from 'node:stream';
-import type { CertificateExpiry, RejectReason } from '../core/services.js';
+import type { CertificateExpiry, Engine } from '../core/services.js';
 import { goAwayUpgrades, handleCheckContinue, handleRequest, type ListenerState, type Runtime } from './handler.js';
-import { handleExtendedConnect, handleUpgrade } from './upgrade.js';
-import type { H2Response } from './h2-response.js';
-import { serveStreams, type H2Request } from './h2-stream.js';
-import { nodeClasses, nodeClassesH1, type NodeRequest } from './node-http.js';
+import { handleUpgrade } from './upgrade.js';
+import { serveStreams } from './h2-stream.js';
+import { nodeClasses, nodeClassesH1 } from './node-http.js';
+import { nativeEngine, plainServer, serveSecure, serveSocket } from './listen-native.js';
+import { onClientError, onConnect, onConnection, onStreamConnect, refuseConnect } from './refusals.js';
 
 export { goAwayUpgrades } from './handler.js';
 import { keepSession, type H2Session, type SessionUpkeep } from './h2-session.js';
-import { errorPage } from './reply.js';
 import { requestIds } from './request-id.js';
 import type { ListenerConfig } from './schema.js';
 
@@ -80,66 +78,8 @@ export interface ServerOptions {
   maxHeadersCount: number;
   /** Sees each accepted socket first (the PROXY protocol header) and hands it on with `next`, or closes it. */
   accept?: ((socket: Socket, next: (socket: Socket) => void) => void) | undefined;
-}
-
-/** CONNECT's answer: 405 with the usual error body. */
-function connectRefusal(state: ListenerState, req: NodeRequest | H2Request): { status: number; headers: Record<string, string>; body: string } {
-  const page = errorPage(errors.methodNotAllowed(), state.requestId(), req.header('accept'));
-  const body = page.body as string;
-  return { status: page.status, headers: { ...page.headers as Record<string, string>, 'content-length': String(Buffer.byteLength(body)) }, body };
-}
-
-/**
- * CONNECT (RFC 9110 9.3.6) asks for a tunnel, which a reverse proxy does not open: 405 with the usual error
- * body, then close (node:http would otherwise drop the connection without an answer).
- */
-function onConnect(this: ListenerState, req: NodeRequest, socket: Socket): void {
-  const { status, headers, body } = connectRefusal(this, req);
-  socket.on('error', () => socket.destroy());
-  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  socket.end(`HTTP/1.1 ${status} Method Not Allowed\r\n${lines}connection: close\r\n\r\n${body}`);
-}
-
-/** HTTP/2 CONNECT (RFC 9113 8.5): an extended CONNECT for a WebSocket (RFC 8441) runs the pipeline like any
- * request; any other is refused on its stream. */
-function onStreamConnect(this: ListenerState, req: H2Request, res: H2Response): void {
-  if (handleExtendedConnect(this, req, res)) return;
-  const { status, headers, body } = connectRefusal(this, req);
-  res.writeHead(status, Object.entries(headers).flat());
-  res.end(body);
-}
-
-function onConnection(this: ListenerState, socket: Socket): void {
-  for (const f of this.runtime.global.connectionFilter) {
-    if (!f(socket)) {
-      this.runtime.meter?.rejected('connection_limit');
-      socket.destroy();
-      return;
-    }
-  }
-}
-
-/** node:http's own answers to a request its parser or timeouts refuse (as it sends them without a listener). */
-const CLIENT_ERRORS: Record<string, [RejectReason, string]> = {
-  HPE_HEADER_OVERFLOW: ['headers_too_large', '431 Request Header Fields Too Large'],
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: ['bad_request', '413 Payload Too Large'],
-  ERR_HTTP_REQUEST_TIMEOUT: ['client_timeout', '408 Request Timeout'],
-};
-
-/**
- * A request node:http refuses before it reaches the handler: a head past `limits.header_size` (431), one that
- * took longer than `limits.header_timeout` (408), one it cannot parse (400). Counted, then answered exactly as
- * node:http does when nobody listens for 'clientError' (a connection reset or aborted is not a refusal).
- */
-function onClientError(this: ListenerState, err: NodeJS.ErrnoException, socket: Duplex): void {
-  const code = err.code ?? '';
-  const known = CLIENT_ERRORS[code] ?? (code.startsWith('HPE_') ? ['bad_request', '400 Bad Request'] as const : undefined);
-  if (known) this.runtime.meter?.rejected(known[0]);
-  const pending = (socket as Duplex & { _httpMessage?: { _headerSent?: boolean } | null })._httpMessage;
-  if (socket.writable && (!pending || !pending._headerSent)) {
-    socket.write(`HTTP/1.1 ${known?.[1] ?? '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
-  }
-  socket.destroy(err);
+  /** The HTTP/1.1 engine (the config's `engine`; a listener's own `engine` overrides it). */
+  engine?: Engine | undefined;
 }
 
 export async function openListener(config: ListenerConfig, runtime: Runtime, opts: ServerOptions, secure?: SecureOptions): Promise<Listener> {
@@ -159,6 +99,9 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     handshakeTimeout: opts.headersTimeout,
   };
   let server: Server;
+  // engine: native serves HTTP/1.1 itself (server/h1/); h2c listeners are HTTP/2 only.
+  const h1 = (config.engine ?? opts.engine) === 'native' && !(secure === undefined && config.h2c)
+    ? nativeEngine(state, opts, (req, res) => refuseConnect(state, req, res)) : undefined;
   // The TLS settings in force, which a reload replaces (wireTls); Node keeps the SNICallback it was given.
   const live = secure ? { current: secure } : undefined;
   const sniCallback: SecureOptions['sni'] = (name, cb) => live!.current.sni(name, cb);
@@ -168,22 +111,27 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     const { createServer: createH2cServer } = await import('node:http2');
     server = createH2cServer({ settings: h2Settings, maxSessionInvalidFrames: 100, maxSessionRejectedStreams: 100 }) as unknown as Server;
   } else if (!secure) {
-    server = createServer({ ...httpOptions, ...nodeClasses }) as unknown as Server;
+    server = h1 ? plainServer() : createServer({ ...httpOptions, ...nodeClasses }) as unknown as Server;
   } else if (secure.h2) {
     // node:http2 and node:https are loaded only for TLS listeners (some 8 MB of memory).
     const { createSecureServer } = await import('node:http2');
     // HTTP/2 by ALPN, HTTP/1.1 for the rest, through the same handler. Node bounds the streams and
     // refuses the rapid-reset pattern (CVE-2023-44487) itself; the limits below tighten the defaults.
     server = createSecureServer({
-      ...httpOptions, ...secure.options, ...nodeClassesH1, SNICallback: sniCallback, allowHTTP1: true,
+      ...httpOptions, ...secure.options, ...nodeClassesH1, SNICallback: sniCallback, allowHTTP1: !h1,
+      // The native engine takes the HTTP/1.1 connections ('unknownProtocol'); node:http2 must not time them out.
+      ...(h1 ? { unknownProtocolTimeout: 2 ** 31 - 1 } : {}),
       settings: h2Settings,
       maxSessionInvalidFrames: 100, maxSessionRejectedStreams: 100,
     }) as unknown as Server;
+  } else if (h1) {
+    server = createTlsServer({ ...secure.options, SNICallback: sniCallback, handshakeTimeout: opts.headersTimeout }) as unknown as Server;
   } else {
     const { createServer: createHttpsServer } = await import('node:https');
     server = createHttpsServer({ ...httpOptions, ...secure.options, ...nodeClasses, SNICallback: sniCallback }) as unknown as Server;
   }
   const tls = live ? wireTls(server, live, state) : undefined;
+  if (h1 && secure) serveSecure(server, h1, secure.h2);
   // Every socket, so that HTTP/2 servers (which have no closeAllConnections) can be closed too.
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
@@ -201,6 +149,7 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     server.maxHeadersCount = opts.maxHeadersCount;
   }
   server.on('connection', onConnection.bind(state));
+  if (h1 && !secure) server.on('connection', serveSocket(h1));
   const onRequest = handleRequest.bind(state);
   const onCheckContinue = handleCheckContinue.bind(state);
   server.on('request', onRequest);
@@ -247,6 +196,7 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     },
     closeIdle() {
       if (typeof server.closeIdleConnections === 'function') server.closeIdleConnections();
+      h1?.closeIdle();
       for (const [s, upkeep] of sessions) {
         if (s.closed) continue;
         // A PING first (a closed session cannot send one): a connection that no longer answers is not waited for.
@@ -256,6 +206,7 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     },
     closeAll() {
       if (typeof server.closeAllConnections === 'function') server.closeAllConnections();
+      h1?.close();
       for (const s of sockets) s.destroy();
     },
     address() {

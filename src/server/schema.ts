@@ -10,6 +10,7 @@ export const listenerSchema = z.strictObject({
     .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:8080, [::1]:8080 or :8080')
     .describe('host:port to listen on; an empty host listens on all addresses'),
   h2c: z.boolean().default(false).describe('Speak cleartext HTTP/2 with prior knowledge on this listener instead of HTTP/1.1 (internal and gRPC clients)'),
+  engine: z.enum(['node', 'native']).optional().describe('This listener\'s HTTP/1.1 engine, instead of the top-level `engine`'),
 });
 
 /** Which HTTP/1.1 engine serves requests; `native` is Gatehouse's own (node:net sockets, llhttp's WebAssembly build). */

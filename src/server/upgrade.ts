@@ -6,14 +6,14 @@
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Upgrade } from '../core/downstream.js';
+import type { DownstreamRequest, DownstreamResponse, Upgrade } from '../core/downstream.js';
 import type { H2Response } from './h2-response.js';
 import type { H2Request } from './h2-stream.js';
 import { serveRequest, type ListenerState } from './handler.js';
 import { NodeResponse, type NodeRequest } from './node-http.js';
 
 /** RFC 9110 7.8: the Upgrade field lists protocols; only `websocket` (RFC 6455 4.1, any case) is proxied. */
-function isWebSocket(req: NodeRequest | H2Request): boolean {
+function isWebSocket(req: DownstreamRequest): boolean {
   const v = req.header('upgrade');
   return v !== undefined && v.split(',').some((p) => p.trim().toLowerCase() === 'websocket');
 }
@@ -33,11 +33,19 @@ export function handleUpgrade(this: ListenerState, req: NodeRequest, socket: Soc
   socket.on('drain', () => { if ((socket as Socket & { _httpMessage?: unknown })._httpMessage === res) res.emit('drain'); });
   // Any answer but a 101 ends the connection; after a 101 the socket belongs to the tunnel.
   res.on('finish', () => { if (res.statusCode !== 101) socket.end(); });
-  if (isWebSocket(req)) return serveRequest(this, req, res, newUpgrade(socket, head));
+  serveUpgrade(this, req, res, socket, head);
+}
+
+/**
+ * A request with `Upgrade`, its socket detached from the engine (node:http's, or the native one, whose response
+ * ends the connection after any answer but a 101): a WebSocket handshake, or a request served without it.
+ */
+export function serveUpgrade(state: ListenerState, req: DownstreamRequest, res: DownstreamResponse, socket: Duplex, head: Buffer): void {
+  if (isWebSocket(req)) return serveRequest(state, req, res, newUpgrade(socket, head));
   // Another protocol (h2c, TLS/1.0…): RFC 9110 7.8 lets a server ignore Upgrade, so the request is served as
-  // plain HTTP without it, as if node:http had never seen it. Its body, past the parser, cannot be read here.
+  // plain HTTP without it, as if the engine had never seen it. Its body, past the parser, cannot be read here.
   const length = req.header('content-length');
-  serveRequest(this, req, res, (length !== undefined && length !== '0') || req.header('transfer-encoding') !== undefined ? 'refuse' : undefined);
+  serveRequest(state, req, res, (length !== undefined && length !== '0') || req.header('transfer-encoding') !== undefined ? 'refuse' : undefined);
 }
 
 /** HTTP/2 extended CONNECT with `:protocol websocket` (RFC 8441 4); false for any other CONNECT. */

@@ -1,0 +1,60 @@
+/**
+ * A listener on Gatehouse's own HTTP/1.1 engine (`engine: native`, server/h1/): a node:net server (node:tls for
+ * HTTPS) whose connections h1/ serves, through the same handlers as node:http's events — requests, `Expect:
+ * 100-continue`, upgrades, CONNECT's 405 — and the same counting of the requests the engine refuses itself.
+ * HTTPS with HTTP/2 keeps node:http2 for h2 connections; those that choose HTTP/1.1 by ALPN come here.
+ */
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Server } from 'node:http';
+import { createH1Server, type H1Server } from './h1/server.js';
+import type { H1Request } from './h1/request.js';
+import type { H1Response } from './h1/response.js';
+import type { RejectReason } from '../core/services.js';
+import { handleCheckContinue, handleRequest, type ListenerState } from './handler.js';
+import { serveUpgrade } from './upgrade.js';
+import type { ServerOptions } from './listen.js';
+
+/** The engine's own refusals, counted as node:http's (listen.ts CLIENT_ERRORS). */
+function reasonOf(code: string): RejectReason {
+  if (code === 'HPE_HEADER_OVERFLOW') return 'headers_too_large';
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'client_timeout';
+  return 'bad_request';
+}
+
+/**
+ * The engine for one listener; `connect` answers CONNECT (a reverse proxy opens no tunnels: 405).
+ */
+export function nativeEngine(state: ListenerState, opts: ServerOptions, connect: (req: H1Request, res: H1Response) => void): H1Server {
+  const onRequest = handleRequest.bind(state);
+  const onCheckContinue = handleCheckContinue.bind(state);
+  return createH1Server({
+    request: (req, res) => (req.expectContinue ? onCheckContinue(req, res) : onRequest(req, res)),
+    upgrade: (req, socket, head, res) => serveUpgrade(state, req, res, socket, head),
+    connect: (req, _socket, _head, res) => connect(req, res),
+    refused: (code) => state.runtime.meter?.rejected(reasonOf(code)),
+  }, {
+    maxHeaderSize: opts.maxHeaderSize, maxHeadersCount: opts.maxHeadersCount, maxRequestsPerSocket: opts.maxRequestsPerSocket,
+    headersTimeout: opts.headersTimeout, keepAliveTimeout: opts.keepAliveTimeout, requestTimeout: 300_000,
+  });
+}
+
+/** A plain listener's server: node:net; listen.ts hands each connection to `serveSocket` after its filters. */
+export function plainServer(): Server {
+  const server: NetServer = createNetServer({ noDelay: true });
+  return server as unknown as Server;
+}
+
+/** Serves a plain connection that passed the connection filters (a socket a filter destroyed is not served). */
+export function serveSocket(h1: H1Server): (s: Socket) => void {
+  return (s) => { if (!s.destroyed) h1.serve(s); };
+}
+
+/** A TLS listener's HTTP/1.1 connections, once their handshake is done. */
+export function serveSecure(server: Server, h1: H1Server, h2: boolean): void {
+  if (h2) {
+    // node:http2 hands over a connection that chose HTTP/1.1 (or no protocol) by ALPN (allowHTTP1 false).
+    server.on('unknownProtocol', (s: Socket) => h1.serve(s));
+  } else {
+    server.on('secureConnection', (s: Socket) => h1.serve(s));
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * What a listener answers itself: CONNECT (405: a reverse proxy opens no tunnels), the refusals of node:http's
+ * parser and timeouts (400, 408, 431, counted), and the connection filters (connection caps).
+ */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { DownstreamRequest, DownstreamResponse } from '../core/downstream.js';
+import { errors } from '../core/errors.js';
+import type { RejectReason } from '../core/services.js';
+import type { ListenerState } from './handler.js';
+import type { H2Response } from './h2-response.js';
+import type { H2Request } from './h2-stream.js';
+import type { NodeRequest } from './node-http.js';
+import { errorPage } from './reply.js';
+import { handleExtendedConnect } from './upgrade.js';
+
+/** CONNECT's answer: 405 with the usual error body. */
+function connectRefusal(state: ListenerState, req: DownstreamRequest): { status: number; headers: Record<string, string>; body: string } {
+  const page = errorPage(errors.methodNotAllowed(), state.requestId(), req.header('accept'));
+  const body = page.body as string;
+  return { status: page.status, headers: { ...page.headers as Record<string, string>, 'content-length': String(Buffer.byteLength(body)) }, body };
+}
+
+/**
+ * CONNECT (RFC 9110 9.3.6) asks for a tunnel, which a reverse proxy does not open: 405 with the usual error
+ * body, then close (node:http would otherwise drop the connection without an answer).
+ */
+export function onConnect(this: ListenerState, req: NodeRequest, socket: Socket): void {
+  const { status, headers, body } = connectRefusal(this, req);
+  socket.on('error', () => socket.destroy());
+  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${status} Method Not Allowed\r\n${lines}connection: close\r\n\r\n${body}`);
+}
+
+/** HTTP/2 CONNECT (RFC 9113 8.5): an extended CONNECT for a WebSocket (RFC 8441) runs the pipeline like any
+ * request; any other is refused on its stream. */
+export function onStreamConnect(this: ListenerState, req: H2Request, res: H2Response): void {
+  if (handleExtendedConnect(this, req, res)) return;
+  const { status, headers, body } = connectRefusal(this, req);
+  res.writeHead(status, Object.entries(headers).flat());
+  res.end(body);
+}
+
+export function onConnection(this: ListenerState, socket: Socket): void {
+  for (const f of this.runtime.global.connectionFilter) {
+    if (!f(socket)) {
+      this.runtime.meter?.rejected('connection_limit');
+      socket.destroy();
+      return;
+    }
+  }
+}
+
+/** node:http's own answers to a request its parser or timeouts refuse (as it sends them without a listener). */
+const CLIENT_ERRORS: Record<string, [RejectReason, string]> = {
+  HPE_HEADER_OVERFLOW: ['headers_too_large', '431 Request Header Fields Too Large'],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: ['bad_request', '413 Payload Too Large'],
+  ERR_HTTP_REQUEST_TIMEOUT: ['client_timeout', '408 Request Timeout'],
+};
+
+/**
+ * A request node:http refuses before it reaches the handler: a head past `limits.header_size` (431), one that
+ * took longer than `limits.header_timeout` (408), one it cannot parse (400). Counted, then answered exactly as
+ * node:http does when nobody listens for 'clientError' (a connection reset or aborted is not a refusal).
+ */
+export function onClientError(this: ListenerState, err: NodeJS.ErrnoException, socket: Duplex): void {
+  const code = err.code ?? '';
+  const known = CLIENT_ERRORS[code] ?? (code.startsWith('HPE_') ? ['bad_request', '400 Bad Request'] as const : undefined);
+  if (known) this.runtime.meter?.rejected(known[0]);
+  const pending = (socket as Duplex & { _httpMessage?: { _headerSent?: boolean } | null })._httpMessage;
+  if (socket.writable && (!pending || !pending._headerSent)) {
+    socket.write(`HTTP/1.1 ${known?.[1] ?? '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
+  }
+  socket.destroy(err);
+}
+
+/** CONNECT on the native engine: the same 405, through its response (the connection closes after it). */
+export function refuseConnect(state: ListenerState, req: DownstreamRequest, res: DownstreamResponse): void {
+  const { status, headers, body } = connectRefusal(state, req);
+  res.shouldKeepAlive = false;
+  res.writeHead(status, Object.entries(headers).flat());
+  res.end(body);
+}
