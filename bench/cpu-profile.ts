@@ -76,7 +76,7 @@ export function profileReport(file: string, opts: { window: [number, number]; re
   for (const [o, us] of [...owners].sort((a, b) => b[1] - a[1])) out.push(`| ${o} | ${per(us)} | ${((us / total) * 100).toFixed(0)}% |`);
   out.push('', `Top functions (self time):`, '', '| function | owner | µs/request |', '|---|---|---|');
   for (const [k, e] of [...fns].sort((a, b) => b[1].us - a[1].us).slice(0, opts.top ?? 25)) out.push(`| \`${k}\` | ${e.owner} | ${per(e.us)} |`);
-  const own = [...fns].filter(([, e]) => e.owner === 'Gatehouse').sort((a, b) => b[1].us - a[1].us).slice(0, 15);
+  const own = [...fns].filter(([, e]) => e.owner === 'Gatehouse').sort((a, b) => b[1].us - a[1].us).slice(0, Number(process.env.BENCH_PROFILE_OWN ?? 15));
   out.push('', 'Top Gatehouse functions (self time):', '', '| function | µs/request |', '|---|---|');
   for (const [k, e] of own) out.push(`| \`${k}\` | ${per(e.us)} |`);
   out.push('', 'Gatehouse functions by inclusive time (with what they call; nested ones overlap):', '', '| function | µs/request |', '|---|---|');

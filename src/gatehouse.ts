@@ -129,7 +129,6 @@ export interface Gatehouse {
   recentErrors(): RecentError[];
 }
 
-
 export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, opts: GatehouseOptions = {}): Gatehouse {
   const userPlugins = opts.plugins ?? [];
   let config = parseConfig(input, { plugins: userPlugins });
@@ -222,6 +221,7 @@ export function createGatehouse(input: GatehouseConfigInput | GatehouseConfig, o
         // Layer 4 listeners read their settings per connection from the generation (streams.ts).
         if (existing && existing.config.address === l.address && l.protocol !== 'http') continue;
         if (existing && existing.config.address === l.address) {
+          if (existing.engine !== (l.engine ?? engineOf(cfg.engine))) log.warn({ listener: l.name }, 'engine changed for a bound listener: restart to apply');
           // Same socket: TLS settings change in place. A listener with certificate files is set up again on
           // every reload (its files are read afresh); an ACME one when its settings or names change (not to
           // order twice); any other when it changes.

@@ -7,8 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { startOrigin } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
+import { send } from './helpers/client.js';
 
 /** Sends `data` and collects what comes back until the server closes, or `quietMs` pass with nothing new. */
 function exchange(port: number, data: string, quietMs = 250): Promise<{ bytes: string; closed: boolean }> {
@@ -115,4 +118,20 @@ test('engines: the same corpus of requests gives the same bytes to the client an
     if (name in MALFORMED) assert.deepEqual(upA, [], `${name}: refused before any server`);
     else if (name !== 'OPTIONS *') assert.ok(upA.length > 0, `${name}: forwarded`); // `*` is answered by the proxy
   }
+});
+
+test('engines: a reload that changes engine moves upstream connections at once; a bound listener keeps its engine and says to restart', async (t) => {
+  const origin = await startOrigin(t, (_req, res) => res.end('ok'));
+  const lines: string[] = [];
+  const logger = pino({ level: 'info' }, new Writable({ write(c: Buffer, _e, cb) { lines.push(c.toString()); cb(); } }));
+  const config = (engine: 'node' | 'native') => ({
+    engine,
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }],
+  });
+  const gh = await startProxy(t, config('node'), { logger });
+  assert.equal((await send(`${gh.url}/a`)).text, 'ok');
+  await gh.gh.reload({ ...config('native'), access_log: { enabled: false }, overload: false, listeners: [{ name: 'public', address: '127.0.0.1:0' }] });
+  assert.ok(lines.some((l) => l.includes('engine changed for a bound listener: restart to apply')), 'the listener says it keeps its engine');
+  for (let i = 0; i < 5; i++) assert.equal((await send(`${gh.url}/b${i}`)).text, 'ok');
 });

@@ -36,6 +36,8 @@ export interface SecureOptions {
 
 export interface Listener {
   readonly state: ListenerState;
+  /** The HTTP/1.1 engine it was opened with, as configured (an h2c listener serves HTTP/2 whichever it is). */
+  readonly engine?: Engine;
   readonly server: Server;
   /** The listener's config as last applied. */
   config: ListenerConfig;
@@ -177,7 +179,7 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     });
   });
   const listener: Listener = {
-    state, server, config,
+    state, server, config, engine: config.engine ?? opts.engine ?? 'node',
     updateTls(next, nextSecure) {
       if (!tls || !nextSecure || nextSecure.h2 !== secure!.h2 || next.h2c !== config.h2c) return false;
       tls.update(nextSecure);
