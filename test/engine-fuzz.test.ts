@@ -105,3 +105,18 @@ for (const engine of ['node', 'native'] as const) {
     assert.match(ok.text, /^HTTP\/1\.1 200 [\s\S]*<\/r\/99>/);
   });
 }
+
+for (const engine of ['node', 'native'] as const) {
+  test(`pipelining (${engine}): 12 requests in one write are answered in order, with no error thrown (parsers nest: an upstream response that ends lets the next request be parsed)`, async (t) => {
+    const thrown: unknown[] = [];
+    const onThrown = (e: unknown): void => { thrown.push(e); };
+    process.on('uncaughtException', onThrown);
+    t.after(() => process.off('uncaughtException', onThrown));
+    const port = await proxyFor(t, engine);
+    const burst = Array.from({ length: 12 }, (_, i) => request(i + 1, 0, i === 11)).join('');
+    const r = await trickle(port, burst, () => 10_000);
+    assert.equal(r.hung, false);
+    assert.deepEqual([...r.text.matchAll(/<\/r\/(\d+)>/g)].map((m) => Number(m[1])), Array.from({ length: 12 }, (_, i) => i + 1));
+    assert.deepEqual(thrown, []);
+  });
+}

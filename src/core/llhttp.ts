@@ -118,23 +118,36 @@ export class HttpParser {
    * (`upgradeAt`), or the ParseError (also for an error a callback signalled by returning -1). */
   execute(chunk: Buffer): ParseError | 'upgrade' | undefined {
     const ll = this.llhttp;
-    if (chunk.length > chunkCap) {
-      if (chunkPtr) ll.free(chunkPtr);
-      chunkCap = Math.ceil(chunk.length / 4096) * 4096;
-      chunkPtr = ll.malloc(chunkCap);
+    // Re-entrant: a callback may run another parser (an upstream response that ends lets the listener parse the
+    // next pipelined request); that one gets its own input buffer, and this one's state is put back after it.
+    const outer = current, outerRef = chunkRef, outerPtr = chunkPtr;
+    let ptr: number;
+    if (outer !== undefined) {
+      ptr = ll.malloc(Math.max(chunk.length, 1));
+    } else {
+      if (chunk.length > chunkCap) {
+        if (chunkPtr) ll.free(chunkPtr);
+        chunkCap = Math.ceil(chunk.length / 4096) * 4096;
+        chunkPtr = ll.malloc(chunkCap);
+      }
+      ptr = chunkPtr;
     }
-    new Uint8Array(ll.memory.buffer, chunkPtr, chunk.length).set(chunk);
+    new Uint8Array(ll.memory.buffer, ptr, chunk.length).set(chunk);
     let ret: number;
+    let at = 0;
     current = this;
     chunkRef = chunk;
+    chunkPtr = ptr;
     try {
-      ret = ll.llhttp_execute(this.ptr, chunkPtr, chunk.length);
+      ret = ll.llhttp_execute(this.ptr, ptr, chunk.length);
+      if (ret !== OK) at = ll.llhttp_get_error_pos(this.ptr) - ptr;
     } finally {
-      current = undefined;
-      chunkRef = EMPTY;
+      current = outer;
+      chunkRef = outer !== undefined ? outerRef : EMPTY;
+      chunkPtr = outer !== undefined ? outerPtr : ptr;
+      if (outer !== undefined) ll.free(ptr);
     }
     if (ret === OK) return undefined;
-    const at = ll.llhttp_get_error_pos(this.ptr) - chunkPtr;
     if (ret === PAUSED_UPGRADE) {
       this.upgradeAt = at;
       return 'upgrade';
@@ -145,11 +158,12 @@ export class HttpParser {
   /** The connection ended: completes a message delimited by the close, or says what was cut short. */
   finish(): ParseError | undefined {
     let ret: number;
+    const outer = current;
     current = this;
     try {
       ret = this.llhttp.llhttp_finish(this.ptr);
     } finally {
-      current = undefined;
+      current = outer;
     }
     return ret === OK || ret === PAUSED_UPGRADE ? undefined : this.error(ret, 0);
   }
