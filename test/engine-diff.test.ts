@@ -7,11 +7,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { startOrigin } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
 import { send } from './helpers/client.js';
+import { makeCa, makeLeaf } from './helpers/certs.js';
 
 /** Sends `data` and collects what comes back until the server closes, or `quietMs` pass with nothing new. */
 function exchange(port: number, data: string, quietMs = 250): Promise<{ bytes: string; closed: boolean }> {
@@ -135,3 +137,34 @@ test('engines: a reload that changes engine moves upstream connections at once; 
   assert.ok(lines.some((l) => l.includes('engine changed for a bound listener: restart to apply')), 'the listener says it keeps its engine');
   for (let i = 0; i < 5; i++) assert.equal((await send(`${gh.url}/b${i}`)).text, 'ok');
 });
+
+/** An HTTP/1.1 GET over TLS offering `alpn`: the protocol chosen and the status line (or the TLS error). */
+function tlsGet(port: number, ca: string, alpn: string[] | undefined): Promise<string> {
+  return new Promise((resolve) => {
+    const s = tlsConnect({ port, host: '127.0.0.1', servername: 'a.test', ca, ...(alpn ? { ALPNProtocols: alpn } : {}) }, () => {
+      if (s.alpnProtocol === 'h2') { s.destroy(); return resolve('h2'); }
+      s.write('GET /x HTTP/1.1\r\nhost: a.test\r\nconnection: close\r\n\r\n');
+    });
+    let got = '';
+    s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code ?? e.message}`));
+    s.on('close', () => resolve(`${String(s.alpnProtocol)} ${got.split('\r\n')[0]}`));
+  });
+}
+
+for (const engine of ['node', 'native'] as const) {
+  test(`engines (${engine}): an HTTPS listener with HTTP/2 serves HTTP/1.1 to clients that offer it by ALPN, or offer nothing (RFC 7301)`, async (t) => {
+    const origin = await startOrigin(t, (_req, res) => res.end('ok'));
+    const ca = makeCa();
+    const leaf = makeLeaf(ca, 'a.test', ['a.test']);
+    const gh = await startProxy(t, {
+      engine,
+      listeners: [{ name: 's', address: '127.0.0.1:0', tls: { certificates: [{ cert: leaf.cert, key: leaf.key }] } }],
+      upstreams: { app: { servers: [origin.url] } },
+      routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }],
+    });
+    assert.equal(await tlsGet(gh.port, ca.certPem, undefined), 'false HTTP/1.1 200 OK');
+    assert.equal(await tlsGet(gh.port, ca.certPem, ['http/1.1']), 'http/1.1 HTTP/1.1 200 OK');
+    assert.equal(await tlsGet(gh.port, ca.certPem, ['h2', 'http/1.1']), 'h2');
+  });
+}

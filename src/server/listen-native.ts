@@ -2,10 +2,11 @@
  * A listener on Gatehouse's own HTTP/1.1 engine (`engine: native`, server/h1/): a node:net server (node:tls for
  * HTTPS) whose connections h1/ serves, through the same handlers as node:http's events — requests, `Expect:
  * 100-continue`, upgrades, CONNECT's 405 — and the same counting of the requests the engine refuses itself.
- * HTTPS with HTTP/2 keeps node:http2 for h2 connections; those that choose HTTP/1.1 by ALPN come here.
+ * HTTPS with HTTP/2 keeps node:http2 for h2 connections; the others (ALPN http/1.1, or none) come here.
  */
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Server } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { createH1Server, type H1Server } from './h1/server.js';
 import type { H1Request } from './h1/request.js';
 import type { H1Response } from './h1/response.js';
@@ -49,12 +50,17 @@ export function serveSocket(h1: H1Server): (s: Socket) => void {
   return (s) => { if (!s.destroyed) h1.serve(s); };
 }
 
-/** A TLS listener's HTTP/1.1 connections, once their handshake is done. */
+/**
+ * A TLS listener's HTTP/1.1 connections, once their handshake is done. With HTTP/2 on, node:http2 still offers
+ * both protocols by ALPN (allowHTTP1), and its own connection listener gets the h2 ones only: every other
+ * (`http/1.1`, or no ALPN) comes here.
+ */
 export function serveSecure(server: Server, h1: H1Server, h2: boolean): void {
-  if (h2) {
-    // node:http2 hands over a connection that chose HTTP/1.1 (or no protocol) by ALPN (allowHTTP1 false).
-    server.on('unknownProtocol', (s: Socket) => h1.serve(s));
-  } else {
-    server.on('secureConnection', (s: Socket) => h1.serve(s));
-  }
+  if (!h2) return void server.on('secureConnection', (s: Socket) => h1.serve(s));
+  const own = server.listeners('secureConnection') as ((s: TLSSocket) => void)[];
+  server.removeAllListeners('secureConnection');
+  server.on('secureConnection', (s: TLSSocket) => {
+    if (s.alpnProtocol === 'h2') for (const f of own) f.call(server, s);
+    else h1.serve(s);
+  });
 }

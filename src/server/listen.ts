@@ -120,9 +120,7 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     // HTTP/2 by ALPN, HTTP/1.1 for the rest, through the same handler. Node bounds the streams and
     // refuses the rapid-reset pattern (CVE-2023-44487) itself; the limits below tighten the defaults.
     server = createSecureServer({
-      ...httpOptions, ...secure.options, ...nodeClassesH1, SNICallback: sniCallback, allowHTTP1: !h1,
-      // The native engine takes the HTTP/1.1 connections ('unknownProtocol'); node:http2 must not time them out.
-      ...(h1 ? { unknownProtocolTimeout: 2 ** 31 - 1 } : {}),
+      ...httpOptions, ...secure.options, ...nodeClassesH1, SNICallback: sniCallback, allowHTTP1: true,
       settings: h2Settings,
       maxSessionInvalidFrames: 100, maxSessionRejectedStreams: 100,
     }) as unknown as Server;
@@ -132,8 +130,9 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
     const { createServer: createHttpsServer } = await import('node:https');
     server = createHttpsServer({ ...httpOptions, ...secure.options, ...nodeClasses, SNICallback: sniCallback }) as unknown as Server;
   }
-  const tls = live ? wireTls(server, live, state) : undefined;
+  // Before wireTls and wireAccept add their own 'secureConnection' listeners (listen-native.ts takes node:http2's).
   if (h1 && secure) serveSecure(server, h1, secure.h2);
+  const tls = live ? wireTls(server, live, state) : undefined;
   // Every socket, so that HTTP/2 servers (which have no closeAllConnections) can be closed too.
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
