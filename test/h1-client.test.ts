@@ -285,3 +285,27 @@ test('native client: responses in random chunk sizes, every framing, back to bac
   while (Date.now() < deadline && origin.open() > 0) await sleep(20);
   assert.equal(origin.open(), 0);
 });
+
+test('native client: a background revalidation whose body breaks right after its head throws nothing and releases the server (RFC 5861)', async (t) => {
+  const thrown: unknown[] = [];
+  const onThrown = (e: unknown): void => { thrown.push(e); };
+  process.on('uncaughtException', onThrown);
+  t.after(() => process.off('uncaughtException', onThrown));
+  const origin = await rawOrigin(t, (_d, socket, nth) => {
+    if (nth === 1) socket.write('HTTP/1.1 200 OK\r\ncache-control: max-age=1, stale-while-revalidate=60\r\ncontent-length: 2\r\n\r\nv1');
+    else socket.end('HTTP/1.1 200 OK\r\ncache-control: max-age=1\r\ntransfer-encoding: chunked\r\n\r\nZZ\r\n');
+  });
+  const gh = await startProxy(t, {
+    engine: 'native',
+    upstreams: { app: { servers: [origin.url] } },
+    routes: [{ match: { path: '/' }, cache: {}, proxy: { upstream: 'app' } }],
+  });
+  assert.equal((await send(`${gh.url}/s`)).text, 'v1');
+  await sleep(1100);
+  const stale = await send(`${gh.url}/s`);
+  assert.equal(stale.text, 'v1');
+  await sleep(300);
+  assert.equal(origin.requests.length, 2, 'revalidated in the background');
+  assert.deepEqual(gh.gh.upstreams().find((u) => u.name === 'app')!.servers.map((s) => s.inflight), [0]);
+  assert.deepEqual(thrown, []);
+});

@@ -20,10 +20,15 @@ export interface FetchRoute {
   readonly responseHeaders: ResponseHeaderOptions;
 }
 
-/** The response to one request on `pool`: its head once it comes, its body as a stream with backpressure. */
-function request(pool: UpstreamPool, opts: Dispatcher.DispatchOptions): Promise<{ status: number; raw: Buffer[]; body: PassThrough }> {
+/**
+ * The response to one request on `pool`: its head once it comes, its body as a stream with backpressure.
+ * `closed` runs once the body closes, however it ends (watched from the start: a body can fail before the
+ * caller has it). A failure after the head reaches the body a turn later, once the caller listens.
+ */
+function request(pool: UpstreamPool, opts: Dispatcher.DispatchOptions, closed: () => void): Promise<{ status: number; raw: Buffer[]; body: PassThrough }> {
   return new Promise((resolve, reject) => {
     const body = new PassThrough();
+    body.once('close', closed);
     let headed = false;
     let resume: (() => void) | undefined;
     let abort: ((err?: Error) => void) | undefined;
@@ -41,7 +46,7 @@ function request(pool: UpstreamPool, opts: Dispatcher.DispatchOptions): Promise<
       onData: (chunk) => body.write(chunk),
       onComplete: () => { body.end(); },
       onError(err) {
-        if (headed) body.destroy(err);
+        if (headed) setImmediate(() => body.destroy(err));
         else reject(err);
       },
     });
@@ -67,9 +72,8 @@ export async function fetchUpstream(ctx: RequestCtx, route: FetchRoute, edit: (r
   };
   try {
     // (undici reads `servername` from the dispatch options; its types do not list it.)
-    const res = await request(up.pool(peer), { method: req.method, path: req.path, headers: req.headers, ...({ servername: peer.servername } as object) });
+    const res = await request(up.pool(peer), { method: req.method, path: req.path, headers: req.headers, ...({ servername: peer.servername } as object) }, settle);
     up.observer?.observe(peer, res.status >= 500 ? 'failure' : 'ok');
-    res.body.once('close', settle);
     const built = clientResponseHeaders(ctx, res.raw, ctx.head.hostHeader, route.responseHeaders);
     return { status: res.status, headers: built.headers, body: res.body };
   } catch (err) {
