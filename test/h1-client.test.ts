@@ -117,6 +117,12 @@ test('native client: a kept-alive connection the server closed is replaced for a
   const post = await send(`${gh.url}/3`, { method: 'POST', body: 'once' });
   assert.equal(post.status, 502, 'a POST that may have reached the server is not sent twice');
   assert.equal(origin.requests.filter((r) => r.startsWith('POST')).length, 1);
+
+  // retries: 0 — the operator allows no second attempt, not even this one.
+  const strict = await proxyTo(t, origin.url, { retries: 0 });
+  assert.equal((await send(`${strict.url}/4`)).status, 200);
+  assert.equal((await send(`${strict.url}/5`)).status, 502);
+  assert.equal(origin.requests.filter((r) => r.startsWith('GET /5')).length, 1);
 });
 
 test('native client: Keep-Alive: timeout from the server bounds reuse; Connection: close is honoured', async (t) => {

@@ -113,7 +113,7 @@ export function createPeer(server: Exclude<ServerEntry, string>, cfg: UpstreamBa
 
 /** The settings of an upstream that a server's connection pool is built from: a change needs a new pool. */
 export function poolKey(cfg: UpstreamBaseConfig): string {
-  return JSON.stringify([cfg.tls, cfg.h2, cfg.timeouts, cfg.keepalive]);
+  return JSON.stringify([cfg.tls, cfg.h2, cfg.timeouts, cfg.keepalive, cfg.retries > 0]);
 }
 
 /** The connection pool of one peer; `tls` from `tlsOptions`. HTTP/2 servers are always undici's. */
@@ -125,7 +125,7 @@ export function createPool(peer: Peer, cfg: UpstreamBaseConfig, tls: Record<stri
       host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) || (https ? 443 : 80),
       tls: https ? { ...tls, ...(peer.servername ? { servername: peer.servername } : {}) } : undefined,
       connectTimeout: cfg.timeouts.connect, headersTimeout: cfg.timeouts.response_headers, bodyTimeout: cfg.timeouts.idle,
-      idleTimeout: cfg.keepalive.idle_timeout, maxHeaderSize: 16_384,
+      idleTimeout: cfg.keepalive.idle_timeout, maxHeaderSize: 16_384, replayStale: cfg.retries > 0,
     }, peer.maxConnections, peer.authority);
   }
   // A tcp:// server (stream/) is never sent HTTP: its pool stays unused (undici connects lazily), made only so

@@ -17,6 +17,9 @@ export { ConnectionError } from './response.js';
 export type { Call, ConnectionOwner, ConnectionSettings } from './types.js';
 
 const { CONNECT, HEADERS, BODY, SEND, IDLE } = PHASE;
+/** A kept-alive connection that closes this soon after a request went out, with no byte back, was closed by the
+ * server while idle (its close crossed the request); later, the server may have acted on it: no replay. */
+const STALE_WINDOW_MS = 500;
 
 export class H1Connection implements ParserEvents {
   readonly socket: Socket;
@@ -48,6 +51,8 @@ export class H1Connection implements ParserEvents {
   /** The current call's head went out (or is about to: `deferred`). */
   private written = false;
   private deferred = false;
+  private sentAt = 0;
+  private ended = false;
 
   constructor(private readonly settings: ConnectionSettings, private readonly owner: ConnectionOwner, session: Buffer | undefined, onSession: ((s: Buffer) => void) | undefined) {
     const s = settings;
@@ -59,6 +64,7 @@ export class H1Connection implements ParserEvents {
     this.socket.once(s.tls ? 'secureConnect' : 'connect', this.onConnect);
     this.socket.on('data', this.onData);
     this.socket.on('error', this.onError);
+    this.socket.once('end', this.onEnd);
     this.socket.once('close', this.onClose);
     this.arm(CONNECT, s.connectTimeout);
   }
@@ -92,6 +98,7 @@ export class H1Connection implements ParserEvents {
   private send(call: Call): void {
     const { socket } = this;
     this.written = true;
+    this.sentAt = performance.now();
     const body = call.body;
     if (body === null || body instanceof Buffer) {
       if (body !== null && body.length > 0) {
@@ -116,6 +123,7 @@ export class H1Connection implements ParserEvents {
     src.on('data', this.onSourceData);
     src.once('end', this.onSourceEnd);
     this.arm(SEND, this.settings.bodyTimeout);
+    if (src.readableEnded) return this.onSourceEnd(); // read to its end already: nothing more will come
     src.resume();
   }
 
@@ -295,6 +303,15 @@ export class H1Connection implements ParserEvents {
 
   private readonly onError = (err: Error): void => { this.error ??= err; };
 
+  /** The server closed its side: an idle connection is not given another request. */
+  private readonly onEnd = (): void => {
+    this.ended = true;
+    if (this.call === undefined) this.socket.destroy();
+  };
+
+  /** Connected, open both ways: an idle connection that may take a request. */
+  get usable(): boolean { return this.connected && !this.ended && !this.socket.destroyed; }
+
   private readonly onClose = (): void => {
     if (this.closedOnce) return;
     this.closedOnce = true;
@@ -305,7 +322,8 @@ export class H1Connection implements ParserEvents {
     if (call !== undefined && !call.done) {
       // A response delimited by the connection's close ends here (RFC 9112 6.3 item 8).
       const cut = this.connected && this.received > 0 ? this.parser.finish() : undefined;
-      if (!this.completed && this.connected && this.received === 0 && this.served > 0 && call.replayable && stale(this.error)) retry = call;
+      if (!this.completed && this.received === 0 && this.served > 0 && call.replayable && this.settings.replayStale
+        && performance.now() - this.sentAt < STALE_WINDOW_MS && stale(this.error)) retry = call;
       else if (!this.completed) this.deliverError(call, this.error ?? cut ?? new ConnectionError(this.connected ? 'upstream closed the connection' : 'connection closed', 'GH_H1_CLOSED'));
     }
     this.call = undefined;

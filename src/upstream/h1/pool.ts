@@ -58,6 +58,10 @@ export class H1Pool implements ConnectionOwner {
       return false;
     }
     const body = bodyOf(opts.body);
+    if (body !== null && !(body instanceof Buffer) && (body as Readable).destroyed) {
+      handler.onError?.(new RequestError('the request body was closed before it was sent', 'GH_H1_REQ_ABORTED'));
+      return false;
+    }
     const frame = requestFrame(opts.method, opts.path, flatHeaders(opts.headers as string[] | null), body, this.authority);
     if (frame instanceof RequestError) {
       handler.onError?.(frame);
@@ -81,7 +85,8 @@ export class H1Pool implements ConnectionOwner {
   }
 
   private start(call: Call): void {
-    const idle = this.idle.pop();
+    let idle = this.idle.pop();
+    while (idle !== undefined && !idle.usable) idle = this.idle.pop(); // closing: its 'close' removes it
     if (idle !== undefined) return idle.run(call);
     if (this.maxConnections === 0 || this.open.size < this.maxConnections) return this.connect().run(call);
     this.queue.push(call);

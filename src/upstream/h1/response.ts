@@ -21,7 +21,7 @@ export function timeoutError(phase: number): ConnectionError {
 export function stale(err: Error | undefined): boolean {
   if (err === undefined) return true;
   const code = (err as { code?: unknown }).code;
-  return code === 'ECONNRESET' || code === 'EPIPE';
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_WRITE_AFTER_END';
 }
 
 /** `Keep-Alive: timeout=N` of a response (RFC 2068 19.7.1.1, as servers still send it), less a second of margin. */

@@ -15,6 +15,8 @@ export interface ConnectionSettings {
   readonly bodyTimeout: number;
   readonly idleTimeout: number;
   readonly maxHeaderSize: number;
+  /** A request on a kept-alive connection the server closed as it went out may be sent again (`retries` > 0). */
+  readonly replayStale: boolean;
 }
 
 /** One request and its handler, from dispatch to its end (it may move to a new connection once: see pool.ts). */
