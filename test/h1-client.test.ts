@@ -10,6 +10,7 @@ import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { definePlugin } from '../src/index.js';
+import { HttpParser, ParseError } from '../src/core/llhttp.js';
 import { startOrigin } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
 import { send } from './helpers/client.js';
@@ -314,4 +315,35 @@ test('native client: a background revalidation whose body breaks right after its
   assert.equal(origin.requests.length, 2, 'revalidated in the background');
   assert.deepEqual(gh.gh.upstreams().find((u) => u.name === 'app')!.servers.map((s) => s.inflight), [0]);
   assert.deepEqual(thrown, []);
+});
+
+test('native client: a server that sends interim responses without end is cut off (502); a few are relayed (RFC 9110 15.2)', async (t) => {
+  const hint = 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n';
+  const origin = await rawOrigin(t, (d, socket) => {
+    if (d.startsWith('GET /flood')) socket.write(hint.repeat(40) + 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    else if (d.startsWith('GET /few')) socket.write(hint.repeat(3) + 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+  });
+  const gh = await proxyTo(t, origin.url);
+  const few = await send(`${gh.url}/few`);
+  assert.equal(few.text, 'ok');
+  assert.equal(few.informational.length, 3);
+  const flood = await send(`${gh.url}/flood`);
+  assert.equal(flood.status, 502);
+  assert.equal(JSON.parse(flood.text).code, 'GH_UPSTREAM_PROTOCOL');
+  assert.equal((await send(`${gh.url}/after`)).text, 'ok');
+});
+
+test('llhttp glue: a callback that throws fails that message with GH_H1_INTERNAL, and parsing goes on elsewhere', () => {
+  const quiet = { onMessageBegin: () => 0, onUrl: () => 0, onStatus: () => 0, onHeaderField: () => 0, onHeaderValue: () => 0, onBody: () => 0, onMessageComplete: () => 0 };
+  const bad = new HttpParser('response', { ...quiet, onHeadersComplete: () => { throw new Error('a bug'); } });
+  const r = bad.execute(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'));
+  assert.ok(r instanceof ParseError);
+  assert.equal(r.code, 'GH_H1_INTERNAL');
+  bad.destroy();
+  let done = 0;
+  const good = new HttpParser('response', { ...quiet, onHeadersComplete: () => 0, onMessageComplete: () => { done++; return 0; } });
+  assert.equal(good.execute(Buffer.from('HTTP/1.1 204 No Content\r\n\r\n')), undefined);
+  assert.equal(done, 1);
+  good.destroy();
 });

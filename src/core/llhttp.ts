@@ -133,20 +133,24 @@ export class HttpParser {
       ptr = chunkPtr;
     }
     new Uint8Array(ll.memory.buffer, ptr, chunk.length).set(chunk);
-    let ret: number;
+    let ret = OK;
     let at = 0;
+    let thrown: unknown;
     current = this;
     chunkRef = chunk;
     chunkPtr = ptr;
     try {
       ret = ll.llhttp_execute(this.ptr, ptr, chunk.length);
       if (ret !== OK) at = ll.llhttp_get_error_pos(this.ptr) - ptr;
+    } catch (err) {
+      thrown = err; // a callback threw (a bug): the message fails, the process goes on
     } finally {
       current = outer;
       chunkRef = outer !== undefined ? outerRef : EMPTY;
       chunkPtr = outer !== undefined ? outerPtr : ptr;
       if (outer !== undefined) ll.free(ptr);
     }
+    if (thrown !== undefined) return new ParseError('GH_H1_INTERNAL', `a parser callback threw: ${String(thrown)}`, 0);
     if (ret === OK) return undefined;
     if (ret === PAUSED_UPGRADE) {
       this.upgradeAt = at;

@@ -37,6 +37,8 @@ const TABLE: Record<string, (cause: unknown) => ProxyError> = {
   GH_H1_REQ_CONTENT_LENGTH_MISMATCH: errors.clientAborted,
   // A request a filter made unsendable (a field with CR or LF): the proxy's own fault, never the server's.
   GH_H1_INVALID_REQUEST: errors.internal,
+  // A bug in the proxy's own response handling, never the server's fault.
+  GH_H1_INTERNAL: errors.internal,
 };
 
 export function fromUndici(err: unknown): ProxyError {

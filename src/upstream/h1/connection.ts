@@ -13,9 +13,6 @@ import { RequestError, streamFraming } from './request.js';
 import { ConnectionError, keepAliveHint, PHASE, stale, timeoutError } from './response.js';
 import type { Call, ConnectionOwner, ConnectionSettings } from './types.js';
 
-export { ConnectionError } from './response.js';
-export type { Call, ConnectionOwner, ConnectionSettings } from './types.js';
-
 const { CONNECT, HEADERS, BODY, SEND, IDLE } = PHASE;
 /** A kept-alive connection that closes this soon after a request went out, with no byte back, was closed by the
  * server while idle (its close crossed the request); later, the server may have acted on it: no replay. */
@@ -53,6 +50,7 @@ export class H1Connection implements ParserEvents {
   private deferred = false;
   private sentAt = 0;
   private ended = false;
+  private interim = 0;
 
   constructor(private readonly settings: ConnectionSettings, private readonly owner: ConnectionOwner, session: Buffer | undefined, onSession: ((s: Buffer) => void) | undefined) {
     const s = settings;
@@ -84,6 +82,7 @@ export class H1Connection implements ParserEvents {
     this.sent = false;
     this.received = 0;
     this.status = 0;
+    this.interim = 0;
     this.written = false;
     this.deferred = false;
     if (this.connected) this.arm(0, 0);
@@ -214,8 +213,9 @@ export class H1Connection implements ParserEvents {
   onHeadersComplete(status: number, upgrade: boolean, keepAlive: boolean): number {
     const call = this.call!;
     if (status < 200) {
-      // 101 is an answer to an Upgrade this client never sends (WebSockets go through ws-open.ts).
-      if (status === 101 || upgrade) { this.error = new ConnectionError('unexpected 101 Switching Protocols', 'GH_H1_PROTOCOL'); return -1; }
+      // 101 is an answer to an Upgrade this client never sends (WebSockets go through ws-open.ts); more than 32
+      // interim responses to one request is a server stalling the response head.
+      if (status === 101 || upgrade || ++this.interim > 32) { this.error = new ConnectionError(`unexpected ${status} response`, 'GH_H1_PROTOCOL'); return -1; }
       call.handler.onHeaders?.(status, this.headers, call.resume, '');
       return 0;
     }

@@ -6,7 +6,9 @@
  */
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { ConnectionError, H1Connection, type Call, type ConnectionOwner, type ConnectionSettings } from './connection.js';
+import { H1Connection } from './connection.js';
+import { ConnectionError } from './response.js';
+import type { Call, ConnectionOwner, ConnectionSettings } from './types.js';
 import { flatHeaders, requestFrame, RequestError, type RequestBody } from './request.js';
 
 /** RFC 9110 9.2.2: a request that may be sent again without changing its effect. */
