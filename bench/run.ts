@@ -21,7 +21,7 @@
  *
  * Env: BENCH_DURATION (seconds per run, default 5), BENCH_WARMUP (seconds of the warm-up run before each proxy's
  * runs, default 2), BENCH_ROUNDS (default 3), BENCH_ONLY (comma list of proxy names; `gatehouse` matches both
- * engines), BENCH_ENGINE_ONLY=1 runs only #16's rows (gatehouse-node, gatehouse-native, bare-node, nginx, and
+ * engines), BENCH_ENGINE_ONLY=1 runs only #16's rows (gatehouse-node, gatehouse-native, native-min, bare-node, nginx, and
  * direct) and none of the scenarios below; BENCH_FAILOVER=0 skips the failover scenario, BENCH_TLS=0 the HTTPS /
  * HTTP/2 scenarios (bench/tls.ts, also `npm run bench:tls` on its own), BENCH_CACHE=0 the cache scenarios
  * (bench/cache.ts, also `npm run bench:cache`), BENCH_L4=0 the WebSocket and TCP scenarios (bench/l4.ts, also

@@ -24,7 +24,7 @@ import { report, summarize, type ProxyFigures, type RoundFigures } from './side-
 import { cpuSeconds, nginxConf, parseWrk, pinned, waitPort, type Result } from './util.js';
 
 /** The rows issue #16's proof names (BENCH_ENGINE_ONLY=1), besides `direct`, which always runs. */
-export const ENGINE_ROWS = ['gatehouse-node', 'gatehouse-native', 'bare-node', 'nginx'];
+export const ENGINE_ROWS = ['gatehouse-node', 'gatehouse-native', 'native-min', 'bare-node', 'nginx'];
 
 export interface SideBySideOptions {
   root: string;
@@ -79,6 +79,8 @@ function proxies(o: SideBySideOptions): Proxy[] {
   const list: Proxy[] = [
     gatehouse('node'), gatehouse('native'),
     { name: 'bare-node', start: node('bare.mjs') },
+    // The native engine's two halves wired straight together: what the pipeline costs on top of them.
+    { name: 'native-min', start: node('native-min.mjs') },
     { name: 'http-proxy', start: node('http-proxy.mjs') },
     { name: 'fastify-proxy', start: node('fastify-proxy.mjs') },
   ];
