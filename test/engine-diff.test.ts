@@ -131,11 +131,16 @@ test('engines: a reload that changes engine moves upstream connections at once; 
     upstreams: { app: { servers: [origin.url] } },
     routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }],
   });
+  let connections = 0;
+  origin.server.on('connection', () => connections++);
   const gh = await startProxy(t, config('node'), { logger });
   assert.equal((await send(`${gh.url}/a`)).text, 'ok');
+  assert.equal((await send(`${gh.url}/a2`)).text, 'ok');
+  assert.equal(connections, 1, 'one kept-alive upstream connection before the reload');
   await gh.gh.reload({ ...config('native'), access_log: { enabled: false }, overload: false, listeners: [{ name: 'public', address: '127.0.0.1:0' }] });
   assert.ok(lines.some((l) => l.includes('engine changed for a bound listener: restart to apply')), 'the listener says it keeps its engine');
   for (let i = 0; i < 5; i++) assert.equal((await send(`${gh.url}/b${i}`)).text, 'ok');
+  assert.equal(connections, 2, 'the server\'s pool was replaced: its requests went on a new connection');
 });
 
 /** An HTTP/1.1 GET over TLS offering `alpn`: the protocol chosen and the status line (or the TLS error). */

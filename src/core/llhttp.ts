@@ -38,24 +38,14 @@ interface Exports {
   llhttp_resume_after_upgrade(p: number): void;
 }
 
-/** llhttp's error numbers (llhttp.h `llhttp_errno`) that are not failures of the input. */
-const OK = 0;
-const PAUSED_UPGRADE = 22;
-const ERRNO_NAMES: Record<number, string> = {
-  1: 'INTERNAL', 2: 'STRICT', 3: 'LF_EXPECTED', 4: 'UNEXPECTED_CONTENT_LENGTH', 5: 'CLOSED_CONNECTION',
-  6: 'INVALID_METHOD', 7: 'INVALID_URL', 8: 'INVALID_CONSTANT', 9: 'INVALID_VERSION', 10: 'INVALID_HEADER_TOKEN',
-  11: 'INVALID_CONTENT_LENGTH', 12: 'INVALID_CHUNK_SIZE', 13: 'INVALID_STATUS', 14: 'INVALID_EOF_STATE',
-  15: 'INVALID_TRANSFER_ENCODING', 24: 'USER', 25: 'CR_EXPECTED', 30: 'UNEXPECTED_SPACE',
+/** llhttp's own tables (llhttp.h: `llhttp_errno`, `llhttp_method`, `llhttp_type`), from the same undici release
+ * as the WebAssembly build, so they always match it. */
+const constants = require('undici/lib/llhttp/constants.js') as {
+  ERROR: Record<string, number>; METHODS: Record<string, number>; TYPE: Record<string, number>;
 };
-
-/** llhttp's method numbers (llhttp.h `llhttp_method`), as node:http names them. */
-export const METHODS: readonly string[] = [
-  'DELETE', 'GET', 'HEAD', 'POST', 'PUT', 'CONNECT', 'OPTIONS', 'TRACE', 'COPY', 'LOCK', 'MKCOL', 'MOVE',
-  'PROPFIND', 'PROPPATCH', 'SEARCH', 'UNLOCK', 'BIND', 'REBIND', 'UNBIND', 'ACL', 'REPORT', 'MKACTIVITY',
-  'CHECKOUT', 'MERGE', 'M-SEARCH', 'NOTIFY', 'SUBSCRIBE', 'UNSUBSCRIBE', 'PATCH', 'PURGE', 'MKCALENDAR', 'LINK',
-  'UNLINK', 'SOURCE', 'PRI', 'DESCRIBE', 'ANNOUNCE', 'SETUP', 'PLAY', 'PAUSE', 'TEARDOWN', 'GET_PARAMETER',
-  'SET_PARAMETER', 'REDIRECT', 'RECORD', 'FLUSH', 'QUERY',
-];
+const { OK, PAUSED_UPGRADE } = constants.ERROR as { OK: number; PAUSED_UPGRADE: number };
+const ERRNO_NAMES = new Map(Object.entries(constants.ERROR).map(([name, n]) => [n, name]));
+const METHOD_NAMES = new Map(Object.entries(constants.METHODS).map(([name, n]) => [n, name]));
 
 /** A message the parser refused: `code` as node:http's (`HPE_INVALID_HEADER_TOKEN`, …). */
 export class ParseError extends Error {
@@ -111,7 +101,7 @@ export class HttpParser {
 
   constructor(kind: 'request' | 'response', readonly events: ParserEvents) {
     this.llhttp = instance();
-    this.ptr = this.llhttp.llhttp_alloc(kind === 'request' ? 1 : 2);
+    this.ptr = this.llhttp.llhttp_alloc(kind === 'request' ? constants.TYPE.REQUEST! : constants.TYPE.RESPONSE!);
   }
 
   /** Parses `chunk`: undefined when all of it was taken, 'upgrade' when the protocol switched part way
@@ -181,10 +171,10 @@ export class HttpParser {
       const end = mem.indexOf(0, p);
       reason = Buffer.from(ll.memory.buffer, p, end - p).toString('latin1');
     }
-    return new ParseError(`HPE_${ERRNO_NAMES[ret] ?? ret}`, reason, at);
+    return new ParseError(`HPE_${ERRNO_NAMES.get(ret) ?? ret}`, reason, at);
   }
 
-  get method(): string { return METHODS[this.llhttp.llhttp_get_method(this.ptr)] ?? ''; }
+  get method(): string { return METHOD_NAMES.get(this.llhttp.llhttp_get_method(this.ptr)) ?? ''; }
   get httpMajor(): number { return this.llhttp.llhttp_get_http_major(this.ptr); }
   get httpMinor(): number { return this.llhttp.llhttp_get_http_minor(this.ptr); }
 

@@ -8,34 +8,23 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import type { Server } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { createH1Server, type H1Server } from './h1/server.js';
-import type { H1Request } from './h1/request.js';
-import type { H1Response } from './h1/response.js';
-import type { RejectReason } from '../core/services.js';
+import { refusalReason, refuseConnect } from './refusals.js';
 import { handleCheckContinue, handleRequest, type ListenerState } from './handler.js';
 import { serveUpgrade } from './upgrade.js';
 import type { ServerOptions } from './listen.js';
 
-/** The engine's own refusals, counted as node:http's (listen.ts CLIENT_ERRORS). */
-function reasonOf(code: string): RejectReason {
-  if (code === 'HPE_HEADER_OVERFLOW') return 'headers_too_large';
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'client_timeout';
-  return 'bad_request';
-}
-
-/**
- * The engine for one listener; `connect` answers CONNECT (a reverse proxy opens no tunnels: 405).
- */
-export function nativeEngine(state: ListenerState, opts: ServerOptions, connect: (req: H1Request, res: H1Response) => void): H1Server {
+/** The engine for one listener. CONNECT gets the 405 node:http listeners give (a reverse proxy opens no tunnels). */
+export function nativeEngine(state: ListenerState, opts: ServerOptions): H1Server {
   const onRequest = handleRequest.bind(state);
   const onCheckContinue = handleCheckContinue.bind(state);
   return createH1Server({
     request: (req, res) => (req.expectContinue ? onCheckContinue(req, res) : onRequest(req, res)),
     upgrade: (req, socket, head, res) => serveUpgrade(state, req, res, socket, head),
-    connect: (req, _socket, _head, res) => connect(req, res),
-    refused: (code) => state.runtime.meter?.rejected(reasonOf(code)),
+    connect: (req, _socket, _head, res) => refuseConnect(state, req, res),
+    refused: (code) => state.runtime.meter?.rejected(refusalReason(code)),
   }, {
     maxHeaderSize: opts.maxHeaderSize, maxHeadersCount: opts.maxHeadersCount, maxRequestsPerSocket: opts.maxRequestsPerSocket,
-    headersTimeout: opts.headersTimeout, keepAliveTimeout: opts.keepAliveTimeout, requestTimeout: 300_000,
+    headersTimeout: opts.headersTimeout, keepAliveTimeout: opts.keepAliveTimeout,
   });
 }
 

@@ -10,7 +10,7 @@ import { handleUpgrade } from './upgrade.js';
 import { serveStreams } from './h2-stream.js';
 import { nodeClasses, nodeClassesH1 } from './node-http.js';
 import { nativeEngine, plainServer, serveSecure, serveSocket } from './listen-native.js';
-import { onClientError, onConnect, onConnection, onStreamConnect, refuseConnect } from './refusals.js';
+import { onClientError, onConnect, onConnection, onStreamConnect } from './refusals.js';
 
 export { goAwayUpgrades } from './handler.js';
 import { keepSession, type H2Session, type SessionUpkeep } from './h2-session.js';
@@ -103,7 +103,7 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
   let server: Server;
   // engine: native serves HTTP/1.1 itself (server/h1/); h2c listeners are HTTP/2 only.
   const h1 = (config.engine ?? opts.engine) === 'native' && !(secure === undefined && config.h2c)
-    ? nativeEngine(state, opts, (req, res) => refuseConnect(state, req, res)) : undefined;
+    ? nativeEngine(state, opts) : undefined;
   // The TLS settings in force, which a reload replaces (wireTls); Node keeps the SNICallback it was given.
   const live = secure ? { current: secure } : undefined;
   const sniCallback: SecureOptions['sni'] = (name, cb) => live!.current.sni(name, cb);

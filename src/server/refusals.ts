@@ -58,6 +58,11 @@ const CLIENT_ERRORS: Record<string, [RejectReason, string]> = {
   ERR_HTTP_REQUEST_TIMEOUT: ['client_timeout', '408 Request Timeout'],
 };
 
+/** How a refusal by the engine itself (node:http's codes, which the native engine uses too) is counted. */
+export function refusalReason(code: string): RejectReason {
+  return CLIENT_ERRORS[code]?.[0] ?? 'bad_request';
+}
+
 /**
  * A request node:http refuses before it reaches the handler: a head past `limits.header_size` (431), one that
  * took longer than `limits.header_timeout` (408), one it cannot parse (400). Counted, then answered exactly as

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { duration } from '../config/units.js';
 import type { Engine } from '../core/services.js';
 
+const engineEnum = z.enum(['node', 'native']);
+
 export const listenerSchema = z.strictObject({
   name: z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -').describe('Listener name, used by `match.listener` and in logs'),
   address: z
@@ -10,14 +12,13 @@ export const listenerSchema = z.strictObject({
     .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:8080, [::1]:8080 or :8080')
     .describe('host:port to listen on; an empty host listens on all addresses'),
   h2c: z.boolean().default(false).describe('Speak cleartext HTTP/2 with prior knowledge on this listener instead of HTTP/1.1 (internal and gRPC clients)'),
-  engine: z.enum(['node', 'native']).optional().describe('This listener\'s HTTP/1.1 engine, instead of the top-level `engine`'),
+  engine: engineEnum.optional().describe('This listener\'s HTTP/1.1 engine, instead of the top-level `engine` (a change applies at restart)'),
 });
 
 /** Which HTTP/1.1 engine serves requests; `native` is Gatehouse's own (node:net sockets, llhttp's WebAssembly build). */
-export const engineSchema = z
-  .enum(['node', 'native'])
+export const engineSchema = engineEnum
   .optional()
-  .describe('HTTP/1.1 engine: node (node:http and undici) or native (Gatehouse\'s own client to upstream servers on node:net/node:tls, parsing with llhttp). Default node, or the GATEHOUSE_ENGINE environment variable');
+  .describe('HTTP/1.1 engine: node (node:http and undici) or native (Gatehouse\'s own listener and upstream client on node:net/node:tls, parsing with llhttp; HTTP/2 stays on node:http2). Default node, or the GATEHOUSE_ENGINE environment variable');
 
 export type { Engine };
 

@@ -28,12 +28,14 @@ export interface FetchRoute {
 function request(pool: UpstreamPool, opts: Dispatcher.DispatchOptions, closed: () => void): Promise<{ status: number; raw: Buffer[]; body: PassThrough }> {
   return new Promise((resolve, reject) => {
     const body = new PassThrough();
-    body.once('close', closed);
     let headed = false;
     let resume: (() => void) | undefined;
     let abort: ((err?: Error) => void) | undefined;
     body.on('drain', () => resume?.());
-    body.once('close', () => { if (!body.writableFinished) abort?.(new Error('response body closed by its reader')); });
+    body.once('close', () => {
+      if (!body.writableFinished) abort?.(new Error('response body closed by its reader'));
+      closed();
+    });
     pool.dispatch(opts, {
       onConnect(a) { abort = a; },
       onHeaders(status, raw, r) {
