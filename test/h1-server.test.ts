@@ -122,6 +122,7 @@ test('h1: a request claiming HTTP/2.0 over HTTP/1.1 is refused (400)', async (t)
   const h1 = await startH1(t, { request: h1Handler });
   const r = await exchange(h1.port, `GET / HTTP/2.0\r\n${H}\r\n`);
   assert.equal(r.text, BAD_REQUEST);
+  assert.ok(r.closed);
   assert.equal(h1.handled, 0);
 });
 

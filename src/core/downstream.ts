@@ -38,8 +38,8 @@ export interface DownstreamRequest {
   readonly body: Readable;
   /** The whole body has been received (true from the start when there is none). */
   readonly complete: boolean;
-  /** Body bytes received so far: HTTP/2 DATA; on HTTP/1.1 what the connection read since the head (so a chunked
-   * body counts with its framing). */
+  /** Body bytes received so far: HTTP/2 DATA; on HTTP/1.1 what node:http's connection read since the head (a
+   * chunked body with its framing), on the native engine the body itself (llhttp takes the framing off). */
   readonly bodyBytes: number;
   /** The client certificate this connection's TLS handshake verified (mutual TLS); undefined when none was. */
   peerCertificate(): PeerCertificate | undefined;
@@ -114,11 +114,10 @@ export interface Upgrade {
 }
 
 /** A flat `[name, value, …]` list as an object, names lower-cased, repeats as lists (what node's APIs take). */
-export function fieldObject(list: readonly string[], skip?: string): Record<string, string | string[]> {
+export function fieldObject(list: readonly string[]): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (let i = 0; i < list.length; i += 2) {
     const name = list[i]!.toLowerCase();
-    if (name === skip) continue;
     const prev = out[name];
     out[name] = prev === undefined ? list[i + 1]! : Array.isArray(prev) ? [...prev, list[i + 1]!] : [prev, list[i + 1]!];
   }

@@ -1,5 +1,10 @@
 /** Helpers for flat header lists `[name, value, name, value, …]` (the shape node:http and undici accept). */
 
+/** A field name: an HTTP token (RFC 9110 5.1, 5.6.2). */
+export const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A character a field value may not carry (RFC 9110 5.5: VCHAR, obs-text, SP, HTAB only): CR, LF, NUL… */
+export const BAD_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
+
 /** Index of the first header named `lowerName` (lower case) in a flat list, or -1. */
 export function findHeader(list: readonly string[], lowerName: string): number {
   for (let i = 0; i < list.length; i += 2) if (list[i]!.toLowerCase() === lowerName) return i;

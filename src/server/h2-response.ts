@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { fieldObject, type DownstreamResponse } from '../core/downstream.js';
+import { TOKEN_RE } from '../core/headers.js';
 
 /** RFC 9113 7: RST_STREAM INTERNAL_ERROR (node:http2's constants are not loaded for it). */
 const INTERNAL_ERROR = 0x2;
@@ -16,7 +17,6 @@ function ignore(): void {
 }
 
 /** RFC 9110 5.1 field-name token. */
-const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** RFC 9113 8.2.2: connection-specific fields, which node:http2 refuses (`te` but for "trailers"). */
 const CONNECTION_FIELDS = new Set(['upgrade', 'http2-settings', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te']);
 /** Fields node:http2 refuses to send twice (its kSingleValueHeaders, less the pseudo-headers). */

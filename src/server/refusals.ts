@@ -12,13 +12,15 @@ import type { H2Response } from './h2-response.js';
 import type { H2Request } from './h2-stream.js';
 import type { NodeRequest } from './node-http.js';
 import { errorPage } from './reply.js';
+import { refusalBytes, statusLine } from './h1/wire.js';
 import { handleExtendedConnect } from './upgrade.js';
 
 /** CONNECT's answer: 405 with the usual error body. */
-function connectRefusal(state: ListenerState, req: DownstreamRequest): { status: number; headers: Record<string, string>; body: string } {
+function connectRefusal(state: ListenerState, req: DownstreamRequest): { status: number; headers: string[]; body: string } {
   const page = errorPage(errors.methodNotAllowed(), state.requestId(), req.header('accept'));
   const body = page.body as string;
-  return { status: page.status, headers: { ...page.headers as Record<string, string>, 'content-length': String(Buffer.byteLength(body)) }, body };
+  const headers = Object.entries(page.headers as Record<string, string>).flat();
+  return { status: page.status, headers: [...headers, 'content-length', String(Buffer.byteLength(body))], body };
 }
 
 /**
@@ -28,17 +30,15 @@ function connectRefusal(state: ListenerState, req: DownstreamRequest): { status:
 export function onConnect(this: ListenerState, req: NodeRequest, socket: Socket): void {
   const { status, headers, body } = connectRefusal(this, req);
   socket.on('error', () => socket.destroy());
-  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  socket.end(`HTTP/1.1 ${status} Method Not Allowed\r\n${lines}connection: close\r\n\r\n${body}`);
+  let lines = '';
+  for (let i = 0; i < headers.length; i += 2) lines += `${headers[i]!}: ${headers[i + 1]!}\r\n`;
+  socket.end(`${statusLine(status)}${lines}connection: close\r\n\r\n${body}`);
 }
 
 /** HTTP/2 CONNECT (RFC 9113 8.5): an extended CONNECT for a WebSocket (RFC 8441) runs the pipeline like any
  * request; any other is refused on its stream. */
 export function onStreamConnect(this: ListenerState, req: H2Request, res: H2Response): void {
-  if (handleExtendedConnect(this, req, res)) return;
-  const { status, headers, body } = connectRefusal(this, req);
-  res.writeHead(status, Object.entries(headers).flat());
-  res.end(body);
+  if (!handleExtendedConnect(this, req, res)) refuseConnect(this, req, res);
 }
 
 export function onConnection(this: ListenerState, socket: Socket): void {
@@ -52,15 +52,15 @@ export function onConnection(this: ListenerState, socket: Socket): void {
 }
 
 /** node:http's own answers to a request its parser or timeouts refuse (as it sends them without a listener). */
-const CLIENT_ERRORS: Record<string, [RejectReason, string]> = {
-  HPE_HEADER_OVERFLOW: ['headers_too_large', '431 Request Header Fields Too Large'],
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: ['bad_request', '413 Payload Too Large'],
-  ERR_HTTP_REQUEST_TIMEOUT: ['client_timeout', '408 Request Timeout'],
+const CLIENT_ERRORS: Record<string, RejectReason> = {
+  HPE_HEADER_OVERFLOW: 'headers_too_large',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'bad_request',
+  ERR_HTTP_REQUEST_TIMEOUT: 'client_timeout',
 };
 
 /** How a refusal by the engine itself (node:http's codes, which the native engine uses too) is counted. */
 export function refusalReason(code: string): RejectReason {
-  return CLIENT_ERRORS[code]?.[0] ?? 'bad_request';
+  return CLIENT_ERRORS[code] ?? 'bad_request';
 }
 
 /**
@@ -70,12 +70,10 @@ export function refusalReason(code: string): RejectReason {
  */
 export function onClientError(this: ListenerState, err: NodeJS.ErrnoException, socket: Duplex): void {
   const code = err.code ?? '';
-  const known = CLIENT_ERRORS[code] ?? (code.startsWith('HPE_') ? ['bad_request', '400 Bad Request'] as const : undefined);
-  if (known) this.runtime.meter?.rejected(known[0]);
+  if (code in CLIENT_ERRORS || code.startsWith('HPE_')) this.runtime.meter?.rejected(refusalReason(code));
   const pending = (socket as Duplex & { _httpMessage?: { _headerSent?: boolean } | null })._httpMessage;
-  if (socket.writable && (!pending || !pending._headerSent)) {
-    socket.write(`HTTP/1.1 ${known?.[1] ?? '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
-  }
+  // The same bytes as the native engine's own refusals (h1/wire.ts).
+  if (socket.writable && (!pending || !pending._headerSent)) socket.write(refusalBytes(code));
   socket.destroy(err);
 }
 
@@ -83,6 +81,6 @@ export function onClientError(this: ListenerState, err: NodeJS.ErrnoException, s
 export function refuseConnect(state: ListenerState, req: DownstreamRequest, res: DownstreamResponse): void {
   const { status, headers, body } = connectRefusal(state, req);
   res.shouldKeepAlive = false;
-  res.writeHead(status, Object.entries(headers).flat());
+  res.writeHead(status, headers);
   res.end(body);
 }

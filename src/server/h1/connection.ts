@@ -7,23 +7,12 @@ import type { Socket } from 'node:net';
 import { RequestReader, type ReaderOwner } from './reader.js';
 import type { H1Request } from './request.js';
 import { H1Response } from './response.js';
-import { refusalBytes, type DateClock, type RefusalCode } from './wire.js';
+import type { H1Server } from './server.js';
+import { refusalBytes, type RefusalCode } from './wire.js';
 
-/** What a connection needs from its server: limits, handlers, the Date clock. */
-export interface ServerCore {
-  readonly maxHeaderSize: number;
-  readonly maxHeadersCount: number;
-  readonly maxRequestsPerSocket: number;
-  readonly headersTimeout: number;
-  readonly requestTimeout: number;
-  readonly keepAliveTimeout: number;
-  /** `Keep-Alive: timeout=5, max=1000\r\n` as node:http words it, or ''. */
-  readonly keepAliveField: string;
-  readonly clock: DateClock;
-  readonly draining: boolean;
-  readonly handlers: H1Handlers;
-  untrack(conn: H1Connection): void;
-}
+/** What a connection needs from its server (server.ts): limits, handlers, the Date clock. */
+export type ServerCore = Pick<H1Server, 'maxHeaderSize' | 'maxHeadersCount' | 'maxRequestsPerSocket' | 'headersTimeout'
+  | 'requestTimeout' | 'keepAliveTimeout' | 'keepAliveField' | 'clock' | 'draining' | 'handlers' | 'untrack'>;
 
 /** Where requests go. */
 export interface H1Handlers {

@@ -78,9 +78,7 @@ export class H1Request implements DownstreamRequest {
   }
 
   get httpVersion(): '1.0' | '1.1' { return this.httpVersionMinor === 0 ? '1.0' : '1.1'; }
-  get httpVersionMajor(): number { return 1; }
   get remoteAddress(): string | undefined { return this.socket.remoteAddress; }
-  get remotePort(): number | undefined { return this.socket.remotePort; }
   get localPort(): number | undefined { return this.socket.localPort; }
   get encrypted(): boolean { return (this.socket as Partial<TLSSocket>).encrypted === true; }
 

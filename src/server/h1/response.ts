@@ -8,7 +8,10 @@
 import type { DownstreamResponse } from '../../core/downstream.js';
 import type { H1Connection } from './connection.js';
 import type { H1Request } from './request.js';
-import { checkField, FieldError, reasonOf, statusLine } from './wire.js';
+import { checkField, FieldError, statusLine } from './wire.js';
+
+/** RFC 9110 15.2.1, as node:http words it. */
+const CONTINUE = `${statusLine(100)}\r\n`;
 
 type Listener = (this: H1Response) => void;
 type Listeners = Listener | Listener[] | undefined;
@@ -41,8 +44,6 @@ export class H1Response implements DownstreamResponse {
   shouldKeepAlive: boolean;
   /** The connection's request limit is reached with this response: `Connection: close`. @internal */
   maxRequestsReached = false;
-  /** Body bytes written. */
-  bytesWritten = 0;
   /** The answer to an Upgrade or CONNECT: a 101 leaves the socket to the consumer, anything else closes it. */
   readonly upgrade: boolean;
   #head: string | undefined = undefined;
@@ -78,7 +79,6 @@ export class H1Response implements DownstreamResponse {
   get writableFinished(): boolean { return this.#finished; }
   /** Bytes the socket holds, not yet sent (what backpressure measures). */
   get writableLength(): number { return this.conn.socket.writableLength; }
-  get writableHighWaterMark(): number { return this.conn.socket.writableHighWaterMark; }
   get destroyed(): boolean { return this.#destroyed || this.#closed; }
   /** The client went away (or the response was destroyed) before the response was complete. */
   get gone(): boolean { return (this.#destroyed || this.conn.socket.destroyed) && !this.#finished; }
@@ -124,7 +124,7 @@ export class H1Response implements DownstreamResponse {
   writeContinue(): void {
     if (this.#sent100 || this.#headersSent || this.destroyed || this.req.httpVersionMinor === 0) return;
     this.#sent100 = true;
-    this.#send(`HTTP/1.1 100 ${reasonOf(100)}\r\n\r\n`, undefined, '', false);
+    this.#send(CONTINUE, undefined, '', false);
   }
 
   /** Body bytes: false once the socket holds more than its high-water mark ('drain' follows). */
@@ -135,7 +135,6 @@ export class H1Response implements DownstreamResponse {
     const len = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
     const head = this.#takeHead();
     if (len === 0) return head === '' || this.#send(head, undefined, '', false);
-    this.bytesWritten += len;
     const ok = this.#chunked
       ? this.#send(`${head}${len.toString(16)}\r\n`, chunk, '\r\n', false, len)
       : this.#send(head, chunk, '', false, len);
@@ -154,7 +153,6 @@ export class H1Response implements DownstreamResponse {
       let prefix = this.#takeHead();
       let suffix = '';
       const body = this.#hasBody && len > 0 ? chunk : undefined;
-      if (body !== undefined) this.bytesWritten += len;
       if (this.#hasBody && this.#chunked) {
         if (body !== undefined) {
           prefix += `${len.toString(16)}\r\n`;

@@ -5,13 +5,12 @@
  * so that a request costs no timer.
  */
 import type { Socket } from 'node:net';
-import { H1Connection, type H1Handlers, type ServerCore } from './connection.js';
+import { H1Connection, type H1Handlers } from './connection.js';
 import { DateClock } from './wire.js';
 
 export type { H1Handlers } from './connection.js';
 export { H1Request } from './request.js';
 export { H1Response } from './response.js';
-export { FieldError } from './wire.js';
 
 /** Connection-level limits, as the node:http listener takes them (server/listen.ts). */
 export interface H1Options {
@@ -31,13 +30,14 @@ export interface H1Options {
   checkInterval?: number;
 }
 
-export class H1Server implements ServerCore {
+export class H1Server {
   readonly maxHeaderSize: number;
   readonly maxHeadersCount: number;
   readonly maxRequestsPerSocket: number;
   readonly headersTimeout: number;
   readonly requestTimeout: number;
   readonly keepAliveTimeout: number;
+  /** `Keep-Alive: timeout=5, max=1000\r\n` as node:http words it, or ''. */
   readonly keepAliveField: string;
   readonly clock = new DateClock();
   draining = false;

@@ -3,11 +3,9 @@
  * Date field, and the answers node:http writes itself when it refuses a request, byte for byte.
  */
 import { STATUS_CODES } from 'node:http';
-
-/** RFC 9110 5.1: a field name is a token (node:http's check, `checkIsHttpToken`). */
-const TOKEN_RE = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
-/** RFC 9110 5.5: a field value holds no CR, LF, NUL nor other controls but HTAB (node:http's `checkInvalidHeaderChar`). */
-const BAD_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
+// A field name is a token, a value holds no CR, LF, NUL nor other controls but HTAB (node:http's
+// `checkIsHttpToken` and `checkInvalidHeaderChar`).
+import { BAD_VALUE_RE, TOKEN_RE } from '../../core/headers.js';
 
 /** A response field the engine refuses to send (response splitting, RFC 9112 2.2): nothing was sent. */
 export class FieldError extends TypeError {
@@ -30,11 +28,6 @@ const STATUS_LINES: readonly string[] = (() => {
 /** The status line of a response (RFC 9112 4); node:http's `unknown` as the reason of a status it does not name. */
 export function statusLine(status: number): string {
   return STATUS_LINES[status] ?? `HTTP/1.1 ${status} unknown\r\n`;
-}
-
-/** The reason phrase node:http gives `status`. */
-export function reasonOf(status: number): string {
-  return STATUS_CODES[status] ?? 'unknown';
 }
 
 /**

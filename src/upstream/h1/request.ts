@@ -5,6 +5,7 @@
  * caller; a name or value that could split the head (CR, LF, NUL) is refused, not sent.
  */
 import type { Readable } from 'node:stream';
+import { BAD_VALUE_RE, TOKEN_RE } from '../../core/headers.js';
 
 export type RequestBody = Buffer | Readable | null;
 
@@ -19,9 +20,6 @@ export class RequestError extends Error {
   constructor(message: string, readonly code: string) { super(message); }
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Field values: VCHAR, obs-text, SP and HTAB (RFC 9110 5.5); no CR, LF or NUL. */
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** A request target: visible ASCII and obs-text, no space or control (RFC 9112 3.2). */
 const BAD_TARGET = /[^\x21-\x7e\x80-\xff]/;
 
@@ -47,7 +45,7 @@ export function flatHeaders(headers: string[] | Record<string, string | string[]
  * none (HTTP/1.1 requires one: RFC 9112 3.2).
  */
 export function requestFrame(method: string, target: string, headers: readonly string[], body: RequestBody, authority: string): RequestFrame | RequestError {
-  if (!TOKEN.test(method)) return new RequestError(`invalid method ${JSON.stringify(method)}`, 'GH_H1_INVALID_REQUEST');
+  if (!TOKEN_RE.test(method)) return new RequestError(`invalid method ${JSON.stringify(method)}`, 'GH_H1_INVALID_REQUEST');
   if (target.length === 0 || BAD_TARGET.test(target)) return new RequestError('invalid request target', 'GH_H1_INVALID_REQUEST');
   let head = '';
   let host = '';
@@ -60,7 +58,7 @@ export function requestFrame(method: string, target: string, headers: readonly s
     if (n === 4 || n === 7 || n === 10 || n === 14 || n === 17) {
       const lower = name.toLowerCase();
       if (lower === 'host') {
-        if (BAD_VALUE.test(value)) return new RequestError('invalid host', 'GH_H1_INVALID_REQUEST');
+        if (BAD_VALUE_RE.test(value)) return new RequestError('invalid host', 'GH_H1_INVALID_REQUEST');
         host = `host: ${value}\r\n`; // sent first (RFC 9110 7.2)
         continue;
       }
@@ -70,7 +68,7 @@ export function requestFrame(method: string, target: string, headers: readonly s
         continue; // written below, once
       } else if (lower === 'transfer-encoding' || lower === 'connection' || lower === 'keep-alive' || lower === 'upgrade') continue;
     }
-    if (!TOKEN.test(name) || BAD_VALUE.test(value)) return new RequestError(`invalid header ${JSON.stringify(name)}`, 'GH_H1_INVALID_REQUEST');
+    if (!TOKEN_RE.test(name) || BAD_VALUE_RE.test(value)) return new RequestError(`invalid header ${JSON.stringify(name)}`, 'GH_H1_INVALID_REQUEST');
     head += `${name}: ${value}\r\n`;
   }
   // Host first (RFC 9110 7.2), then the connection's fate said outright, as undici does (both engines send the
