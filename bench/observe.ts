@@ -30,13 +30,12 @@
  * end; every process is stopped by its pid. Loopback only. Needs wrk and nginx.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/origin.js';
 import { coreContract } from '../test/helpers/contracts.js';
-import { coreCpu, cpuSeconds, has, median, nginxConf, parseWrk, pinned, processes, waitPort, type Result } from './util.js';
+import { coreCpu, cpuSeconds, has, median, nginxConf, parseWrk, pinned, processes, runBench, waitPort, type Result } from './util.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -231,14 +230,4 @@ async function main(tmp: string): Promise<void> {
   report(runs, (Date.now() - t0) / 1000);
 }
 
-const TMP = mkdtempSync(join(tmpdir(), 'gatehouse-bench-observe-'));
-async function cleanup(): Promise<void> {
-  await procs.stopAll();
-  rmSync(TMP, { recursive: true, force: true });
-}
-process.once('SIGINT', () => { void cleanup().then(() => process.exit(130)); });
-main(TMP).then(cleanup, async (err: unknown) => {
-  process.stderr.write(`bench:observe failed: ${(err as Error).stack ?? String(err)}\n`);
-  await cleanup();
-  process.exit(1);
-});
+runBench('observe', procs, main);

@@ -18,14 +18,13 @@
  * (default 2), the order rotated each round. Files live in a temp dir, removed at the end; loopback only.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/origin.js';
 import { coreContract } from '../test/helpers/contracts.js';
 import { profileReport } from './cpu-profile.js';
-import { coreCpu, cpuSeconds, has, median, nginxConf, parseWrk, pinned, processes, waitPort } from './util.js';
+import { coreCpu, cpuSeconds, has, median, nginxConf, parseWrk, pinned, processes, runBench, waitPort } from './util.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -150,14 +149,4 @@ async function main(tmp: string): Promise<void> {
   if (PROFILE) await profiles(tmp, originPort);
 }
 
-const TMP = mkdtempSync(join(tmpdir(), 'gatehouse-bench-per-request-'));
-async function cleanup(): Promise<void> {
-  await procs.stopAll();
-  rmSync(TMP, { recursive: true, force: true });
-}
-process.once('SIGINT', () => { void cleanup().then(() => process.exit(130)); });
-main(TMP).then(cleanup, async (err: unknown) => {
-  process.stderr.write(`bench:per-request failed: ${(err as Error).stack ?? String(err)}\n`);
-  await cleanup();
-  process.exit(1);
-});
+runBench('per-request', procs, main);

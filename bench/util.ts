@@ -1,6 +1,7 @@
 /** Helpers shared by the bench scripts. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export function has(cmd: string): boolean {
@@ -156,4 +157,22 @@ export function processes(cwd: string): {
     stop,
     async stopAll() { for (const c of list) await stop(c); },
   };
+}
+
+/**
+ * Runs a bench's `main` in a temporary directory of its own, then stops its processes and removes the directory,
+ * on success, failure or Ctrl-C alike.
+ */
+export function runBench(name: string, procs: { stopAll(): Promise<void> }, main: (tmp: string) => Promise<void>): void {
+  const tmp = mkdtempSync(join(tmpdir(), `gatehouse-bench-${name}-`));
+  const cleanup = async (): Promise<void> => {
+    await procs.stopAll();
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => { void cleanup().then(() => process.exit(130)); });
+  main(tmp).then(cleanup, async (err: unknown) => {
+    process.stderr.write(`bench:${name} failed: ${(err as Error).stack ?? String(err)}\n`);
+    await cleanup();
+    process.exit(1);
+  });
 }
