@@ -224,10 +224,8 @@ export class H1Connection implements ParserEvents {
     this.serverIdle = keepAlive ? keepAliveHint(this.headers) : -1;
     this.trailers = [];
     this.arm(BODY, this.settings.bodyTimeout);
-    const head = call.head;
-    const skip = head.charCodeAt(0) === 72 && head.startsWith('HEAD '); // RFC 9110 9.3.2: no body, whatever the framing says
     if (call.handler.onHeaders?.(status, this.headers, call.resume, '') === false) this.pause();
-    return skip ? 1 : 0;
+    return call.isHead ? 1 : 0; // RFC 9110 9.3.2: no body after HEAD, whatever the framing says
   }
 
   onBody(chunk: Buffer): number {
@@ -284,7 +282,7 @@ export class H1Connection implements ParserEvents {
   /** The response is complete: the connection goes back to the pool, or closes when it is not clean. */
   private finish(): void {
     const call = this.call!;
-    const reusable = this.keepAlive && this.sent && !call.head.startsWith('HEAD ');
+    const reusable = this.keepAlive && this.sent && !call.isHead;
     if (this.paused) {
       // Paused for the last bytes of this response, which are all here: the connection reads again.
       this.paused = false;

@@ -71,7 +71,7 @@ export class H1Pool implements ConnectionOwner {
     }
     const call: Call = {
       handler, head: frame.head, body, length: frame.length,
-      replayable: (body === null || body instanceof Buffer) && idempotent(opts.method),
+      replayable: (body === null || body instanceof Buffer) && idempotent(opts.method), isHead: opts.method === 'HEAD',
       conn: undefined, done: false, started: false,
       abort: (err?: Error) => {
         const e = err ?? new ConnectionError('request aborted', 'GH_H1_ABORTED');

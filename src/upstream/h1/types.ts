@@ -27,6 +27,8 @@ export interface Call {
   /** Body bytes per Content-Length, or -1 for chunked. */
   readonly length: number;
   readonly replayable: boolean;
+  /** A HEAD request: its response has no body, and its connection is not reused (request.ts). */
+  readonly isHead: boolean;
   conn: H1Connection | undefined;
   done: boolean;
   started: boolean;
