@@ -3,8 +3,10 @@
  * version in package-lock.json): one module instance per process, one parser per connection. Strict: no lenient
  * flag is set, so what node:http refuses, this refuses (request smuggling: RFC 9112 6.1, 6.3, 11.2).
  *
- * Callbacks get Buffer views of the chunk being parsed (not copies, not views of the WebAssembly memory): a
- * view stays valid after `execute` returns, as long as whoever holds it keeps it.
+ * A head's pieces (target, reason phrase, field names and values) are told by their place in the chunk being
+ * parsed, and made into strings by the parser itself: one latin1 string per chunk for all the pieces in it, cut
+ * with `substring` (V8 shares the characters), pieces split across chunks joined. Body chunks are Buffer views of
+ * the chunk (not copies, not views of the WebAssembly memory): a view stays valid after `execute` returns.
  */
 import { createRequire } from 'node:module';
 
@@ -13,10 +15,14 @@ const require = createRequire(import.meta.url);
 /** What a parser tells its owner; each returns 0 to go on (onHeadersComplete: 1 = the message has no body). */
 export interface ParserEvents {
   onMessageBegin(): number;
-  onUrl(chunk: Buffer): number;
-  onStatus(chunk: Buffer): number;
-  onHeaderField(chunk: Buffer): number;
-  onHeaderValue(chunk: Buffer): number;
+  /** A piece of the request target: `at` where it starts in the chunk being parsed, `len` its bytes. */
+  onUrl(at: number, len: number): number;
+  /** A piece of the reason phrase. */
+  onStatus(at: number, len: number): number;
+  /** A piece of a field name: a new field when the last piece was not a name (llhttp splits pieces across chunks). */
+  onHeaderField(at: number, len: number): number;
+  /** A piece of a field value. */
+  onHeaderValue(at: number, len: number): number;
   onHeadersComplete(statusCode: number, upgrade: boolean, keepAlive: boolean): number;
   onBody(chunk: Buffer): number;
   onMessageComplete(): number;
@@ -54,6 +60,13 @@ export class ParseError extends Error {
   }
 }
 
+/** What a piece of a head is (a change of kind starts a new string). */
+const URL = 1;
+const STATUS = 2;
+const FIELD = 3;
+const VALUE = 4;
+interface Latin1 { latin1Slice(start: number, end: number): string }
+
 let wasm: Exports | undefined;
 /** The parser running `execute` (callbacks name it by pointer; one runs at a time). */
 let current: HttpParser | undefined;
@@ -77,11 +90,11 @@ function instance(): Exports {
   }
   const inst = new WebAssembly.Instance(mod, {
     env: {
-      wasm_on_message_begin: () => current!.events.onMessageBegin(),
-      wasm_on_url: (_p: number, at: number, len: number) => current!.events.onUrl(view(at, len)),
-      wasm_on_status: (_p: number, at: number, len: number) => current!.events.onStatus(view(at, len)),
-      wasm_on_header_field: (_p: number, at: number, len: number) => current!.events.onHeaderField(view(at, len)),
-      wasm_on_header_value: (_p: number, at: number, len: number) => current!.events.onHeaderValue(view(at, len)),
+      wasm_on_message_begin: () => current!.begin(),
+      wasm_on_url: (_p: number, at: number, len: number) => current!.events.onUrl(current!.piece(URL, at - chunkPtr, len), len),
+      wasm_on_status: (_p: number, at: number, len: number) => current!.events.onStatus(current!.piece(STATUS, at - chunkPtr, len), len),
+      wasm_on_header_field: (_p: number, at: number, len: number) => current!.events.onHeaderField(current!.piece(FIELD, at - chunkPtr, len), len),
+      wasm_on_header_value: (_p: number, at: number, len: number) => current!.events.onHeaderValue(current!.piece(VALUE, at - chunkPtr, len), len),
       wasm_on_headers_complete: (_p: number, status: number, upgrade: number, keepAlive: number) =>
         current!.events.onHeadersComplete(status, upgrade === 1, keepAlive === 1),
       wasm_on_body: (_p: number, at: number, len: number) => current!.events.onBody(view(at, len)),
@@ -98,6 +111,16 @@ export class HttpParser {
   private readonly llhttp: Exports;
   /** Where the bytes after an Upgrade's head start in the last chunk (after `execute` returned 'upgrade'). */
   upgradeAt = -1;
+  /** The start line's target (a request) or reason phrase (a response) of the message being read, once its
+   * head is complete (onHeadersComplete). */
+  line = '';
+  /** Field names and values read so far, `[name, value, …]` (the head's, then the trailers'): see takeFields. */
+  #fields: string[] = [];
+  /** Pieces of the current chunk not made into strings yet: kind, start, end, … (one array, reused). */
+  readonly #pieces: number[] = [];
+  #count = 0;
+  #lastKind = 0;
+  #chunk: Buffer = EMPTY;
 
   constructor(kind: 'request' | 'response', readonly events: ParserEvents) {
     this.llhttp = instance();
@@ -129,12 +152,16 @@ export class HttpParser {
     current = this;
     chunkRef = chunk;
     chunkPtr = ptr;
+    this.#chunk = chunk;
     try {
       ret = ll.llhttp_execute(this.ptr, ptr, chunk.length);
       if (ret !== OK) at = ll.llhttp_get_error_pos(this.ptr) - ptr;
+      // A head goes on in the next chunk: its pieces in this one become strings now.
+      if (this.#count > 0) this.#flush();
     } catch (err) {
       thrown = err; // a callback threw (a bug): the message fails, the process goes on
     } finally {
+      this.#chunk = EMPTY;
       current = outer;
       chunkRef = outer !== undefined ? outerRef : EMPTY;
       chunkPtr = outer !== undefined ? outerPtr : ptr;
@@ -147,6 +174,66 @@ export class HttpParser {
       return 'upgrade';
     }
     return this.error(ret, at);
+  }
+
+  /** A message begins: its start line and fields are new. @internal */
+  begin(): number {
+    this.line = '';
+    this.#fields.length = 0;
+    this.#count = 0;
+    this.#lastKind = 0;
+    return this.events.onMessageBegin();
+  }
+
+  /** Notes a piece of the head at `at` (in the chunk) and returns `at`. @internal */
+  piece(kind: number, at: number, len: number): number {
+    const p = this.#pieces;
+    const n = this.#count;
+    p[n] = kind;
+    p[n + 1] = at;
+    p[n + 2] = at + len;
+    this.#count = n + 3;
+    return at;
+  }
+
+  /**
+   * The fields read since the last call (the head's in onHeadersComplete, the trailers' in onMessageComplete),
+   * as strings, `[name, value, …]`; `line` is complete too. Values keep the trailing whitespace llhttp leaves in.
+   */
+  takeFields(): string[] {
+    if (this.#count > 0) this.#flush();
+    this.#lastKind = 0;
+    const fields = this.#fields;
+    const out = fields.slice();
+    fields.length = 0;
+    return out;
+  }
+
+  /** Whether takeFields would return any (a message without trailers takes none). */
+  get hasFields(): boolean {
+    return this.#count > 0 || this.#fields.length > 0;
+  }
+
+  /** The pieces noted in the current chunk as strings: one latin1 string of their span, cut (no copy). */
+  #flush(): void {
+    const p = this.#pieces;
+    const n = this.#count;
+    this.#count = 0;
+    const lo = p[1]!;
+    const text = (this.#chunk as unknown as Latin1).latin1Slice(lo, p[n - 1]!);
+    const fields = this.#fields;
+    let last = this.#lastKind;
+    for (let i = 0; i < n; i += 3) {
+      const kind = p[i]!;
+      const start = p[i + 1]! - lo;
+      const end = p[i + 2]! - lo;
+      const str = start === 0 && end === text.length ? text : text.substring(start, end);
+      if (kind <= STATUS) this.line = kind === last ? this.line + str : str;
+      else if (kind === last) fields[fields.length - 1] += str;
+      else fields.push(str);
+      last = kind;
+    }
+    this.#lastKind = last;
   }
 
   /** The connection ended: completes a message delimited by the close, or says what was cut short. */

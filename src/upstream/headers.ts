@@ -108,28 +108,44 @@ function rewriteLocation(value: string, ctx: RequestCtx, hostHeader: string | un
 /** The client's header list built from the upstream's raw header pairs, and the Content-Length (-1: none). */
 export interface ClientHeaders { headers: string[]; contentLength: number }
 
+/** Raw header pairs from an upstream: Buffers from undici, latin1 strings from the native client (h1/). */
+export type RawFields = readonly (Buffer | string)[];
+
+/** A field name in lower case: a string as it is when it has no upper-case letter (no new string), else
+ * through undici's table of known names (no new string either), as a Buffer through undici's lookup tree. */
+function lowerName(name: Buffer | string): string {
+  if (typeof name !== 'string') return headerNameToString(name);
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 65 && c <= 90) return headerNameToString(name);
+  }
+  return name;
+}
+
+const text = (v: Buffer | string): string => (typeof v === 'string' ? v : v.toString('latin1'));
+
 /**
- * Builds the header list sent to the client straight from undici's raw header pairs (`[name, value, ...]` as
- * Buffers): names lower-cased through undici's table of known names, hop-by-hop and hidden fields dropped,
- * Location / Content-Location pointing at a backend rewritten. No intermediate header object is built.
+ * Builds the header list sent to the client straight from the upstream's raw header pairs (`[name, value, ...]`
+ * as Buffers or strings): names lower-cased, hop-by-hop and hidden fields dropped, Location / Content-Location
+ * pointing at a backend rewritten. No intermediate header object is built.
  */
 export function clientResponseHeaders(
-  ctx: RequestCtx, raw: readonly Buffer[], hostHeader: string | undefined, opts: ResponseHeaderOptions,
+  ctx: RequestCtx, raw: RawFields, hostHeader: string | undefined, opts: ResponseHeaderOptions,
 ): ClientHeaders {
   let out: string[] = [];
   let extra: string[] | undefined;
   let contentLength = -1;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = headerNameToString(raw[i]!);
+    const name = lowerName(raw[i]!);
     if (opts.hidden.has(name)) {
       // Connection is hop-by-hop, so hidden; the fields it names are dropped below (it may come after them).
       if (name === 'connection') {
-        const tokens = connectionTokens(raw[i + 1]!.toString('latin1'));
+        const tokens = connectionTokens(text(raw[i + 1]!));
         if (tokens) extra = extra ? extra.concat(tokens) : tokens;
       }
       continue;
     }
-    const value = raw[i + 1]!.toString('latin1');
+    const value = text(raw[i + 1]!);
     if (name === 'content-length') contentLength = Number(value);
     if (name === 'location' || name === 'content-location') out.push(name, rewriteLocation(value, ctx, hostHeader, opts));
     else out.push(name, value);
@@ -148,7 +164,7 @@ export function clientResponseHeaders(
  * fields (hop-by-hop and hidden ones dropped, as on the final response). Never to an HTTP/1.0 client (15.2),
  * nor once the final head is out. Other 1xx are dropped: the proxy answers 100 itself and 101 is an upgrade.
  */
-export function relayInformational(ctx: RequestCtx, status: number, raw: readonly Buffer[], opts: ResponseHeaderOptions): void {
+export function relayInformational(ctx: RequestCtx, status: number, raw: RawFields, opts: ResponseHeaderOptions): void {
   const res = ctx.res;
   if (res.headersSent || ctx.req.httpVersion === '1.0' || (status !== 102 && status !== 103)) return;
   try {
@@ -177,9 +193,8 @@ export function clientTrailers(trailers: UpstreamTrailers, hidden: ReadonlySet<s
   }
   const raw = trailers as readonly (Buffer | string)[];
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = headerNameToString(raw[i]!);
-    const v = raw[i + 1]!;
-    if (!hidden.has(name)) out.push(name, typeof v === 'string' ? v : v.toString('latin1'));
+    const name = lowerName(raw[i]!);
+    if (!hidden.has(name)) out.push(name, text(raw[i + 1]!));
   }
   return out;
 }

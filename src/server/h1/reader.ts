@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import { HttpParser, type ParserEvents } from '../../core/llhttp.js';
 import { H1Request, type BodySource } from './request.js';
-import { latin1, trimOws, type RefusalCode } from './wire.js';
+import { trimOws, type RefusalCode } from './wire.js';
 
 /** What the reader tells its connection. */
 export interface ReaderOwner extends BodySource {
@@ -36,12 +36,11 @@ export class RequestReader implements ParserEvents {
   /** After read() returned 'upgrade': the bytes past the request, the new protocol's; after 'yield': those not read yet. */
   rest: Buffer = EMPTY;
   #parser: HttpParser | undefined;
-  #url = '';
-  /** Field names and values of the head (then of the trailers) being read: one array, reused. */
-  #fields: string[] = [];
   /** 1: the last callback was a field name, 2: a value (llhttp splits either across chunks). */
   #kind = 0;
   #headerBytes = 0;
+  /** Fields of the head (then of the trailers) being read. */
+  #fieldCount = 0;
   #refusal: RefusalCode | undefined;
   /** Why onMessageComplete stopped llhttp at a message's end: enough requests wait their turn, or it was the last. */
   #stop: 'yield' | 'stop' | undefined;
@@ -90,7 +89,7 @@ export class RequestReader implements ParserEvents {
       return stop;
     }
     // A chunk line still going at the end of this chunk (trailers count as fields instead).
-    if (this.#chunked && this.parsing !== undefined && this.#fields.length === 0 && this.#chunkGap(this.#fed)) return this.#refusal;
+    if (this.#chunked && this.parsing !== undefined && !parser.hasFields && this.#chunkGap(this.#fed)) return this.#refusal;
     return undefined;
   }
 
@@ -109,13 +108,13 @@ export class RequestReader implements ParserEvents {
     this.headersDone = false;
     this.#headerBytes = 0;
     this.#kind = 0;
+    this.#fieldCount = 0;
     return 0;
   }
 
-  onUrl(buf: Buffer): number {
-    if (this.#tooLarge(buf.length)) return USER;
-    this.#url = this.#url === '' ? latin1(buf) : this.#url + latin1(buf);
-    this.#spanEnd = this.#at(buf) + buf.length;
+  onUrl(at: number, len: number): number {
+    if (this.#tooLarge(len)) return USER;
+    this.#spanEnd = this.#fed + at + len;
     return 0;
   }
 
@@ -123,48 +122,36 @@ export class RequestReader implements ParserEvents {
     return 0;
   }
 
-  onHeaderField(buf: Buffer): number {
-    if (this.#tooLarge(buf.length)) return USER;
-    const fields = this.#fields;
-    if (this.#kind === 1) {
-      fields[fields.length - 1] += latin1(buf);
-      return 0;
-    }
-    if (this.#kind === 2) this.#endValue();
-    if (fields.length >= this.owner.server.maxHeadersCount * 2) {
+  onHeaderField(_at: number, len: number): number {
+    if (this.#tooLarge(len)) return USER;
+    if (this.#kind === 1) return 0;
+    this.#kind = 1;
+    // node:http's maxHeadersCount, counted on the head and the trailers each.
+    if (++this.#fieldCount > this.owner.server.maxHeadersCount) {
       this.#refusal = 'HPE_HEADER_OVERFLOW';
       return USER;
     }
-    fields.push(latin1(buf));
-    this.#kind = 1;
     return 0;
   }
 
-  onHeaderValue(buf: Buffer): number {
-    if (this.#tooLarge(buf.length)) return USER;
-    this.#spanEnd = this.#at(buf) + buf.length;
-    const fields = this.#fields;
-    if (this.#kind === 2) fields[fields.length - 1] += latin1(buf);
-    else {
-      fields.push(latin1(buf));
-      this.#kind = 2;
-    }
+  onHeaderValue(at: number, len: number): number {
+    if (this.#tooLarge(len)) return USER;
+    this.#spanEnd = this.#fed + at + len;
+    this.#kind = 2;
     return 0;
   }
 
   onHeadersComplete(_status: number, upgrade: boolean, keepAlive: boolean): number {
-    if (this.#kind === 2) this.#endValue();
     this.#kind = 0;
+    this.#fieldCount = 0;
     const parser = this.#parser!;
     // llhttp lets HTTP/2.0 and 0.9 through (node:http leaves them to the kernel's 400); refused here.
     if (parser.httpMajor !== 1 || parser.httpMinor > 1) {
       this.#refusal = 'HPE_INVALID_VERSION';
       return -1;
     }
-    const raw = this.#fields.slice();
-    this.#fields.length = 0;
-    const req = new H1Request(parser.method, this.#url, parser.httpMinor, raw, this.owner.socket, this.owner);
-    this.#url = '';
+    const raw = trimValues(parser.takeFields()); // first: the target is complete with it
+    const req = new H1Request(parser.method, parser.line, parser.httpMinor, raw, this.owner.socket, this.owner);
     this.#chunked = scan(req);
     // RFC 9110 7.8: an Upgrade with a body is served as a plain request, and the connection closes after it
     // (llhttp reads nothing past it); CONNECT always switches.
@@ -191,17 +178,15 @@ export class RequestReader implements ParserEvents {
   }
 
   onMessageComplete(): number {
-    if (this.#kind === 2) this.#endValue();
     this.#kind = 0;
+    this.#fieldCount = 0;
     const req = this.parsing;
     this.parsing = undefined;
     this.messageStart = 0;
     this.bodyFull = false;
     if (req === undefined) return 0;
-    if (this.#fields.length > 0) {
-      req.rawTrailers = this.#fields.slice();
-      this.#fields.length = 0;
-    }
+    const parser = this.#parser!;
+    if (parser.hasFields) req.rawTrailers = trimValues(parser.takeFields());
     req.endBody();
     // An upgrade: llhttp stops here itself.
     if (req.upgrade) return 0;
@@ -226,14 +211,6 @@ export class RequestReader implements ParserEvents {
     return true;
   }
 
-  /** RFC 9112 5: a field value's trailing whitespace is not part of it (llhttp leaves it in). */
-  #endValue(): void {
-    const fields = this.#fields;
-    const i = fields.length - 1;
-    const v = fields[i]!;
-    const c = v.charCodeAt(v.length - 1);
-    if (c === 32 || c === 9) fields[i] = trimOws(v);
-  }
 
   /** node:http refuses more than 16 KiB of chunk extensions (413): measured as the bytes between chunks' data. */
   #chunkGap(at: number): boolean {
@@ -241,6 +218,16 @@ export class RequestReader implements ParserEvents {
     this.#refusal = 'HPE_CHUNK_EXTENSIONS_OVERFLOW';
     return true;
   }
+}
+
+/** RFC 9112 5: a field value's trailing whitespace is not part of it (llhttp leaves it in). */
+function trimValues(fields: string[]): string[] {
+  for (let i = 1; i < fields.length; i += 2) {
+    const v = fields[i]!;
+    const c = v.charCodeAt(v.length - 1);
+    if (c === 32 || c === 9) fields[i] = trimOws(v);
+  }
+  return fields;
 }
 
 /** One pass over the fields for what the engine itself needs: Host, Expect, the body's framing. True: chunked. */

@@ -80,10 +80,3 @@ export function trimOws(value: string): string {
   }
   return end === value.length ? value : value.slice(0, end);
 }
-
-interface Latin1Buffer { latin1Slice(start: number, end: number): string }
-
-/** The bytes of a view as a string, one character per byte (field names and values are octets, RFC 9110 5.5). */
-export function latin1(buf: Buffer): string {
-  return (buf as unknown as Latin1Buffer).latin1Slice(0, buf.length);
-}

@@ -1,8 +1,8 @@
 /**
  * One persistent HTTP/1.1 connection to an upstream server (RFC 9112 9.3): one request at a time, the response
  * parsed by llhttp and streamed to the caller's handler as it comes (undici's raw handler interface: onConnect,
- * onHeaders with raw [name, value] Buffers, onData returning false to pause, onComplete with raw trailers,
- * onError), the request body streamed with backpressure. Reused only when both sides leave it clean: the
+ * onHeaders with raw [name, value] pairs — latin1 strings here, where undici gives Buffers —, onData returning
+ * false to pause, onComplete with raw trailers as strings, onError), the request body streamed with backpressure. Reused only when both sides leave it clean: the
  * response said keep-alive, its body ended where its framing said, and the request body went out whole.
  */
 import { connect as netConnect, type Socket } from 'node:net';
@@ -25,8 +25,6 @@ export class H1Connection implements ParserEvents {
   call: Call | undefined;
   /** Requests this connection has finished. */
   served = 0;
-  private headers: Buffer[] = [];
-  private trailers: Buffer[] | undefined;
   private headerBytes = 0;
   private status = 0;
   private keepAlive = false;
@@ -180,14 +178,13 @@ export class H1Connection implements ParserEvents {
   onMessageBegin(): number {
     // Bytes after a complete response, or with no request in flight: the server is not speaking HTTP/1.1 to us.
     if (this.completed || this.call === undefined) return -1;
-    this.headers = [];
     this.headerBytes = 0;
     return 0;
   }
 
   onUrl(): number { return 0; }
 
-  onStatus(chunk: Buffer): number { return this.count(chunk.length); }
+  onStatus(_at: number, len: number): number { return this.count(len); }
 
   private count(n: number): number {
     this.headerBytes += n;
@@ -196,35 +193,26 @@ export class H1Connection implements ParserEvents {
     return -1;
   }
 
-  onHeaderField(chunk: Buffer): number {
-    const list = this.trailers ?? this.headers;
-    if ((list.length & 1) === 0) list.push(chunk);
-    else list[list.length - 1] = Buffer.concat([list[list.length - 1]!, chunk]);
-    return this.count(chunk.length);
-  }
+  onHeaderField(_at: number, len: number): number { return this.count(len); }
 
-  onHeaderValue(chunk: Buffer): number {
-    const list = this.trailers ?? this.headers;
-    if ((list.length & 1) === 1) list.push(chunk);
-    else list[list.length - 1] = Buffer.concat([list[list.length - 1]!, chunk]);
-    return this.count(chunk.length);
-  }
+  onHeaderValue(_at: number, len: number): number { return this.count(len); }
 
   onHeadersComplete(status: number, upgrade: boolean, keepAlive: boolean): number {
     const call = this.call!;
+    // Strings, where undici's Buffers are: the handler's interface types them as Buffers (headers.ts takes both).
+    const headers = this.parser.takeFields() as unknown as Buffer[];
     if (status < 200) {
       // 101 is an answer to an Upgrade this client never sends (WebSockets go through ws-open.ts); more than 32
       // interim responses to one request is a server stalling the response head.
       if (status === 101 || upgrade || ++this.interim > 32) { this.error = new ConnectionError(`unexpected ${status} response`, 'GH_H1_PROTOCOL'); return -1; }
-      call.handler.onHeaders?.(status, this.headers, call.resume, '');
+      call.handler.onHeaders?.(status, headers, call.resume, '');
       return 0;
     }
     this.status = status;
     this.keepAlive = keepAlive;
-    this.serverIdle = keepAlive ? keepAliveHint(this.headers) : -1;
-    this.trailers = [];
+    this.serverIdle = keepAlive ? keepAliveHint(headers as unknown as string[]) : -1;
     this.arm(BODY, this.settings.bodyTimeout);
-    if (call.handler.onHeaders?.(status, this.headers, call.resume, '') === false) this.pause();
+    if (call.handler.onHeaders?.(status, headers, call.resume, '') === false) this.pause();
     return call.isHead ? 1 : 0; // RFC 9110 9.3.2: no body after HEAD, whatever the framing says
   }
 
@@ -237,16 +225,15 @@ export class H1Connection implements ParserEvents {
   }
 
   onMessageComplete(): number {
-    if (this.status === 0) { this.headers = []; return 0; } // an interim response ended; the final one follows
+    if (this.status === 0) return 0; // an interim response ended; the final one follows
     const call = this.call!;
-    const trailers = this.trailers!;
-    this.trailers = undefined;
+    const trailers = this.parser.hasFields ? this.parser.takeFields() : null;
     this.completed = true;
     this.arm(0, 0);
     if (!call.done) {
       call.done = true;
       call.unwatch();
-      call.handler.onComplete?.((trailers.length ? trailers : null) as string[] | null);
+      call.handler.onComplete?.(trailers);
     }
     return 0;
   }

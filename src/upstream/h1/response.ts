@@ -25,11 +25,11 @@ export function stale(err: Error | undefined): boolean {
 }
 
 /** `Keep-Alive: timeout=N` of a response (RFC 2068 19.7.1.1, as servers still send it), less a second of margin. */
-export function keepAliveHint(raw: Buffer[]): number {
+export function keepAliveHint(raw: readonly string[]): number {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length !== 10 || name.toString('latin1').toLowerCase() !== 'keep-alive') continue;
-    const m = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(raw[i + 1]!.toString('latin1'));
+    if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+    const m = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(raw[i + 1]!);
     if (m) return Number(m[1]) * 1000 - 1000;
   }
   return -1;
