@@ -39,6 +39,8 @@ export class H1Connection implements ParserEvents {
   private left = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerKind = 0;
+  /** performance.now() of the socket read (or the send) being handled, read once for all its deadlines; 0 outside one. */
+  private clock = 0;
   /** performance.now() when the current phase times out (0: none), and when the timer fires. */
   private deadline = 0;
   private fireAt = 0;
@@ -104,7 +106,9 @@ export class H1Connection implements ParserEvents {
         socket.write(body);
         socket.uncork();
       } else socket.write(call.head, 'latin1');
+      this.clock = this.sentAt;
       this.bodySent();
+      this.clock = 0;
       return;
     }
     const src = body as Readable;
@@ -219,7 +223,7 @@ export class H1Connection implements ParserEvents {
   onBody(chunk: Buffer): number {
     const call = this.call!;
     if (call.done) return 0;
-    if (this.timerKind === BODY) this.deadline = performance.now() + this.settings.bodyTimeout;
+    if (this.timerKind === BODY) this.deadline = (this.clock || performance.now()) + this.settings.bodyTimeout;
     if (call.handler.onData?.(chunk) === false) this.pause();
     return 0;
   }
@@ -258,12 +262,17 @@ export class H1Connection implements ParserEvents {
   private readonly onData = (chunk: Buffer): void => {
     if (this.call === undefined) return void this.socket.destroy(); // a server talking out of turn
     this.received += chunk.length;
-    const r = this.parser.execute(chunk);
-    if (r !== undefined) {
-      if (this.completed) return void this.socket.destroy(); // trailing bytes after a response
-      return this.fail(this.error ?? (r === 'upgrade' ? new ConnectionError('unexpected protocol switch', 'GH_H1_PROTOCOL') : r));
+    this.clock = performance.now();
+    try {
+      const r = this.parser.execute(chunk);
+      if (r !== undefined) {
+        if (this.completed) return void this.socket.destroy(); // trailing bytes after a response
+        return this.fail(this.error ?? (r === 'upgrade' ? new ConnectionError('unexpected protocol switch', 'GH_H1_PROTOCOL') : r));
+      }
+      if (this.completed && !this.socket.destroyed) this.finish();
+    } finally {
+      this.clock = 0;
     }
-    if (this.completed && !this.socket.destroyed) this.finish();
   };
 
   /** The response is complete: the connection goes back to the pool, or closes when it is not clean. */
@@ -359,7 +368,7 @@ export class H1Connection implements ParserEvents {
   private arm(kind: number, ms: number): void {
     this.timerKind = kind;
     if (kind === 0 || ms <= 0) return void (this.deadline = 0);
-    this.deadline = performance.now() + ms;
+    this.deadline = (this.clock || performance.now()) + ms;
     if (this.timer !== undefined && this.fireAt <= this.deadline) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.fireAt = this.deadline;
