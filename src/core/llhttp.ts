@@ -62,7 +62,6 @@ export class ParseError extends Error {
 
 /** What a piece of a head is (a change of kind starts a new string). */
 const URL = 1;
-const STATUS = 2;
 const FIELD = 3;
 const VALUE = 4;
 interface Latin1 { latin1Slice(start: number, end: number): string }
@@ -80,6 +79,14 @@ function view(at: number, len: number): Buffer {
   return new FastBuffer(chunkRef.buffer, chunkRef.byteOffset + at - chunkPtr, len);
 }
 
+/** The WebAssembly memory as bytes: one view, made again only when the memory grew (its buffer changed). */
+let heap = new Uint8Array(0);
+function memory(): Uint8Array {
+  const buf = wasm!.memory.buffer;
+  if (heap.buffer !== buf) heap = new Uint8Array(buf);
+  return heap;
+}
+
 function instance(): Exports {
   if (wasm) return wasm;
   let mod: WebAssembly.Module;
@@ -92,7 +99,8 @@ function instance(): Exports {
     env: {
       wasm_on_message_begin: () => current!.begin(),
       wasm_on_url: (_p: number, at: number, len: number) => current!.events.onUrl(current!.piece(URL, at - chunkPtr, len), len),
-      wasm_on_status: (_p: number, at: number, len: number) => current!.events.onStatus(current!.piece(STATUS, at - chunkPtr, len), len),
+      // The reason phrase is told (its bytes count) but not kept: nobody reads it (RFC 9112 4: clients should ignore it).
+      wasm_on_status: (_p: number, at: number, len: number) => current!.events.onStatus(at - chunkPtr, len),
       wasm_on_header_field: (_p: number, at: number, len: number) => current!.events.onHeaderField(current!.piece(FIELD, at - chunkPtr, len), len),
       wasm_on_header_value: (_p: number, at: number, len: number) => current!.events.onHeaderValue(current!.piece(VALUE, at - chunkPtr, len), len),
       wasm_on_headers_complete: (_p: number, status: number, upgrade: number, keepAlive: number) =>
@@ -111,8 +119,7 @@ export class HttpParser {
   private readonly llhttp: Exports;
   /** Where the bytes after an Upgrade's head start in the last chunk (after `execute` returned 'upgrade'). */
   upgradeAt = -1;
-  /** The start line's target (a request) or reason phrase (a response) of the message being read, once its
-   * head is complete (onHeadersComplete). */
+  /** The request target of the message being read, once its head is complete (onHeadersComplete). */
   line = '';
   /** Field names and values read so far, `[name, value, …]` (the head's, then the trailers'): see takeFields. */
   #fields: string[] = [];
@@ -145,7 +152,7 @@ export class HttpParser {
       }
       ptr = chunkPtr;
     }
-    new Uint8Array(ll.memory.buffer, ptr, chunk.length).set(chunk);
+    memory().set(chunk, ptr);
     let ret = OK;
     let at = 0;
     let thrown: unknown;
@@ -228,7 +235,7 @@ export class HttpParser {
       const start = p[i + 1]! - lo;
       const end = p[i + 2]! - lo;
       const str = start === 0 && end === text.length ? text : text.substring(start, end);
-      if (kind <= STATUS) this.line = kind === last ? this.line + str : str;
+      if (kind === URL) this.line = kind === last ? this.line + str : str;
       else if (kind === last) fields[fields.length - 1] += str;
       else fields.push(str);
       last = kind;
