@@ -135,7 +135,7 @@ export function createAccessLog(dest: string | undefined, opts: AccessLogOptions
         lastMs = wall;
         lastIso = new Date(wall).toISOString();
       }
-      out.write(accessLine(ctx, err, performance.now(), lastIso, traced ? traceIdOf(ctx) : undefined, memo));
+      out.write(accessLine(ctx, err, ctx.end || performance.now(), lastIso, traced ? traceIdOf(ctx) : undefined, memo));
     },
     flush: () => out.flush(),
     async close() {

@@ -123,6 +123,7 @@ function onClose(this: DownstreamResponse & Tagged): void {
     const seen = (ctx.body as { bytesSeen?: number } | undefined)?.bytesSeen;
     ctx.bytesIn = seen ?? (head.chunked ? ctx.req.bodyBytes : head.contentLength);
   }
+  ctx.end = performance.now();
   const logging = phasesOf(ctx).logging;
   for (let i = 0; i < logging.length; i++) {
     try {
