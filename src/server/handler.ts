@@ -79,6 +79,8 @@ export interface ListenerState {
   /** Ids for requests that bring none (request-id.ts). */
   readonly requestId: () => string;
   runtime: Runtime;
+  /** The last Host field and its host name: a connection's requests mostly repeat it (made on first use). */
+  lastHost?: { field: string | undefined; name: string };
 }
 
 const kCtx = Symbol('gatehouse.ctx');
@@ -261,7 +263,13 @@ function serve(state: ListenerState, req: DownstreamRequest, res: DownstreamResp
     ctx.clientIp = clientAddress(ctx, rt.trusted);
     if (ctx.head.violation !== undefined) throw errors.badRequest(new Error(ctx.head.violation));
     if (upgrade === 'refuse') throw errors.upgradeUnsupported();
-    ctx.host = hostName(ctx.head.hostHeader);
+    const field = ctx.head.hostHeader;
+    const last = (state.lastHost ??= { field: '', name: '' });
+    if (field !== last.field) {
+      last.field = field;
+      last.name = hostName(field);
+    }
+    ctx.host = last.name;
     if (ctx.path.charCodeAt(0) !== 47 /* / */) {
       const target = originForm(req.target, ctx.head.hostHeader);
       if (target !== undefined) ctx.setTarget(target);
