@@ -64,22 +64,33 @@ test('access log line: host and path escaped only when JSON needs it (quote, bac
   assert.equal(got.duration_ms, 1.5);
 });
 
-test('access log line: one memo across lines (as one access log keeps it) never carries a host, route, upstream or server over', () => {
+test('access log line: one memo across lines (as one access log keeps it) never carries a field over', () => {
   const memo = lineMemo();
+  const base = { host: 'a.test', route: 'r1', upstream: 'app', server: '10.0.0.1:80', client: '::1', method: 'GET', path: '/', status: 200, bytesIn: 0, bytesOut: 0, time: 't1' };
   const cases = [
-    { host: 'a.test', route: 'r1', upstream: 'app', server: '10.0.0.1:80' },
-    { host: 'a.test', route: 'r1', upstream: 'app', server: '10.0.0.2:80' },
-    { host: 'b"test', route: 'r1', upstream: 'app', server: '10.0.0.2:80' },
-    { host: 'b"test', route: 'r2', upstream: undefined, server: undefined },
-    { host: '', route: undefined, upstream: undefined, server: undefined },
-    { host: 'a.test', route: 'r1', upstream: 'app', server: '10.0.0.1:80' },
+    base,
+    { ...base, server: '10.0.0.2:80' },
+    { ...base, host: 'b"test', server: '10.0.0.2:80' },
+    { ...base, host: 'b"test', route: 'r2', upstream: undefined, server: undefined },
+    { ...base, host: '', route: undefined, upstream: undefined, server: undefined },
+    { ...base, client: '10.1.1.1' },
+    { ...base, method: 'POST', time: 't2' },
+    { ...base, path: '/x"y' },
+    { ...base, path: '' },
+    { ...base, status: 0 },
+    { ...base, status: 404, bytesIn: 7 },
+    { ...base, bytesOut: 12 },
+    base,
   ];
-  for (const c of [...cases, ...cases]) {
+  for (const c of [...cases, ...cases.reverse()]) {
     const line = JSON.parse(accessLine({
-      start: 0, requestId: 'r', clientIp: '::1', req: { method: 'GET' }, res: { statusCode: 200 }, status: 200, host: c.host, path: '/',
-      bytesIn: 0, bytesOut: 0, upstreamMs: -1, route: c.route === undefined ? undefined : { id: c.route }, upstreamName: c.upstream,
+      start: 0, requestId: 'r', clientIp: c.client, req: { method: c.method }, res: { statusCode: 503 }, status: c.status, host: c.host, path: c.path,
+      bytesIn: c.bytesIn, bytesOut: c.bytesOut, upstreamMs: -1, route: c.route === undefined ? undefined : { id: c.route }, upstreamName: c.upstream,
       peer: c.server === undefined ? undefined : { authority: c.server },
-    } as unknown as RequestCtx, undefined, 1, 't', undefined, memo)) as Record<string, unknown>;
-    assert.deepEqual([line.host, line.route, line.upstream, line.server], [c.host, c.route, c.upstream, c.server]);
+    } as unknown as RequestCtx, undefined, 1, c.time, undefined, memo)) as Record<string, unknown>;
+    assert.deepEqual(
+      [line.time, line.client, line.method, line.host, line.path, line.status, line.bytes_in, line.bytes_out, line.route, line.upstream, line.server],
+      [c.time, c.client, c.method, c.host, c.path, c.status || 503, c.bytesIn, c.bytesOut, c.route, c.upstream, c.server],
+    );
   }
 });

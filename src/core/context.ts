@@ -44,6 +44,9 @@ export interface RouteRef { readonly id: string; readonly index: number }
 export class RequestCtx {
   /** performance.now() at arrival. */
   readonly start: number;
+  /** performance.now() when the exchange closed (the response sent, or the client gone): set before the
+   * logging phase, 0 until then. */
+  end = 0;
   requestId = '';
   /** Client address: the socket peer, or from X-Forwarded-For when the peer is a trusted proxy. */
   clientIp = '';

@@ -83,7 +83,7 @@ export function createMetrics(sources: MetricsSources, opts: { reloads?: boolean
     route: stats.route,
     requestDone(ctx, route) {
       const status = ctx.status || ctx.res.statusCode;
-      stats.request(route, ctx.req.method, status, (performance.now() - ctx.start) / 1000, ctx.bytesIn, ctx.bytesOut);
+      stats.request(route, ctx.req.method, status, ((ctx.end || performance.now()) - ctx.start) / 1000, ctx.bytesIn, ctx.bytesOut);
       if (status < 300) return;
       const err = ctx.error;
       const reason = err ? REASON_OF.get(err.code) : ctx.get(kRejected);

@@ -130,7 +130,7 @@ export const tracing = definePlugin<TracingPluginConfig>({
           // A request refused before the early filters ran (a malformed head) gets its trace here.
           const t = ctx.get(kTrace) ?? beginTrace(ctx, tr);
           if (!t.record || exporter === undefined) return;
-          const at = { err, end: performance.now(), toWall };
+          const at = { err, end: ctx.end || performance.now(), toWall };
           exporter.add(serverSpan(ctx, t, at));
           if (t.attempts !== undefined) for (const s of attemptSpans(ctx, t, at)) exporter.add(s);
         },

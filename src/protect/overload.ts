@@ -36,10 +36,11 @@ export function overloadMonitor(cfg: OverloadConfig): OverloadMonitor {
     else if (overSince < 0) overSince = sampleStart;
     // Sustained (every sample over the whole window), or still over while shedding: hold for one more second.
     if (over && (now - overSince >= cfg.window || until > now)) until = now + 1000;
+    else if (until !== 0 && until <= now) until = 0; // over: a request then reads no clock
   }, INTERVAL);
   timer.unref();
   return {
-    get overloaded() { return until > performance.now(); },
+    get overloaded() { return until !== 0 && until > performance.now(); },
     close() { clearInterval(timer); h.disable(); },
   };
 }

@@ -36,10 +36,10 @@ function headerOps(ops: HeaderOpsConfig): (list: string[]) => void {
   };
 }
 
-/** The query string of an upstream path, with its '?', or ''. */
-function splitQuery(path: string): [string, string] {
-  const q = path.indexOf('?');
-  return q === -1 ? [path, ''] : [path.slice(0, q), path.slice(q)];
+/** An upstream path (with its query) with the path part rewritten; the query as it is. */
+function rewritten(rewrite: (path: string) => string, target: string): string {
+  const q = target.indexOf('?');
+  return q === -1 ? rewrite(target) : rewrite(target.slice(0, q)) + target.slice(q);
 }
 
 export const routing = definePlugin<unknown, RoutingRoute>({
@@ -59,10 +59,7 @@ export const routing = definePlugin<unknown, RoutingRoute>({
         const resOps = route.headers?.response && headerOps(route.headers.response);
         if (rewrite || reqOps) {
           const filter: Phases['upstreamRequestFilter'] = (_ctx, req) => {
-            if (rewrite) {
-              const [p, q] = splitQuery(req.path);
-              req.path = rewrite(p) + q;
-            }
+            if (rewrite) req.path = rewritten(rewrite, req.path);
             if (reqOps) reqOps(req.headers);
           };
           hooks.upstreamRequestFilter = filter;

@@ -25,7 +25,18 @@ interface Bucket<R> {
   prefix: Map<string, CompiledRoute<R>[]>;
   /** The longest prefix key: the prefix walk never looks up a longer slice (linear in the path, not quadratic). */
   longest: number;
+  // Made by seal() once the routes are in, so that a lookup makes no string: each is looked up by the path itself.
+  /** The exact routes of a path's other spelling: `/a/` → the routes of `/a`, `/a` → those of `/a/`. */
+  exactToggled: Map<string, CompiledRoute<R>[]>;
+  /** Prefix keys ending in `/` by the key without it: `/admin` → the routes of `/admin/`. */
+  slashless: Map<string, CompiledRoute<R>[]>;
+  /** With at most SCAN_KEYS prefix keys, they and their routes longest first: the walk compares instead of slicing. */
+  keys: string[] | undefined;
+  lists: CompiledRoute<R>[][];
 }
+
+/** Up to this many prefix keys in a bucket, a path's prefixes are found by comparing it with each key. */
+const SCAN_KEYS = 16;
 
 export interface RouteInput<R> { id: string; index: number; match: MatchConfig; config: R }
 
@@ -63,7 +74,21 @@ const CLASSES = [['escapedSlash', 'escaped_slashes'], ['doubleEncoded', 'double_
 const asList = <T>(v: T | readonly T[] | undefined): readonly T[] => (v === undefined ? [] : Array.isArray(v) ? (v as readonly T[]) : [v as T]);
 
 function newBucket<R>(): Bucket<R> {
-  return { exact: new Map(), regex: [], prefix: new Map(), longest: 0 };
+  return { exact: new Map(), regex: [], prefix: new Map(), longest: 0, exactToggled: new Map(), slashless: new Map(), keys: undefined, lists: [] };
+}
+
+/** Fills a bucket's lookup tables from its routes (see Bucket). */
+function seal<R>(b: Bucket<R>): void {
+  for (const [k, list] of b.exact) {
+    b.exactToggled.set(`${k}/`, list);
+    if (k.endsWith('/') && !k.endsWith('//')) b.exactToggled.set(k.slice(0, -1), list);
+  }
+  for (const [k, list] of b.prefix) if (k.endsWith('/')) b.slashless.set(k.slice(0, -1), list);
+  if (b.prefix.size <= SCAN_KEYS) {
+    const entries = [...b.prefix].filter(([k]) => k.length > 0).sort((x, y) => y[0].length - x[0].length);
+    b.keys = entries.map(([k]) => k);
+    b.lists = entries.map(([, list]) => list);
+  }
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, v: V): void {
@@ -150,6 +175,7 @@ export class RouteTable<R> {
       }
     }
     this.hasWildcards = this.wildcardHosts.size > 0;
+    for (const b of [this.anyHost, ...this.exactHosts.values(), ...this.wildcardHosts.values()]) seal(b);
   }
 
   private bucketFor(host: string): Bucket<R> {
@@ -260,15 +286,35 @@ export function matchBucket<R>(b: Bucket<R>, path: string, method: string, req: 
   // With or without a trailing slash: Express and Spring (before 6) serve `/admin/` from their `/admin` handler,
   // so an exact route's rules hold for both spellings (a prefix route for the very path comes first).
   if (b.exact.size && path.length > 1) {
-    r = firstPassing(b.exact.get(path.charCodeAt(path.length - 1) === 47 ? path.slice(0, -1) : `${path}/`), method, req);
+    r = firstPassing(b.exactToggled.get(path), method, req);
     if (r) return r;
   }
   if (b.prefix.size === 0) return undefined;
   // Walk the path's prefixes from the longest: `/a/b/c`, `/a/b/`, `/a/b`, `/a/`, `/a`, `/`.
   if (path.charCodeAt(path.length - 1) !== 47) {
-    r = firstPassing(b.prefix.get(`${path}/`), method, req);
+    r = firstPassing(b.slashless.get(path), method, req);
     if (r) return { config: undefined, slashOf: r };
   }
+  return b.keys !== undefined ? scanPrefixes(b, b.keys, path, method, req) : walkPrefixes(b, path, method, req);
+}
+
+/**
+ * The walk below, for a bucket of few prefix keys: each key, longest first, that is a prefix of the path ending at
+ * a segment boundary (the key ends in `/`, or the path goes on with one) and shorter than the path.
+ */
+function scanPrefixes<R>(b: Bucket<R>, keys: string[], path: string, method: string, req: DownstreamRequest): Found<R> | undefined {
+  for (let j = 0; j < keys.length; j++) {
+    const k = keys[j]!;
+    const n = k.length;
+    if (n >= path.length || (k.charCodeAt(n - 1) !== 47 && path.charCodeAt(n) !== 47) || !path.startsWith(k)) continue;
+    const r = firstPassing(b.lists[j], method, req);
+    if (r) return r;
+  }
+  return undefined;
+}
+
+function walkPrefixes<R>(b: Bucket<R>, path: string, method: string, req: DownstreamRequest): Found<R> | undefined {
+  let r: CompiledRoute<R> | undefined;
   for (let i = Math.min(path.length - 1, b.longest); i >= 0; i--) {
     if (path.charCodeAt(i) !== 47) continue;
     if (i + 1 !== path.length) {

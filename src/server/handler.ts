@@ -79,20 +79,40 @@ export interface ListenerState {
   /** Ids for requests that bring none (request-id.ts). */
   readonly requestId: () => string;
   runtime: Runtime;
+  /** The last Host field and its host name: a connection's requests mostly repeat it (made on first use). */
+  lastHost?: { field: string | undefined; name: string };
 }
 
 const kCtx = Symbol('gatehouse.ctx');
-interface Tagged { [kCtx]?: { ctx: RequestCtx; rt: Runtime; pipe: RoutePipeline | undefined } }
+const kRt = Symbol('gatehouse.runtime');
+const kPipe = Symbol('gatehouse.pipe');
 
-function phasesOf(tag: NonNullable<Tagged[typeof kCtx]>): CompiledPhases {
-  return tag.pipe ? tag.pipe.phases : tag.rt.global;
+/**
+ * A request as the kernel serves it: the context plugins see, with the generation it runs in and, once routed,
+ * its route's pipeline, under symbols (one object per request, no separate record; nothing new for plugins).
+ */
+class ServedCtx extends RequestCtx {
+  readonly [kRt]: Runtime;
+  [kPipe]: RoutePipeline | undefined = undefined;
+  constructor(req: DownstreamRequest, res: DownstreamResponse, state: ListenerState, rt: Runtime) {
+    super(req, res, state.name, rt.log, state.secure);
+    this[kRt] = rt;
+  }
+}
+
+/** The response of a request being served carries its context until it closes. */
+interface Tagged { [kCtx]?: ServedCtx | undefined }
+
+function phasesOf(tag: ServedCtx): CompiledPhases {
+  const pipe = tag[kPipe];
+  return pipe ? pipe.phases : tag[kRt].global;
 }
 
 function onClose(this: DownstreamResponse & Tagged): void {
-  const tag = this[kCtx];
-  if (!tag) return;
+  const ctx = this[kCtx];
+  if (!ctx) return;
   this[kCtx] = undefined;
-  const { ctx, rt } = tag;
+  const rt = ctx[kRt];
   if (!this.writableFinished || ctx.clientGone) {
     ctx.abortUpstream?.abort();
     ctx.error ??= errors.clientAborted();
@@ -105,9 +125,11 @@ function onClose(this: DownstreamResponse & Tagged): void {
     const seen = (ctx.body as { bytesSeen?: number } | undefined)?.bytesSeen;
     ctx.bytesIn = seen ?? (head.chunked ? ctx.req.bodyBytes : head.contentLength);
   }
-  for (const log of phasesOf(tag).logging) {
+  ctx.end = performance.now();
+  const logging = phasesOf(ctx).logging;
+  for (let i = 0; i < logging.length; i++) {
     try {
-      log(ctx, ctx.error);
+      logging[i]!(ctx, ctx.error);
     } catch (err) {
       rt.log.error({ err }, 'logging hook failed');
     }
@@ -121,7 +143,7 @@ export function fail(ctx: RequestCtx, err: ProxyError): void {
   const tag = (ctx.res as DownstreamResponse & Tagged)[kCtx];
   ctx.error = err;
   if (err.status >= 500 && err.code !== 'GH_CLIENT_ABORTED') {
-    if (tag) tag.rt.logFailure(ctx, err);
+    if (tag) tag[kRt].logFailure(ctx, err);
     else ctx.log.warn({ code: err.code, server: ctx.peer?.authority }, 'request failed');
   }
   if (ctx.res.headersSent) {
@@ -143,59 +165,59 @@ export function fail(ctx: RequestCtx, err: ProxyError): void {
   }
   // A request the proxy could not make sense of leaves the connection in an unknown state: close it.
   // So is one whose body was refused part way (413, 408): what is left of it cannot be skipped safely.
-  const close = (tag?.rt.draining ?? false) || err.status === 400 || (ctx.head?.hasBody === true && !ctx.req.complete);
+  const close = (tag?.[kRt].draining ?? false) || err.status === 400 || (ctx.head?.hasBody === true && !ctx.req.complete);
   sendReply(ctx, reply ?? errorReply(ctx, err), phases?.responseFilter ?? [], close);
 }
 
 /** A reply the proxy makes itself from inside an action (forwarding), through the route's response filters. */
 export function reply(ctx: RequestCtx, verdict: NonNullable<Verdict>): void {
   const tag = (ctx.res as DownstreamResponse & Tagged)[kCtx];
-  sendReply(ctx, verdict, tag ? phasesOf(tag).responseFilter : [], tag?.rt.draining ?? false);
+  sendReply(ctx, verdict, tag ? phasesOf(tag).responseFilter : [], tag?.[kRt].draining ?? false);
 }
 
-function respond(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, verdict: NonNullable<Verdict>): void {
-  sendReply(ctx, verdict, phasesOf(tag).responseFilter, tag.rt.draining);
+function respond(ctx: ServedCtx, verdict: NonNullable<Verdict>): void {
+  sendReply(ctx, verdict, phasesOf(ctx).responseFilter, ctx[kRt].draining);
 }
 
 /**
  * A WebSocket handshake past the request filters: a reply of the proxy's own that is not a success (an auth
  * challenge, a redirect) goes out as is; a success would silently downgrade the handshake, so it is refused.
  */
-function afterUpgradeFilters(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, v: Verdict): void {
-  if (v) return v.status >= 300 ? respond(ctx, tag, v) : fail(ctx, errors.websocketNotAllowed());
-  const open = tag.pipe!.upgrade;
+function afterUpgradeFilters(ctx: ServedCtx, v: Verdict): void {
+  if (v) return v.status >= 300 ? respond(ctx, v) : fail(ctx, errors.websocketNotAllowed());
+  const open = ctx[kPipe]!.upgrade;
   if (open) open(ctx);
   else fail(ctx, errors.websocketNotAllowed());
 }
 
-function afterRequestFilters(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, v: Verdict): void {
-  if (ctx.upgrade) return afterUpgradeFilters(ctx, tag, v);
-  if (v) return respond(ctx, tag, v);
-  const action = tag.pipe!.action;
+function afterRequestFilters(ctx: ServedCtx, v: Verdict): void {
+  if (ctx.upgrade) return afterUpgradeFilters(ctx, v);
+  if (v) return respond(ctx, v);
+  const action = ctx[kPipe]!.action;
   if (action) action(ctx);
   else fail(ctx, errors.notFound());
 }
 
 /** A path spelt so that it must not be routed as it is: redirected to its plain spelling, or refused. */
-function detour(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, found: RouteFound): void {
+function detour(ctx: ServedCtx, found: RouteFound): void {
   if (found.location === undefined) return fail(ctx, errors.requestBlocked(new Error(found.refuse)));
-  respond(ctx, tag, { status: permanentRedirect(ctx.req.method), headers: { location: found.location + ctx.query } });
+  respond(ctx, { status: permanentRedirect(ctx.req.method), headers: { location: found.location + ctx.query } });
 }
 
-function afterEarly(ctx: RequestCtx, tag: NonNullable<Tagged[typeof kCtx]>, early: Verdict): void {
-  if (early) return respond(ctx, tag, early);
-  const table = tag.rt.tables.get(ctx.listener);
+function afterEarly(ctx: ServedCtx, early: Verdict): void {
+  if (early) return respond(ctx, early);
+  const table = ctx[kRt].tables.get(ctx.listener);
   const found = table?.match(ctx.host, ctx.path, ctx.req.method, ctx.req);
   if (!found) return fail(ctx, errors.notFound());
-  if (found.config === undefined) return detour(ctx, tag, found);
+  if (found.config === undefined) return detour(ctx, found);
   if (found.path !== undefined) ctx.setTarget(found.path + ctx.query);
-  tag.pipe = found.config;
+  ctx[kPipe] = found.config;
   ctx.route = found.config.ref;
   const v = runVerdicts(found.config.phases.requestFilter, ctx);
   if (v instanceof Promise) {
-    v.then((r) => afterRequestFilters(ctx, tag, r), (err: unknown) => fail(ctx, toProxyError(err)));
+    v.then((r) => afterRequestFilters(ctx, r), (err: unknown) => fail(ctx, toProxyError(err)));
   } else {
-    afterRequestFilters(ctx, tag, v);
+    afterRequestFilters(ctx, v);
   }
 }
 
@@ -226,15 +248,14 @@ function serve(state: ListenerState, req: DownstreamRequest, res: DownstreamResp
   // Draining: the response closes its HTTP/1.1 connection (`Connection: close`), so a client reusing it goes
   // to a new connection (another worker) instead of finding it closed under its next request.
   if (rt.draining) res.shouldKeepAlive = false;
-  const ctx = new RequestCtx(req, res, state.name, rt.log, state.secure);
+  const ctx = new ServedCtx(req, res, state, rt);
   if (expectContinue) ctx.expectContinue = true;
   if (typeof upgrade === 'object') {
     ctx.upgrade = upgrade;
     (rt.upgrades ??= new Set()).add(ctx);
     if (rt.draining) upgrade.goingAway = 0;
   }
-  const tag = { ctx, rt, pipe: undefined as RoutePipeline | undefined };
-  (res as DownstreamResponse & Tagged)[kCtx] = tag;
+  (res as DownstreamResponse & Tagged)[kCtx] = ctx;
   res.on('close', onClose);
   try {
     ctx.head = readHead(ctx);
@@ -242,7 +263,13 @@ function serve(state: ListenerState, req: DownstreamRequest, res: DownstreamResp
     ctx.clientIp = clientAddress(ctx, rt.trusted);
     if (ctx.head.violation !== undefined) throw errors.badRequest(new Error(ctx.head.violation));
     if (upgrade === 'refuse') throw errors.upgradeUnsupported();
-    ctx.host = hostName(ctx.head.hostHeader);
+    const field = ctx.head.hostHeader;
+    const last = (state.lastHost ??= { field: '', name: '' });
+    if (field !== last.field) {
+      last.field = field;
+      last.name = hostName(field);
+    }
+    ctx.host = last.name;
     if (ctx.path.charCodeAt(0) !== 47 /* / */) {
       const target = originForm(req.target, ctx.head.hostHeader);
       if (target !== undefined) ctx.setTarget(target);
@@ -251,9 +278,9 @@ function serve(state: ListenerState, req: DownstreamRequest, res: DownstreamResp
     if (normal !== undefined) ctx.setTarget(normal);
     const early = runVerdicts(rt.global.earlyRequestFilter, ctx);
     if (early instanceof Promise) {
-      early.then((r) => afterEarly(ctx, tag, r), (err: unknown) => fail(ctx, toProxyError(err)));
+      early.then((r) => afterEarly(ctx, r), (err: unknown) => fail(ctx, toProxyError(err)));
     } else {
-      afterEarly(ctx, tag, early);
+      afterEarly(ctx, early);
     }
   } catch (err) {
     fail(ctx, toProxyError(err));

@@ -5,6 +5,19 @@ import type { RequestCtx, RequestHead } from '../core/context.js';
 /** A client X-Request-Id is kept only when it looks like an id (no spaces, quotes or control characters). */
 const REQUEST_ID_RE = /^[A-Za-z0-9._:+/=-]{1,200}$/;
 
+/**
+ * `name` is the field `lower` (lower-case, of the same length) in any case, read without making a lower-cased
+ * copy. Field names are tokens (the parsers refuse anything else), so ASCII case is the only case there is.
+ */
+function isField(name: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const c = name.charCodeAt(i);
+    const l = lower.charCodeAt(i);
+    if (c !== l && !(l >= 97 && l <= 122 && c === l - 32)) return false;
+  }
+  return true;
+}
+
 export function readHead(ctx: RequestCtx): RequestHead {
   const req = ctx.req;
   const raw = req.rawHeaders;
@@ -17,51 +30,47 @@ export function readHead(ctx: RequestCtx): RequestHead {
     // Dispatch on length first: most fields are none of these and cost one comparison.
     switch (name.length) {
       case 4:
-        if (name.toLowerCase() === 'host') {
+        if (isField(name, 'host')) {
           // RFC 9112 3.2: exactly one Host; two are a request whose target is ambiguous.
           if (head.hostHeader !== undefined) head.violation = 'several Host headers';
           head.hostHeader = raw[i + 1];
         }
         break;
       case 3:
-        if (name.toLowerCase() === 'via') head.via = raw[i + 1];
+        if (isField(name, 'via')) head.via = raw[i + 1];
         break;
-      case 10: {
-        const lower = name.toLowerCase();
-        if (lower === 'connection') head.connection = raw[i + 1];
-        else if (lower === ':authority') head.hostHeader ??= raw[i + 1]; // HTTP/2 (RFC 9113 8.3.1)
+      case 10:
+        if (isField(name, 'connection')) head.connection = raw[i + 1];
+        else if (isField(name, ':authority')) head.hostHeader ??= raw[i + 1]; // HTTP/2 (RFC 9113 8.3.1)
         break;
-      }
       case 12:
-        if (name.toLowerCase() === 'x-request-id') head.requestId = raw[i + 1];
+        if (isField(name, 'x-request-id')) head.requestId = raw[i + 1];
         break;
       case 6:
-        if (name.toLowerCase() === 'cookie') head.cookieLength += raw[i + 1]!.length;
+        if (isField(name, 'cookie')) head.cookieLength += raw[i + 1]!.length;
         break;
       case 14:
-        if (name.toLowerCase() === 'content-length') {
+        if (isField(name, 'content-length')) {
           head.contentLength = Number(raw[i + 1]);
           if (head.contentLength !== 0) head.hasBody = true;
         }
         break;
       case 15:
-        if (name.toLowerCase() === 'x-forwarded-for') head.xff = head.xff === undefined ? raw[i + 1] : `${head.xff}, ${raw[i + 1]}`;
+        if (isField(name, 'x-forwarded-for')) head.xff = head.xff === undefined ? raw[i + 1] : `${head.xff}, ${raw[i + 1]}`;
         break;
       case 16:
-        if (name.toLowerCase() === 'x-forwarded-host') head.xfHost = raw[i + 1];
+        if (isField(name, 'x-forwarded-host')) head.xfHost = raw[i + 1];
         break;
-      case 17: {
-        const lower = name.toLowerCase();
-        if (lower === 'transfer-encoding') {
+      case 17:
+        if (isField(name, 'transfer-encoding')) {
           head.chunked = head.hasBody = true;
           // RFC 9112 6.1: the proxy re-frames bodies, so it accepts only `chunked` alone; a coding it would
           // have to pass through (gzip, chunked) or an HTTP/1.0 message with Transfer-Encoding is refused.
           if (raw[i + 1]!.trim().toLowerCase() !== 'chunked') head.violation = 'unsupported Transfer-Encoding';
           else if (req.httpVersion === '1.0') head.violation = 'Transfer-Encoding in HTTP/1.0';
         }
-        else if (lower === 'x-forwarded-proto') head.xfProto = raw[i + 1];
+        else if (isField(name, 'x-forwarded-proto')) head.xfProto = raw[i + 1];
         break;
-      }
       default:
         break;
     }

@@ -3,65 +3,25 @@
  * are retried on another server when that is safe (retry.ts); each outcome feeds passive health and the
  * latency EWMA used by p2c. A client that goes away aborts the upstream request so no socket leaks.
  */
-import type { Readable, Transform } from 'node:stream';
+import type { Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { RequestCtx } from '../core/context.js';
 import { errors, ProxyError } from '../core/errors.js';
-import type { PeerChoice, Phases, Reply, ResponseHead, UpstreamRequest } from '../core/plugin.js';
+import type { ResponseHead, UpstreamRequest } from '../core/plugin.js';
 import type { Peer, ResponseTap, TapMode } from '../core/services.js';
 import { noteStreamed } from '../core/memory.js';
 import { readBody } from './body.js';
-import { clientResponseHeaders, clientTrailers, relayInformational, upstreamRequestHeaders, type ResponseHeaderOptions, type UpstreamTrailers } from './headers.js';
-import { mirror, type MirrorTarget } from './mirror.js';
+import { failed, pickPeer, recordLatency, type Exchange, type ForwardRoute } from './exchange.js';
+import { clientResponseHeaders, clientTrailers, relayInformational, upstreamRequestHeaders, type RequestHeaderOptions, type UpstreamTrailers } from './headers.js';
+import { mirror } from './mirror.js';
 import { pipeEncoded } from './encoded.js';
-import type { UpstreamRuntime } from './pool.js';
 import { isIdempotent, mayRetry, retryableError } from './retry.js';
 import { fromUndici } from './undici-errors.js';
 import { armGrpcDeadline, takeGrpcStatus } from './grpc.js';
+import { isGrpc } from '../core/grpc.js';
 import { answeredHere } from './max-forwards.js';
 
-export interface ForwardRoute {
-  readonly upstream: UpstreamRuntime;
-  /** Plugins' server choices, asked before sticky sessions and the balancer. */
-  readonly peerFilters: readonly Phases['upstreamPeer'][];
-  readonly requestFilters: readonly Phases['upstreamRequestFilter'][];
-  readonly responseFilters: readonly Phases['responseFilter'][];
-  readonly responseHeaders: ResponseHeaderOptions;
-  /** A POST/PATCH with Idempotency-Key may be retried like an idempotent method. */
-  readonly retryWithIdempotencyKey: boolean;
-  /** Request bodies with a Content-Length up to this are read whole before a server is picked: a retry can
-   * replay them, and a slow sender cannot pin an upstream connection. */
-  readonly bufferBodyUpTo: number;
-  /** Response bytes held for a slow client before the upstream is paused. */
-  readonly responseBuffer: number;
-  readonly mirror: MirrorTarget | undefined;
-  /** Compression (the route's `compress`): a Transform for this response's body, after rewriting its head. */
-  readonly encode?: ((ctx: RequestCtx, head: ResponseHead) => Transform | undefined) | undefined;
-  /** Answers the client with the proxy's own error page (the kernel's error path). */
-  readonly fail: (ctx: RequestCtx, err: ProxyError) => void;
-  /** Answers the client with a reply of the proxy's own (through the route's response filters). */
-  readonly reply: (ctx: RequestCtx, reply: Reply) => void;
-}
-
-/** One request's forwarding state, across attempts. */
-interface Exchange {
-  readonly ctx: RequestCtx;
-  readonly route: ForwardRoute;
-  tried: Set<Peer> | undefined;
-  body: Buffer | Readable | null;
-  key: string | undefined;
-  /** The server the client's sticky cookie names, if any. */
-  sticky: Peer | undefined;
-  lastError: ProxyError | undefined;
-  /** The cache's part in this exchange, if the route caches. */
-  tap: ResponseTap | undefined;
-  expired?: ProxyError; // a gRPC request's deadline passed (grpc.ts): no further attempt
-}
-
-const EWMA_ALPHA = 0.3;
-function recordLatency(peer: Peer, ms: number): void {
-  peer.ewmaMs = peer.ewmaMs === 0 ? ms : peer.ewmaMs + EWMA_ALPHA * (ms - peer.ewmaMs);
-}
+export type { ForwardRoute } from './exchange.js';
 
 /**
  * undici's handler interface in its raw form (onConnect/onHeaders/onData/onComplete/onError): the response
@@ -84,13 +44,13 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   private detached = false;
   /** Compresses the body on its way to the client (`compress`). */
   private encoder: Transform | undefined;
-  private readonly attemptStart = performance.now();
   /** The final response's status and when its head came (0: none yet). */
   private status = 0;
   private headAt = 0;
   private grpcStatus: string[] | undefined; // of a Trailers-Only upstream head, sent as trailers
 
-  constructor(private readonly ex: Exchange, private readonly peer: Peer, private queued: boolean) {}
+  /** `attemptStart`: performance.now() when this attempt was sent (also the request's upstreamStart). */
+  constructor(private readonly ex: Exchange, private readonly peer: Peer, private queued: boolean, private readonly attemptStart: number) {}
 
   abort(): void {
     if (this.tapMode === 'copy' && this.ex.tap!.keepFilling()) {
@@ -104,8 +64,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   /** A gRPC deadline passed: the upstream request is aborted with `err` (onError answers). */
   expire(err: ProxyError): void { this.abortUpstream?.(err); }
 
-  /** Bookkeeping once per attempt, however it ends. */
-  private settle(outcome: string): void {
+  /** Bookkeeping once per attempt, however it ends: `outcome` is a status, or the error's code. */
+  private settle(outcome: string | number): void {
     if (this.settled) return;
     this.settled = true;
     const up = this.ex.route.upstream;
@@ -113,11 +73,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     up.inflight--;
     if (this.queued) { this.queued = false; up.pending--; }
     this.ex.ctx.abortUpstream = undefined;
-    if (this.ex.ctx.attempts) this.ex.ctx.attempts.push({ server: this.peer.authority, outcome, ms: performance.now() - this.attemptStart });
+    if (this.ex.ctx.attempts) this.ex.ctx.attempts.push({ server: this.peer.authority, outcome: String(outcome), ms: performance.now() - this.attemptStart });
     // One observation per attempt: its response head's status class and time, or, without a head, an error on
     // the server's side timed to the failure (a client that left before a response says nothing about the server).
     if (this.headAt) up.meter?.attempt(up.name, this.peer, this.status, (this.headAt - this.attemptStart) / 1000);
-    else if (outcome.startsWith('GH_UPSTREAM') || outcome === 'GH_GRPC_DEADLINE') up.meter?.attempt(up.name, this.peer, 0, (performance.now() - this.attemptStart) / 1000);
+    else if (typeof outcome === 'string' && (outcome.startsWith('GH_UPSTREAM') || outcome === 'GH_GRPC_DEADLINE')) up.meter?.attempt(up.name, this.peer, 0, (performance.now() - this.attemptStart) / 1000);
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -141,19 +101,41 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     up.observer?.observe(this.peer, status >= 500 ? 'failure' : 'ok');
     if (up.config.retry_on_status.includes(status) && this.retryStatus(status)) return true;
     this.started = true;
-    ctx.upstreamMs = performance.now() - ctx.upstreamStart;
+    ctx.upstreamMs = this.headAt - ctx.upstreamStart;
     const built = clientResponseHeaders(ctx, raw, ctx.head.hostHeader, route.responseHeaders);
     this.remaining = built.contentLength;
-    this.grpcStatus = takeGrpcStatus(ctx, built.headers);
-    const head: ResponseHead = { status, headers: built.headers };
+    const headers = built.headers;
+    if (this.ex.grpc) this.grpcStatus = takeGrpcStatus(headers);
     const tap = this.ex.tap;
     if (tap) {
-      this.tapMode = tap.head(status, head.headers);
+      this.tapMode = tap.head(status, headers);
       if (this.tapMode === 'take') return true;
       if (this.tapMode === 'copy') tap.onDrain(() => this.resume?.());
     }
-    if (up.affinity && this.ex.sticky !== this.peer) head.headers.push('set-cookie', up.affinity.setCookie(this.peer));
-    for (const f of route.responseFilters) f(ctx, head);
+    if (up.affinity && this.ex.sticky !== this.peer) headers.push('set-cookie', up.affinity.setCookie(this.peer));
+    // The head as an object only for those who may change it (response filters, compression).
+    const filters = route.responseFilters;
+    const head: ResponseHead | undefined = filters.length !== 0 || route.encode !== undefined ? { status, headers } : undefined;
+    if (head !== undefined) this.filterHead(head);
+    else ctx.status = status;
+    if (ctx.clientGone) {
+      this.abortUpstream?.(errors.clientAborted());
+      return true;
+    }
+    try {
+      if (head === undefined) ctx.res.writeHead(status, headers);
+      else ctx.res.writeHead(head.status, head.headers);
+    } catch (err) {
+      this.abortUpstream?.(err as Error);
+    }
+    return true;
+  }
+
+  /** The response filters, then compression, on a head that has either; sets the status the client gets. */
+  private filterHead(head: ResponseHead): void {
+    const { ctx, route } = this.ex;
+    const filters = route.responseFilters;
+    for (let i = 0; i < filters.length; i++) filters[i]!(ctx, head);
     ctx.status = head.status;
     const enc = route.encode?.(ctx, head);
     if (enc) {
@@ -161,16 +143,6 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       this.remaining = -1;
       pipeEncoded(ctx, enc, { resume: () => this.resume?.(), abort: (err) => this.abortUpstream?.(err) });
     }
-    if (ctx.clientGone) {
-      this.abortUpstream?.(errors.clientAborted());
-      return true;
-    }
-    try {
-      ctx.res.writeHead(head.status, head.headers);
-    } catch (err) {
-      this.abortUpstream?.(err as Error);
-    }
-    return true;
   }
 
   /** A retryable status from an idempotent request: drop this response and try another server. */
@@ -184,7 +156,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (!mayRetry(ctx, route.upstream, ex.body instanceof Buffer, ctx.attempts.length + 1)) { tried.delete(this.peer); return false; }
     const next = pickPeer(ex);
     if (!next) { tried.delete(this.peer); return false; } // nobody else to ask: pass this answer on
-    this.settle(String(status));
+    this.settle(status);
     this.abortUpstream?.(errors.upstreamReset(new Error(`retrying after status ${status}`)));
     attempt(ex, next);
     return true;
@@ -230,7 +202,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
 
   onComplete(trailers: UpstreamTrailers | null): void {
     const { ctx, route } = this.ex;
-    this.settle(String(ctx.status));
+    this.settle(ctx.status);
     if (this.tapMode === 'copy') this.ex.tap!.end();
     if (this.ended || this.tapMode === 'take' || this.detached) return;
     // A compressed body ends when the encoder has flushed it (trailers are not sent with it).
@@ -282,27 +254,6 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 }
 
-/** No response will come: the tap (a stale object) may answer, else the error page. */
-function failed(ex: Exchange, err: ProxyError): void {
-  if (ex.tap?.error(err, false)) return;
-  ex.route.fail(ex.ctx, err);
-}
-
-function pickPeer(ex: Exchange): Peer | undefined {
-  const filters = ex.route.peerFilters;
-  if (filters.length) {
-    const choice: PeerChoice = { upstream: ex.route.upstream.name, peers: ex.route.upstream.peers, tried: ex.tried };
-    for (const f of filters) {
-      const p = f(ex.ctx, choice);
-      // A choice that is down or already tried is passed over, so failover and retries still work.
-      if (p !== undefined && p.up && !ex.tried?.has(p) && choice.peers.includes(p)) return p;
-    }
-  }
-  const s = ex.sticky;
-  if (s !== undefined && s.up && !ex.tried?.has(s)) return s;
-  return ex.route.upstream.selector.pick(ex.tried, ex.key);
-}
-
 function attempt(ex: Exchange, peer: Peer): void {
   const { ctx, route } = ex;
   if (ex.expired) return; // answered when it passed
@@ -320,10 +271,12 @@ function attempt(ex: Exchange, peer: Peer): void {
   const req: UpstreamRequest = {
     method: ctx.req.method,
     path: ctx.upstreamPath,
-    headers: upstreamRequestHeaders(ctx, ctx.head, { host: up.config.host }),
+    // (The upstream's config is the options: its `host`, absent or the override; no object per request.)
+    headers: upstreamRequestHeaders(ctx, ctx.head, up.config as RequestHeaderOptions),
   };
   try {
-    for (const f of route.requestFilters) f(ctx, req);
+    const filters = route.requestFilters;
+    for (let i = 0; i < filters.length; i++) filters[i]!(ctx, req);
     ex.tap?.request?.(req);
   } catch (err) {
     // A request a filter failed to prepare is not sent (it may lack a signature or a credential).
@@ -333,12 +286,13 @@ function attempt(ex: Exchange, peer: Peer): void {
     ex.tap?.error(perr, true);
     return route.fail(ctx, perr);
   }
-  const handler = new ForwardHandler(ex, peer, queued);
+  const sent = performance.now();
+  const handler = new ForwardHandler(ex, peer, queued, sent);
   ctx.abortUpstream = handler;
   peer.inflight++;
   up.inflight++;
   if (ex.tried?.size) up.meter?.retry(up.name, true); // a server was tried before this one
-  ctx.upstreamStart = performance.now();
+  ctx.upstreamStart = sent;
   if (route.mirror && ctx.attempts === undefined && (ex.body === null || ex.body instanceof Buffer)) {
     mirror(ctx, route.mirror, req.path, req.headers, ex.body as Buffer | null);
   }
@@ -347,6 +301,13 @@ function attempt(ex: Exchange, peer: Peer): void {
   // (undici reads `servername` from the dispatch options; its types do not list it.)
   const opts: Dispatcher.DispatchOptions & { servername?: string | undefined } = { path: req.path, method: req.method, headers: req.headers, body: ex.body, servername: peer.servername };
   up.pool(peer).dispatch(opts, handler);
+}
+
+/** A gRPC request's deadline passed: the attempt in flight is aborted (its onError answers), or the error page. */
+function expire(ex: Exchange): void {
+  const ctx = ex.ctx;
+  ex.expired = errors.grpcDeadline();
+  if (ctx.abortUpstream instanceof ForwardHandler) ctx.abortUpstream.expire(ex.expired); else ex.route.fail(ctx, ex.expired);
 }
 
 function start(ex: Exchange): void {
@@ -365,18 +326,16 @@ export function forward(ctx: RequestCtx, route: ForwardRoute, tap?: ResponseTap)
   }
   const up = route.upstream;
   ctx.upstreamName = up.name;
-  up.budget.request();
+  up.budget.request(ctx.start); // counted as the request arrived
   const head = ctx.head;
   const source = head.hasBody ? ctx.body ?? ctx.req.body : null;
   const ex: Exchange = {
     ctx, route, tried: undefined, body: source, lastError: undefined, tap,
     key: up.hashKey?.(ctx),
     sticky: up.affinity?.peerFor(ctx.req.header('cookie')),
+    grpc: isGrpc(ctx.req.header('content-type')),
   };
-  armGrpcDeadline(ctx, () => {
-    ex.expired = errors.grpcDeadline();
-    if (ctx.abortUpstream instanceof ForwardHandler) ctx.abortUpstream.expire(ex.expired); else route.fail(ctx, ex.expired);
-  });
+  if (ex.grpc) armGrpcDeadline(ctx, () => expire(ex));
   // A small body is read whole first: a retry (or a mirror) can send it again, and a slow sender holds no
   // upstream connection while it trickles in.
   const cl = head.contentLength;

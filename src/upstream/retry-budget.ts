@@ -4,7 +4,8 @@
  * one-second buckets.
  */
 export interface RetryBudget {
-  request(): void;
+  /** Counts a request; `now`: performance.now() when it came, if the caller has it. */
+  request(now?: number): void;
   /** Takes one retry from the budget; false when it is spent. */
   tryRetry(): boolean;
 }
@@ -18,8 +19,9 @@ export function retryBudget(opts: { percent: number; windowMs: number; minRetrie
   let totalRequests = 0;
   let totalRetries = 0;
 
-  function advance(): void {
-    const sec = Math.floor(performance.now() / 1000);
+  function advance(now: number): void {
+    const sec = Math.floor(now / 1000);
+    if (sec <= currentSec) return; // (a request counted as it arrived may come a little after a later one)
     const steps = Math.min(sec - currentSec, buckets);
     for (let i = 0; i < steps; i++) {
       current = (current + 1) % buckets;
@@ -32,13 +34,13 @@ export function retryBudget(opts: { percent: number; windowMs: number; minRetrie
   }
 
   return {
-    request() {
-      advance();
+    request(now = performance.now()) {
+      advance(now);
       requests[current]!++;
       totalRequests++;
     },
     tryRetry() {
-      advance();
+      advance(performance.now());
       if (totalRetries >= Math.max(opts.minRetries, (totalRequests * opts.percent) / 100)) return false;
       retries[current]!++;
       totalRetries++;
