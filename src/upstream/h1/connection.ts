@@ -17,6 +17,9 @@ const { CONNECT, HEADERS, BODY, SEND, IDLE } = PHASE;
 /** A kept-alive connection that closes this soon after a request went out, with no byte back, was closed by the
  * server while idle (its close crossed the request); later, the server may have acted on it: no replay. */
 const STALE_WINDOW_MS = 500;
+/** Plain connections read into this one buffer (net's `onread`: no Buffer, stream push, 'data' event or nextTick
+ * per read). A read is parsed before the next one lands, and body bytes are copied out of it (onBody). */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 export class H1Connection implements ParserEvents {
   readonly socket: Socket;
@@ -56,11 +59,11 @@ export class H1Connection implements ParserEvents {
     const s = settings;
     this.socket = s.tls
       ? tlsConnect({ ...s.tls, host: s.host, port: s.port, ALPNProtocols: ['http/1.1'], ...(session ? { session } : {}) })
-      : netConnect({ host: s.host, port: s.port });
+      : netConnect({ host: s.host, port: s.port, onread: { buffer: READ_BUFFER, callback: this.onRead } });
     this.socket.setNoDelay(true);
     if (s.tls && onSession) this.socket.on('session', onSession);
     this.socket.once(s.tls ? 'secureConnect' : 'connect', this.onConnect);
-    this.socket.on('data', this.onData);
+    if (s.tls) this.socket.on('data', this.onData);
     this.socket.on('error', this.onError);
     this.socket.once('end', this.onEnd);
     this.socket.once('close', this.onClose);
@@ -224,7 +227,8 @@ export class H1Connection implements ParserEvents {
     const call = this.call!;
     if (call.done) return 0;
     if (this.timerKind === BODY) this.deadline = (this.clock || performance.now()) + this.settings.bodyTimeout;
-    if (call.handler.onData?.(chunk) === false) this.pause();
+    // A plain connection's chunk is a view of the shared read buffer: the handler may keep what it gets.
+    if (call.handler.onData?.(this.settings.tls ? chunk : Buffer.from(chunk)) === false) this.pause();
     return 0;
   }
 
@@ -258,6 +262,8 @@ export class H1Connection implements ParserEvents {
   }
 
   // --- the socket ---
+
+  private readonly onRead = (n: number, buf: Uint8Array): boolean => { this.onData((buf as Buffer).subarray(0, n)); return true; };
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.call === undefined) return void this.socket.destroy(); // a server talking out of turn
