@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { configWarnings } from '../src/check.js';
 import { redisClient, redisOptions } from '../src/cluster/index.js';
+import { followSwitches } from '../src/cluster/sentinel-watch.js';
 import { parseConfigText } from '../src/config/load.js';
 import { ConfigError, configSchema } from '../src/index.js';
 import { send } from './helpers/client.js';
@@ -192,6 +193,36 @@ test('state.sentinels: the client asks the sentinel for the master; duplicate() 
   assert.equal(await got, 'hello');
 });
 
+test('state.sentinels: +switch-master naming the master the client is already on leaves it connected (counting shared); naming another one moves it', async (t) => {
+  // A sentinel names the promoted replica before it announces the switch: a client that reconnected in
+  // between is on the new master when the announcement comes, and moving it again would leave the instance
+  // deciding alone until it is back. A plain Redis stands for the sentinel here: the watcher only subscribes.
+  const announcer = await startRedis(t, { password: PASSWORD });
+  const master = await startRedis(t, { password: PASSWORD });
+  const client = new Redis({ host: '127.0.0.1', port: master.port, password: PASSWORD, enableOfflineQueue: false, retryStrategy: () => 100 });
+  client.on('error', () => {});
+  let closes = 0;
+  client.on('close', () => closes++);
+  const lines: string[] = [];
+  const log = pino({ level: 'debug' }, { write: (l: string) => { lines.push(l); } });
+  const unwatch = followSwitches(client, { sentinels: [{ host: '127.0.0.1', port: announcer.port }], name: 'mymaster', sentinelPassword: PASSWORD }, log);
+  t.after(() => { unwatch(); client.disconnect(); });
+  const pub = probe(t, announcer.port);
+  await waitFor(async () => client.status === 'ready' && ((await pub.call('PUBSUB', 'NUMSUB', '+switch-master')) as [string, number])[1] === 1, 5000, 'the client and the watcher');
+  const logged = (what: string): boolean => lines.some((l) => l.includes(what));
+
+  await pub.publish('+switch-master', `mymaster 127.0.0.1 1 127.0.0.1 ${master.port}`);
+  await waitFor(() => logged('already connected to the new master'), 3000, 'the announcement to be read');
+  assert.equal(client.status, 'ready');
+  assert.equal(closes, 0);
+
+  await pub.publish('+switch-master', `othermaster 127.0.0.1 ${master.port} 127.0.0.1 ${announcer.port}`);
+  await pub.publish('+switch-master', `mymaster 127.0.0.1 ${master.port} 127.0.0.1 ${announcer.port}`);
+  await waitFor(() => closes === 1, 3000, 'the client to move');
+  assert.equal(lines.filter((l) => l.includes('reconnecting to the new master')).length, 1, lines.join(''));
+  assert.ok(logged(`"master":"127.0.0.1:${announcer.port}"`), lines.join(''));
+});
+
 test('state.sentinels: two instances enforce one shared limit (burst 10 across both) and share registry changes; a sentinel down is skipped', async (t) => {
   withPasswordEnv(t);
   const { master, sentinel } = await sentinelSetup(t);
@@ -228,6 +259,8 @@ test('state.sentinels: a failover (master killed, replica promoted) — instance
 
   const s = probe(t, sentinel.port, SENTINEL_PASSWORD);
   await waitFor(async () => ((await s.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster')) as string[])[1] === String(replica!.port), 12_000, 'the sentinel to promote the replica');
+  // The sentinel names the replica before it announces +switch-master: an instance that reconnected in between
+  // counts there already and must stay (sentinel-watch.ts), or the series below would be decided alone.
   await countingIn(t, [a!, b!], replica!.port, 5000);
   t.diagnostic(`master killed → both instances counting in the promoted replica: ${Date.now() - killed} ms`);
 

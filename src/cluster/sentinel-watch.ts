@@ -6,11 +6,22 @@
  * sentinel publishes `+switch-master` ("NAME OLD-IP OLD-PORT NEW-IP NEW-PORT") when it switches: on that,
  * the client reconnects, which asks the sentinels again. (ioredis's own `failoverDetector` does the same,
  * but prints the errors of a sentinel that is down on stderr, outside the process log.)
+ * A sentinel names the promoted replica (SENTINEL GET-MASTER-ADDR-BY-NAME) as soon as the failover has
+ * reached its reconfiguration of the replicas, before it announces the switch (sentinel.c,
+ * sentinelGetCurrentMasterAddress): a client that reconnected in between is already on the new master and
+ * stays there.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 
 const CHANNEL = '+switch-master';
+
+/** Whether `client`'s connection goes to `host`:`port` (an address as a sentinel announces it). */
+function connectedTo(client: Redis, host: string, port: string): boolean {
+  const s = client.stream;
+  const remote = s?.remoteAddress?.replace(/^::ffff:/i, '').toLowerCase();
+  return remote !== undefined && String(s.remotePort) === port && remote === host.replace(/^::ffff:/i, '').toLowerCase();
+}
 
 /** Watches every sentinel of `options` for a switch of `options.name`; the function returned stops it. */
 export function followSwitches(client: Redis, options: RedisOptions, log: Logger): () => void {
@@ -31,11 +42,19 @@ export function followSwitches(client: Redis, options: RedisOptions, log: Logger
     // Subscribed again on each connection (no offline queue to hold the command while the sentinel is away).
     w.on('ready', () => { w.subscribe(CHANNEL).catch((err: Error) => log.debug({ err: err.message, sentinel: where }, 'redis sentinel: subscribe failed')); });
     w.on('message', (channel: string, text: string) => {
-      if (channel !== CHANNEL || text.split(' ')[0] !== options.name) return;
+      const [name, , , host, port] = text.split(' ');
+      if (channel !== CHANNEL || name !== options.name || host === undefined || port === undefined) return;
       // Only a client that is connected moves: one still connecting asks the sentinels anyway, and
       // disconnecting it then would end it for good.
       if (client.status !== 'ready' && client.status !== 'connect') return;
-      log.info({ sentinel: where, master: text.split(' ').slice(3).join(':') }, 'redis sentinel: failover, reconnecting to the new master');
+      const master = `${host}:${port}`;
+      // Already there (it reconnected after the sentinels started naming the new master, which they do
+      // before announcing it): moving again would only leave the instance counting alone for a while.
+      if (connectedTo(client, host, port)) {
+        log.debug({ sentinel: where, master }, 'redis sentinel: failover, already connected to the new master');
+        return;
+      }
+      log.info({ sentinel: where, master }, 'redis sentinel: failover, reconnecting to the new master');
       client.disconnect(true);
     });
     return w;
