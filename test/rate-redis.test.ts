@@ -2,10 +2,12 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { send } from './helpers/client.js';
-import { startOrigin } from './helpers/origin.js';
 import { startProxy, type StartedProxy, statuses } from './helpers/proxy.js';
 import { startRedis } from './helpers/redis.js';
 import { Redis } from 'ioredis';
+import pino from 'pino';
+import { redisStore } from '../src/protect/stores/redis.js';
+import { startOrigin, waitFor } from './helpers/origin.js';
 
 async function fleet(t: TestContext, redisPort: number, n: number): Promise<StartedProxy[]> {
   const origin = await startOrigin(t, (_req, res) => res.end('ok'));
@@ -58,4 +60,19 @@ test('state.redis: with Redis killed both instances keep serving, counting local
   assert.ok(fromA.concat(fromB).every((s) => s === 200 || s === 429));
   assert.ok(Date.now() - started < 5000, 'decisions did not wait for Redis');
   assert.equal((await send(`${a!.url}/other`)).status, 200);
+});
+
+test('state.redis: an answer that came while the process was busy past the timeout still decides (no local decision for a stall of its own)', async (t) => {
+  const server = await startRedis(t);
+  const redis = new Redis(server.port, '127.0.0.1', { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+  t.after(() => redis.disconnect());
+  await waitFor(() => redis.status === 'ready', 5000, 'the client');
+  const store = redisStore({ redis, prefix: 'gh-test:', timeoutMs: 50, maxKeys: 100, log: pino({ level: 'silent' }) });
+  t.after(() => store.close());
+  assert.equal((await store.take('k', 60_000, 1)).allowed, true);
+  const pending = store.take('k', 60_000, 1);
+  // Busy past the timeout while Redis answers: timers run before the loop reads the answer.
+  for (const until = Date.now() + 300; Date.now() < until;);
+  // Redis's decision (burst 1, taken); the local store, which never saw the key, would allow it.
+  assert.equal((await pending).allowed, false);
 });
