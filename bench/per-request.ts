@@ -8,6 +8,10 @@
  * (should be near 0). Derived: medians, and the per-round ratios new / old and log - nolog (the access log's cost
  * in situ, µs per request).
  *
+ * BENCH_KEEP=1 starts each variant's proxy once and keeps it for every round (one warm-up; no restart per run), so
+ * that many short runs (e.g. BENCH_ROUNDS=20 BENCH_DURATION=2) alternate closely: the steadiest paired figure
+ * on a VM whose speed drifts.
+ *
  * BENCH_PROFILE=1 adds one run per variant under `node --cpu-prof` and prints its self time by owner
  * (Gatehouse's own code, node:http and the other node: internals, undici, other dependencies, V8/GC) and the top
  * functions, in µs per request (bench/cpu-profile.ts; samples of the measured window only); BENCH_PROFILE_FOCUS=name
@@ -31,6 +35,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const PROFILE = process.env.BENCH_PROFILE === '1';
+const KEEP = process.env.BENCH_KEEP === '1';
 const OLD = process.env.BENCH_OLD ? resolve(process.env.BENCH_OLD) : undefined;
 const CONNECTIONS = 50;
 /** BENCH_ENGINE=node|native: the `engine` of this build's variants (the old build runs as it is). */
@@ -69,25 +74,48 @@ function start(v: Variant, tmp: string, ports: { proxy: number; admin: number; o
   return procs.start(0, process.execPath, [...flags, join(v.dir, 'bin/gatehouse.js'), 'run', '-c', file]);
 }
 
-/** One run; with `prof`, under --cpu-prof and the profile's window of the measured run returned too. */
-async function measure(v: Variant, tmp: string, origin: number, tag: string, prof?: string): Promise<Run & { window: [number, number] }> {
+interface Live { child: ChildProcess; port: number; tag: string }
+
+/** A variant's proxy started and warmed up; with `prof`, under --cpu-prof. */
+async function launch(v: Variant, tmp: string, origin: number, tag: string, prof?: string): Promise<Live> {
   const ports = { proxy: await freePort(), admin: await freePort(), origin };
   const child = start(v, tmp, ports, tag, prof);
   try {
     await waitPort(ports.proxy, '/api/hello', 15_000);
     wrk(ports.proxy, WARMUP);
-    const [c0, k0, t0] = [cpuSeconds(child.pid!), coreCpu(0), monoUs()];
-    const r = wrk(ports.proxy, DURATION);
-    const [c1, k1, t1] = [cpuSeconds(child.pid!), coreCpu(0), monoUs()];
-    const elapsed = k1.all - k0.all;
-    return {
-      ...r, cpuUs: ((c1 - c0) * 1e6) / r.requests, runS: (t1 - t0) / 1e6,
-      otherPct: Math.max(0, ((k1.busy - k0.busy - (c1 - c0)) / elapsed) * 100), stealPct: ((k1.steal - k0.steal) / elapsed) * 100,
-      window: [t0, t1],
-    };
-  } finally {
+  } catch (err) {
     await procs.stop(child);
-    rmSync(join(tmp, 'logs', `${tag}.log`), { force: true });
+    throw err;
+  }
+  return { child, port: ports.proxy, tag };
+}
+
+/** One measured run on a live proxy, and the profile's window of it. */
+function sample(live: Live): Run & { window: [number, number] } {
+  const pid = live.child.pid!;
+  const [c0, k0, t0] = [cpuSeconds(pid), coreCpu(0), monoUs()];
+  const r = wrk(live.port, DURATION);
+  const [c1, k1, t1] = [cpuSeconds(pid), coreCpu(0), monoUs()];
+  const elapsed = k1.all - k0.all;
+  return {
+    ...r, cpuUs: ((c1 - c0) * 1e6) / r.requests, runS: (t1 - t0) / 1e6,
+    otherPct: Math.max(0, ((k1.busy - k0.busy - (c1 - c0)) / elapsed) * 100), stealPct: ((k1.steal - k0.steal) / elapsed) * 100,
+    window: [t0, t1],
+  };
+}
+
+async function shut(live: Live, tmp: string): Promise<void> {
+  await procs.stop(live.child);
+  rmSync(join(tmp, 'logs', `${live.tag}.log`), { force: true });
+}
+
+/** One run in a proxy of its own; with `prof`, under --cpu-prof. */
+async function measure(v: Variant, tmp: string, origin: number, tag: string, prof?: string): Promise<Run & { window: [number, number] }> {
+  const live = await launch(v, tmp, origin, tag, prof);
+  try {
+    return sample(live);
+  } finally {
+    await shut(live, tmp);
   }
 }
 
@@ -137,16 +165,29 @@ async function main(tmp: string): Promise<void> {
   await waitPort(originPort, '/hello');
 
   const runs = new Map<string, Run[]>(VARIANTS.map((v) => [v.name, []]));
+  // BENCH_KEEP=1: each variant's proxy starts once and serves every round (many short runs then alternate
+  // within seconds of each other, so the VM's drift hits every variant alike).
+  const kept = new Map<string, Live>();
+  if (KEEP && ROUNDS > 0) for (const v of VARIANTS) kept.set(v.name, await launch(v, tmp, originPort, `${v.name}-kept`));
+  try {
+    await rounds(tmp, originPort, runs, kept);
+  } finally {
+    for (const live of kept.values()) await shut(live, tmp);
+  }
+  if (ROUNDS > 0) report(runs);
+  if (PROFILE) await profiles(tmp, originPort);
+}
+
+async function rounds(tmp: string, originPort: number, runs: Map<string, Run[]>, kept: Map<string, Live>): Promise<void> {
   for (let round = 1; round <= ROUNDS; round++) {
     for (let i = 0; i < VARIANTS.length; i++) {
       const v = VARIANTS[(i + round - 1) % VARIANTS.length]!;
-      const r = await measure(v, tmp, originPort, `${v.name}-${round}`);
+      const live = kept.get(v.name);
+      const r = live ? sample(live) : await measure(v, tmp, originPort, `${v.name}-${round}`);
       process.stderr.write(`[${round}/${ROUNDS}] ${v.name.padEnd(10)} ${r.rps.toFixed(0).padStart(6)} req/s  ${r.cpuUs.toFixed(1)} µs CPU/req  core 0 other ${r.otherPct.toFixed(0)}% steal ${r.stealPct.toFixed(0)}%${r.errors ? `  ERRORS ${r.errors}` : ''}\n`);
       runs.get(v.name)!.push(r);
     }
   }
-  if (ROUNDS > 0) report(runs);
-  if (PROFILE) await profiles(tmp, originPort);
 }
 
 runBench('per-request', procs, main);
