@@ -30,13 +30,7 @@ interface Bucket<R> {
   exactToggled: Map<string, CompiledRoute<R>[]>;
   /** Prefix keys ending in `/` by the key without it: `/admin` → the routes of `/admin/`. */
   slashless: Map<string, CompiledRoute<R>[]>;
-  /** With at most SCAN_KEYS prefix keys, they and their routes longest first: the walk compares instead of slicing. */
-  keys: string[] | undefined;
-  lists: CompiledRoute<R>[][];
 }
-
-/** Up to this many prefix keys in a bucket, a path's prefixes are found by comparing it with each key. */
-const SCAN_KEYS = 16;
 
 export interface RouteInput<R> { id: string; index: number; match: MatchConfig; config: R }
 
@@ -74,7 +68,7 @@ const CLASSES = [['escapedSlash', 'escaped_slashes'], ['doubleEncoded', 'double_
 const asList = <T>(v: T | readonly T[] | undefined): readonly T[] => (v === undefined ? [] : Array.isArray(v) ? (v as readonly T[]) : [v as T]);
 
 function newBucket<R>(): Bucket<R> {
-  return { exact: new Map(), regex: [], prefix: new Map(), longest: 0, exactToggled: new Map(), slashless: new Map(), keys: undefined, lists: [] };
+  return { exact: new Map(), regex: [], prefix: new Map(), longest: 0, exactToggled: new Map(), slashless: new Map() };
 }
 
 /** Fills a bucket's lookup tables from its routes (see Bucket). */
@@ -84,11 +78,6 @@ function seal<R>(b: Bucket<R>): void {
     if (k.endsWith('/') && !k.endsWith('//')) b.exactToggled.set(k.slice(0, -1), list);
   }
   for (const [k, list] of b.prefix) if (k.endsWith('/')) b.slashless.set(k.slice(0, -1), list);
-  if (b.prefix.size <= SCAN_KEYS) {
-    const entries = [...b.prefix].filter(([k]) => k.length > 0).sort((x, y) => y[0].length - x[0].length);
-    b.keys = entries.map(([k]) => k);
-    b.lists = entries.map(([, list]) => list);
-  }
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, v: V): void {
@@ -295,22 +284,7 @@ export function matchBucket<R>(b: Bucket<R>, path: string, method: string, req: 
     r = firstPassing(b.slashless.get(path), method, req);
     if (r) return { config: undefined, slashOf: r };
   }
-  return b.keys !== undefined ? scanPrefixes(b, b.keys, path, method, req) : walkPrefixes(b, path, method, req);
-}
-
-/**
- * The walk below, for a bucket of few prefix keys: each key, longest first, that is a prefix of the path ending at
- * a segment boundary (the key ends in `/`, or the path goes on with one) and shorter than the path.
- */
-function scanPrefixes<R>(b: Bucket<R>, keys: string[], path: string, method: string, req: DownstreamRequest): Found<R> | undefined {
-  for (let j = 0; j < keys.length; j++) {
-    const k = keys[j]!;
-    const n = k.length;
-    if (n >= path.length || (k.charCodeAt(n - 1) !== 47 && path.charCodeAt(n) !== 47) || !path.startsWith(k)) continue;
-    const r = firstPassing(b.lists[j], method, req);
-    if (r) return r;
-  }
-  return undefined;
+  return walkPrefixes(b, path, method, req);
 }
 
 function walkPrefixes<R>(b: Bucket<R>, path: string, method: string, req: DownstreamRequest): Found<R> | undefined {

@@ -10,7 +10,7 @@ import type { RequestCtx } from '../core/context.js';
 import type { FetchedResponse } from '../core/services.js';
 import { errors } from '../core/errors.js';
 import type { Phases, UpstreamRequest } from '../core/plugin.js';
-import { clientResponseHeaders, upstreamRequestHeaders, type ResponseHeaderOptions } from './headers.js';
+import { clientResponseHeaders, upstreamRequestHeaders, type RawFields, type ResponseHeaderOptions } from './headers.js';
 import type { UpstreamPool, UpstreamRuntime } from './pool.js';
 import { fromUndici } from './undici-errors.js';
 
@@ -25,7 +25,7 @@ export interface FetchRoute {
  * `closed` runs once the body closes, however it ends (watched from the start: a body can fail before the
  * caller has it). A failure after the head reaches the body a turn later, once the caller listens.
  */
-function request(pool: UpstreamPool, opts: Dispatcher.DispatchOptions, closed: () => void): Promise<{ status: number; raw: Buffer[]; body: PassThrough }> {
+function request(pool: UpstreamPool, opts: Dispatcher.DispatchOptions, closed: () => void): Promise<{ status: number; raw: RawFields; body: PassThrough }> {
   return new Promise((resolve, reject) => {
     const body = new PassThrough();
     let headed = false;
@@ -42,7 +42,7 @@ function request(pool: UpstreamPool, opts: Dispatcher.DispatchOptions, closed: (
         if (status < 200) return true;
         headed = true;
         resume = r;
-        resolve({ status, raw: raw as unknown as Buffer[], body });
+        resolve({ status, raw, body });
         return true;
       },
       onData: (chunk) => body.write(chunk),

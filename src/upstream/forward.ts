@@ -12,7 +12,7 @@ import type { Peer, ResponseTap, TapMode } from '../core/services.js';
 import { noteStreamed } from '../core/memory.js';
 import { readBody } from './body.js';
 import { failed, pickPeer, recordLatency, type Exchange, type ForwardRoute } from './exchange.js';
-import { clientResponseHeaders, clientTrailers, relayInformational, upstreamRequestHeaders, type RequestHeaderOptions, type UpstreamTrailers } from './headers.js';
+import { clientResponseHeaders, clientTrailers, relayInformational, upstreamRequestHeaders, type RawFields, type RequestHeaderOptions, type UpstreamTrailers } from './headers.js';
 import { mirror } from './mirror.js';
 import { pipeEncoded } from './encoded.js';
 import { isIdempotent, mayRetry, retryableError } from './retry.js';
@@ -87,7 +87,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     else if (this.ex.expired) abort(this.ex.expired);
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+  onHeaders(status: number, raw: RawFields, resume: () => void): boolean {
     this.resume = resume;
     const { ctx, route } = this.ex;
     if (status < 200) {

@@ -179,7 +179,7 @@ export function relayInformational(ctx: RequestCtx, status: number, raw: RawFiel
 }
 
 /** Trailers as undici hands them over: raw pairs from HTTP/1.1, an object from HTTP/2 (undici 7's h2 client). */
-export type UpstreamTrailers = readonly (Buffer | string)[] | Readonly<Record<string, string | string[] | undefined>>;
+export type UpstreamTrailers = RawFields | Readonly<Record<string, string | string[] | undefined>>;
 
 /** Trailers as a flat [name, value, …] list for res.addTrailers, hidden fields dropped. */
 export function clientTrailers(trailers: UpstreamTrailers, hidden: ReadonlySet<string>): string[] {
@@ -191,7 +191,7 @@ export function clientTrailers(trailers: UpstreamTrailers, hidden: ReadonlySet<s
     }
     return out;
   }
-  const raw = trailers as readonly (Buffer | string)[];
+  const raw = trailers as RawFields;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = lowerName(raw[i]!);
     if (!hidden.has(name)) out.push(name, text(raw[i + 1]!));
