@@ -25,7 +25,7 @@ interface Bucket<R> {
   prefix: Map<string, CompiledRoute<R>[]>;
   /** The longest prefix key: the prefix walk never looks up a longer slice (linear in the path, not quadratic). */
   longest: number;
-  // Made by seal() once the routes are in, so that a lookup makes no string: each is looked up by the path itself.
+  // Made by seal() once the routes are in, so that a path's other spelling (with or without its trailing slash) is looked up by the path itself, not a new string.
   /** The exact routes of a path's other spelling: `/a/` → the routes of `/a`, `/a` → those of `/a/`. */
   exactToggled: Map<string, CompiledRoute<R>[]>;
   /** Prefix keys ending in `/` by the key without it: `/admin` → the routes of `/admin/`. */

@@ -60,7 +60,7 @@ export async function fetchUpstream(ctx: RequestCtx, route: FetchRoute, edit: (r
   const up = route.upstream;
   const peer = up.selector.pick(undefined, up.hashKey?.(ctx));
   if (!peer) throw errors.noServer();
-  const req: UpstreamRequest = { method: 'GET', path: ctx.upstreamPath, headers: upstreamRequestHeaders(ctx, ctx.head, { host: up.config.host }) };
+  const req: UpstreamRequest = { method: 'GET', path: ctx.upstreamPath, headers: upstreamRequestHeaders(ctx, ctx.head, up.config) };
   for (const f of route.requestFilters) f(ctx, req);
   edit(req);
   peer.inflight++;

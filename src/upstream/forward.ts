@@ -12,7 +12,7 @@ import type { Peer, ResponseTap, TapMode } from '../core/services.js';
 import { noteStreamed } from '../core/memory.js';
 import { readBody } from './body.js';
 import { failed, pickPeer, recordLatency, type Exchange, type ForwardRoute } from './exchange.js';
-import { clientResponseHeaders, clientTrailers, relayInformational, upstreamRequestHeaders, type RawFields, type RequestHeaderOptions, type UpstreamTrailers } from './headers.js';
+import { clientResponseHeaders, clientTrailers, relayInformational, upstreamRequestHeaders, type RawFields, type UpstreamTrailers } from './headers.js';
 import { mirror } from './mirror.js';
 import { pipeEncoded } from './encoded.js';
 import { isIdempotent, mayRetry, retryableError } from './retry.js';
@@ -271,8 +271,7 @@ function attempt(ex: Exchange, peer: Peer): void {
   const req: UpstreamRequest = {
     method: ctx.req.method,
     path: ctx.upstreamPath,
-    // (The upstream's config is the options: its `host`, absent or the override; no object per request.)
-    headers: upstreamRequestHeaders(ctx, ctx.head, up.config as RequestHeaderOptions),
+    headers: upstreamRequestHeaders(ctx, ctx.head, up.config),
   };
   try {
     const filters = route.requestFilters;

@@ -20,8 +20,8 @@ const REQUEST_REPLACED: ReadonlySet<string> = new Set([
 ]);
 
 export interface RequestHeaderOptions {
-  /** Host header override for this upstream. */
-  host: string | undefined;
+  /** Host header override for this upstream (an upstream's config is one: no object per request). */
+  readonly host?: string | undefined;
 }
 
 /** Builds the header list sent upstream. */

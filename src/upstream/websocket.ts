@@ -52,7 +52,7 @@ function pickPeer(hs: Handshake): Peer | undefined {
 function upstreamRequest(ctx: RequestCtx, route: WebSocketRoute): UpstreamRequest {
   const up = route.forward.upstream;
   // Connection, Upgrade and the fields Connection names are hop-by-hop and dropped here; Sec-WebSocket-* stay.
-  const headers = upstreamRequestHeaders(ctx, ctx.head, { host: up.config.host });
+  const headers = upstreamRequestHeaders(ctx, ctx.head, up.config);
   if (ctx.req.httpVersion === '2') {
     // RFC 8441 4-5: no Sec-WebSocket-Key over HTTP/2; the HTTP/1.1 server needs one (its Accept is not relayed).
     headers.push('sec-websocket-key', randomBytes(16).toString('base64'));
