@@ -4,9 +4,10 @@
  * 100-continue`, upgrades, CONNECT's 405 — and the same counting of the requests the engine refuses itself.
  * HTTPS with HTTP/2 keeps node:http2 for h2 connections; the others (ALPN http/1.1, or none) come here.
  */
-import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Server } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { OwnReadServer } from './h1/reads.js';
 import { createH1Server, type H1Server } from './h1/server.js';
 import { refusalReason, refuseConnect } from './refusals.js';
 import { handleCheckContinue, handleRequest, type ListenerState } from './handler.js';
@@ -28,10 +29,12 @@ export function nativeEngine(state: ListenerState, opts: ServerOptions): H1Serve
   });
 }
 
-/** A plain listener's server: node:net; listen.ts hands each connection to `serveSocket` after its filters. */
+/**
+ * A plain listener's server: node:net, its connections reading into one shared buffer (h1/reads.ts); listen.ts
+ * hands each connection to `serveSocket` after its filters.
+ */
 export function plainServer(): Server {
-  const server: NetServer = createNetServer({ noDelay: true });
-  return server as unknown as Server;
+  return new OwnReadServer({ noDelay: true }) as unknown as Server;
 }
 
 /** Serves a plain connection that passed the connection filters (a socket a filter destroyed is not served). */

@@ -6,6 +6,7 @@
 import type { Socket } from 'node:net';
 import { RequestReader, type ReaderOwner } from './reader.js';
 import type { H1Request } from './request.js';
+import { releaseReads, takeReads } from './reads.js';
 import { H1Response } from './response.js';
 import type { H1Server } from './server.js';
 import { refusalBytes, type RefusalCode } from './wire.js';
@@ -60,10 +61,13 @@ export class H1Connection implements ReaderOwner {
   #headPending: H1Response | undefined;
   #headQueued = false;
   #inHandler = false;
+  /** Reads land in the shared buffer (reads.ts), not in 'data' events. */
+  readonly #ownReads: boolean;
 
   constructor(readonly socket: Socket, readonly server: ServerCore) {
     this.#reader = new RequestReader(this);
-    socket.on('data', this.#onData);
+    this.#ownReads = takeReads(socket, this.#onRead);
+    if (!this.#ownReads) socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
@@ -79,7 +83,11 @@ export class H1Connection implements ReaderOwner {
 
   // ---- socket events (bound once per connection) ----
 
-  readonly #onData = (chunk: Buffer): void => {
+  readonly #onData = (chunk: Buffer): void => this.#take(chunk, false);
+  readonly #onRead = (chunk: Buffer): void => this.#take(chunk, true);
+
+  /** A read: `shared`, a view of the shared read buffer (what is kept is copied). */
+  #take(chunk: Buffer, shared: boolean): void {
     if (this.#upgradeHead !== undefined) {
       this.#upgradeHead = Buffer.concat([this.#upgradeHead, chunk]);
       return;
@@ -90,9 +98,9 @@ export class H1Connection implements ReaderOwner {
       this.#backlog = Buffer.concat([this.#backlog, chunk]);
       return;
     }
-    this.#feed(chunk);
+    this.#feed(chunk, shared);
     this.#kick();
-  };
+  }
 
   readonly #onEnd = (): void => {
     const err = this.#reader.finish();
@@ -243,11 +251,11 @@ export class H1Connection implements ReaderOwner {
     else this.#closing = true; // an Upgrade served as a plain request: llhttp reads no further
   }
 
-  #feed(chunk: Buffer): void {
+  #feed(chunk: Buffer, shared = false): void {
     this.#executing = true;
     let ret;
     try {
-      ret = this.#reader.read(chunk);
+      ret = this.#reader.read(chunk, shared);
     } finally {
       this.#executing = false;
     }
@@ -326,7 +334,8 @@ export class H1Connection implements ReaderOwner {
     const head = this.#upgradeHead ?? EMPTY;
     const socket = this.socket;
     this.#detached = true;
-    socket.removeListener('data', this.#onData);
+    if (this.#ownReads) releaseReads(socket);
+    else socket.removeListener('data', this.#onData);
     socket.removeListener('end', this.#onEnd);
     socket.removeListener('error', this.#onError);
     socket.removeListener('close', this.#onClose);

@@ -46,6 +46,8 @@ export class RequestReader implements ParserEvents {
   #stop: 'yield' | 'stop' | undefined;
   #chunked = false;
   #chunk: Buffer = EMPTY;
+  /** The chunk is a view of the shared read buffer (reads.ts): what outlives the read is copied. */
+  #shared = false;
   /** Bytes read before the current chunk, and where the last chunk's data ended (chunk extensions). */
   #fed = 0;
   #lastBody = -1;
@@ -61,19 +63,21 @@ export class RequestReader implements ParserEvents {
    * when enough requests wait their turn (`rest`: the bytes not read yet, from the next request on); 'stop'
    * after the connection's last request (nothing more is read); or why the input is refused.
    */
-  read(chunk: Buffer): RefusalCode | 'upgrade' | 'yield' | 'stop' | undefined {
+  read(chunk: Buffer, shared = false): RefusalCode | 'upgrade' | 'yield' | 'stop' | undefined {
     const parser = this.#parser;
     if (parser === undefined) return undefined;
     this.#chunk = chunk;
+    this.#shared = shared;
     let ret;
     try {
       ret = parser.execute(chunk);
     } finally {
       this.#chunk = EMPTY;
+      this.#shared = false;
     }
     if (ret === undefined || ret === 'upgrade') this.#fed += chunk.length;
     if (ret === 'upgrade') {
-      this.rest = chunk.subarray(parser.upgradeAt);
+      this.rest = shared ? Buffer.from(chunk.subarray(parser.upgradeAt)) : chunk.subarray(parser.upgradeAt);
       return ret;
     }
     if (ret !== undefined) {
@@ -83,7 +87,7 @@ export class RequestReader implements ParserEvents {
       // messages it holds no state, so a fresh parser goes on from there.
       this.#stop = undefined;
       this.#fed += ret.bytesParsed;
-      this.rest = chunk.subarray(ret.bytesParsed);
+      this.rest = shared ? Buffer.from(chunk.subarray(ret.bytesParsed)) : chunk.subarray(ret.bytesParsed);
       parser.destroy();
       this.#parser = stop === 'yield' ? new HttpParser('request', this) : undefined;
       return stop;
@@ -173,7 +177,7 @@ export class RequestReader implements ParserEvents {
       this.#lastBody = at + buf.length;
     }
     if (req.discarding || (req.bodyMade && req.body.destroyed)) return 0;
-    if (!req.pushBody(buf)) this.bodyFull = true;
+    if (!req.pushBody(this.#shared ? Buffer.from(buf) : buf)) this.bodyFull = true;
     return 0;
   }
 
