@@ -347,3 +347,32 @@ test('llhttp glue: a callback that throws fails that message with GH_H1_INTERNAL
   assert.equal(done, 1);
   good.destroy();
 });
+
+test('llhttp glue: a response parser that lower-cases names does so wherever the reads split the head; values keep their bytes', () => {
+  const head = 'HTTP/1.1 200 OK\r\nX-Mixed-Case: Value ÀB\r\nETag: "AbC"\r\nset-cookie: A=B\r\nContent-Length: 2\r\n\r\nOK';
+  const bytes = Buffer.from(head, 'latin1');
+  for (let cut = 1; cut < bytes.length; cut++) {
+    let fields: string[] = [];
+    let body = '';
+    const quiet = { onMessageBegin: () => 0, onUrl: () => 0, onStatus: () => 0, onHeaderField: () => 0, onHeaderValue: () => 0, onMessageComplete: () => 0 };
+    const p: HttpParser = new HttpParser('response', {
+      ...quiet,
+      onHeadersComplete: () => { fields = p.takeFields(); return 0; },
+      onBody: (b) => { body += b.toString('latin1'); return 0; },
+    }, true);
+    assert.equal(p.execute(bytes.subarray(0, cut)), undefined);
+    assert.equal(p.execute(bytes.subarray(cut)), undefined);
+    p.destroy();
+    assert.deepEqual(fields, ['x-mixed-case', 'Value ÀB', 'etag', '"AbC"', 'set-cookie', 'A=B', 'content-length', '2'], `cut at ${cut}`);
+    assert.equal(body, 'OK');
+  }
+});
+
+test('native client: an upstream\'s field names reach the client in lower case, their values as sent', async (t) => {
+  const origin = await rawOrigin(t, (_d, socket) => socket.write('HTTP/1.1 200 OK\r\nX-Upper-NAME: MiXeD Value\r\nContent-Length: 2\r\n\r\nok'));
+  const gh = await proxyTo(t, origin.url);
+  const r = await send(`${gh.url}/`);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['x-upper-name'], 'MiXeD Value');
+  assert.equal(r.text, 'ok');
+});

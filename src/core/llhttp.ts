@@ -129,7 +129,11 @@ export class HttpParser {
   #lastKind = 0;
   #chunk: Buffer = EMPTY;
 
-  constructor(kind: 'request' | 'response', readonly events: ParserEvents) {
+  /**
+   * `lowerNames`: field names in lower case (a response's, which the proxy handles in lower case anyway): one
+   * `toLowerCase` of the chunk's text, where one per name would cost a lookup or a string each.
+   */
+  constructor(kind: 'request' | 'response', readonly events: ParserEvents, private readonly lowerNames = false) {
     this.llhttp = instance();
     this.ptr = this.llhttp.llhttp_alloc(kind === 'request' ? constants.TYPE.REQUEST! : constants.TYPE.RESPONSE!);
   }
@@ -228,13 +232,16 @@ export class HttpParser {
     this.#count = 0;
     const lo = p[1]!;
     const text = (this.#chunk as unknown as Latin1).latin1Slice(lo, p[n - 1]!);
+    // Latin-1 keeps its length in lower case: the pieces' places hold in both.
+    const names = this.lowerNames ? text.toLowerCase() : text;
     const fields = this.#fields;
     let last = this.#lastKind;
     for (let i = 0; i < n; i += 3) {
       const kind = p[i]!;
       const start = p[i + 1]! - lo;
       const end = p[i + 2]! - lo;
-      const str = start === 0 && end === text.length ? text : text.substring(start, end);
+      const from = kind === FIELD ? names : text;
+      const str = start === 0 && end === from.length ? from : from.substring(start, end);
       if (kind === URL) this.line = kind === last ? this.line + str : str;
       else if (kind === last) fields[fields.length - 1] += str;
       else fields.push(str);

@@ -111,8 +111,9 @@ export interface ClientHeaders { headers: string[]; contentLength: number }
 /** Raw header pairs from an upstream: Buffers from undici, latin1 strings from the native client (h1/). */
 export type RawFields = readonly (Buffer | string)[];
 
-/** A field name in lower case: a string as it is when it has no upper-case letter (no new string), else
- * through undici's table of known names (no new string either), as a Buffer through undici's lookup tree. */
+/** A field name in lower case: a string as it is when it has no upper-case letter (no new string; the native
+ * client's names are lower-cased as they are parsed), else through undici's table of known names (no new string
+ * either), as a Buffer through undici's lookup tree. */
 function lowerName(name: Buffer | string): string {
   if (typeof name !== 'string') return headerNameToString(name);
   for (let i = 0; i < name.length; i++) {

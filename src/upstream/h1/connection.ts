@@ -1,7 +1,7 @@
 /**
  * One persistent HTTP/1.1 connection to an upstream server (RFC 9112 9.3): one request at a time, the response
  * parsed by llhttp and streamed to the caller's handler as it comes (undici's raw handler interface: onConnect,
- * onHeaders with raw [name, value] pairs — latin1 strings here, where undici gives Buffers —, onData returning
+ * onHeaders with raw [name, value] pairs — latin1 strings here, names in lower case, where undici gives Buffers —, onData returning
  * false to pause, onComplete with raw trailers as strings, onError), the request body streamed with backpressure. Reused only when both sides leave it clean: the
  * response said keep-alive, its body ended where its framing said, and the request body went out whole.
  */
@@ -23,7 +23,7 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 export class H1Connection implements ParserEvents {
   readonly socket: Socket;
-  private readonly parser = new HttpParser('response', this);
+  private readonly parser = new HttpParser('response', this, true);
   private connected = false;
   call: Call | undefined;
   /** Requests this connection has finished. */
