@@ -359,7 +359,7 @@ test('llhttp glue: a response parser that lower-cases names does so wherever the
       ...quiet,
       onHeadersComplete: () => { fields = p.takeFields(); return 0; },
       onBody: (b) => { body += b.toString('latin1'); return 0; },
-    }, true);
+    }, { lowerNames: true });
     assert.equal(p.execute(bytes.subarray(0, cut)), undefined);
     assert.equal(p.execute(bytes.subarray(cut)), undefined);
     p.destroy();

@@ -9,6 +9,7 @@
  * the chunk (not copies, not views of the WebAssembly memory): a view stays valid after `execute` returns.
  */
 import { createRequire } from 'node:module';
+import { FastFront, FIELD_PIECE as FIELD, URL_PIECE as URL, VALUE_PIECE as VALUE, type FastHost } from './h1-fast.js';
 
 const require = createRequire(import.meta.url);
 
@@ -53,17 +54,22 @@ const { OK, PAUSED_UPGRADE } = constants.ERROR as { OK: number; PAUSED_UPGRADE: 
 const ERRNO_NAMES = new Map(Object.entries(constants.ERROR).map(([name, n]) => [n, name]));
 const METHOD_NAMES = new Map(Object.entries(constants.METHODS).map(([name, n]) => [n, name]));
 
+export interface ParserOptions {
+  /**
+   * Field names in lower case (a response's, which the proxy handles in lower case anyway): one `toLowerCase`
+   * of the chunk's text, where one per name would cost a lookup or a string each.
+   */
+  lowerNames?: boolean;
+  /** false: llhttp reads every message (the front never does; tests compare the two). */
+  front?: boolean;
+}
+
 /** A message the parser refused: `code` as node:http's (`HPE_INVALID_HEADER_TOKEN`, …). */
 export class ParseError extends Error {
-  constructor(readonly code: string, reason: string, readonly bytesParsed: number) {
+  constructor(readonly code: string, readonly reason: string, readonly bytesParsed: number) {
     super(`HTTP/1.1 parse error (${code}): ${reason}`);
   }
 }
-
-/** What a piece of a head is (a change of kind starts a new string). */
-const URL = 1;
-const FIELD = 3;
-const VALUE = 4;
 interface Latin1 { latin1Slice(start: number, end: number): string }
 
 let wasm: Exports | undefined;
@@ -97,24 +103,28 @@ function instance(): Exports {
   }
   const inst = new WebAssembly.Instance(mod, {
     env: {
-      wasm_on_message_begin: () => current!.begin(),
+      wasm_on_message_begin: () => current!.llhttpBegin(),
       wasm_on_url: (_p: number, at: number, len: number) => current!.events.onUrl(current!.piece(URL, at - chunkPtr, len), len),
       // The reason phrase is told (its bytes count) but not kept: nobody reads it (RFC 9112 4: clients should ignore it).
       wasm_on_status: (_p: number, at: number, len: number) => current!.events.onStatus(at - chunkPtr, len),
       wasm_on_header_field: (_p: number, at: number, len: number) => current!.events.onHeaderField(current!.piece(FIELD, at - chunkPtr, len), len),
       wasm_on_header_value: (_p: number, at: number, len: number) => current!.events.onHeaderValue(current!.piece(VALUE, at - chunkPtr, len), len),
       wasm_on_headers_complete: (_p: number, status: number, upgrade: number, keepAlive: number) =>
-        current!.events.onHeadersComplete(status, upgrade === 1, keepAlive === 1),
+        current!.llhttpHeadersComplete(status, upgrade === 1, keepAlive === 1),
       wasm_on_body: (_p: number, at: number, len: number) => current!.events.onBody(view(at, len)),
-      wasm_on_message_complete: () => current!.events.onMessageComplete(),
+      wasm_on_message_complete: () => current!.llhttpMessageComplete(),
     },
   });
   wasm = inst.exports as unknown as Exports;
   return wasm;
 }
 
-/** One connection's parser: `kind` request (a listener) or response (an upstream client). */
-export class HttpParser {
+/**
+ * One connection's parser: `kind` request (a listener) or response (an upstream client). The common head is
+ * read by a front in JavaScript (core/h1-fast.ts), everything else by llhttp, from the first byte of the first
+ * message the front does not take.
+ */
+export class HttpParser implements FastHost<ParseError> {
   private ptr: number;
   private readonly llhttp: Exports;
   /** Where the bytes after an Upgrade's head start in the last chunk (after `execute` returned 'upgrade'). */
@@ -128,19 +138,55 @@ export class HttpParser {
   #count = 0;
   #lastKind = 0;
   #chunk: Buffer = EMPTY;
+  readonly #front: FastFront<ParseError>;
+  /** llhttp's keep-alive verdict on the message it is reading. */
+  #keepAlive = false;
+  readonly #frontOn: boolean;
 
-  /**
-   * `lowerNames`: field names in lower case (a response's, which the proxy handles in lower case anyway): one
-   * `toLowerCase` of the chunk's text, where one per name would cost a lookup or a string each.
-   */
-  constructor(kind: 'request' | 'response', readonly events: ParserEvents, private readonly lowerNames = false) {
+  private readonly lowerNames: boolean;
+
+  constructor(kind: 'request' | 'response', readonly events: ParserEvents, options: ParserOptions = {}) {
     this.llhttp = instance();
     this.ptr = this.llhttp.llhttp_alloc(kind === 'request' ? constants.TYPE.REQUEST! : constants.TYPE.RESPONSE!);
+    this.lowerNames = options.lowerNames ?? false;
+    this.#front = new FastFront(kind === 'request', this);
+    this.#frontOn = options.front ?? true;
+    this.#front.ready = this.#frontOn;
   }
 
   /** Parses `chunk`: undefined when all of it was taken, 'upgrade' when the protocol switched part way
    * (`upgradeAt`), or the ParseError (also for an error a callback signalled by returning -1). */
   execute(chunk: Buffer): ParseError | 'upgrade' | undefined {
+    const front = this.#front;
+    if (front.failed !== undefined) return front.failed;
+    let off = 0;
+    if (front.ready) {
+      let r;
+      this.#chunk = chunk;
+      try {
+        r = front.run(chunk, 0);
+      } catch (err) {
+        return new ParseError('GH_H1_INTERNAL', `a parser callback threw: ${String(err)}`, 0);
+      } finally {
+        this.#chunk = EMPTY;
+      }
+      if (typeof r !== 'number') return r;
+      if (r === chunk.length) return undefined;
+      off = r;
+    }
+    const ret = this.#execute(off === 0 ? chunk : chunk.subarray(off));
+    if (ret === undefined) return ret;
+    // llhttp stopped (an error it repeats from now on, or a protocol switch): the front reads no more.
+    front.ready = false;
+    if (off === 0) return ret;
+    if (ret === 'upgrade') {
+      this.upgradeAt += off;
+      return ret;
+    }
+    return new ParseError(ret.code, ret.reason, ret.bytesParsed + off);
+  }
+
+  #execute(chunk: Buffer): ParseError | 'upgrade' | undefined {
     const ll = this.llhttp;
     // Re-entrant: a callback may run another parser (an upstream response that ends lets the listener parse the
     // next pipelined request); that one gets its own input buffer, and this one's state is put back after it.
@@ -185,6 +231,36 @@ export class HttpParser {
       return 'upgrade';
     }
     return this.error(ret, at);
+  }
+
+  /** llhttp begins a message: the front has no say until it ends. @internal */
+  llhttpBegin(): number {
+    this.#front.ready = false;
+    this.#front.own = false;
+    return this.begin();
+  }
+
+  /** @internal */
+  llhttpHeadersComplete(status: number, upgrade: boolean, keepAlive: boolean): number {
+    this.#keepAlive = keepAlive && !upgrade;
+    return this.events.onHeadersComplete(status, upgrade, keepAlive);
+  }
+
+  /** llhttp ended a message: the front may read the next one if this one kept the connection. @internal */
+  llhttpMessageComplete(): number {
+    this.#front.ready = this.#keepAlive && this.#frontOn;
+    return this.events.onMessageComplete();
+  }
+
+  /** Pieces noted and not taken become strings now (the front, after a head). @internal */
+  settle(): void {
+    if (this.#count > 0) this.#flush();
+  }
+
+  /** A message the front failed, as llhttp would report it. @internal */
+  fail(code: number | string, at: number): ParseError {
+    const name = typeof code === 'string' ? code : `HPE_${ERRNO_NAMES.get(code) ?? code}`;
+    return new ParseError(name, 'a callback stopped the message', at);
   }
 
   /** A message begins: its start line and fields are new. @internal */
@@ -252,6 +328,11 @@ export class HttpParser {
 
   /** The connection ended: completes a message delimited by the close, or says what was cut short. */
   finish(): ParseError | undefined {
+    const front = this.#front;
+    // As llhttp_finish: a parser that failed has nothing more to say.
+    if (front.failed !== undefined) return undefined;
+    // RFC 9112 6.3: a body shorter than its Content-Length is incomplete.
+    if (front.midBody) return new ParseError('HPE_INVALID_EOF_STATE', 'Invalid EOF state', 0);
     let ret: number;
     const outer = current;
     current = this;
@@ -275,9 +356,12 @@ export class HttpParser {
     return new ParseError(`HPE_${ERRNO_NAMES.get(ret) ?? ret}`, reason, at);
   }
 
-  get method(): string { return METHOD_NAMES.get(this.llhttp.llhttp_get_method(this.ptr)) ?? ''; }
-  get httpMajor(): number { return this.llhttp.llhttp_get_http_major(this.ptr); }
-  get httpMinor(): number { return this.llhttp.llhttp_get_http_minor(this.ptr); }
+  get method(): string {
+    const front = this.#front;
+    return front.own && front.method !== '' ? front.method : METHOD_NAMES.get(this.llhttp.llhttp_get_method(this.ptr)) ?? '';
+  }
+  get httpMajor(): number { return this.#front.own ? 1 : this.llhttp.llhttp_get_http_major(this.ptr); }
+  get httpMinor(): number { return this.#front.own ? this.#front.minor : this.llhttp.llhttp_get_http_minor(this.ptr); }
 
   destroy(): void {
     if (this.ptr) this.llhttp.llhttp_free(this.ptr);

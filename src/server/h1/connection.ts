@@ -33,6 +33,9 @@ export interface H1Handlers {
 
 /** Requests read ahead of the one being answered before the socket stops being read (pipelining). */
 const MAX_QUEUED = 4;
+/** Bytes read and dropped after a connection's last request before its socket stops being read (as node:net's
+ * stream stops at its high-water mark). */
+const DROP_MAX = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 export class H1Connection implements ReaderOwner {
@@ -61,6 +64,7 @@ export class H1Connection implements ReaderOwner {
   #headPending: H1Response | undefined;
   #headQueued = false;
   #inHandler = false;
+  #dropped = 0;
   /** Reads land in the shared buffer (reads.ts), not in 'data' events. */
   readonly #ownReads: boolean;
 
@@ -92,7 +96,12 @@ export class H1Connection implements ReaderOwner {
       this.#upgradeHead = Buffer.concat([this.#upgradeHead, chunk]);
       return;
     }
-    if (this.#closing) return;
+    if (this.#closing) {
+      // Nothing more is answered: the bytes are dropped, but reading goes on, to notice a client that leaves.
+      this.#dropped += chunk.length;
+      if (this.#dropped >= DROP_MAX) this.#updateReading();
+      return;
+    }
     // A chunk can still come after the socket was paused: it waits behind what is waiting already.
     if (this.#backlog !== undefined) {
       this.#backlog = Buffer.concat([this.#backlog, chunk]);
@@ -356,7 +365,10 @@ export class H1Connection implements ReaderOwner {
   }
 
   #updateReading(): void {
-    const want = this.#mayRead() && this.#backlog === undefined;
+    // A socket paused reads nothing into the shared buffer, not even the client's leaving (a stream's socket
+    // reads on up to its high-water mark): after the last request it reads on, a bounded amount.
+    const want = (this.#mayRead() && this.#backlog === undefined)
+      || (this.#ownReads && this.#closing && this.#upgradeHead === undefined && this.#dropped < DROP_MAX);
     if (want !== this.#paused) return;
     this.#paused = !want;
     if (want) this.socket.resume();

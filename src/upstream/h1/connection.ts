@@ -23,7 +23,7 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 export class H1Connection implements ParserEvents {
   readonly socket: Socket;
-  private readonly parser = new HttpParser('response', this, true);
+  private readonly parser = new HttpParser('response', this, { lowerNames: true });
   private connected = false;
   call: Call | undefined;
   /** Requests this connection has finished. */
