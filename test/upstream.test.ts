@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { test } from 'node:test';
 import { rawRequest, send } from './helpers/client.js';
 import { freePort, startOrigin, waitFor } from './helpers/origin.js';
@@ -142,6 +142,24 @@ test('backends are hidden: Server, X-Powered-By and configured headers dropped, 
   assert.equal(m.headers.location, 'http://www.shop.test/login?next=%2F');
   assert.equal(m.headers['content-location'], 'http://www.shop.test/doc');
   assert.ok(!m.rawHeaders.join('\n').includes(String(o.port)));
+});
+
+test('backends are hidden whatever the case of the names they send (SERVER, X-Powered-BY, configured ones), on either engine', async (t) => {
+  const sockets = new Set<import('node:net').Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('data', () => socket.write('HTTP/1.1 200 OK\r\nSERVER: Apache/2.4.1\r\nX-Powered-BY: PHP/5.6\r\nX-BACKEND-id: node-7\r\nX-Kept: Yes\r\nContent-Length: 2\r\n\r\nok'));
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => { server.close(() => r()); for (const s of sockets) s.destroy(); }));
+  const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const { url } = await startProxy(t, { ...proxyTo([origin]), hide_headers: ['x-backend-ID'] });
+  const r = await send(url);
+  assert.equal(r.text, 'ok');
+  const names = r.rawHeaders.filter((_v, i) => i % 2 === 0).map((n) => n.toLowerCase());
+  for (const hidden of ['server', 'x-powered-by', 'x-backend-id']) assert.ok(!names.includes(hidden), `${hidden} reached the client: ${names.join(', ')}`);
+  assert.equal(r.headers['x-kept'], 'Yes');
 });
 
 test('a backend URL in Location gets the route\'s prefix back (strip_prefix, replace_prefix), as nginx\'s proxy_redirect default', async (t) => {

@@ -108,19 +108,15 @@ function rewriteLocation(value: string, ctx: RequestCtx, hostHeader: string | un
 /** The client's header list built from the upstream's raw header pairs, and the Content-Length (-1: none). */
 export interface ClientHeaders { headers: string[]; contentLength: number }
 
-/** Raw header pairs from an upstream: Buffers from undici, latin1 strings from the native client (h1/). */
+/**
+ * Raw header pairs from an upstream: Buffers from undici; latin1 strings from the native client (h1/), whose
+ * parser lower-cases the names (core/llhttp.ts `lowerNames`): a string name is in lower case.
+ */
 export type RawFields = readonly (Buffer | string)[];
 
-/** A field name in lower case: a string as it is when it has no upper-case letter (no new string; the native
- * client's names are lower-cased as they are parsed), else through undici's table of known names (no new string
- * either), as a Buffer through undici's lookup tree. */
+/** A field name in lower case: a string name is already (RawFields); a Buffer through undici's lookup tree. */
 function lowerName(name: Buffer | string): string {
-  if (typeof name !== 'string') return headerNameToString(name);
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if (c >= 65 && c <= 90) return headerNameToString(name);
-  }
-  return name;
+  return typeof name === 'string' ? name : headerNameToString(name);
 }
 
 const text = (v: Buffer | string): string => (typeof v === 'string' ? v : v.toString('latin1'));
