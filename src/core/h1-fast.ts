@@ -10,6 +10,8 @@
  * inputs, malformed ones included.
  */
 
+import type { ParserEvents } from './llhttp.js';
+
 const SP = 32;
 const HTAB = 9;
 const CR = 13;
@@ -231,7 +233,7 @@ export const VALUE_PIECE = 4;
 
 /** The parser this front reads for: its events, its pieces, its errors. */
 export interface FastHost<E> {
-  readonly events: ParserEventsLike;
+  readonly events: ParserEvents;
   /** Where the bytes after a head that switched protocols start. */
   upgradeAt: number;
   /** A message begins (the parser's own state reset, then the owner's onMessageBegin). */
@@ -242,17 +244,6 @@ export interface FastHost<E> {
   settle(): void;
   /** A failed message, as llhttp reports it: its error code's name (`HPE_…`) and where it stopped. */
   fail(code: number | string, at: number): E;
-}
-
-/** The parser events the front raises (core/llhttp.ts's ParserEvents). */
-export interface ParserEventsLike {
-  onUrl(at: number, len: number): number;
-  onStatus(at: number, len: number): number;
-  onHeaderField(at: number, len: number): number;
-  onHeaderValue(at: number, len: number): number;
-  onHeadersComplete(statusCode: number, upgrade: boolean, keepAlive: boolean): number;
-  onBody(chunk: Buffer): number;
-  onMessageComplete(): number;
 }
 
 /** llhttp's error for a span callback's answer: -1 is HPE_USER, another number that error itself. */
