@@ -336,3 +336,30 @@ test('h1: TLS sockets from node:tls are served the same', async (t) => {
   assert.match(text, /^HTTP\/1\.1 200 OK\r\n[^]*Connection: close\r\n\r\nsecure$/);
   assert.equal(encrypted, true);
 });
+
+test('h1 (shared reads): heads read ahead by the JavaScript front, then a chunked request in the same read: RFC 9112 7.1.1 chunk extensions are counted from that request\'s bytes', async (t) => {
+  const h1 = await startH1(t, {
+    request(req, res) {
+      let body = '';
+      req.body.on('data', (c: Buffer) => { body += c; });
+      req.body.on('end', () => ok(res, `${req.method} ${body.length}`));
+    },
+  }, { sharedReads: true });
+  // Two heads of 12 KiB each (the front reads them), then one llhttp reads: more than the 16 KiB of chunk
+  // extensions allowed lie before it in the read, none in it.
+  const get = `GET / HTTP/1.1\r\n${H}Cookie: ${'c'.repeat(12_000)}\r\n\r\n`;
+  const post = `POST /up HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n`;
+  const r = await exchange(h1.port, get + get + post);
+  assert.deepEqual(r.text.match(/(GET|POST) \d+/g), ['GET 0', 'GET 0', 'POST 5'], r.text);
+});
+
+test('h1 (shared reads): a client that leaves while its pipelined requests wait their turn is noticed (the socket reads on, bounded)', async (t) => {
+  let held = 0;
+  const h1 = await startH1(t, { request: () => { held++; } }, { sharedReads: true });
+  const c = await rawClient(h1.port);
+  c.socket.write(`GET / HTTP/1.1\r\n${H}\r\n`.repeat(6));
+  await until(() => held === 1);
+  const closed = once(h1.sockets[0]!, 'close');
+  c.socket.destroy();
+  await Promise.race([closed, new Promise((_r, reject) => setTimeout(() => reject(new Error('the server did not see the client leave')), 2000))]);
+});

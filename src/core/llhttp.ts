@@ -66,7 +66,7 @@ export interface ParserOptions {
 
 /** A message the parser refused: `code` as node:http's (`HPE_INVALID_HEADER_TOKEN`, …). */
 export class ParseError extends Error {
-  constructor(readonly code: string, readonly reason: string, readonly bytesParsed: number) {
+  constructor(readonly code: string, reason: string, readonly bytesParsed: number) {
     super(`HTTP/1.1 parse error (${code}): ${reason}`);
   }
 }
@@ -166,7 +166,7 @@ export class HttpParser implements FastHost<ParseError> {
       try {
         r = front.run(chunk, 0);
       } catch (err) {
-        return new ParseError('GH_H1_INTERNAL', `a parser callback threw: ${String(err)}`, 0);
+        return front.stop(new ParseError('GH_H1_INTERNAL', `a parser callback threw: ${String(err)}`, 0));
       } finally {
         this.#chunk = EMPTY;
       }
@@ -174,19 +174,14 @@ export class HttpParser implements FastHost<ParseError> {
       if (r === chunk.length) return undefined;
       off = r;
     }
-    const ret = this.#execute(off === 0 ? chunk : chunk.subarray(off));
-    if (ret === undefined) return ret;
+    const ret = this.#execute(chunk, off);
     // llhttp stopped (an error it repeats from now on, or a protocol switch): the front reads no more.
-    front.ready = false;
-    if (off === 0) return ret;
-    if (ret === 'upgrade') {
-      this.upgradeAt += off;
-      return ret;
-    }
-    return new ParseError(ret.code, ret.reason, ret.bytesParsed + off);
+    if (ret !== undefined) front.ready = false;
+    return ret;
   }
 
-  #execute(chunk: Buffer): ParseError | 'upgrade' | undefined {
+  /** llhttp reads `chunk` from `off` (the front read what comes before); places count from the chunk's start. */
+  #execute(chunk: Buffer, off: number): ParseError | 'upgrade' | undefined {
     const ll = this.llhttp;
     // Re-entrant: a callback may run another parser (an upstream response that ends lets the listener parse the
     // next pipelined request); that one gets its own input buffer, and this one's state is put back after it.
@@ -202,7 +197,7 @@ export class HttpParser implements FastHost<ParseError> {
       }
       ptr = chunkPtr;
     }
-    memory().set(chunk, ptr);
+    memory().set(off === 0 ? chunk : chunk.subarray(off), ptr + off);
     let ret = OK;
     let at = 0;
     let thrown: unknown;
@@ -211,7 +206,7 @@ export class HttpParser implements FastHost<ParseError> {
     chunkPtr = ptr;
     this.#chunk = chunk;
     try {
-      ret = ll.llhttp_execute(this.ptr, ptr, chunk.length);
+      ret = ll.llhttp_execute(this.ptr, ptr + off, chunk.length - off);
       if (ret !== OK) at = ll.llhttp_get_error_pos(this.ptr) - ptr;
       // A head goes on in the next chunk: its pieces in this one become strings now.
       if (this.#count > 0) this.#flush();

@@ -3,6 +3,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import type { TestContext } from 'node:test';
 import { createH1Server, type H1Handlers, type H1Options, type H1Server } from '../../src/server/h1/server.js';
+import { OwnReadServer } from '../../src/server/h1/reads.js';
 
 export const H1_DEFAULTS: H1Options = {
   maxHeaderSize: 16384, maxHeadersCount: 2000, maxRequestsPerSocket: 1000, headersTimeout: 10_000, keepAliveTimeout: 5000,
@@ -17,8 +18,12 @@ export interface H1Harness {
   handled: number;
 }
 
-/** Starts the engine on 127.0.0.1:0 (closed after the test). */
-export async function startH1(t: TestContext, handlers: H1Handlers, options: Partial<H1Options> = {}): Promise<H1Harness> {
+/**
+ * Starts the engine on 127.0.0.1:0 (closed after the test). `sharedReads`: connections read into the shared
+ * buffer, as a plain listener's (server/h1/reads.ts); by default so in the suite's native run
+ * (GATEHOUSE_ENGINE=native), with 'data' events in the other, so that both ways of reading are tested.
+ */
+export async function startH1(t: TestContext, handlers: H1Handlers, options: Partial<H1Options> & { sharedReads?: boolean } = {}): Promise<H1Harness> {
   const harness = { port: 0, h1: undefined as unknown as H1Server, sockets: [] as Socket[], handled: 0 };
   const counted: H1Handlers = {
     ...handlers,
@@ -27,11 +32,13 @@ export async function startH1(t: TestContext, handlers: H1Handlers, options: Par
       handlers.request(req, res);
     },
   };
-  harness.h1 = createH1Server(counted, { ...H1_DEFAULTS, ...options });
-  const server = createServer({ allowHalfOpen: true }, (s) => {
+  const { sharedReads = process.env.GATEHOUSE_ENGINE === 'native', ...limits } = options;
+  harness.h1 = createH1Server(counted, { ...H1_DEFAULTS, ...limits });
+  const serve = (s: Socket): void => {
     harness.sockets.push(s);
     harness.h1.serve(s);
-  });
+  };
+  const server = sharedReads ? new OwnReadServer({ allowHalfOpen: true }).on('connection', serve) : createServer({ allowHalfOpen: true }, serve);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   harness.port = (server.address() as AddressInfo).port;
   t.after(() => {

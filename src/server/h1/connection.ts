@@ -1,7 +1,7 @@
 /**
- * One client connection on the native HTTP/1.1 engine: llhttp (strict) parses requests off the socket, which
- * are answered one at a time, in order (pipelining, RFC 9112 9.3.2). What node:http answers itself is answered
- * here with the same bytes; everything else goes to the server's handlers.
+ * One client connection on the native HTTP/1.1 engine: requests are parsed off the socket as strictly as llhttp
+ * parses them (core/llhttp.ts) and answered one at a time, in order (pipelining, RFC 9112 9.3.2). What
+ * node:http answers itself is answered here with the same bytes; everything else goes to the server's handlers.
  */
 import type { Socket } from 'node:net';
 import { RequestReader, type ReaderOwner } from './reader.js';
@@ -33,9 +33,12 @@ export interface H1Handlers {
 
 /** Requests read ahead of the one being answered before the socket stops being read (pipelining). */
 const MAX_QUEUED = 4;
-/** Bytes read and dropped after a connection's last request before its socket stops being read (as node:net's
- * stream stops at its high-water mark). */
-const DROP_MAX = 64 * 1024;
+/**
+ * Bytes a socket reading into the shared buffer reads on while no request may be read — held, or dropped after
+ * the connection's last request — so that a client that leaves is noticed, as a stream's socket reads on to its
+ * high-water mark (a paused shared-buffer socket reads nothing, not even the end).
+ */
+const READ_ON = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 export class H1Connection implements ReaderOwner {
@@ -99,12 +102,14 @@ export class H1Connection implements ReaderOwner {
     if (this.#closing) {
       // Nothing more is answered: the bytes are dropped, but reading goes on, to notice a client that leaves.
       this.#dropped += chunk.length;
-      if (this.#dropped >= DROP_MAX) this.#updateReading();
+      if (this.#dropped >= READ_ON) this.#updateReading();
       return;
     }
-    // A chunk can still come after the socket was paused: it waits behind what is waiting already.
-    if (this.#backlog !== undefined) {
-      this.#backlog = Buffer.concat([this.#backlog, chunk]);
+    // A chunk can still come after the socket was paused (a shared-buffer socket reads on): it waits behind
+    // what is waiting already.
+    if (this.#backlog !== undefined || (this.#ownReads && !this.#mayRead())) {
+      this.#backlog = this.#backlog === undefined ? Buffer.from(chunk) : Buffer.concat([this.#backlog, chunk]);
+      if (this.#ownReads && this.#backlog.length >= READ_ON) this.#updateReading();
       return;
     }
     this.#feed(chunk, shared);
@@ -365,14 +370,17 @@ export class H1Connection implements ReaderOwner {
   }
 
   #updateReading(): void {
-    // A socket paused reads nothing into the shared buffer, not even the client's leaving (a stream's socket
-    // reads on up to its high-water mark): after the last request it reads on, a bounded amount.
-    const want = (this.#mayRead() && this.#backlog === undefined)
-      || (this.#ownReads && this.#closing && this.#upgradeHead === undefined && this.#dropped < DROP_MAX);
+    const want = (this.#mayRead() && this.#backlog === undefined) || this.#readsOn();
     if (want !== this.#paused) return;
     this.#paused = !want;
     if (want) this.socket.resume();
     else this.socket.pause();
+  }
+
+  /** A shared-buffer socket reads on while no request may be read, up to READ_ON bytes held or dropped. */
+  #readsOn(): boolean {
+    if (!this.#ownReads || this.#upgradeHead !== undefined) return false;
+    return this.#closing ? this.#dropped < READ_ON : (this.#backlog?.length ?? 0) < READ_ON;
   }
 
   /** Ends the socket once what it holds is sent, then destroys it (node:http's destroySoon). */

@@ -1,7 +1,7 @@
 /**
  * Reads requests off a connection's bytes with llhttp (strict: what node:http refuses, this refuses), under
  * node:http's limits: the target and fields count against maxHeaderSize (431), at most maxHeadersCount fields
- * (431: node:http drops the fields past it instead), 16 KiB of chunk extensions (413). Strings are made once from the bytes; body chunks are views (no copy).
+ * (431: node:http drops the fields past it instead), 16 KiB of chunk extensions (413). Strings are made once from the bytes; body chunks are views of the read (copies when the read is in the shared buffer, reads.ts).
  */
 import type { Socket } from 'node:net';
 import { HttpParser, type ParserEvents } from '../../core/llhttp.js';

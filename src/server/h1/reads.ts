@@ -22,7 +22,7 @@ interface OwnReadSocket extends Socket {
 
 /** The parts of node:net's accepted socket that a new socket on the same handle takes over. */
 interface Accepted extends Socket {
-  _handle: { readStart?: unknown } | null;
+  _handle: { readStart?: unknown } | null | undefined;
   _server: NetServer | null;
   server: NetServer | null;
 }
@@ -44,9 +44,13 @@ function onRead(socket: OwnReadSocket, n: number, buf: Uint8Array): boolean {
 function ownReads(accepted: Socket): Socket {
   const old = accepted as Accepted;
   const handle = old._handle;
-  if (handle === null || typeof handle.readStart !== 'function' || old.readableLength > 0 || old.destroyed) return accepted;
+  if (handle == null || typeof handle.readStart !== 'function' || old.readableLength > 0 || old.destroyed) {
+    // Accepted paused (pauseOnConnect): its first 'data' listener starts it, as any accepted socket's.
+    (accepted as { readableFlowing: boolean | null }).readableFlowing = null;
+    return accepted;
+  }
   const socket = new Socket({
-    handle, readable: true, writable: true,
+    handle, readable: true, writable: true, allowHalfOpen: old.allowHalfOpen,
     onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => onRead(socket, n, buf) },
   } as ConstructorParameters<typeof Socket>[0]) as OwnReadSocket & Accepted;
   socket[kSink] = undefined;

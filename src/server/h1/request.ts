@@ -14,7 +14,7 @@ export interface BodySource {
   bodyDestroyed(req: H1Request): void;
 }
 
-/** A request body, fed with views of the socket's chunks (no copy); backpressure pauses the socket. */
+/** A request body, fed with views of the socket's chunks (copies of a shared-buffer read); backpressure pauses the socket. */
 class RequestBody extends Readable {
   constructor(private readonly req: H1Request, private readonly source: BodySource) {
     super();
