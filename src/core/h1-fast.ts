@@ -14,6 +14,7 @@
  * llhttp would decide otherwise: it only declines, and llhttp reads what it declines.
  */
 
+import { BAD_VALUE_RE, TOKEN_RE } from './headers.js';
 import type { ParserEvents } from './llhttp.js';
 
 const SP = 32;
@@ -28,29 +29,29 @@ function table(accept: (c: number) => boolean): Uint8Array {
   return t;
 }
 
-/** tchar (RFC 9110 5.6.2). */
-const TCHAR = table((c) => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || "!#$%&'*+-.^_`|~".includes(String.fromCharCode(c)));
+/** tchar (RFC 9110 5.6.2): what a field name the proxy sends may hold (core/headers.ts). */
+const TCHAR = table((c) => TOKEN_RE.test(String.fromCharCode(c)));
 /** Request target bytes: visible ASCII (llhttp takes these in every part of the target). */
 const TARGET = table((c) => c >= 0x21 && c <= 0x7e);
-/** Field value bytes: HTAB, SP, visible ASCII, obs-text (RFC 9110 5.5). */
-const VALUE = table((c) => c === HTAB || (c >= 0x20 && c <= 0x7e) || c >= 0x80);
+/** Field value bytes: HTAB, SP, visible ASCII, obs-text (RFC 9110 5.5), as the proxy checks what it sends. */
+const VALUE = table((c) => !BAD_VALUE_RE.test(String.fromCharCode(c)));
 /** Reason phrase bytes, kept to ASCII here. */
 const REASON = table((c) => c === HTAB || (c >= 0x20 && c <= 0x7e));
 
-const lower = (s: string): Uint8Array => Uint8Array.from(s, (ch) => ch.charCodeAt(0));
-const CONTENT_LENGTH = lower('content-length');
-const TRANSFER_ENCODING = lower('transfer-encoding');
-const CONNECTION = lower('connection');
-const UPGRADE = lower('upgrade');
-const PROXY_CONNECTION = lower('proxy-connection');
-const KEEP_ALIVE = lower('keep-alive');
-const CLOSE = lower('close');
-const HTTP1 = lower('HTTP/1.');
+const ascii = (s: string): Uint8Array => Uint8Array.from(s, (ch) => ch.charCodeAt(0));
+const CONTENT_LENGTH = ascii('content-length');
+const TRANSFER_ENCODING = ascii('transfer-encoding');
+const CONNECTION = ascii('connection');
+const UPGRADE = ascii('upgrade');
+const PROXY_CONNECTION = ascii('proxy-connection');
+const KEEP_ALIVE = ascii('keep-alive');
+const CLOSE = ascii('close');
+const HTTP1 = ascii('HTTP/1.');
 /** Fields past this many leave the head to llhttp (the scratch stays small). */
 const MAX_FIELDS = 128;
 
 /** Where a head's pieces are. One per parser, reused for every head. */
-export class SimpleHead {
+class SimpleHead {
   /** Just past the empty line that ends the head. */
   end = 0;
   /** A request's method, '' for a response. */
@@ -247,13 +248,12 @@ export interface FastHost<E> {
   piece(kind: number, at: number, len: number): number;
   /** Pieces not taken by the owner yet become strings now (the chunk is still the one being parsed). */
   settle(): void;
-  /** A failed message, as llhttp reports it: its error code's name (`HPE_…`) and where it stopped. */
+  /**
+   * A failed message, as llhttp reports it, and where it stopped: `code` a name (`HPE_…`), or what a span
+   * callback answered (-1: HPE_USER; another number: that llhttp error).
+   */
   fail(code: number | string, at: number): E;
 }
-
-/** llhttp's error for a span callback's answer: -1 is HPE_USER, another number that error itself. */
-const USER = 24;
-const spanError = (r: number): number => (r === -1 ? USER : r);
 
 /**
  * One parser's front: reads the simple heads (and a response's Content-Length body) of the messages that start
@@ -311,15 +311,15 @@ export class FastFront<E> {
     if (host.begin() !== 0) return this.#fail('HPE_CB_MESSAGE_BEGIN', start);
     const lineLen = h.lineEnd - h.lineStart;
     let r = this.request ? ev.onUrl(host.piece(URL_PIECE, h.lineStart, lineLen), lineLen) : ev.onStatus(h.lineStart, lineLen);
-    if (r !== 0) return this.#fail(spanError(r), this.request ? h.lineEnd : h.lineEnd + 1);
+    if (r !== 0) return this.#fail(r, this.request ? h.lineEnd : h.lineEnd + 1);
     const f = h.fields;
     for (let i = 0, o = 0; i < h.fieldCount; i++, o += 4) {
       const ns = f[o]!, ne = f[o + 1]!, vs = f[o + 2]!, ve = f[o + 3]!;
       r = ev.onHeaderField(host.piece(FIELD_PIECE, ns, ne - ns), ne - ns);
-      if (r !== 0) return this.#fail(spanError(r), ne + 1);
+      if (r !== 0) return this.#fail(r, ne + 1);
       r = ev.onHeaderValue(host.piece(VALUE_PIECE, vs, ve - vs), ve - vs);
       // llhttp stops after the CR, or where the next line starts for an empty value.
-      if (r !== 0) return this.#fail(spanError(r), vs === ve ? ve : ve + 1);
+      if (r !== 0) return this.#fail(r, vs === ve ? ve : ve + 1);
     }
     r = ev.onHeadersComplete(h.status, false, true);
     host.settle();
@@ -347,7 +347,7 @@ export class FastFront<E> {
     const end = off + take;
     this.#bodyLeft -= take;
     const r = this.host.events.onBody(chunk.subarray(off, end));
-    if (r !== 0) return this.#fail(spanError(r), end);
+    if (r !== 0) return this.#fail(r, end);
     return this.#bodyLeft === 0 ? this.#complete(end) : end;
   }
 

@@ -50,8 +50,10 @@ interface Exports {
 const constants = require('undici/lib/llhttp/constants.js') as {
   ERROR: Record<string, number>; METHODS: Record<string, number>; TYPE: Record<string, number>;
 };
-const { OK, PAUSED_UPGRADE } = constants.ERROR as { OK: number; PAUSED_UPGRADE: number };
+const { OK, PAUSED_UPGRADE, USER } = constants.ERROR as { OK: number; PAUSED_UPGRADE: number; USER: number };
 const ERRNO_NAMES = new Map(Object.entries(constants.ERROR).map(([name, n]) => [n, name]));
+/** node:http's name of an llhttp error number (`HPE_INVALID_HEADER_TOKEN`, …). */
+const errnoName = (n: number): string => `HPE_${ERRNO_NAMES.get(n) ?? n}`;
 const METHOD_NAMES = new Map(Object.entries(constants.METHODS).map(([name, n]) => [n, name]));
 
 export interface ParserOptions {
@@ -209,7 +211,7 @@ export class HttpParser implements FastHost<ParseError> {
       ret = ll.llhttp_execute(this.ptr, ptr + off, chunk.length - off);
       if (ret !== OK) at = ll.llhttp_get_error_pos(this.ptr) - ptr;
       // A head goes on in the next chunk: its pieces in this one become strings now.
-      if (this.#count > 0) this.#flush();
+      this.settle();
     } catch (err) {
       thrown = err; // a callback threw (a bug): the message fails, the process goes on
     } finally {
@@ -254,7 +256,8 @@ export class HttpParser implements FastHost<ParseError> {
 
   /** A message the front failed, as llhttp would report it. @internal */
   fail(code: number | string, at: number): ParseError {
-    const name = typeof code === 'string' ? code : `HPE_${ERRNO_NAMES.get(code) ?? code}`;
+    // As llhttp: a span callback's -1 is HPE_USER, another number that error.
+    const name = typeof code === 'string' ? code : errnoName(code === -1 ? USER : code);
     return new ParseError(name, 'a callback stopped the message', at);
   }
 
@@ -283,7 +286,7 @@ export class HttpParser implements FastHost<ParseError> {
    * as strings, `[name, value, …]`; `line` is complete too. Values keep the trailing whitespace llhttp leaves in.
    */
   takeFields(): string[] {
-    if (this.#count > 0) this.#flush();
+    this.settle();
     this.#lastKind = 0;
     const fields = this.#fields;
     const out = fields.slice();
@@ -348,7 +351,7 @@ export class HttpParser implements FastHost<ParseError> {
       const end = mem.indexOf(0, p);
       reason = Buffer.from(ll.memory.buffer, p, end - p).toString('latin1');
     }
-    return new ParseError(`HPE_${ERRNO_NAMES.get(ret) ?? ret}`, reason, at);
+    return new ParseError(errnoName(ret), reason, at);
   }
 
   get method(): string {

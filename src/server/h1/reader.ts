@@ -1,7 +1,8 @@
 /**
  * Reads requests off a connection's bytes with llhttp (strict: what node:http refuses, this refuses), under
  * node:http's limits: the target and fields count against maxHeaderSize (431), at most maxHeadersCount fields
- * (431: node:http drops the fields past it instead), 16 KiB of chunk extensions (413). Strings are made once from the bytes; body chunks are views of the read (copies when the read is in the shared buffer, reads.ts).
+ * (431: node:http drops the fields past it instead), 16 KiB of chunk extensions (413). Strings are made once
+ * from the bytes; body chunks are views of the read (copies when the read is in the shared buffer, reads.ts).
  */
 import type { Socket } from 'node:net';
 import { HttpParser, type ParserEvents } from '../../core/llhttp.js';
@@ -77,7 +78,7 @@ export class RequestReader implements ParserEvents {
     }
     if (ret === undefined || ret === 'upgrade') this.#fed += chunk.length;
     if (ret === 'upgrade') {
-      this.rest = shared ? Buffer.from(chunk.subarray(parser.upgradeAt)) : chunk.subarray(parser.upgradeAt);
+      this.rest = kept(chunk.subarray(parser.upgradeAt), shared);
       return ret;
     }
     if (ret !== undefined) {
@@ -87,7 +88,7 @@ export class RequestReader implements ParserEvents {
       // messages it holds no state, so a fresh parser goes on from there.
       this.#stop = undefined;
       this.#fed += ret.bytesParsed;
-      this.rest = shared ? Buffer.from(chunk.subarray(ret.bytesParsed)) : chunk.subarray(ret.bytesParsed);
+      this.rest = kept(chunk.subarray(ret.bytesParsed), shared);
       parser.destroy();
       this.#parser = stop === 'yield' ? new HttpParser('request', this) : undefined;
       return stop;
@@ -177,7 +178,7 @@ export class RequestReader implements ParserEvents {
       this.#lastBody = at + buf.length;
     }
     if (req.discarding || (req.bodyMade && req.body.destroyed)) return 0;
-    if (!req.pushBody(this.#shared ? Buffer.from(buf) : buf)) this.bodyFull = true;
+    if (!req.pushBody(kept(buf, this.#shared))) this.bodyFull = true;
     return 0;
   }
 
@@ -226,12 +227,13 @@ export class RequestReader implements ParserEvents {
 
 /** RFC 9112 5: a field value's trailing whitespace is not part of it (llhttp leaves it in). */
 function trimValues(fields: string[]): string[] {
-  for (let i = 1; i < fields.length; i += 2) {
-    const v = fields[i]!;
-    const c = v.charCodeAt(v.length - 1);
-    if (c === 32 || c === 9) fields[i] = trimOws(v);
-  }
+  for (let i = 1; i < fields.length; i += 2) fields[i] = trimOws(fields[i]!);
   return fields;
+}
+
+/** Bytes that outlive the read they came in: copied when that read is in the shared buffer (reads.ts). */
+function kept(view: Buffer, shared: boolean): Buffer {
+  return shared ? Buffer.from(view) : view;
 }
 
 /** One pass over the fields for what the engine itself needs: Host, Expect, the body's framing. True: chunked. */

@@ -1,9 +1,9 @@
 /**
  * One persistent HTTP/1.1 connection to an upstream server (RFC 9112 9.3): one request at a time, the response
- * parsed by llhttp and streamed to the caller's handler as it comes (undici's raw handler interface: onConnect,
- * onHeaders with raw [name, value] pairs — latin1 strings here, names in lower case, where undici gives Buffers —, onData returning
- * false to pause, onComplete with raw trailers as strings, onError), the request body streamed with backpressure. Reused only when both sides leave it clean: the
- * response said keep-alive, its body ended where its framing said, and the request body went out whole.
+ * parsed (core/llhttp.ts) and streamed to the caller's handler (undici's raw interface; [name, value] pairs as
+ * latin1 strings, names in lower case, where undici gives Buffers), the request body streamed with backpressure.
+ * Reused only when both sides leave it clean: the response said keep-alive, its body ended where its framing
+ * said, and the request body went out whole.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';

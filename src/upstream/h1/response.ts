@@ -24,11 +24,13 @@ export function stale(err: Error | undefined): boolean {
   return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_WRITE_AFTER_END';
 }
 
-/** `Keep-Alive: timeout=N` of a response (RFC 2068 19.7.1.1, as servers still send it), less a second of margin. */
+/**
+ * `Keep-Alive: timeout=N` of a response (RFC 2068 19.7.1.1, as servers still send it), less a second of margin.
+ * `raw`: the client's parser's fields, names in lower case.
+ */
 export function keepAliveHint(raw: readonly string[]): number {
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+    if (raw[i] !== 'keep-alive') continue;
     const m = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(raw[i + 1]!);
     if (m) return Number(m[1]) * 1000 - 1000;
   }
