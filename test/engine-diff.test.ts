@@ -143,6 +143,31 @@ test('engines: a reload that changes engine moves upstream connections at once; 
   assert.equal(connections, 2, 'the server\'s pool was replaced: its requests went on a new connection');
 });
 
+for (const listenerEngine of ['node', 'native'] as const) {
+  test(`engines: RFC 9110 5.5, 10.2.2: the native client's fields reach a ${listenerEngine} listener's client whole, a rewritten Location and added fields checked`, async (t) => {
+    // The native client's fields go on unchecked (its parser refused anything else); a node:http listener must
+    // take the same list (its writeHead reads a third argument as the fields).
+    const origin = await startOrigin(t, (req, res) => {
+      res.writeHead(200, { 'x-a': 'one', location: `${origin.url}/moved${req.url ?? ''}`, 'x-b': 'two', 'content-type': 'text/plain' });
+      res.end('body');
+    });
+    const gh = await startProxy(t, {
+      engine: 'native',
+      listeners: [{ name: 'public', address: '127.0.0.1:0', engine: listenerEngine }],
+      upstreams: { app: { servers: [origin.url] } },
+      routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }],
+    });
+    const r = await send(`${gh.url}/p?q=1`, { headers: { host: 'public.test' } });
+    assert.equal(r.status, 200);
+    assert.equal(r.text, 'body');
+    assert.equal(r.headers['x-a'], 'one');
+    assert.equal(r.headers['x-b'], 'two');
+    assert.equal(r.headers['content-type'], 'text/plain');
+    assert.equal(r.headers.location, 'http://public.test/moved/p?q=1', 'the backend URL rewritten to the public host');
+    assert.match(String(r.headers['x-request-id']), /^[\w.:+\/=-]+$/);
+  });
+}
+
 /** An HTTP/1.1 GET over TLS offering `alpn`: the protocol chosen and the status line (or the TLS error). */
 function tlsGet(port: number, ca: string, alpn: string[] | undefined): Promise<string> {
   return new Promise((resolve) => {

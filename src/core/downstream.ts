@@ -41,6 +41,11 @@ export interface DownstreamRequest {
   /** Body bytes received so far: HTTP/2 DATA; on HTTP/1.1 what node:http's connection read since the head (a
    * chunked body with its framing), on the native engine the body itself (llhttp takes the framing off). */
   readonly bodyBytes: number;
+  /**
+   * Every name in `rawHeaders` is a token and no value holds a control character but HTAB (RFC 9110 5.1, 5.5):
+   * the native engine's parser lets nothing else through, so what is made of them need not be checked again.
+   */
+  readonly fieldsChecked?: boolean;
   /** The client certificate this connection's TLS handshake verified (mutual TLS); undefined when none was. */
   peerCertificate(): PeerCertificate | undefined;
 }
@@ -56,8 +61,12 @@ export interface DownstreamResponse {
   readonly statusCode: number;
   /** false: the connection closes after this response (HTTP/1.1 `Connection: close`); HTTP/2 streams end on their own. */
   shouldKeepAlive: boolean;
-  /** Writes the head; throws on a field the engine refuses (then nothing was sent). */
-  writeHead(status: number, headers: string[]): void;
+  /**
+   * Writes the head; throws on a field the engine refuses (then nothing was sent). `checked`: how many items at
+   * the start of `headers` are known to be valid fields (a token name, a value without a control character but
+   * HTAB: what the native engine's parser lets through), which an engine need not check again; 0 by default.
+   */
+  writeHead(status: number, headers: string[], checked?: number): void;
   /** Sends the head now rather than with the first body bytes (a tunnel's bytes follow on the stream, HTTP/2). */
   flushHeaders(): void;
   /**

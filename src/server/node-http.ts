@@ -3,7 +3,7 @@
  * classes node:http builds for each request (the servers' `IncomingMessage` / `ServerResponse` options), so
  * the adapter costs no object of its own: a few members over what node:http already has.
  */
-import { IncomingMessage, ServerResponse, type OutgoingHttpHeaders } from 'node:http';
+import { IncomingMessage, ServerResponse, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { fieldObject, type DownstreamRequest, type DownstreamResponse } from '../core/downstream.js';
@@ -44,6 +44,15 @@ export class NodeResponse extends ServerResponse<NodeRequest> implements Downstr
     // The connection closed (in the request body, or before the response went out whole); node:http marks
     // every response destroyed once it closes, finished or not.
     return (this.destroyed || (this.req.destroyed && !this.req.complete)) && !this.writableFinished;
+  }
+
+  /**
+   * node:http's writeHead, which also takes DownstreamResponse's `checked` third: node:http checks every field
+   * itself, and would read a number there as the fields (its third argument when the second is a reason).
+   */
+  override writeHead(status: number, reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], fields?: OutgoingHttpHeaders | OutgoingHttpHeader[] | number): this {
+    if (typeof reason === 'string') return super.writeHead(status, reason, typeof fields === 'number' ? undefined : fields);
+    return super.writeHead(status, reason);
   }
 
   writeInformational(status: number, headers: readonly string[]): boolean {

@@ -105,9 +105,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     const built = clientResponseHeaders(ctx, raw, ctx.head.hostHeader, route.responseHeaders);
     this.remaining = built.contentLength;
     const headers = built.headers;
+    let checked = built.checked;
     if (this.ex.grpc) this.grpcStatus = takeGrpcStatus(headers);
     const tap = this.ex.tap;
     if (tap) {
+      checked = 0;
       this.tapMode = tap.head(status, headers);
       if (this.tapMode === 'take') return true;
       if (this.tapMode === 'copy') tap.onDrain(() => this.resume?.());
@@ -123,7 +125,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       return true;
     }
     try {
-      if (head === undefined) ctx.res.writeHead(status, headers);
+      if (head === undefined) ctx.res.writeHead(status, headers, checked);
       else ctx.res.writeHead(head.status, head.headers);
     } catch (err) {
       this.abortUpstream?.(err as Error);
@@ -273,8 +275,8 @@ function attempt(ex: Exchange, peer: Peer): void {
     path: ctx.upstreamPath,
     headers: upstreamRequestHeaders(ctx, ctx.head, up.config),
   };
+  const filters = route.requestFilters;
   try {
-    const filters = route.requestFilters;
     for (let i = 0; i < filters.length; i++) filters[i]!(ctx, req);
     ex.tap?.request?.(req);
   } catch (err) {
@@ -298,7 +300,13 @@ function attempt(ex: Exchange, peer: Peer): void {
   // The server name is the peer's own (undici would otherwise derive SNI from the client's Host, per request,
   // and drop a TLS connection whenever it changes).
   // (undici reads `servername` from the dispatch options; its types do not list it.)
-  const opts: Dispatcher.DispatchOptions & { servername?: string | undefined } = { path: req.path, method: req.method, headers: req.headers, body: ex.body, servername: peer.servername };
+  // `checked`: the fields need no second check when they are all the client's, read by our own HTTP/1.1 parser,
+  // or made of them by upstreamRequestHeaders, and no filter or tap has had the list; the request id, last,
+  // is checked (a plugin may have set it).
+  const checked = ctx.req.fieldsChecked === true && filters.length === 0 && ex.tap?.request === undefined ? req.headers.length - 2 : 0;
+  const opts: Dispatcher.DispatchOptions & { servername?: string | undefined; checked: number } = {
+    path: req.path, method: req.method, headers: req.headers, body: ex.body, servername: peer.servername, checked,
+  };
   up.pool(peer).dispatch(opts, handler);
 }
 

@@ -73,6 +73,7 @@ export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts:
     if (head.hostHeader !== undefined) out.push('x-forwarded-host', head.hostHeader);
   }
   const hop = `${req.httpVersion} gatehouse`;
+  // The request id last: forward.ts has it checked again with the fields it did not derive (a plugin may set it).
   out.push('via', head.via ? `${head.via}, ${hop}` : hop, 'x-request-id', ctx.requestId);
   return out;
 }
@@ -105,8 +106,11 @@ function rewriteLocation(value: string, ctx: RequestCtx, hostHeader: string | un
   return hostHeader ? `${ctx.proto}://${hostHeader}${rest}` : rest;
 }
 
-/** The client's header list built from the upstream's raw header pairs, and the Content-Length (-1: none). */
-export interface ClientHeaders { headers: string[]; contentLength: number }
+/**
+ * The client's header list built from the upstream's raw header pairs, the Content-Length (-1: none), and how
+ * many items at the start of the list are known valid fields (`DownstreamResponse.writeHead`'s `checked`).
+ */
+export interface ClientHeaders { headers: string[]; contentLength: number; checked: number }
 
 /**
  * Raw header pairs from an upstream: Buffers from undici; latin1 strings from the native client (h1/), whose
@@ -132,6 +136,8 @@ export function clientResponseHeaders(
   let out: string[] = [];
   let extra: string[] | undefined;
   let contentLength = -1;
+  // Strings come from the native client's parser, which lets no invalid name or value through (-1: all so far).
+  let checked = raw.length === 0 || typeof raw[0] === 'string' ? -1 : 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = lowerName(raw[i]!);
     if (opts.hidden.has(name)) {
@@ -144,16 +150,22 @@ export function clientResponseHeaders(
     }
     const value = text(raw[i + 1]!);
     if (name === 'content-length') contentLength = Number(value);
-    if (name === 'location' || name === 'content-location') out.push(name, rewriteLocation(value, ctx, hostHeader, opts));
-    else out.push(name, value);
+    if (name === 'location' || name === 'content-location') {
+      const rewritten = rewriteLocation(value, ctx, hostHeader, opts);
+      if (rewritten !== value && checked === -1) checked = out.length;
+      out.push(name, rewritten);
+    } else out.push(name, value);
   }
   if (extra !== undefined) {
     const kept: string[] = [];
     for (let i = 0; i < out.length; i += 2) if (!extra.includes(out[i]!)) kept.push(out[i]!, out[i + 1]!);
     out = kept;
+    checked = 0;
   }
+  if (checked === -1) checked = out.length;
+  // The request id is checked with the rest: a plugin may have set it.
   out.push('x-request-id', ctx.requestId);
-  return { headers: out, contentLength };
+  return { headers: out, contentLength, checked };
 }
 
 /**

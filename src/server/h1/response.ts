@@ -83,11 +83,14 @@ export class H1Response implements DownstreamResponse {
   /** The client went away (or the response was destroyed) before the response was complete. */
   get gone(): boolean { return (this.#destroyed || this.conn.socket.destroyed) && !this.#finished; }
 
-  /** Stores the head (sent with the first body bytes or at the end of this tick); throws a FieldError on a refused field. */
-  writeHead(status: number, headers: readonly string[] = NO_FIELDS): this {
+  /**
+   * Stores the head (sent with the first body bytes or at the end of this tick); throws a FieldError on a refused
+   * field. `checked`: the leading items known valid (DownstreamResponse), not checked again.
+   */
+  writeHead(status: number, headers: readonly string[] = NO_FIELDS, checked = 0): this {
     if (this.#headersSent) throw new Error('response headers already sent');
     if (!Number.isInteger(status) || status < 100 || status > 999) throw new RangeError(`invalid status code ${status}`);
-    this.#store(status, headers, -1);
+    this.#store(status, headers, -1, checked);
     this.conn.scheduleHead(this);
     return this;
   }
@@ -253,14 +256,14 @@ export class H1Response implements DownstreamResponse {
   }
 
   /** Frames the head (node:http's `_storeHeader`); nothing changes when a field is refused. */
-  #store(status: number, fields: readonly string[], knownLength: number): void {
+  #store(status: number, fields: readonly string[], knownLength: number, checked = 0): void {
     if (fields.length % 2 !== 0) throw new FieldError('headers: an odd number of items');
     let head = statusLine(status);
     let facts = 0;
     for (let i = 0; i < fields.length; i += 2) {
       const name = fields[i]!;
       const value = fields[i + 1]!;
-      checkField(name, value);
+      if (i >= checked) checkField(name, value);
       head += `${name}: ${value}\r\n`;
       // Dispatch on length: most fields are none of these and cost one comparison.
       switch (name.length) {
