@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { rawRequest, send } from './helpers/client.js';
 import { freePort, startOrigin, waitFor } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
+import { requestIds } from '../src/server/request-id.js';
 
 const proxyTo = (servers: string[], extra: Record<string, unknown> = {}) => ({
   upstreams: { app: { servers, ...extra } },
@@ -120,6 +121,13 @@ test('X-Request-Id: generated ids are random (nothing in common between consecut
   // each id accepted back as a client's id (the format a client may send)
   const back = await send(a.url, { headers: { 'x-request-id': ids[0]! } });
   assert.equal(back.headers['x-request-id'], ids[0]);
+});
+
+test('X-Request-Id: ids stay 32 hex digits and unique across refills of the random pool', () => {
+  const next = requestIds(64); // four ids a pool
+  const ids = Array.from({ length: 40 }, next);
+  for (const id of ids) assert.match(id, GENERATED_ID);
+  assert.equal(new Set(ids).size, ids.length);
 });
 
 test('backends are hidden: Server, X-Powered-By and configured headers dropped, Location rewritten', async (t) => {

@@ -40,6 +40,8 @@ const MAX_QUEUED = 4;
  */
 const READ_ON = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
+/** Resolved once: its reactions run as microtasks (scheduleHead). */
+const RESOLVED = Promise.resolve();
 
 export class H1Connection implements ReaderOwner {
   /** When the connection went idle between requests (ms), 0 while it is not. */
@@ -187,7 +189,8 @@ export class H1Connection implements ReaderOwner {
     this.#headPending = res;
     if (this.#headQueued || this.#inHandler) return;
     this.#headQueued = true;
-    queueMicrotask(this.#flushHead);
+    // A resolved promise's reaction: queueMicrotask makes an AsyncResource per call (~3x the cost).
+    void RESOLVED.then(this.#flushHead);
   }
 
   readonly #flushHead = (): void => {
