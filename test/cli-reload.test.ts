@@ -1,7 +1,7 @@
 /** Reloading a running `gatehouse run`: the watched config file, and `gatehouse reload` through the admin API. */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { send } from './helpers/client.js';
@@ -64,6 +64,44 @@ test('cli run: a change to the config file reloads it; a broken one keeps the ol
   // And again, after the rename: the watch was not left on the replaced file.
   writeFileSync(file, config(route('/a', 'four')));
   await answers(`${r.url}/a`, 'four');
+  r.child.kill('SIGTERM');
+  assert.equal((await r.done).code, 0);
+});
+
+test('cli run: a ConfigMap-style symlink swap reloads; files written beside the config do not wake the watch (an access log there)', async (t) => {
+  const dir = tempDir('watch');
+  // As kubectl mounts a ConfigMap: gatehouse.yaml -> ..data/gatehouse.yaml, ..data -> a versioned directory.
+  mkdirSync(join(dir, 'v1'));
+  writeFileSync(join(dir, 'v1', 'gatehouse.yaml'), config(route('/a', 'one')));
+  symlinkSync('v1', join(dir, '..data'));
+  symlinkSync(join('..data', 'gatehouse.yaml'), join(dir, 'gatehouse.yaml'));
+  const file = join(dir, 'gatehouse.yaml');
+  const r = await start(t, ['run', '-c', file]);
+  assert.equal((await send(`${r.url}/a`)).text, 'one');
+
+  // Another file in the config's directory, written again and again: no reload.
+  for (let i = 0; i < 5; i++) {
+    writeFileSync(join(dir, 'access.log'), `line ${i}\n`, { flag: 'a' });
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  await new Promise((res) => setTimeout(res, 600));
+  assert.ok(!r.log().includes('reloading the config file'), 'a sibling file reloaded the config');
+
+  // The swap: a new versioned directory, ..data pointed at it by a rename, the old one removed.
+  mkdirSync(join(dir, 'v2'));
+  writeFileSync(join(dir, 'v2', 'gatehouse.yaml'), config(route('/a', 'two')));
+  symlinkSync('v2', join(dir, '..data_tmp'));
+  renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+  rmSync(join(dir, 'v1'), { recursive: true });
+  await answers(`${r.url}/a`, 'two').catch((e: unknown) => { throw new Error(`${String(e)}\n${r.log()}`); });
+
+  // And again: the watch follows the path, not the first file.
+  mkdirSync(join(dir, 'v3'));
+  writeFileSync(join(dir, 'v3', 'gatehouse.yaml'), config(route('/a', 'three')));
+  symlinkSync('v3', join(dir, '..data_tmp'));
+  renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+  rmSync(join(dir, 'v2'), { recursive: true });
+  await answers(`${r.url}/a`, 'three');
   r.child.kill('SIGTERM');
   assert.equal((await r.done).code, 0);
 });
