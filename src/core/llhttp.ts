@@ -264,7 +264,8 @@ export class HttpParser implements FastHost<ParseError> {
   /** A message begins: its start line and fields are new. @internal */
   begin(): number {
     this.line = '';
-    this.#fields.length = 0;
+    // A new list rather than `length = 0` (a call into the runtime): the old one may be the owner's now.
+    if (this.#fields.length !== 0) this.#fields = [];
     this.#count = 0;
     this.#lastKind = 0;
     return this.events.onMessageBegin();
@@ -288,9 +289,9 @@ export class HttpParser implements FastHost<ParseError> {
   takeFields(): string[] {
     this.settle();
     this.#lastKind = 0;
-    const fields = this.#fields;
-    const out = fields.slice();
-    fields.length = 0;
+    // Handed over as it is (no copy); the parser starts a new one.
+    const out = this.#fields;
+    this.#fields = [];
     return out;
   }
 
