@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { cacheAction, compressSettings, createCacheStore, createEngine, encoder, planEncoding, rangeServer, zoneOf, type CacheEngine, type CompressSettings, type PurgeRequest } from './cache/index.js';
 import type { CompiledPhases } from './core/pipeline.js';
 import type { RequestCtx } from './core/context.js';
+import type { FieldNames } from './core/headers.js';
 import type { SharedCacheTier } from './core/services.js';
 import type { GatehouseConfig, RouteConfig } from './schema.js';
 import { fail, reply } from './server/handler.js';
@@ -19,7 +20,7 @@ import { redisCacheTier, type SharedState } from './cluster/index.js';
 export interface ActionDeps {
   readonly config: GatehouseConfig;
   readonly upstreams: ReadonlyMap<string, UpstreamRuntime>;
-  readonly hidden: ReadonlySet<string>;
+  readonly hidden: FieldNames;
   /** The process's cache engine, made on first use. */
   readonly cache: () => CacheEngine;
 }

@@ -5,6 +5,7 @@ import { rawRequest, send } from './helpers/client.js';
 import { freePort, startOrigin, waitFor } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
 import { requestIds } from '../src/server/request-id.js';
+import { FieldNames } from '../src/core/headers.js';
 
 const proxyTo = (servers: string[], extra: Record<string, unknown> = {}) => ({
   upstreams: { app: { servers, ...extra } },
@@ -128,6 +129,15 @@ test('X-Request-Id: ids stay 32 hex digits and unique across refills of the rand
   const ids = Array.from({ length: 40 }, next);
   for (const id of ids) assert.match(id, GENERATED_ID);
   assert.equal(new Set(ids).size, ids.length);
+});
+
+test('hidden field names: found by length then by name, as a Set would (same-length names, repeats, empty, long)', () => {
+  const names = ['server', 'x-powered-by', 'x-request-id', 'te', 'connection', 'keep-alive', 'server', 'x'.repeat(300)];
+  const set = new Set(names);
+  const hidden = new FieldNames(names);
+  for (const probe of [...names, 'Server', 'servers', 'serve', 'x-powered-bz', 'ke', '', 'keep-alivf', 'x'.repeat(299), 'x'.repeat(300), 'date']) {
+    assert.equal(hidden.has(probe), set.has(probe), probe);
+  }
 });
 
 test('backends are hidden: Server, X-Powered-By and configured headers dropped, Location rewritten', async (t) => {

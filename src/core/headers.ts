@@ -45,6 +45,29 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'proxy-authenticate', 'proxy-authorization', 'http2-settings',
 ]);
 
+/**
+ * A set of lower-case field names, looked up by length first: a name fresh from a parser is compared with the
+ * few names of its length, where a Set would hash it first (about 3x cheaper over a response's fields, #16).
+ * Built once; `has` as a ReadonlySet's.
+ */
+export class FieldNames {
+  readonly #byLength: (string[] | undefined)[] = [];
+
+  constructor(names: Iterable<string>) {
+    for (const name of names) {
+      const same = (this.#byLength[name.length] ??= []);
+      if (!same.includes(name)) same.push(name);
+    }
+  }
+
+  has(name: string): boolean {
+    const same = this.#byLength[name.length];
+    if (same === undefined) return false;
+    for (let i = 0; i < same.length; i++) if (same[i] === name) return true;
+    return false;
+  }
+}
+
 /** Tokens of a Connection header value, lower-cased (each names another hop-by-hop field). */
 export function connectionTokens(value: string | undefined): string[] | undefined {
   if (!value) return undefined;

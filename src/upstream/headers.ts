@@ -5,19 +5,21 @@
  * Location/Content-Location pointing at a backend rewritten to the public host.
  */
 import { util as undiciUtil } from 'undici';
-import { connectionTokens, HOP_BY_HOP } from '../core/headers.js';
+import { connectionTokens, FieldNames, HOP_BY_HOP } from '../core/headers.js';
 import type { RequestCtx, RequestHead } from '../core/context.js';
 
 const { headerNameToString } = undiciUtil;
 
 /** Request fields the proxy sets itself, so the client's copies are dropped. */
-const REQUEST_REPLACED: ReadonlySet<string> = new Set([
+const REQUEST_REPLACED: readonly string[] = [
   'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded', 'via',
   'x-request-id', 'x-real-ip',
   // The proxy answers `Expect: 100-continue` itself (node:http does, as nginx); forwarding it would make the
   // origin send a 100 that the upstream client does not expect.
   'expect',
-]);
+];
+/** What a request's fields lose on the way: hop-by-hop ones and those the proxy sets itself. */
+const REQUEST_DROPPED = new FieldNames([...HOP_BY_HOP, ...REQUEST_REPLACED]);
 
 export interface RequestHeaderOptions {
   /** Host header override for this upstream (an upstream's config is one: no object per request). */
@@ -41,7 +43,7 @@ export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts:
       cookies = cookies === undefined ? raw[i + 1]! : `${cookies}; ${raw[i + 1]!}`;
       continue;
     }
-    if (HOP_BY_HOP.has(lower) || REQUEST_REPLACED.has(lower)) {
+    if (REQUEST_DROPPED.has(lower)) {
       // RFC 9110 10.1.4, RFC 9113 8.2.2: TE is hop-by-hop, but "trailers" says the client takes trailer
       // fields, which the proxy relays: gRPC servers require it. Other TE values stay on this hop.
       if (lower === 'te' && /(?:^|,)\s*trailers\s*(?:[,;]|$)/i.test(raw[i + 1]!)) out.push('te', 'trailers');
@@ -83,7 +85,7 @@ export const ALWAYS_HIDDEN: readonly string[] = ['server', 'x-powered-by', 'x-re
 
 export interface ResponseHeaderOptions {
   /** Lower-cased names to drop: hop-by-hop, Server, X-Powered-By and the configured `hide_headers`. */
-  hidden: ReadonlySet<string>;
+  hidden: FieldNames;
   /** Lower-cased `host:port` of this upstream's servers, to recognise backend URLs in Location. */
   authorities: ReadonlySet<string>;
   /** Maps a backend path back to the client's (the inverse of the route's rewrite), for backend URLs. */
@@ -191,7 +193,7 @@ export function relayInformational(ctx: RequestCtx, status: number, raw: RawFiel
 export type UpstreamTrailers = RawFields | Readonly<Record<string, string | string[] | undefined>>;
 
 /** Trailers as a flat [name, value, …] list for res.addTrailers, hidden fields dropped. */
-export function clientTrailers(trailers: UpstreamTrailers, hidden: ReadonlySet<string>): string[] {
+export function clientTrailers(trailers: UpstreamTrailers, hidden: FieldNames): string[] {
   const out: string[] = [];
   if (!Array.isArray(trailers)) {
     for (const [name, v] of Object.entries(trailers)) {
@@ -208,6 +210,6 @@ export function clientTrailers(trailers: UpstreamTrailers, hidden: ReadonlySet<s
   return out;
 }
 
-export function hiddenResponseHeaders(configured: readonly string[]): Set<string> {
-  return new Set([...HOP_BY_HOP, ...ALWAYS_HIDDEN, ...configured.map((h) => h.toLowerCase())]);
+export function hiddenResponseHeaders(configured: readonly string[]): FieldNames {
+  return new FieldNames([...HOP_BY_HOP, ...ALWAYS_HIDDEN, ...configured.map((h) => h.toLowerCase())]);
 }
