@@ -50,7 +50,7 @@ export interface FrameInput {
   /**
    * How many items at the start of `headers` are known to be valid fields already (a name that is a token, a
    * value without a control character but HTAB: what llhttp lets through, test/h1-fast.test.ts): they are not
-   * checked again. 0: every field is checked.
+   * checked again, nor is the method when there are any (it is the client's). 0: everything is checked.
    */
   checked?: number | undefined;
 }
@@ -62,7 +62,8 @@ export interface FrameInput {
 export function requestFrame(req: FrameInput, authority: string): RequestFrame | RequestError {
   const { method, target, headers, body } = req;
   const checked = req.checked ?? 0;
-  if (!TOKEN_RE.test(method)) return new RequestError(`invalid method ${JSON.stringify(method)}`, 'GH_H1_INVALID_REQUEST');
+  // `checked`: the method is the client's too, read by the same parser (a token).
+  if (checked === 0 && !TOKEN_RE.test(method)) return new RequestError(`invalid method ${JSON.stringify(method)}`, 'GH_H1_INVALID_REQUEST');
   if (target.length === 0 || BAD_TARGET.test(target)) return new RequestError('invalid request target', 'GH_H1_INVALID_REQUEST');
   let head = '';
   let host = '';
@@ -75,7 +76,7 @@ export function requestFrame(req: FrameInput, authority: string): RequestFrame |
     if (n === 4 || n === 7 || n === 10 || n === 14 || n === 17) {
       const lower = name.toLowerCase();
       if (lower === 'host') {
-        if (BAD_VALUE_RE.test(value)) return new RequestError('invalid host', 'GH_H1_INVALID_REQUEST');
+        if (i >= checked && BAD_VALUE_RE.test(value)) return new RequestError('invalid host', 'GH_H1_INVALID_REQUEST');
         host = `host: ${value}\r\n`; // sent first (RFC 9110 7.2)
         continue;
       }
