@@ -106,7 +106,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.remaining = built.contentLength;
     const headers = built.headers;
     let checked = built.checked;
-    if (this.ex.grpc) this.grpcStatus = takeGrpcStatus(headers);
+    if (this.ex.grpc) {
+      this.grpcStatus = takeGrpcStatus(headers);
+      // Fields taken out of the list: what is left of its checked start is shorter by as many.
+      if (this.grpcStatus) checked = Math.max(0, checked - this.grpcStatus.length);
+    }
     const tap = this.ex.tap;
     if (tap) {
       checked = 0;
