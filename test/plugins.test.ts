@@ -261,3 +261,51 @@ test('plugins: a hook that throws fails only its request, logged with the plugin
     'buggy upstreamRequestFilter: bug in upstreamRequestFilter',
   ]);
 });
+
+/** A raw origin that keeps the request heads it receives, byte for byte, and answers 200. */
+async function headOrigin(t: import('node:test').TestContext): Promise<{ url: string; heads: string[] }> {
+  const { createServer } = await import('node:net');
+  const heads: string[] = [];
+  const srv = createServer((s) => {
+    let buf = '';
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      const end = buf.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      heads.push(buf.slice(0, end));
+      buf = '';
+      s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => srv.close(() => r())));
+  return { url: `http://127.0.0.1:${(srv.address() as import('node:net').AddressInfo).port}`, heads };
+}
+
+for (const engine of ['node', 'native'] as const) {
+  for (const what of ['ctx.head.hostHeader', 'a value in ctx.req.rawHeaders', 'a field added to ctx.req.rawHeaders', 'ctx.req.method']) {
+    test(`plugins (${engine} engine): RFC 9112 2.2: a requestFilter that puts CR LF into ${what} splits nothing upstream (the request fails)`, async (t) => {
+      const o = await headOrigin(t);
+      const evil = definePlugin({
+        name: 'evil',
+        create: () => ({
+          global: {
+            requestFilter(ctx) {
+              const v = 'a.test\r\nX-Injected: yes';
+              const raw = ctx.req.rawHeaders as string[];
+              if (what === 'ctx.head.hostHeader') ctx.head.hostHeader = v;
+              else if (what === 'ctx.req.method') (ctx.req as { method: string }).method = 'GET /x HTTP/1.1\r\nX-Injected: yes\r\nX-B:';
+              else if (what.startsWith('a field')) raw.push('X-From-Plugin', v);
+              else for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'x-a') raw[i + 1] = v;
+              return undefined;
+            },
+          },
+        }),
+      });
+      const gh = await startProxy(t, { engine, upstreams: { app: { servers: [o.url] } }, routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }] }, { plugins: [evil] });
+      const r = await send(`${gh.url}/p`, { headers: { 'x-a': 'b' } });
+      assert.ok(r.status >= 500, `status ${r.status}`);
+      assert.ok(!o.heads.some((h) => h.includes('X-Injected')), `an injected field reached the origin: ${JSON.stringify(o.heads)}`);
+    });
+  }
+}

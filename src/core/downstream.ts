@@ -41,11 +41,6 @@ export interface DownstreamRequest {
   /** Body bytes received so far: HTTP/2 DATA; on HTTP/1.1 what node:http's connection read since the head (a
    * chunked body with its framing), on the native engine the body itself (llhttp takes the framing off). */
   readonly bodyBytes: number;
-  /**
-   * Every name in `rawHeaders` is a token and no value holds a control character but HTAB (RFC 9110 5.1, 5.5):
-   * the native engine's parser lets nothing else through, so what is made of them need not be checked again.
-   */
-  readonly fieldsChecked?: boolean;
   /** The client certificate this connection's TLS handshake verified (mutual TLS); undefined when none was. */
   peerCertificate(): PeerCertificate | undefined;
 }

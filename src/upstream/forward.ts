@@ -304,13 +304,9 @@ function attempt(ex: Exchange, peer: Peer): void {
   // The server name is the peer's own (undici would otherwise derive SNI from the client's Host, per request,
   // and drop a TLS connection whenever it changes).
   // (undici reads `servername` from the dispatch options; its types do not list it.)
-  // `checked`: the fields need no second check when they are all the client's, read by our own HTTP/1.1 parser,
-  // or made of them by upstreamRequestHeaders, and no filter or tap has had the list; the request id, last,
-  // is checked (a plugin may have set it).
-  const checked = ctx.req.fieldsChecked === true && filters.length === 0 && ex.tap?.request === undefined ? req.headers.length - 2 : 0;
-  const opts: Dispatcher.DispatchOptions & { servername?: string | undefined; checked: number } = {
-    path: req.path, method: req.method, headers: req.headers, body: ex.body, servername: peer.servername, checked,
-  };
+  // Every field of the request is checked as it goes out (upstream/h1/request.ts): plugins can change what it is
+  // made of (ctx.head, the client's fields, the method) at any phase before this one.
+  const opts: Dispatcher.DispatchOptions & { servername?: string | undefined } = { path: req.path, method: req.method, headers: req.headers, body: ex.body, servername: peer.servername };
   up.pool(peer).dispatch(opts, handler);
 }
 

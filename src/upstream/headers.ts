@@ -75,7 +75,6 @@ export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts:
     if (head.hostHeader !== undefined) out.push('x-forwarded-host', head.hostHeader);
   }
   const hop = `${req.httpVersion} gatehouse`;
-  // The request id last: forward.ts has it checked again with the fields it did not derive (a plugin may set it).
   out.push('via', head.via ? `${head.via}, ${hop}` : hop, 'x-request-id', ctx.requestId);
   return out;
 }

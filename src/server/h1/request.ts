@@ -41,8 +41,6 @@ const SINGLE = new Set([
 export class H1Request implements DownstreamRequest {
   /** The field list as received: `[name, value, …]`, names in the client's case, values without trailing OWS. */
   readonly rawHeaders: string[];
-  /** Read by llhttp (or its front, which takes less): no field is invalid (test/h1-fast.test.ts). */
-  readonly fieldsChecked = true;
   /** Trailer fields of a chunked body (RFC 9112 7.1.2), once it is complete. */
   rawTrailers: readonly string[] = [];
   /** The whole body arrived (true at once when there is none). */

@@ -43,9 +43,6 @@ function watch(src: Readable, call: Call): () => void {
   };
 }
 
-/** undici's dispatch options, and how many leading header items are known valid (request.ts `FrameInput`). */
-export type H1DispatchOptions = Dispatcher.DispatchOptions & { checked?: number | undefined };
-
 export class H1Pool implements ConnectionOwner {
   private readonly idle: H1Connection[] = [];
   private readonly open = new Set<H1Connection>();
@@ -57,7 +54,7 @@ export class H1Pool implements ConnectionOwner {
 
   constructor(private readonly settings: ConnectionSettings, private readonly maxConnections: number, private readonly authority: string) {}
 
-  dispatch(opts: H1DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+  dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     if (this.closing) {
       handler.onError?.(new ConnectionError('the server was removed', 'GH_H1_CLOSED'));
       return false;
@@ -67,9 +64,7 @@ export class H1Pool implements ConnectionOwner {
       handler.onError?.(new RequestError('the request body was closed before it was sent', 'GH_H1_REQ_ABORTED'));
       return false;
     }
-    const frame = requestFrame({
-      method: opts.method, target: opts.path, headers: flatHeaders(opts.headers as string[] | null), body, checked: opts.checked,
-    }, this.authority);
+    const frame = requestFrame(opts.method, opts.path, flatHeaders(opts.headers as string[] | null), body, this.authority);
     if (frame instanceof RequestError) {
       handler.onError?.(frame);
       return false;

@@ -40,30 +40,12 @@ export function flatHeaders(headers: string[] | Record<string, string | string[]
   return out;
 }
 
-/** What a request head is framed from. */
-export interface FrameInput {
-  method: string;
-  target: string;
-  /** `[name, value, …]`. */
-  headers: readonly string[];
-  body: RequestBody;
-  /**
-   * How many items at the start of `headers` are known to be valid fields already (a name that is a token, a
-   * value without a control character but HTAB: what llhttp lets through, test/h1-fast.test.ts): they are not
-   * checked again, nor is the method when there are any (it is the client's). 0: everything is checked.
-   */
-  checked?: number | undefined;
-}
-
 /**
  * The head for `method target` with `headers`, framed for `body`. `authority` is the Host when the caller gave
  * none (HTTP/1.1 requires one: RFC 9112 3.2).
  */
-export function requestFrame(req: FrameInput, authority: string): RequestFrame | RequestError {
-  const { method, target, headers, body } = req;
-  const checked = req.checked ?? 0;
-  // `checked`: the method is the client's too, read by the same parser (a token).
-  if (checked === 0 && !TOKEN_RE.test(method)) return new RequestError(`invalid method ${JSON.stringify(method)}`, 'GH_H1_INVALID_REQUEST');
+export function requestFrame(method: string, target: string, headers: readonly string[], body: RequestBody, authority: string): RequestFrame | RequestError {
+  if (!TOKEN_RE.test(method)) return new RequestError(`invalid method ${JSON.stringify(method)}`, 'GH_H1_INVALID_REQUEST');
   if (target.length === 0 || BAD_TARGET.test(target)) return new RequestError('invalid request target', 'GH_H1_INVALID_REQUEST');
   let head = '';
   let host = '';
@@ -76,7 +58,7 @@ export function requestFrame(req: FrameInput, authority: string): RequestFrame |
     if (n === 4 || n === 7 || n === 10 || n === 14 || n === 17) {
       const lower = name.toLowerCase();
       if (lower === 'host') {
-        if (i >= checked && BAD_VALUE_RE.test(value)) return new RequestError('invalid host', 'GH_H1_INVALID_REQUEST');
+        if (BAD_VALUE_RE.test(value)) return new RequestError('invalid host', 'GH_H1_INVALID_REQUEST');
         host = `host: ${value}\r\n`; // sent first (RFC 9110 7.2)
         continue;
       }
@@ -86,7 +68,7 @@ export function requestFrame(req: FrameInput, authority: string): RequestFrame |
         continue; // written below, once
       } else if (lower === 'transfer-encoding' || lower === 'connection' || lower === 'keep-alive' || lower === 'upgrade') continue;
     }
-    if (i >= checked && (!TOKEN_RE.test(name) || BAD_VALUE_RE.test(value))) return new RequestError(`invalid header ${JSON.stringify(name)}`, 'GH_H1_INVALID_REQUEST');
+    if (!TOKEN_RE.test(name) || BAD_VALUE_RE.test(value)) return new RequestError(`invalid header ${JSON.stringify(name)}`, 'GH_H1_INVALID_REQUEST');
     head += `${name}: ${value}\r\n`;
   }
   // Host first (RFC 9110 7.2), then the connection's fate said outright, as undici does (both engines send the
