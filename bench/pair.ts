@@ -55,7 +55,8 @@ async function launch(name: string, origin: string, tmp: string): Promise<Live> 
   return { name, child, port };
 }
 
-/** wrk -c25 on `port` for `seconds` (core 1): the requests it completed, and the non-2xx and socket errors. */
+/** wrk -c25 on `port` for `seconds` (core 1): the requests it completed (NaN when wrk says none), and the
+ * non-2xx and socket errors. */
 async function load(port: number, seconds: number): Promise<{ requests: number; errors: number }> {
   const [cmd, args] = pinned(1, 'wrk', ['-t1', '-c25', `-d${seconds}s`, `http://127.0.0.1:${port}/api/hello`]);
   const { stdout } = await run(cmd, args, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
@@ -74,7 +75,13 @@ async function round(a: Live, b: Live): Promise<{ a: number; b: number; errors: 
 
 async function pair(names: [string, string], origin: string, tmp: string): Promise<string> {
   const a = await launch(names[0], origin, tmp);
-  const b = await launch(names[1], origin, tmp);
+  let b: Live;
+  try {
+    b = await launch(names[1], origin, tmp);
+  } catch (err) {
+    await procs.stop(a.child);
+    throw err;
+  }
   try {
     await Promise.all([load(a.port, 2), load(b.port, 2)]);
     const rows: { a: number; b: number; errors: number }[] = [];
@@ -83,8 +90,11 @@ async function pair(names: [string, string], origin: string, tmp: string): Promi
       rows.push(r);
       process.stderr.write(`[${i}/${ROUNDS}] ${a.name} ${r.a.toFixed(1)} µs  ${b.name} ${r.b.toFixed(1)} µs  ${b.name} / ${a.name} ${(r.b / r.a).toFixed(3)}${r.errors ? `  ERRORS ${r.errors}` : ''}\n`);
     }
-    const ratios = rows.map((r) => r.b / r.a);
-    return `| ${b.name} / ${a.name} | ${median(rows.map((r) => r.a)).toFixed(1)} µs | ${median(rows.map((r) => r.b)).toFixed(1)} µs | **${median(ratios).toFixed(3)}x** (${ratios.map((x) => x.toFixed(2)).join(', ')}) | ${rows.reduce((s, r) => s + r.errors, 0)} |`;
+    // A round with errors (a proxy answering fast failures looks cheap) or no count from wrk is left out.
+    const good = rows.filter((r) => r.errors === 0 && Number.isFinite(r.a) && Number.isFinite(r.b));
+    const ratios = good.map((r) => r.b / r.a);
+    const left = rows.length - good.length;
+    return `| ${b.name} / ${a.name} | ${median(good.map((r) => r.a)).toFixed(1)} µs | ${median(good.map((r) => r.b)).toFixed(1)} µs | **${median(ratios).toFixed(3)}x** (${ratios.map((x) => x.toFixed(2)).join(', ')}) | ${rows.reduce((s, r) => s + r.errors, 0)}${left ? ` (${left} rounds left out)` : ''} |`;
   } finally {
     await procs.stop(a.child);
     await procs.stop(b.child);

@@ -66,8 +66,8 @@ function proxies(o: SideBySideOptions): Proxy[] {
     o.start(0, process.execPath, [join(o.root, 'bench/proxies', file), String(port), origin]);
   const gatehouse = (engine: 'node' | 'native'): Proxy => {
     const name = `gatehouse-${engine}`;
-    // The log in a directory of its own, as nginx's below and as docs/performance.md advises: in the config's
-    // directory every batch written would wake the config watcher (`reload.watch`, on by default).
+    // The log in a directory of its own, as nginx's below (a config watcher once woke at every batch written
+    // beside the config).
     const log = join(o.tmp, 'logs', `${name}-access.log`);
     return { name, log, start(port) {
       const file = join(o.tmp, `${name}-${port}.yaml`);

@@ -106,6 +106,30 @@ test('cli run: a ConfigMap-style symlink swap reloads; files written beside the 
   assert.equal((await r.done).code, 0);
 });
 
+test('cli run: the config symlink pointed at another file (ln -sfn, the old one kept) reloads; so does a config deleted and made again a second later', async (t) => {
+  const dir = tempDir('watch');
+  writeFileSync(join(dir, 'v1.yaml'), config(route('/a', 'one')));
+  writeFileSync(join(dir, 'v2.yaml'), config(route('/a', 'two')));
+  symlinkSync('v1.yaml', join(dir, 'gatehouse.yaml'));
+  const file = join(dir, 'gatehouse.yaml');
+  const r = await start(t, ['run', '-c', file]);
+  assert.equal((await send(`${r.url}/a`)).text, 'one');
+  // A new symlink renamed over the old one: the file watched (v1.yaml) never changes.
+  symlinkSync('v2.yaml', join(dir, 'next.yaml'));
+  renameSync(join(dir, 'next.yaml'), file);
+  await answers(`${r.url}/a`, 'two');
+  // Gone for a second (the reload in between fails and keeps the config), then back with new content.
+  rmSync(file);
+  await new Promise((res) => setTimeout(res, 1000));
+  writeFileSync(file, config(route('/a', 'three')));
+  await answers(`${r.url}/a`, 'three');
+  // And watched again: an edit in place.
+  writeFileSync(file, config(route('/a', 'four')));
+  await answers(`${r.url}/a`, 'four');
+  r.child.kill('SIGTERM');
+  assert.equal((await r.done).code, 0);
+});
+
 test('cli run: reload.watch false leaves a changed file alone until SIGHUP', async (t) => {
   const dir = tempDir('watch');
   const file = join(dir, 'gatehouse.yaml');

@@ -1,20 +1,19 @@
 /**
  * Watches the config file for `gatehouse run` (`reload.watch`, on by default): a change reloads it 300 ms after
- * the last event, as SIGHUP does. The file itself is watched, not its directory, so that other files written
- * there (an access log beside the config) do not wake the process: a directory watch cost 3-4% of the CPU per
- * proxied request with the access log next to the config (#16). An editor that saves by writing a new file and
- * renaming it over the old one (vim, many IDEs), or a `kubectl` ConfigMap symlink swap, leaves the watch on
- * the old file: that ends in a 'rename' event, after which the path is watched anew (retried while it is
- * missing, between a delete and the create that follows).
+ * the last event, as SIGHUP does. The file itself is watched (inotify), not its directory, so that other files
+ * written there (an access log beside the config) do not wake the process: a directory watch cost 3-4% of the
+ * CPU per proxied request with the access log next to the config (#16). Such a watch follows the file, not the
+ * path, so the path's identity is also polled once a second (one stat): when the path names another file — an
+ * editor's save by rename, a symlink pointed elsewhere (`ln -sfn`, a Kubernetes ConfigMap's `..data` swap), a
+ * file deleted and made again later — the config is reloaded and the new file watched.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { statSync, unwatchFile, watch, watchFile, type FSWatcher, type Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 
 export const WATCH_DEBOUNCE_MS = 300;
-/** While the file is missing, the watch is tried again this often, this many times (5 s), then given up. */
-const RETRY_MS = 100;
-const RETRIES = 50;
+/** How often the path's identity (device and inode of the file it names) is polled. */
+const POLL_MS = 1000;
 
 export interface ConfigWatcher {
   /** Turns the watch on or off (the config in force says which, after each reload). */
@@ -26,55 +25,63 @@ export interface ConfigWatcher {
 export function watchConfigFile(file: string, log: Logger, onChange: () => void): ConfigWatcher {
   const path = resolve(file);
   let watcher: FSWatcher | undefined;
+  /** The file the watch is on: its device and inode. */
+  let dev = -1;
+  let ino = -1;
+  let polling = false;
   let timer: NodeJS.Timeout | undefined;
-  let retry: NodeJS.Timeout | undefined;
-  let on = false;
   const fire = (): void => {
     clearTimeout(timer);
     timer = setTimeout(onChange, WATCH_DEBOUNCE_MS);
     timer.unref();
   };
-  const stop = (): void => {
-    clearTimeout(retry);
-    retry = undefined;
+  const unwatch = (): void => {
     watcher?.close();
     watcher = undefined;
   };
-  const open = (tries: number): void => {
-    retry = undefined;
-    if (!on || watcher) return;
+  /** Watches the file the path names now; none when it names none (the poll sees it come back). */
+  const rewatch = (): void => {
+    unwatch();
     try {
+      const st = statSync(path);
       watcher = watch(path, { persistent: false }, (event) => {
         fire();
-        // The file was replaced or removed: this watch follows the old one. Watch the path again.
-        if (event === 'rename') {
-          stop();
-          open(RETRIES);
-        }
+        // Replaced or removed: this watch follows the old file. The path's next one, if it has one yet.
+        if (event === 'rename') rewatch();
       });
       watcher.on('error', (err) => {
-        log.warn({ file, err: err.message }, 'watching the config file failed: SIGHUP still reloads it');
-        stop();
+        log.warn({ file, err: err.message }, 'watching the config file failed: it is polled once a second, SIGHUP reloads it');
+        unwatch();
       });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && tries > 0) {
-        retry = setTimeout(() => open(tries - 1), RETRY_MS);
-        retry.unref();
-        return;
-      }
-      log.warn({ file, err: (err as Error).message }, 'cannot watch the config file: SIGHUP still reloads it');
+      dev = st.dev;
+      ino = st.ino;
+    } catch {
+      unwatch();
+      dev = ino = -1;
     }
   };
+  const onPoll = (now: Stats): void => {
+    // Content changes are the watch's to report; here, another file (or none) under the path, or a lost watch.
+    if (now.ino === ino && now.dev === dev && watcher !== undefined) return;
+    // Gone, as the watch already said (a stat that fails reads as zeros).
+    if (now.ino === 0 && now.dev === 0 && ino === -1) return;
+    fire();
+    rewatch();
+  };
   const self: ConfigWatcher = {
-    set(wanted) {
-      on = wanted;
-      if (on && !watcher && !retry) open(0);
-      if (!on) self.close();
+    set(on) {
+      if (on && !polling) {
+        polling = true;
+        rewatch();
+        watchFile(path, { persistent: false, interval: POLL_MS }, onPoll);
+      }
+      if (!on && polling) self.close();
     },
     close() {
-      on = false;
       clearTimeout(timer);
-      stop();
+      unwatch();
+      if (polling) unwatchFile(path, onPoll);
+      polling = false;
     },
   };
   return self;
