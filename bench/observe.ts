@@ -30,12 +30,12 @@
  * end; every process is stopped by its pid. Loopback only. Needs wrk and nginx.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/origin.js';
 import { coreContract } from '../test/helpers/contracts.js';
-import { coreCpu, cpuSeconds, has, median, nginxConf, parseWrk, pinned, processes, runBench, waitPort, type Result } from './util.js';
+import { coreCpu, cpuSeconds, has, helloOrigin, median, NGINX, parseWrk, pinned, processes, runBench, waitPort, type Result } from './util.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -45,7 +45,6 @@ const OLD = process.env.BENCH_OLD ? resolve(process.env.BENCH_OLD) : undefined;
 const CONNECTIONS = 50;
 /** After wrk stops: time for the requests in flight to finish and for the exporter's next batch (every 1 s). */
 const SETTLE_MS = 1500;
-const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
 const procs = processes(ROOT);
 
 interface Variant { name: string; dir: string; tracing: (otlpPort: number) => string }
@@ -202,16 +201,11 @@ async function main(tmp: string): Promise<void> {
     throw new Error(`BENCH_OLD=${OLD} is not a built checkout (no dist/cli/main.js): git worktree add --detach ${OLD} <commit> && ln -s $PWD/node_modules ${OLD}/ && (cd ${OLD} && npm run build)`);
   }
   if (!existsSync(join(ROOT, 'dist/cli/main.js'))) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-  chmodSync(tmp, 0o755); // mkdtemp makes it 0700: nginx's worker (user nobody when started as root) must read www/
-  for (const d of ['www', 'conf', 'logs']) mkdirSync(join(tmp, d), { recursive: true });
-  writeFileSync(join(tmp, 'www', 'hello'), 'hello world\n');
+  for (const d of ['conf', 'logs']) mkdirSync(join(tmp, d), { recursive: true });
 
-  const [originPort, otlpPort] = [await freePort(), await freePort()];
-  const odir = join(tmp, 'origin');
-  const conf = nginxConf(odir, `access_log off;\n  server { listen 127.0.0.1:${originPort}; keepalive_timeout 60s; root ${tmp}/www; }`);
-  procs.start(1, NGINX, ['-c', conf, '-p', odir]);
+  const originPort = await helloOrigin(tmp, procs);
+  const otlpPort = await freePort();
   procs.start(1, process.execPath, [join(ROOT, 'bench/otlp-receiver.mjs'), String(otlpPort)]);
-  await waitPort(originPort, '/hello');
   await waitPort(otlpPort, '/');
   const probe = await fetch(`http://127.0.0.1:${originPort}/hello`);
   if (probe.status !== 200) throw new Error(`the origin answers ${probe.status} to GET /hello`);

@@ -14,20 +14,19 @@
  * pair, after a 2 s warm-up; each proxy runs once per pair. Reports B / A per round and its median. Loopback only.
  */
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort } from '../test/helpers/origin.js';
 import { coreContract } from '../test/helpers/contracts.js';
-import { cpuSeconds, has, median, nginxConf, pinned, processes, runBench, waitPort } from './util.js';
+import { cpuSeconds, has, helloOrigin, median, NGINX, parseWrk, pinned, processes, runBench, waitPort } from './util.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 const DURATION = Number(process.env.BENCH_DURATION ?? 3);
 const OLD = process.env.BENCH_OLD ? resolve(process.env.BENCH_OLD) : undefined;
 const PAIRS = (process.env.BENCH_PAIRS ?? 'bare:native,native-min:native,native:node').split(',').map((p) => p.split(':') as [string, string]);
-const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
 const procs = processes(ROOT);
 const run = promisify(execFile);
 
@@ -60,9 +59,8 @@ async function launch(name: string, origin: string, tmp: string): Promise<Live> 
 async function load(port: number, seconds: number): Promise<{ requests: number; errors: number }> {
   const [cmd, args] = pinned(1, 'wrk', ['-t1', '-c25', `-d${seconds}s`, `http://127.0.0.1:${port}/api/hello`]);
   const { stdout } = await run(cmd, args, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
-  const errors = [/Non-2xx or 3xx responses: (\d+)/, /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/]
-    .flatMap((re) => re.exec(stdout)?.slice(1) ?? []).reduce((a, x) => a + Number(x), 0);
-  return { requests: Number(/(\d+) requests in/.exec(stdout)?.[1] ?? NaN), errors };
+  const r = parseWrk(stdout);
+  return { requests: r.requests ?? NaN, errors: r.errors + (r.socketErrors ?? 0) };
 }
 
 /** One round: both loaded at once; each one's CPU µs per request. */
@@ -104,16 +102,8 @@ async function pair(names: [string, string], origin: string, tmp: string): Promi
 async function main(tmp: string): Promise<void> {
   if (!has('wrk') || !NGINX) throw new Error('bench:pair needs wrk and nginx (apt-get install wrk nginx)');
   if (!existsSync(join(ROOT, 'dist/cli/main.js'))) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-  chmodSync(tmp, 0o755); // nginx's worker must read www/
-  for (const d of ['www/api', 'conf', 'logs']) mkdirSync(join(tmp, d), { recursive: true });
-  writeFileSync(join(tmp, 'www', 'hello'), 'hello world\n');
-  writeFileSync(join(tmp, 'www', 'api', 'hello'), 'hello world\n');
-  const originPort = await freePort();
-  const odir = join(tmp, 'origin');
-  const conf = nginxConf(odir, `access_log off;\n  server { listen 127.0.0.1:${originPort}; keepalive_timeout 60s; keepalive_requests 1000000; root ${tmp}/www; }`);
-  procs.start(1, NGINX, ['-c', conf, '-p', odir]);
-  await waitPort(originPort, '/hello');
-  const origin = `http://127.0.0.1:${originPort}`;
+  for (const d of ['conf', 'logs']) mkdirSync(join(tmp, d), { recursive: true });
+  const origin = `http://127.0.0.1:${await helloOrigin(tmp, procs)}`;
   const lines = ['', `## CPU per request, two proxies at the same time (medians of ${ROUNDS} rounds of ${DURATION} s; both on core 0, wrk -c25 each and nginx on core 1)`, '',
     '| B / A | A | B | CPU per request, B / A (median; rounds) | errors |', '|---|---|---|---|---|'];
   for (const p of PAIRS) lines.push(await pair(p, origin, tmp));

@@ -22,13 +22,13 @@
  * (default 2), the order rotated each round. Files live in a temp dir, removed at the end; loopback only.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/origin.js';
 import { coreContract } from '../test/helpers/contracts.js';
 import { profileReport } from './cpu-profile.js';
-import { coreCpu, cpuSeconds, has, median, nginxConf, parseWrk, pinned, processes, runBench, waitPort } from './util.js';
+import { coreCpu, cpuSeconds, has, helloOrigin, median, NGINX, parseWrk, pinned, processes, runBench, waitPort } from './util.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -40,7 +40,6 @@ const OLD = process.env.BENCH_OLD ? resolve(process.env.BENCH_OLD) : undefined;
 const CONNECTIONS = 50;
 /** BENCH_ENGINE=node|native: the `engine` of this build's variants (the old build runs as it is). */
 const ENGINE = process.env.BENCH_ENGINE;
-const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
 const procs = processes(ROOT);
 
 interface Variant { name: string; dir: string; log: boolean }
@@ -155,14 +154,8 @@ async function main(tmp: string): Promise<void> {
   if (!has('wrk') || !NGINX) throw new Error('bench:per-request needs wrk and nginx (apt-get install wrk nginx)');
   if (OLD && !existsSync(join(OLD, 'dist/cli/main.js'))) throw new Error(`BENCH_OLD=${OLD} is not a built checkout (see bench/observe.ts)`);
   if (!existsSync(join(ROOT, 'dist/cli/main.js'))) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-  chmodSync(tmp, 0o755); // nginx's worker must read www/
-  for (const d of ['www', 'conf', 'logs']) mkdirSync(join(tmp, d), { recursive: true });
-  writeFileSync(join(tmp, 'www', 'hello'), 'hello world\n');
-  const originPort = await freePort();
-  const odir = join(tmp, 'origin');
-  const conf = nginxConf(odir, `access_log off;\n  server { listen 127.0.0.1:${originPort}; keepalive_timeout 60s; root ${tmp}/www; }`);
-  procs.start(1, NGINX, ['-c', conf, '-p', odir]);
-  await waitPort(originPort, '/hello');
+  for (const d of ['conf', 'logs']) mkdirSync(join(tmp, d), { recursive: true });
+  const originPort = await helloOrigin(tmp, procs);
 
   const runs = new Map<string, Run[]>(VARIANTS.map((v) => [v.name, []]));
   // BENCH_KEEP=1: each variant's proxy starts once and serves every round (many short runs then alternate

@@ -1,8 +1,12 @@
 /** Helpers shared by the bench scripts. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../test/helpers/origin.js';
+
+/** nginx where Debian installs it (undefined: not installed). */
+export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
 
 export function has(cmd: string): boolean {
   try {
@@ -79,6 +83,24 @@ http {
 ${extra.after ?? ''}
 `);
   return file;
+}
+
+/**
+ * The origin of the per-request benches: nginx (one worker, core 1) serving `hello world\n` at /hello and
+ * /api/hello from `tmp/www` (`tmp` made readable to nginx's worker, which runs as nobody when started as root).
+ * Its port, once it answers.
+ */
+export async function helloOrigin(tmp: string, procs: { start(core: number, cmd: string, args: string[]): ChildProcess }): Promise<number> {
+  if (NGINX === undefined) throw new Error('nginx is not installed (apt-get install nginx)');
+  chmodSync(tmp, 0o755);
+  mkdirSync(join(tmp, 'www', 'api'), { recursive: true });
+  for (const f of ['hello', 'api/hello']) writeFileSync(join(tmp, 'www', f), 'hello world\n');
+  const port = await freePort();
+  const dir = join(tmp, 'origin');
+  const conf = nginxConf(dir, `access_log off;\n  server { listen 127.0.0.1:${port}; keepalive_timeout 60s; root ${tmp}/www; }`);
+  procs.start(1, NGINX, ['-c', conf, '-p', dir]);
+  await waitPort(port, '/hello');
+  return port;
 }
 
 /** CPU seconds (user + system) of a process and of each of its direct children (nginx's workers, Gatehouse's

@@ -105,15 +105,12 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     const built = clientResponseHeaders(ctx, raw, ctx.head.hostHeader, route.responseHeaders);
     this.remaining = built.contentLength;
     const headers = built.headers;
-    let checked = built.checked;
-    if (this.ex.grpc) {
-      this.grpcStatus = takeGrpcStatus(headers);
-      // Fields taken out of the list: what is left of its checked start is shorter by as many.
-      if (this.grpcStatus) checked = Math.max(0, checked - this.grpcStatus.length);
-    }
+    if (this.ex.grpc) this.grpcStatus = takeGrpcStatus(headers);
     const tap = this.ex.tap;
+    // The list's start the upstream's parser already checked: none once a tap has had the list; shorter by the
+    // gRPC status fields taken out of it.
+    const checked = tap ? 0 : Math.max(0, built.checked - (this.grpcStatus?.length ?? 0));
     if (tap) {
-      checked = 0;
       this.tapMode = tap.head(status, headers);
       if (this.tapMode === 'take') return true;
       if (this.tapMode === 'copy') tap.onDrain(() => this.resume?.());
@@ -279,8 +276,8 @@ function attempt(ex: Exchange, peer: Peer): void {
     path: ctx.upstreamPath,
     headers: upstreamRequestHeaders(ctx, ctx.head, up.config),
   };
-  const filters = route.requestFilters;
   try {
+    const filters = route.requestFilters;
     for (let i = 0; i < filters.length; i++) filters[i]!(ctx, req);
     ex.tap?.request?.(req);
   } catch (err) {
@@ -304,8 +301,6 @@ function attempt(ex: Exchange, peer: Peer): void {
   // The server name is the peer's own (undici would otherwise derive SNI from the client's Host, per request,
   // and drop a TLS connection whenever it changes).
   // (undici reads `servername` from the dispatch options; its types do not list it.)
-  // Every field of the request is checked as it goes out (upstream/h1/request.ts): plugins can change what it is
-  // made of (ctx.head, the client's fields, the method) at any phase before this one.
   const opts: Dispatcher.DispatchOptions & { servername?: string | undefined } = { path: req.path, method: req.method, headers: req.headers, body: ex.body, servername: peer.servername };
   up.pool(peer).dispatch(opts, handler);
 }
