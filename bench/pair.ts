@@ -8,9 +8,10 @@
  * not capacity: the two proxies share the core.
  *
  * BENCH_PAIRS: comma-separated `A:B` pairs (default `bare:native,native-min:native,native:node`), each side one
- * of: `native`, `node` (this build, the contract config of `npm run bench`, access log to a file), `bare` (the
- * node:http + undici reference, bench/proxies/bare.mjs), `native-min` (the engine with no pipeline), `old-native`,
- * `old-node` (the build at BENCH_OLD). BENCH_ROUNDS rounds (default 8) of BENCH_DURATION seconds (default 3) per
+ * of: `native`, `node` (this build, the contract config of `npm run bench`, access log to a file in a directory of
+ * its own), `bare` (the node:http + undici reference, bench/proxies/bare.mjs), `native-min` (the engine with no
+ * pipeline), `old-native`, `old-node` (the build at BENCH_OLD). A Gatehouse name may end in `-nolog` (access log
+ * off) or `-logbeside` (the log written in the config file's directory). BENCH_ROUNDS rounds (default 8) of BENCH_DURATION seconds (default 3) per
  * pair, after a 2 s warm-up; each proxy runs once per pair. Reports B / A per round and its median. Loopback only.
  */
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
@@ -35,15 +36,14 @@ interface Live { name: string; child: ChildProcess; port: number }
 function command(name: string, port: number, origin: string, tmp: string): string[] {
   const script = { bare: 'bare.mjs', 'native-min': 'native-min.mjs' }[name];
   if (script !== undefined) return [join(ROOT, 'bench/proxies', script), String(port), origin];
-  const m = /^(old-)?(native|node)$/.exec(name);
+  const m = /^(old-)?(native|node)(-nolog|-logbeside)?$/.exec(name);
   if (!m) throw new Error(`BENCH_PAIRS: unknown proxy ${name}`);
   const dir = m[1] ? OLD : ROOT;
   if (dir === undefined) throw new Error(`${name} needs BENCH_OLD (a built checkout)`);
   const file = join(tmp, 'conf', `${name}-${port}.yaml`);
-  writeFileSync(file, coreContract({
-    address: `127.0.0.1:${port}`, servers: [origin],
-    extra: `engine: ${m[2]!}\naccess_log:\n  path: ${join(tmp, 'logs', `${name}-${port}.log`)}\nlog: { level: warn }\n`,
-  }));
+  const log = m[3] === '-nolog' ? 'access_log: { enabled: false }\n'
+    : `access_log:\n  path: ${join(tmp, m[3] === '-logbeside' ? 'conf' : 'logs', `${name}-${port}.log`)}\n`;
+  writeFileSync(file, coreContract({ address: `127.0.0.1:${port}`, servers: [origin], extra: `engine: ${m[2]!}\n${log}log: { level: warn }\n` }));
   return [join(dir, 'bin/gatehouse.js'), 'run', '-c', file];
 }
 

@@ -1,9 +1,9 @@
 /**
  * Watches the config file for `gatehouse run` (`reload.watch`, on by default): a change reloads it 300 ms after
  * the last event, as SIGHUP does. The file itself is watched (inotify), not its directory, so that other files
- * written there (an access log beside the config) do not wake the process: a directory watch cost 3-4% of the
- * CPU per proxied request with the access log next to the config (#16). Such a watch follows the file, not the
- * path, so the path's identity is also polled once a second (one stat): when the path names another file — an
+ * written there (an access log beside the config) do not wake the process at every write (the directory
+ * watch before it also missed a ConfigMap's `..data` swap, which names no file of ours). Such a watch follows the file, not the path, so
+ * the path's identity is also polled once a second (one stat): when the path names another file — an
  * editor's save by rename, a symlink pointed elsewhere (`ln -sfn`, a Kubernetes ConfigMap's `..data` swap), a
  * file deleted and made again later — the config is reloaded and the new file watched.
  */
