@@ -3,7 +3,7 @@
  * loaded by its own wrk (-t1 -c25, core 1) through the same nginx origin (one worker, core 1), and each one's
  * CPU (user + system from /proc) is divided by the requests it served in the same seconds. A VM whose speed
  * drifts from second to second (here ±20-30% between runs a few seconds apart) then slows both alike: the
- * ratio per round holds within a few percent (an A/A pair: 0.95-1.06), where runs taken in turn
+ * ratio per round holds within a few percent (an A/A pair: 0.93-1.06), where runs taken in turn
  * (`bench:per-request`, `npm run bench`) need many rounds to say as much. What it measures is CPU per request,
  * not capacity: the two proxies share the core.
  *
