@@ -4,6 +4,7 @@
  * node:http answers itself is answered here with the same bytes; everything else goes to the server's handlers.
  */
 import type { Socket } from 'node:net';
+import { release } from '../../core/write-batch.js';
 import { RequestReader, type ReaderOwner } from './reader.js';
 import type { H1Request } from './request.js';
 import { releaseReads, takeReads } from './reads.js';
@@ -233,6 +234,8 @@ export class H1Connection implements ReaderOwner {
     this.server.handlers.refused?.(code, this.socket);
     const active = this.#active;
     if (this.socket.writable && (active === undefined || !active.headFlushed)) this.socket.write(refusalBytes(code));
+    // What the socket holds this turn (a pipelined response before the refusal, the refusal) goes out first.
+    release(this.socket);
     this.socket.destroy();
   }
 
@@ -351,6 +354,7 @@ export class H1Connection implements ReaderOwner {
     const head = this.#upgradeHead ?? EMPTY;
     const socket = this.socket;
     this.#detached = true;
+    release(socket);
     if (this.#ownReads) releaseReads(socket);
     else socket.removeListener('data', this.#onData);
     socket.removeListener('end', this.#onEnd);

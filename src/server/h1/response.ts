@@ -6,6 +6,7 @@
  * The pipeline writes it as a `DownstreamResponse` (core/downstream.ts).
  */
 import type { DownstreamResponse } from '../../core/downstream.js';
+import { hold, release } from '../../core/write-batch.js';
 import type { H1Connection } from './connection.js';
 import type { H1Request } from './request.js';
 import { checkField, FieldError, statusLine } from './wire.js';
@@ -231,6 +232,10 @@ export class H1Response implements DownstreamResponse {
   #send(prefix: string, chunk: Buffer | string | undefined, suffix: string, final: boolean, len = 0): boolean {
     const s = this.conn.socket;
     if (s.destroyed) return false;
+    // Small writes go out at the end of the turn with the others (core/write-batch.ts); a large one at once,
+    // after what the socket holds, so a streamed body is not held back (nor its writes refused as over the mark).
+    if (len <= COPY_MAX) hold(s);
+    else release(s);
     const cb = final ? this.conn.onFlushed : undefined;
     if (final) this.conn.flushing.push(this);
     if (chunk === undefined) return s.write(prefix === '' && suffix === '' ? EMPTY : prefix + suffix, 'latin1', cb);

@@ -9,14 +9,12 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { HttpParser, type ParserEvents } from '../../core/llhttp.js';
+import { hold } from '../../core/write-batch.js';
 import { RequestError, streamFraming } from './request.js';
-import { ConnectionError, keepAliveHint, PHASE, stale, timeoutError } from './response.js';
+import { ConnectionError, keepAliveHint, PHASE, stale, STALE_WINDOW_MS, timeoutError } from './response.js';
 import type { Call, ConnectionOwner, ConnectionSettings } from './types.js';
 
 const { CONNECT, HEADERS, BODY, SEND, IDLE } = PHASE;
-/** A kept-alive connection that closes this soon after a request went out, with no byte back, was closed by the
- * server while idle (its close crossed the request); later, the server may have acted on it: no replay. */
-const STALE_WINDOW_MS = 500;
 /** Plain connections read into this one buffer (net's `onread`: no Buffer, stream push, 'data' event or nextTick
  * per read). A read is parsed before the next one lands, and body bytes are copied out of it (onBody). */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
@@ -101,6 +99,7 @@ export class H1Connection implements ParserEvents {
     const { socket } = this;
     this.written = true;
     this.sentAt = performance.now();
+    hold(socket);
     const body = call.body;
     if (body === null || body instanceof Buffer) {
       if (body !== null && body.length > 0) {

@@ -14,6 +14,10 @@ export function timeoutError(phase: number): ConnectionError {
   return new ConnectionError(phase === PHASE.SEND ? 'request body send timeout' : 'response body timeout', 'GH_H1_BODY_TIMEOUT');
 }
 
+/** A kept-alive connection that closes this soon after a request went out, with no byte back, was closed by the
+ * server while idle (its close crossed the request); later, the server may have acted on it: no replay. */
+export const STALE_WINDOW_MS = 500;
+
 /**
  * A reused connection that closed before any byte of the response: the server closed it while idle, as the
  * request went out (RFC 9112 9.3.1 "retrying requests"): a replayable request is sent again on a new one.
