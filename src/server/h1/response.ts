@@ -20,6 +20,9 @@ type Listeners = Listener | Listener[] | undefined;
 const NO_FIELDS: readonly string[] = [];
 /** Bodies up to this size are copied behind their head (one write); larger ones go out corked (no copy). */
 const COPY_MAX = 16 * 1024;
+/** Bodies up to this size go out as one string with their head (latin1 keeps every byte as it is). */
+const STRING_MAX = 1024;
+interface Slices { latin1Slice(start: number, end: number): string }
 interface Writes { latin1Write(s: string, at: number): number; utf8Write(s: string, at: number): number }
 const EMPTY = Buffer.alloc(0);
 const CLOSE_RE = /(?:^|\W)close(?:$|\W)/i;
@@ -240,6 +243,7 @@ export class H1Response implements DownstreamResponse {
     if (final) this.conn.flushing.push(this);
     if (chunk === undefined) return s.write(prefix === '' && suffix === '' ? EMPTY : prefix + suffix, 'latin1', cb);
     if (prefix === '' && suffix === '') return s.write(chunk, cb);
+    if (len <= STRING_MAX && typeof chunk !== 'string') return s.write(prefix + (chunk as Buffer & Slices).latin1Slice(0, len) + suffix, 'latin1', cb);
     if (len <= COPY_MAX) {
       // Head and framing are latin1 (one byte a character); a string body is UTF-8.
       const buf = Buffer.allocUnsafe(prefix.length + len + suffix.length) as Buffer & Writes;
