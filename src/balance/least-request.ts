@@ -2,6 +2,7 @@
  * Least request: the eligible peer with the fewest requests in flight per unit of weight; ties are broken
  * at random so that equal peers share the load instead of the first one taking every tie.
  */
+import { performance } from 'node:perf_hooks';
 import { effectiveWeight, type Peer, type Selector } from '../core/services.js';
 import { candidates } from './tiers.js';
 

@@ -3,6 +3,7 @@
  * lower cost wins, cost = (in flight + 1) × latency EWMA / weight — so a slow server gets less traffic
  * (Envoy's least request and Linkerd's peak-EWMA do the same).
  */
+import { performance } from 'node:perf_hooks';
 import { effectiveWeight, type Peer, type Selector } from '../core/services.js';
 import { candidates } from './tiers.js';
 

@@ -3,6 +3,7 @@
  * takes the highest, and subtracts the total from it. Weights 3:1 give a,a,b,a — spread out, never a burst.
  * Backups take part only when no primary is eligible; slow start lowers a recovering peer's weight.
  */
+import { performance } from 'node:perf_hooks';
 import { effectiveWeight, type Peer, type Selector } from '../core/services.js';
 import { hasSlowStart, isEligible } from './tiers.js';
 

@@ -4,6 +4,7 @@
  * and restored on exit (q, Ctrl-C, SIGTERM); on a pipe, one plain frame per interval; `--once` prints one frame
  * from two samples an interval apart and exits.
  */
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/units.js';
 import { HELP } from './help.js';

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { DownstreamRequest, DownstreamResponse, Upgrade } from './downstream.js';
 import type { Peer, RejectReason } from './services.js';
+import { now } from './clock.js';
 
 export interface StateKey<T> { readonly name: string; readonly _type?: T }
 export function stateKey<T>(name: string): StateKey<T> {
@@ -101,7 +102,7 @@ export class RequestCtx {
     private readonly baseLog: Logger,
     secure: boolean,
   ) {
-    this.start = performance.now();
+    this.start = now();
     this.proto = secure ? 'https' : 'http';
     const url = req.target;
     const q = url.indexOf('?');

@@ -73,6 +73,10 @@ export class ParseError extends Error {
   }
 }
 interface Latin1 { latin1Slice(start: number, end: number): string }
+/** Methods called through the prototype: a call site's receivers (strings of several kinds, buffers of several
+ * classes) are too varied for V8 to inline the method's lookup, which then costs a LoadIC call each time (#16). */
+const latin1Slice = (Buffer.prototype as unknown as Latin1).latin1Slice;
+const { substring, toLowerCase } = String.prototype;
 
 let wasm: Exports | undefined;
 /** The parser running `execute` (callbacks name it by pointer; one runs at a time). */
@@ -306,9 +310,9 @@ export class HttpParser implements FastHost<ParseError> {
     const n = this.#count;
     this.#count = 0;
     const lo = p[1]!;
-    const text = (this.#chunk as unknown as Latin1).latin1Slice(lo, p[n - 1]!);
+    const text = latin1Slice.call(this.#chunk, lo, p[n - 1]!);
     // Latin-1 keeps its length in lower case: the pieces' places hold in both.
-    const names = this.lowerNames ? text.toLowerCase() : text;
+    const names = this.lowerNames ? toLowerCase.call(text) : text;
     const fields = this.#fields;
     let last = this.#lastKind;
     for (let i = 0; i < n; i += 3) {
@@ -316,7 +320,7 @@ export class HttpParser implements FastHost<ParseError> {
       const start = p[i + 1]! - lo;
       const end = p[i + 2]! - lo;
       const from = kind === FIELD ? names : text;
-      const str = start === 0 && end === from.length ? from : from.substring(start, end);
+      const str = start === 0 && end === from.length ? from : substring.call(from, start, end);
       if (kind === URL) this.line = kind === last ? this.line + str : str;
       else if (kind === last) fields[fields.length - 1] += str;
       else fields.push(str);

@@ -3,6 +3,7 @@
  * then a last one with the count and the duration. For work an operator waits on, such as the cache's
  * warm-up from disk at start (`cache: warm-up from disk 12 000/48 000 objects (25%)`).
  */
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 
 export interface Progress {

@@ -5,6 +5,7 @@
  * `max_ejected_percent` of the pool at once; an active check that passes ends an ejection early (as Envoy).
  * Provides a PeerObserver (core/services.ts) for the forwarder; no phases hooked.
  */
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { AttemptOutcome, Peer, PeerMonitor, ServerHealth } from '../core/services.js';
 import { createProbe, type CheckResult } from './active.js';

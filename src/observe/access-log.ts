@@ -4,6 +4,7 @@
  * object walk: the fields never change, and on the hot path pino's serializer cost a third of the proxy's
  * throughput (measured with `npm run bench`). Buffered lines are flushed every second and on close.
  */
+import { performance } from 'node:perf_hooks';
 import { createLineWriter } from './line-writer.js';
 import { traceIdOf } from './trace-spans.js';
 import type { RequestCtx } from '../core/context.js';

@@ -11,6 +11,7 @@
  * workers that came and went; the departed series of a server no live worker lists any more end (after a while:
  * a new worker may not have found it yet).
  */
+import { performance } from 'node:perf_hooks';
 import type { MetricValue } from 'prom-client';
 import type { MetricsJson } from './metrics.js';
 

@@ -7,6 +7,7 @@
  * the config or the registry, methods outside the standard ones are `other`, statuses are classes (`2xx`),
  * refusals one of a closed list of reasons; never a path. Figures kept elsewhere are read when scraped.
  */
+import { performance } from 'node:perf_hooks';
 import { AggregatorRegistry, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { kRejected, type RequestCtx } from '../core/context.js';
 import { definePlugin } from '../core/plugin.js';

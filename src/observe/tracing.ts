@@ -9,6 +9,7 @@
  *
  * Without `tracing` in the config the plugin has no hooks: traceparent and tracestate pass through unchanged.
  */
+import { performance } from 'node:perf_hooks';
 import type { RequestCtx } from '../core/context.js';
 import { definePlugin, type Phases } from '../core/plugin.js';
 import type { ProxyMeter } from '../core/services.js';

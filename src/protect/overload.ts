@@ -5,7 +5,7 @@
  * 503 at the first phase, before they cost work, and the ones already accepted finish. Shedding lasts until a
  * second has passed without a sample past a threshold, so it does not flap at the sampling rate.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { OverloadConfig } from './schema.js';
 

@@ -7,6 +7,7 @@
 import type { BlockList } from 'node:net';
 import type { Logger } from 'pino';
 import { RequestCtx, type RouteRef } from '../core/context.js';
+import { now } from '../core/clock.js';
 import type { DownstreamRequest, DownstreamResponse, Upgrade } from '../core/downstream.js';
 import { errors, toProxyError, type ProxyError } from '../core/errors.js';
 import { grpcStatusFields, isGrpc } from '../core/grpc.js';
@@ -125,7 +126,7 @@ function onClose(this: DownstreamResponse & Tagged): void {
     const seen = (ctx.body as { bytesSeen?: number } | undefined)?.bytesSeen;
     ctx.bytesIn = seen ?? (head.chunked ? ctx.req.bodyBytes : head.contentLength);
   }
-  ctx.end = performance.now();
+  ctx.end = now();
   const logging = phasesOf(ctx).logging;
   for (let i = 0; i < logging.length; i++) {
     try {

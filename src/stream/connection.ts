@@ -4,6 +4,7 @@
  * half-closes passed on. Counts in the peer's and the runtime's in-flight figures, so that a draining
  * server and a shutdown wait for it. Logged once when it ends.
  */
+import { performance } from 'node:perf_hooks';
 import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import type { Peer } from '../core/services.js';
 import { encodeProxyHeader } from './proxy-protocol.js';

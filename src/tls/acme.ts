@@ -7,6 +7,7 @@
  * `alpnChallenges` (one certificate per name), which every TLS listener answers (client-hello-intercept.ts). acme-client and @peculiar/x509
  * are loaded only when a listener uses ACME (they weigh some 20 MB of memory).
  */
+import { performance } from 'node:perf_hooks';
 import { webcrypto, X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -3,9 +3,11 @@
  * are retried on another server when that is safe (retry.ts); each outcome feeds passive health and the
  * latency EWMA used by p2c. A client that goes away aborts the upstream request so no socket leaks.
  */
+import { performance } from 'node:perf_hooks';
 import type { Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { RequestCtx } from '../core/context.js';
+import { now } from '../core/clock.js';
 import { errors, ProxyError } from '../core/errors.js';
 import type { ResponseHead, UpstreamRequest } from '../core/plugin.js';
 import type { Peer, ResponseTap, TapMode } from '../core/services.js';
@@ -96,7 +98,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     }
     const up = route.upstream;
     this.status = status;
-    this.headAt = performance.now();
+    this.headAt = now();
     recordLatency(this.peer, this.headAt - this.attemptStart);
     up.observer?.observe(this.peer, status >= 500 ? 'failure' : 'ok');
     if (up.config.retry_on_status.includes(status) && this.retryStatus(status)) return true;
@@ -288,7 +290,7 @@ function attempt(ex: Exchange, peer: Peer): void {
     ex.tap?.error(perr, true);
     return route.fail(ctx, perr);
   }
-  const sent = performance.now();
+  const sent = now();
   const handler = new ForwardHandler(ex, peer, queued, sent);
   ctx.abortUpstream = handler;
   peer.inflight++;

@@ -3,6 +3,7 @@
  * window, plus a floor of `min_retries` per window so a quiet upstream can still fail over. Counted in
  * one-second buckets.
  */
+import { performance } from 'node:perf_hooks';
 export interface RetryBudget {
   /** Counts a request; `now`: performance.now() when it came, if the caller has it. */
   request(now?: number): void;

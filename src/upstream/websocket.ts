@@ -5,6 +5,7 @@
  * `Upgrade: websocket` and the Sec-WebSocket-* fields. A 101 is relayed and the bytes are piped both ways
  * (ws-relay.ts), frames untouched; any other answer is relayed as a normal response.
  */
+import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';

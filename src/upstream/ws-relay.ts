@@ -3,6 +3,7 @@
  * an idle timeout (no bytes either way), an optional maximum lifetime, and a clean Close 1001 (Going Away)
  * to both sides when the proxy drains, reloads or shuts down (RFC 6455 7.4.1).
  */
+import { performance } from 'node:perf_hooks';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { closeFrame, FrameScanner } from './ws-frames.js';
 

@@ -3,6 +3,7 @@
  * Keys whose time has passed are forgotten (the Map is kept in last-update order, so the sweep stops at the
  * first live key), and at most `maxKeys` are kept: memory stays bounded whatever keys an attacker sends.
  */
+import { performance } from 'node:perf_hooks';
 import type { RateDecision, RateStore } from './store.js';
 
 export interface MemoryStoreOptions {

@@ -4,6 +4,7 @@
  * node:http answers itself is answered here with the same bytes; everything else goes to the server's handlers.
  */
 import type { Socket } from 'node:net';
+import { now } from '../../core/clock.js';
 import { release } from '../../core/write-batch.js';
 import { RequestReader, type ReaderOwner } from './reader.js';
 import type { H1Request } from './request.js';
@@ -301,7 +302,7 @@ export class H1Connection implements ReaderOwner {
       this.#kicking = false;
     }
     if (this.#detached || this.#closed) return;
-    if (this.#active === undefined && this.#queue.length === 0 && this.#reader.messageStart === 0 && !this.#closing) this.idleSince = Date.now();
+    if (this.#active === undefined && this.#queue.length === 0 && this.#reader.messageStart === 0 && !this.#closing) this.idleSince = now();
     this.#updateReading();
   }
 

@@ -5,6 +5,7 @@
  * from the bytes; body chunks are views of the read (copies when the read is in the shared buffer, reads.ts).
  */
 import type { Socket } from 'node:net';
+import { now } from '../../core/clock.js';
 import { HttpParser, type ParserEvents } from '../../core/llhttp.js';
 import { H1Request, type BodySource } from './request.js';
 import { trimOws, type RefusalCode } from './wire.js';
@@ -27,7 +28,7 @@ const EMPTY = Buffer.alloc(0);
 
 export class RequestReader implements ParserEvents {
   /** When the message being read began (ms), 0 between messages; a new connection counts as one (slowloris). */
-  messageStart = Date.now();
+  messageStart = now();
   /** The head of the message being read is complete. */
   headersDone = false;
   /** The request whose body is being read. */
@@ -109,7 +110,7 @@ export class RequestReader implements ParserEvents {
   }
 
   onMessageBegin(): number {
-    this.messageStart = Date.now();
+    this.messageStart = now();
     this.headersDone = false;
     this.#headerBytes = 0;
     this.#kind = 0;

@@ -9,6 +9,7 @@
  * valid until it returns: what it keeps, it copies.
  */
 import { Server as NetServer, Socket, type ServerOpts } from 'node:net';
+import { readDone, readStart } from '../../core/clock.js';
 
 /** What reads a connection's bytes in place (a view of the shared buffer, valid until it returns). */
 export type ReadSink = (chunk: Buffer) => void;
@@ -31,7 +32,12 @@ function onRead(socket: OwnReadSocket, n: number, buf: Uint8Array): boolean {
   const chunk = (buf as Buffer).subarray(0, n);
   const sink = socket[kSink];
   if (sink !== undefined) {
-    sink(chunk);
+    readStart();
+    try {
+      sink(chunk);
+    } finally {
+      readDone();
+    }
     return true; // a sink that wants no more pauses the socket itself
   }
   return socket.push(Buffer.from(chunk));

@@ -5,6 +5,7 @@
  * so that a request costs no timer.
  */
 import type { Socket } from 'node:net';
+import { now } from '../../core/clock.js';
 import { H1Connection, type H1Handlers } from './connection.js';
 import { DateClock } from './wire.js';
 
@@ -107,8 +108,8 @@ export class H1Server {
   }
 
   readonly #check = (): void => {
-    const now = Date.now();
-    for (const conn of this.#connections) conn.checkTimeouts(now);
+    const t = now();
+    for (const conn of this.#connections) conn.checkTimeouts(t);
   };
 
   #stopTimer(): void {

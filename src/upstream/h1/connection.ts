@@ -9,6 +9,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { HttpParser, type ParserEvents } from '../../core/llhttp.js';
+import { now, readDone, readStart } from '../../core/clock.js';
 import { hold } from '../../core/write-batch.js';
 import { RequestError, streamFraming } from './request.js';
 import { ConnectionError, keepAliveHint, PHASE, stale, STALE_WINDOW_MS, timeoutError } from './response.js';
@@ -40,9 +41,7 @@ export class H1Connection implements ParserEvents {
   private left = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerKind = 0;
-  /** performance.now() of the socket read (or the send) being handled, read once for all its deadlines; 0 outside one. */
-  private clock = 0;
-  /** performance.now() when the current phase times out (0: none), and when the timer fires. */
+  /** now() when the current phase times out (0: none), and when the timer fires. */
   private deadline = 0;
   private fireAt = 0;
   private closedOnce = false;
@@ -98,7 +97,7 @@ export class H1Connection implements ParserEvents {
   private send(call: Call): void {
     const { socket } = this;
     this.written = true;
-    this.sentAt = performance.now();
+    this.sentAt = now();
     hold(socket);
     const body = call.body;
     if (body === null || body instanceof Buffer) {
@@ -108,9 +107,7 @@ export class H1Connection implements ParserEvents {
         socket.write(body);
         socket.uncork();
       } else socket.write(call.head, 'latin1');
-      this.clock = this.sentAt;
       this.bodySent();
-      this.clock = 0;
       return;
     }
     const src = body as Readable;
@@ -154,7 +151,7 @@ export class H1Connection implements ParserEvents {
       this.left -= chunk.length;
       ok = socket.write(chunk);
     }
-    if (this.timerKind === SEND) this.deadline = performance.now() + this.settings.bodyTimeout;
+    if (this.timerKind === SEND) this.deadline = now() + this.settings.bodyTimeout;
     if (!ok) {
       this.source!.pause();
       socket.once('drain', this.onSocketDrain);
@@ -225,7 +222,7 @@ export class H1Connection implements ParserEvents {
   onBody(chunk: Buffer): number {
     const call = this.call!;
     if (call.done) return 0;
-    if (this.timerKind === BODY) this.deadline = (this.clock || performance.now()) + this.settings.bodyTimeout;
+    if (this.timerKind === BODY) this.deadline = now() + this.settings.bodyTimeout;
     // A plain connection's chunk is a view of the shared read buffer: the handler may keep what it gets.
     if (call.handler.onData?.(this.settings.tls ? chunk : Buffer.from(chunk)) === false) this.pause();
     return 0;
@@ -267,7 +264,7 @@ export class H1Connection implements ParserEvents {
   private readonly onData = (chunk: Buffer): void => {
     if (this.call === undefined) return void this.socket.destroy(); // a server talking out of turn
     this.received += chunk.length;
-    this.clock = performance.now();
+    readStart(); // the time for every deadline this read moves (core/clock.ts)
     try {
       const r = this.parser.execute(chunk);
       if (r !== undefined) {
@@ -276,7 +273,7 @@ export class H1Connection implements ParserEvents {
       }
       if (this.completed && !this.socket.destroyed) this.finish();
     } finally {
-      this.clock = 0;
+      readDone();
     }
   };
 
@@ -322,7 +319,7 @@ export class H1Connection implements ParserEvents {
       // A response delimited by the connection's close ends here (RFC 9112 6.3 item 8).
       const cut = this.connected && this.received > 0 ? this.parser.finish() : undefined;
       if (!this.completed && this.received === 0 && this.served > 0 && call.replayable && this.settings.replayStale
-        && performance.now() - this.sentAt < STALE_WINDOW_MS && stale(this.error)) retry = call;
+        && now() - this.sentAt < STALE_WINDOW_MS && stale(this.error)) retry = call;
       else if (!this.completed) this.deliverError(call, this.error ?? cut ?? new ConnectionError(this.connected ? 'upstream closed the connection' : 'connection closed', 'GH_H1_CLOSED'));
     }
     this.call = undefined;
@@ -373,7 +370,7 @@ export class H1Connection implements ParserEvents {
   private arm(kind: number, ms: number): void {
     this.timerKind = kind;
     if (kind === 0 || ms <= 0) return void (this.deadline = 0);
-    this.deadline = (this.clock || performance.now()) + ms;
+    this.deadline = now() + ms;
     if (this.timer !== undefined && this.fireAt <= this.deadline) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.fireAt = this.deadline;
@@ -383,7 +380,7 @@ export class H1Connection implements ParserEvents {
   private readonly onTimeout = (): void => {
     this.timer = undefined;
     if (this.deadline === 0 || this.closedOnce) return;
-    const left = this.deadline - performance.now();
+    const left = this.deadline - now();
     if (left > 1) {
       this.fireAt = this.deadline;
       this.timer = setTimeout(this.onTimeout, left).unref();
