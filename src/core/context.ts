@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { DownstreamRequest, DownstreamResponse, Upgrade } from './downstream.js';
 import type { Peer, RejectReason } from './services.js';
 import { now } from './clock.js';
+import { indexOf, slice } from './strings.js';
 
 export interface StateKey<T> { readonly name: string; readonly _type?: T }
 export function stateKey<T>(name: string): StateKey<T> {
@@ -105,17 +106,17 @@ export class RequestCtx {
     this.start = now();
     this.proto = secure ? 'https' : 'http';
     const url = req.target;
-    const q = url.indexOf('?');
-    this.path = q === -1 ? url : url.slice(0, q);
-    this.query = q === -1 ? '' : url.slice(q);
+    const q = indexOf.call(url, '?');
+    this.path = q === -1 ? url : slice.call(url, 0, q);
+    this.query = q === -1 ? '' : slice.call(url, q);
     this.upstreamPath = url;
   }
 
   /** Replaces the request target (origin-form `/path?query`). */
   setTarget(url: string): void {
-    const q = url.indexOf('?');
-    this.path = q === -1 ? url : url.slice(0, q);
-    this.query = q === -1 ? '' : url.slice(q);
+    const q = indexOf.call(url, '?');
+    this.path = q === -1 ? url : slice.call(url, 0, q);
+    this.query = q === -1 ? '' : slice.call(url, q);
     this.upstreamPath = url;
   }
 

@@ -9,6 +9,7 @@
  * the chunk (not copies, not views of the WebAssembly memory): a view stays valid after `execute` returns.
  */
 import { createRequire } from 'node:module';
+import { substring, toLowerCase } from './strings.js';
 import { FastFront, FIELD_PIECE as FIELD, URL_PIECE as URL, VALUE_PIECE as VALUE, type FastHost } from './h1-fast.js';
 
 const require = createRequire(import.meta.url);
@@ -73,10 +74,8 @@ export class ParseError extends Error {
   }
 }
 interface Latin1 { latin1Slice(start: number, end: number): string }
-/** Methods called through the prototype: a call site's receivers (strings of several kinds, buffers of several
- * classes) are too varied for V8 to inline the method's lookup, which then costs a LoadIC call each time (#16). */
+/** Called through the prototype, as core/strings.ts's methods. */
 const latin1Slice = (Buffer.prototype as unknown as Latin1).latin1Slice;
-const { substring, toLowerCase } = String.prototype;
 
 let wasm: Exports | undefined;
 /** The parser running `execute` (callbacks name it by pointer; one runs at a time). */

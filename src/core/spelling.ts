@@ -1,3 +1,4 @@
+import { charCodeAt } from './strings.js';
 /**
  * Path spellings. One resource can be spelt many ways, and backends disagree on which spellings are the same:
  * Python's http.server and most frameworks decode `%2F` into `/`, IIS and WHATWG URL parsers take `\` for `/`,
@@ -40,9 +41,9 @@ for (const c of "abcdefghijklmnopqrstuvwxyz0123456789-_~!&'()*+,=:@/") PLAIN_CHA
  */
 function isPlain(path: string): boolean {
   for (let i = 0; i < path.length; i++) {
-    const c = path.charCodeAt(i);
+    const c = charCodeAt.call(path, i);
     if (c < 128 && PLAIN_CHARS[c] === 1) continue;
-    if (c === 46 /* . */ && i + 1 < path.length && path.charCodeAt(i + 1) !== 47 /* / */) continue;
+    if (c === 46 /* . */ && i + 1 < path.length && charCodeAt.call(path, i + 1) !== 47 /* / */) continue;
     return false;
   }
   return true;

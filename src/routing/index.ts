@@ -8,6 +8,7 @@ import { definePlugin, type Hooks, type Phases } from '../core/plugin.js';
 import { redirectHandler, respondReply } from './actions.js';
 import { compileRewrite } from './rewrite.js';
 import type { HeaderOpsConfig, HeadersConfig, MatchConfig, RedirectConfig, RespondConfig, RewriteConfig } from './schema.js';
+import { indexOf, slice } from '../core/strings.js';
 
 export { RouteTable, conditionMismatch, type CompiledRoute, type RouteInput } from './table.js';
 export { compileRewrite, compileUnrewrite, type PathRewriter } from './rewrite.js';
@@ -38,8 +39,8 @@ function headerOps(ops: HeaderOpsConfig): (list: string[]) => void {
 
 /** An upstream path (with its query) with the path part rewritten; the query as it is. */
 function rewritten(rewrite: (path: string) => string, target: string): string {
-  const q = target.indexOf('?');
-  return q === -1 ? rewrite(target) : rewrite(target.slice(0, q)) + target.slice(q);
+  const q = indexOf.call(target, '?');
+  return q === -1 ? rewrite(target) : rewrite(slice.call(target, 0, q)) + slice.call(target, q);
 }
 
 export const routing = definePlugin<unknown, RoutingRoute>({

@@ -1,16 +1,17 @@
 /** Path rewriting, compiled at config load into one function per route. */
 import type { RewriteConfig } from './schema.js';
+import { charCodeAt, slice, startsWith } from '../core/strings.js';
 
 export type PathRewriter = (path: string) => string;
 
 function stripPrefix(prefix: string): PathRewriter {
   const p = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
   return (path) => {
-    if (!path.startsWith(p)) return path;
-    const c = path.charCodeAt(p.length);
+    if (!startsWith.call(path, p)) return path;
+    const c = charCodeAt.call(path, p.length);
     if (path.length === p.length) return '/';
     if (c !== 47 /* / */) return path; // `/api` strips from `/api/x`, not from `/apix`
-    return path.slice(p.length);
+    return slice.call(path, p.length);
   };
 }
 

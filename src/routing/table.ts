@@ -7,6 +7,7 @@
 import type { DownstreamRequest } from '../core/downstream.js';
 import type { MatchConfig, PathsConfig } from './schema.js';
 import { fold, PathRefused, readingsOf, resolveClass, spellingOf, type Spelling } from '../core/spelling.js';
+import { charCodeAt, slice } from '../core/strings.js';
 
 type HeaderCheck = { name: string; kind: 'eq'; value: string } | { name: string; kind: 're'; re: RegExp } | { name: string; kind: 'present'; want: boolean };
 
@@ -280,7 +281,7 @@ export function matchBucket<R>(b: Bucket<R>, path: string, method: string, req: 
   }
   if (b.prefix.size === 0) return undefined;
   // Walk the path's prefixes from the longest: `/a/b/c`, `/a/b/`, `/a/b`, `/a/`, `/a`, `/`.
-  if (path.charCodeAt(path.length - 1) !== 47) {
+  if (charCodeAt.call(path, path.length - 1) !== 47) {
     r = firstPassing(b.slashless.get(path), method, req);
     if (r) return { config: undefined, slashOf: r };
   }
@@ -290,13 +291,13 @@ export function matchBucket<R>(b: Bucket<R>, path: string, method: string, req: 
 function walkPrefixes<R>(b: Bucket<R>, path: string, method: string, req: DownstreamRequest): Found<R> | undefined {
   let r: CompiledRoute<R> | undefined;
   for (let i = Math.min(path.length - 1, b.longest); i >= 0; i--) {
-    if (path.charCodeAt(i) !== 47) continue;
+    if (charCodeAt.call(path, i) !== 47) continue;
     if (i + 1 !== path.length) {
-      r = firstPassing(b.prefix.get(path.slice(0, i + 1)), method, req);
+      r = firstPassing(b.prefix.get(slice.call(path, 0, i + 1)), method, req);
       if (r) return r;
     }
     if (i > 0) {
-      r = firstPassing(b.prefix.get(path.slice(0, i)), method, req);
+      r = firstPassing(b.prefix.get(slice.call(path, 0, i)), method, req);
       if (r) return r;
     }
   }

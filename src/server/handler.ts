@@ -18,6 +18,7 @@ import type { ProxyMeter } from '../core/services.js';
 import { errorReply, sendReply } from './reply.js';
 import { clientAddress, hostName, readHead, requestIdFor } from './request-head.js';
 import { normalTarget, originForm } from './request-target.js';
+import { charCodeAt } from '../core/strings.js';
 
 /** A route, compiled: its phases and its terminal action (forwarding), if not a reply. */
 export interface RoutePipeline {
@@ -271,7 +272,7 @@ function serve(state: ListenerState, req: DownstreamRequest, res: DownstreamResp
       last.name = hostName(field);
     }
     ctx.host = last.name;
-    if (ctx.path.charCodeAt(0) !== 47 /* / */) {
+    if (charCodeAt.call(ctx.path, 0) !== 47 /* / */) {
       const target = originForm(req.target, ctx.head.hostHeader);
       if (target !== undefined) ctx.setTarget(target);
     }

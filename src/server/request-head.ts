@@ -1,6 +1,7 @@
 /** One pass over the request's raw headers: what routing, forwarding and logging need, without req.headers. */
 import type { BlockList } from 'node:net';
 import type { RequestCtx, RequestHead } from '../core/context.js';
+import { charCodeAt, includes, indexOf, slice, startsWith, toLowerCase } from '../core/strings.js';
 
 /** A client X-Request-Id is kept only when it looks like an id (no spaces, quotes or control characters). */
 const REQUEST_ID_RE = /^[A-Za-z0-9._:+/=-]{1,200}$/;
@@ -11,8 +12,8 @@ const REQUEST_ID_RE = /^[A-Za-z0-9._:+/=-]{1,200}$/;
  */
 function isField(name: string, lower: string): boolean {
   for (let i = 0; i < lower.length; i++) {
-    const c = name.charCodeAt(i);
-    const l = lower.charCodeAt(i);
+    const c = charCodeAt.call(name, i);
+    const l = charCodeAt.call(lower, i);
     if (c !== l && !(l >= 97 && l <= 122 && c === l - 32)) return false;
   }
   return true;
@@ -102,15 +103,14 @@ const HOST_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-_~!$&'()*+,;=%]+(?:\.[A-Za-z
 export function hostName(hostHeader: string | undefined): string {
   if (!hostHeader) return '';
   let end = hostHeader.length;
-  if (hostHeader.charCodeAt(0) === 91 /* [ */) {
-    end = hostHeader.indexOf(']') + 1 || end;
+  if (charCodeAt.call(hostHeader, 0) === 91 /* [ */) {
+    end = indexOf.call(hostHeader, ']') + 1 || end;
   } else {
-    const colon = hostHeader.indexOf(':');
+    const colon = indexOf.call(hostHeader, ':');
     if (colon !== -1) end = colon;
   }
-  if (hostHeader.charCodeAt(end - 1) === 46 /* . */) end--;
-  const h = hostHeader.slice(0, end);
-  return h.toLowerCase();
+  if (charCodeAt.call(hostHeader, end - 1) === 46 /* . */) end--;
+  return toLowerCase.call(slice.call(hostHeader, 0, end));
 }
 
 /** The client's X-Request-Id when it is well-formed, else a new one from `next` (request-id.ts). */
@@ -120,12 +120,12 @@ export function requestIdFor(head: RequestHead, next: () => string): string {
 }
 
 function familyOf(ip: string): 'ipv4' | 'ipv6' {
-  return ip.includes(':') ? 'ipv6' : 'ipv4';
+  return includes.call(ip, ':') ? 'ipv6' : 'ipv4';
 }
 
 export function normalizeIp(ip: string | undefined): string {
   if (!ip) return '';
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+  return startsWith.call(ip, '::ffff:') && includes.call(ip, '.') ? slice.call(ip, 7) : ip;
 }
 
 /**

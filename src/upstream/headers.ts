@@ -7,6 +7,7 @@
 import { util as undiciUtil } from 'undici';
 import { connectionTokens, FieldNames, HOP_BY_HOP } from '../core/headers.js';
 import type { RequestCtx, RequestHead } from '../core/context.js';
+import { charCodeAt, slice, startsWith, toLowerCase } from '../core/strings.js';
 
 const { headerNameToString } = undiciUtil;
 
@@ -36,8 +37,8 @@ export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts:
   let cookies: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.charCodeAt(0) === 58 /* : */) continue; // HTTP/2 pseudo-headers
-    const lower = name.toLowerCase();
+    if (charCodeAt.call(name, 0) === 58 /* : */) continue; // HTTP/2 pseudo-headers
+    const lower = toLowerCase.call(name);
     if (h2 && lower === 'cookie') {
       // RFC 9113 8.2.3: HTTP/2 clients may split Cookie into several fields; HTTP/1.1 gets them as one.
       cookies = cookies === undefined ? raw[i + 1]! : `${cookies}; ${raw[i + 1]!}`;
@@ -62,7 +63,7 @@ export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts:
   const host = opts.host ?? head.hostHeader;
   if (host !== undefined) out.push('host', host);
   const peer = req.remoteAddress ?? '';
-  const peerIp = peer.startsWith('::ffff:') ? peer.slice(7) : peer;
+  const peerIp = startsWith.call(peer, '::ffff:') ? slice.call(peer, 7) : peer;
   if (ctx.trustedPeer) {
     out.push(
       'x-forwarded-for', head.xff ? `${head.xff}, ${peerIp}` : peerIp,

@@ -10,6 +10,7 @@
  */
 import { Server as NetServer, Socket, type ServerOpts } from 'node:net';
 import { readDone, readStart } from '../../core/clock.js';
+import { subarray } from '../../core/strings.js';
 
 /** What reads a connection's bytes in place (a view of the shared buffer, valid until it returns). */
 export type ReadSink = (chunk: Buffer) => void;
@@ -29,7 +30,7 @@ interface Accepted extends Socket {
 }
 
 function onRead(socket: OwnReadSocket, n: number, buf: Uint8Array): boolean {
-  const chunk = (buf as Buffer).subarray(0, n);
+  const chunk = subarray(buf, 0, n);
   const sink = socket[kSink];
   if (sink !== undefined) {
     readStart();

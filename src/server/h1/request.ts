@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { DownstreamRequest } from '../../core/downstream.js';
+import { toLowerCase } from '../../core/strings.js';
 
 /** The connection's side of a body: read more (the consumer caught up), or the consumer threw it away. */
 export interface BodySource {
@@ -97,7 +98,7 @@ export class H1Request implements DownstreamRequest {
     let value: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const f = raw[i]!;
-      if (f.length !== n || (f !== name && f.toLowerCase() !== name)) continue;
+      if (f.length !== n || (f !== name && toLowerCase.call(f) !== name)) continue;
       if (value === undefined) value = raw[i + 1]!;
       else if (SINGLE.has(name)) break;
       else value += (name === 'cookie' ? '; ' : ', ') + raw[i + 1]!;

@@ -10,6 +10,7 @@ import { hold, release } from '../../core/write-batch.js';
 import type { H1Connection } from './connection.js';
 import type { H1Request } from './request.js';
 import { checkField, FieldError, statusLine } from './wire.js';
+import { toLowerCase } from '../../core/strings.js';
 
 /** RFC 9110 15.2.1, as node:http words it. */
 const CONTINUE = `${statusLine(100)}\r\n`;
@@ -277,22 +278,22 @@ export class H1Response implements DownstreamResponse {
       // Dispatch on length: most fields are none of these and cost one comparison.
       switch (name.length) {
         case 4:
-          if (name.toLowerCase() === 'date') facts |= F_DATE;
+          if (toLowerCase.call(name) === 'date') facts |= F_DATE;
           break;
         case 7:
-          if (name.toLowerCase() === 'trailer') facts |= F_TRAILER;
+          if (toLowerCase.call(name) === 'trailer') facts |= F_TRAILER;
           break;
         case 10: {
-          const lower = name.toLowerCase();
+          const lower = toLowerCase.call(name);
           if (lower === 'connection') facts |= CLOSE_RE.test(value) ? F_CONN_CLOSE : F_CONN_OTHER;
           else if (lower === 'keep-alive') facts |= F_OWN_KEEP_ALIVE;
           break;
         }
         case 14:
-          if (name.toLowerCase() === 'content-length') facts |= F_LENGTH;
+          if (toLowerCase.call(name) === 'content-length') facts |= F_LENGTH;
           break;
         case 17:
-          if (name.toLowerCase() === 'transfer-encoding') facts |= CHUNKED_RE.test(value) ? F_TE | F_CHUNKED : F_TE;
+          if (toLowerCase.call(name) === 'transfer-encoding') facts |= CHUNKED_RE.test(value) ? F_TE | F_CHUNKED : F_TE;
           break;
         default:
           break;

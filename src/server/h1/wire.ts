@@ -6,6 +6,7 @@ import { STATUS_CODES } from 'node:http';
 // A field name is a token, a value holds no CR, LF, NUL nor other controls but HTAB (node:http's
 // `checkIsHttpToken` and `checkInvalidHeaderChar`).
 import { BAD_VALUE_RE, TOKEN_RE } from '../../core/headers.js';
+import { charCodeAt, slice } from '../../core/strings.js';
 
 /** A response field the engine refuses to send (response splitting, RFC 9112 2.2): nothing was sent. */
 export class FieldError extends TypeError {
@@ -74,9 +75,9 @@ export function refusalBytes(code: RefusalCode): Buffer {
 export function trimOws(value: string): string {
   let end = value.length;
   while (end > 0) {
-    const c = value.charCodeAt(end - 1);
+    const c = charCodeAt.call(value, end - 1);
     if (c !== 32 && c !== 9) break;
     end--;
   }
-  return end === value.length ? value : value.slice(0, end);
+  return end === value.length ? value : slice.call(value, 0, end);
 }

@@ -14,6 +14,7 @@ import { hold } from '../../core/write-batch.js';
 import { RequestError, streamFraming } from './request.js';
 import { ConnectionError, keepAliveHint, PHASE, stale, STALE_WINDOW_MS, timeoutError } from './response.js';
 import type { Call, ConnectionOwner, ConnectionSettings } from './types.js';
+import { subarray } from '../../core/strings.js';
 
 const { CONNECT, HEADERS, BODY, SEND, IDLE } = PHASE;
 /** Plain connections read into this one buffer (net's `onread`: no Buffer, stream push, 'data' event or nextTick
@@ -259,7 +260,7 @@ export class H1Connection implements ParserEvents {
 
   // --- the socket ---
 
-  private readonly onRead = (n: number, buf: Uint8Array): boolean => { this.onData((buf as Buffer).subarray(0, n)); return true; };
+  private readonly onRead = (n: number, buf: Uint8Array): boolean => { this.onData(subarray(buf, 0, n)); return true; };
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.call === undefined) return void this.socket.destroy(); // a server talking out of turn
