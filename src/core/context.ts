@@ -106,17 +106,17 @@ export class RequestCtx {
     this.start = now();
     this.proto = secure ? 'https' : 'http';
     const url = req.target;
-    const q = indexOf.call(url, '?');
-    this.path = q === -1 ? url : slice.call(url, 0, q);
-    this.query = q === -1 ? '' : slice.call(url, q);
+    const q = indexOf(url, '?');
+    this.path = q === -1 ? url : slice(url, 0, q);
+    this.query = q === -1 ? '' : slice(url, q);
     this.upstreamPath = url;
   }
 
   /** Replaces the request target (origin-form `/path?query`). */
   setTarget(url: string): void {
-    const q = indexOf.call(url, '?');
-    this.path = q === -1 ? url : slice.call(url, 0, q);
-    this.query = q === -1 ? '' : slice.call(url, q);
+    const q = indexOf(url, '?');
+    this.path = q === -1 ? url : slice(url, 0, q);
+    this.query = q === -1 ? '' : slice(url, q);
     this.upstreamPath = url;
   }
 

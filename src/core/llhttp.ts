@@ -74,8 +74,6 @@ export class ParseError extends Error {
   }
 }
 interface Latin1 { latin1Slice(start: number, end: number): string }
-/** Called through the prototype, as core/strings.ts's methods. */
-const latin1Slice = (Buffer.prototype as unknown as Latin1).latin1Slice;
 
 let wasm: Exports | undefined;
 /** The parser running `execute` (callbacks name it by pointer; one runs at a time). */
@@ -309,9 +307,10 @@ export class HttpParser implements FastHost<ParseError> {
     const n = this.#count;
     this.#count = 0;
     const lo = p[1]!;
-    const text = latin1Slice.call(this.#chunk, lo, p[n - 1]!);
+    // Named through the prototype, as core/strings.ts's methods.
+    const text = (Buffer.prototype as unknown as Latin1).latin1Slice.call(this.#chunk, lo, p[n - 1]!);
     // Latin-1 keeps its length in lower case: the pieces' places hold in both.
-    const names = this.lowerNames ? toLowerCase.call(text) : text;
+    const names = this.lowerNames ? toLowerCase(text) : text;
     const fields = this.#fields;
     let last = this.#lastKind;
     for (let i = 0; i < n; i += 3) {
@@ -319,7 +318,7 @@ export class HttpParser implements FastHost<ParseError> {
       const start = p[i + 1]! - lo;
       const end = p[i + 2]! - lo;
       const from = kind === FIELD ? names : text;
-      const str = start === 0 && end === from.length ? from : substring.call(from, start, end);
+      const str = start === 0 && end === from.length ? from : substring(from, start, end);
       if (kind === URL) this.line = kind === last ? this.line + str : str;
       else if (kind === last) fields[fields.length - 1] += str;
       else fields.push(str);

@@ -41,9 +41,9 @@ for (const c of "abcdefghijklmnopqrstuvwxyz0123456789-_~!&'()*+,=:@/") PLAIN_CHA
  */
 function isPlain(path: string): boolean {
   for (let i = 0; i < path.length; i++) {
-    const c = charCodeAt.call(path, i);
+    const c = charCodeAt(path, i);
     if (c < 128 && PLAIN_CHARS[c] === 1) continue;
-    if (c === 46 /* . */ && i + 1 < path.length && charCodeAt.call(path, i + 1) !== 47 /* / */) continue;
+    if (c === 46 /* . */ && i + 1 < path.length && charCodeAt(path, i + 1) !== 47 /* / */) continue;
     return false;
   }
   return true;

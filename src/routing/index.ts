@@ -39,8 +39,8 @@ function headerOps(ops: HeaderOpsConfig): (list: string[]) => void {
 
 /** An upstream path (with its query) with the path part rewritten; the query as it is. */
 function rewritten(rewrite: (path: string) => string, target: string): string {
-  const q = indexOf.call(target, '?');
-  return q === -1 ? rewrite(target) : rewrite(slice.call(target, 0, q)) + slice.call(target, q);
+  const q = indexOf(target, '?');
+  return q === -1 ? rewrite(target) : rewrite(slice(target, 0, q)) + slice(target, q);
 }
 
 export const routing = definePlugin<unknown, RoutingRoute>({

@@ -7,11 +7,11 @@ export type PathRewriter = (path: string) => string;
 function stripPrefix(prefix: string): PathRewriter {
   const p = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
   return (path) => {
-    if (!startsWith.call(path, p)) return path;
-    const c = charCodeAt.call(path, p.length);
+    if (!startsWith(path, p)) return path;
+    const c = charCodeAt(path, p.length);
     if (path.length === p.length) return '/';
     if (c !== 47 /* / */) return path; // `/api` strips from `/api/x`, not from `/apix`
-    return slice.call(path, p.length);
+    return slice(path, p.length);
   };
 }
 

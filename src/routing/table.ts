@@ -281,7 +281,7 @@ export function matchBucket<R>(b: Bucket<R>, path: string, method: string, req: 
   }
   if (b.prefix.size === 0) return undefined;
   // Walk the path's prefixes from the longest: `/a/b/c`, `/a/b/`, `/a/b`, `/a/`, `/a`, `/`.
-  if (charCodeAt.call(path, path.length - 1) !== 47) {
+  if (charCodeAt(path, path.length - 1) !== 47) {
     r = firstPassing(b.slashless.get(path), method, req);
     if (r) return { config: undefined, slashOf: r };
   }
@@ -291,13 +291,13 @@ export function matchBucket<R>(b: Bucket<R>, path: string, method: string, req: 
 function walkPrefixes<R>(b: Bucket<R>, path: string, method: string, req: DownstreamRequest): Found<R> | undefined {
   let r: CompiledRoute<R> | undefined;
   for (let i = Math.min(path.length - 1, b.longest); i >= 0; i--) {
-    if (charCodeAt.call(path, i) !== 47) continue;
+    if (charCodeAt(path, i) !== 47) continue;
     if (i + 1 !== path.length) {
-      r = firstPassing(b.prefix.get(slice.call(path, 0, i + 1)), method, req);
+      r = firstPassing(b.prefix.get(slice(path, 0, i + 1)), method, req);
       if (r) return r;
     }
     if (i > 0) {
-      r = firstPassing(b.prefix.get(slice.call(path, 0, i)), method, req);
+      r = firstPassing(b.prefix.get(slice(path, 0, i)), method, req);
       if (r) return r;
     }
   }

@@ -272,7 +272,7 @@ function serve(state: ListenerState, req: DownstreamRequest, res: DownstreamResp
       last.name = hostName(field);
     }
     ctx.host = last.name;
-    if (charCodeAt.call(ctx.path, 0) !== 47 /* / */) {
+    if (charCodeAt(ctx.path, 0) !== 47 /* / */) {
       const target = originForm(req.target, ctx.head.hostHeader);
       if (target !== undefined) ctx.setTarget(target);
     }

@@ -12,8 +12,8 @@ const REQUEST_ID_RE = /^[A-Za-z0-9._:+/=-]{1,200}$/;
  */
 function isField(name: string, lower: string): boolean {
   for (let i = 0; i < lower.length; i++) {
-    const c = charCodeAt.call(name, i);
-    const l = charCodeAt.call(lower, i);
+    const c = charCodeAt(name, i);
+    const l = charCodeAt(lower, i);
     if (c !== l && !(l >= 97 && l <= 122 && c === l - 32)) return false;
   }
   return true;
@@ -103,14 +103,14 @@ const HOST_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-_~!$&'()*+,;=%]+(?:\.[A-Za-z
 export function hostName(hostHeader: string | undefined): string {
   if (!hostHeader) return '';
   let end = hostHeader.length;
-  if (charCodeAt.call(hostHeader, 0) === 91 /* [ */) {
-    end = indexOf.call(hostHeader, ']') + 1 || end;
+  if (charCodeAt(hostHeader, 0) === 91 /* [ */) {
+    end = indexOf(hostHeader, ']') + 1 || end;
   } else {
-    const colon = indexOf.call(hostHeader, ':');
+    const colon = indexOf(hostHeader, ':');
     if (colon !== -1) end = colon;
   }
-  if (charCodeAt.call(hostHeader, end - 1) === 46 /* . */) end--;
-  return toLowerCase.call(slice.call(hostHeader, 0, end));
+  if (charCodeAt(hostHeader, end - 1) === 46 /* . */) end--;
+  return toLowerCase(slice(hostHeader, 0, end));
 }
 
 /** The client's X-Request-Id when it is well-formed, else a new one from `next` (request-id.ts). */
@@ -120,12 +120,12 @@ export function requestIdFor(head: RequestHead, next: () => string): string {
 }
 
 function familyOf(ip: string): 'ipv4' | 'ipv6' {
-  return includes.call(ip, ':') ? 'ipv6' : 'ipv4';
+  return includes(ip, ':') ? 'ipv6' : 'ipv4';
 }
 
 export function normalizeIp(ip: string | undefined): string {
   if (!ip) return '';
-  return startsWith.call(ip, '::ffff:') && includes.call(ip, '.') ? slice.call(ip, 7) : ip;
+  return startsWith(ip, '::ffff:') && includes(ip, '.') ? slice(ip, 7) : ip;
 }
 
 /**

@@ -9,8 +9,7 @@
 import { randomFillSync } from 'node:crypto';
 
 const ID_BYTES = 16;
-/** Buffer's own hex encoder, called through the prototype (core/strings.ts): toString's dispatch costs more. */
-const hexSlice = (Buffer.prototype as unknown as { hexSlice(start: number, end: number): string }).hexSlice;
+interface Hex { hexSlice(start: number, end: number): string }
 
 /** A new generator: each call returns a new id. */
 export function requestIds(poolSize = 4096): () => string {
@@ -22,6 +21,7 @@ export function requestIds(poolSize = 4096): () => string {
       off = 0;
     }
     off += ID_BYTES;
-    return hexSlice.call(pool, off - ID_BYTES, off);
+    // Buffer's own hex encoder named through the prototype (core/strings.ts): toString's dispatch costs more.
+    return (Buffer.prototype as unknown as Hex).hexSlice.call(pool, off - ID_BYTES, off);
   };
 }

@@ -8,7 +8,7 @@ import { charCodeAt, includes } from '../core/strings.js';
 
 /** The origin-form of an absolute-form target, or undefined when the target is already origin-form. */
 export function originForm(target: string, hostHeader: string | undefined): string | undefined {
-  if (charCodeAt.call(target, 0) === 47 /* / */) return undefined;
+  if (charCodeAt(target, 0) === 47 /* / */) return undefined;
   if (target === '*') return undefined;
   const m = /^https?:\/\/([^/?#]*)([^#]*)$/i.exec(target);
   if (!m) throw errors.badRequest(new Error('request target is neither origin-form nor absolute-form'));
@@ -54,7 +54,7 @@ export function normalizePath(path: string): string {
  * dropped (RFC 9110 4.2.5: never part of a request target) and the path in its normal form.
  */
 export function normalTarget(path: string, query: string): string | undefined {
-  if (isNormal(path) && !includes.call(query, '#')) return undefined;
+  if (isNormal(path) && !includes(query, '#')) return undefined;
   let target = path + query;
   const hash = target.indexOf('#');
   if (hash !== -1) target = target.slice(0, hash);
@@ -68,10 +68,10 @@ export function normalTarget(path: string, query: string): string | undefined {
 /** A path with nothing to normalise: no escape, fragment, `//` or `/.` (one pass instead of a search for each). */
 function isNormal(path: string): boolean {
   for (let i = 0; i < path.length; i++) {
-    const c = charCodeAt.call(path, i);
+    const c = charCodeAt(path, i);
     if (c === 37 /* % */ || c === 35 /* # */) return false;
     if (c === 47 /* / */) {
-      const next = charCodeAt.call(path, i + 1);
+      const next = charCodeAt(path, i + 1);
       if (next === 47 || next === 46 /* . */) return false;
     }
   }

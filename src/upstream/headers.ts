@@ -37,8 +37,8 @@ export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts:
   let cookies: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (charCodeAt.call(name, 0) === 58 /* : */) continue; // HTTP/2 pseudo-headers
-    const lower = toLowerCase.call(name);
+    if (charCodeAt(name, 0) === 58 /* : */) continue; // HTTP/2 pseudo-headers
+    const lower = toLowerCase(name);
     if (h2 && lower === 'cookie') {
       // RFC 9113 8.2.3: HTTP/2 clients may split Cookie into several fields; HTTP/1.1 gets them as one.
       cookies = cookies === undefined ? raw[i + 1]! : `${cookies}; ${raw[i + 1]!}`;
@@ -63,7 +63,7 @@ export function upstreamRequestHeaders(ctx: RequestCtx, head: RequestHead, opts:
   const host = opts.host ?? head.hostHeader;
   if (host !== undefined) out.push('host', host);
   const peer = req.remoteAddress ?? '';
-  const peerIp = startsWith.call(peer, '::ffff:') ? slice.call(peer, 7) : peer;
+  const peerIp = startsWith(peer, '::ffff:') ? slice(peer, 7) : peer;
   if (ctx.trustedPeer) {
     out.push(
       'x-forwarded-for', head.xff ? `${head.xff}, ${peerIp}` : peerIp,

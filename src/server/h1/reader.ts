@@ -245,7 +245,7 @@ function scan(req: H1Request): boolean {
   for (let i = 0; i < raw.length; i += 2) {
     const len = raw[i]!.length;
     if (len !== 4 && len !== 6 && len !== 14 && len !== 17) continue;
-    const name = toLowerCase.call(raw[i]!);
+    const name = toLowerCase(raw[i]!);
     if (name === 'host') req.hasHost = true;
     else if (name === 'expect') req.expect = raw[i + 1];
     else if (name === 'content-length') req.hasBody = raw[i + 1] !== '0';

@@ -98,7 +98,7 @@ export class H1Request implements DownstreamRequest {
     let value: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const f = raw[i]!;
-      if (f.length !== n || (f !== name && toLowerCase.call(f) !== name)) continue;
+      if (f.length !== n || (f !== name && toLowerCase(f) !== name)) continue;
       if (value === undefined) value = raw[i + 1]!;
       else if (SINGLE.has(name)) break;
       else value += (name === 'cookie' ? '; ' : ', ') + raw[i + 1]!;

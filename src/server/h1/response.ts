@@ -278,22 +278,22 @@ export class H1Response implements DownstreamResponse {
       // Dispatch on length: most fields are none of these and cost one comparison.
       switch (name.length) {
         case 4:
-          if (toLowerCase.call(name) === 'date') facts |= F_DATE;
+          if (toLowerCase(name) === 'date') facts |= F_DATE;
           break;
         case 7:
-          if (toLowerCase.call(name) === 'trailer') facts |= F_TRAILER;
+          if (toLowerCase(name) === 'trailer') facts |= F_TRAILER;
           break;
         case 10: {
-          const lower = toLowerCase.call(name);
+          const lower = toLowerCase(name);
           if (lower === 'connection') facts |= CLOSE_RE.test(value) ? F_CONN_CLOSE : F_CONN_OTHER;
           else if (lower === 'keep-alive') facts |= F_OWN_KEEP_ALIVE;
           break;
         }
         case 14:
-          if (toLowerCase.call(name) === 'content-length') facts |= F_LENGTH;
+          if (toLowerCase(name) === 'content-length') facts |= F_LENGTH;
           break;
         case 17:
-          if (toLowerCase.call(name) === 'transfer-encoding') facts |= CHUNKED_RE.test(value) ? F_TE | F_CHUNKED : F_TE;
+          if (toLowerCase(name) === 'transfer-encoding') facts |= CHUNKED_RE.test(value) ? F_TE | F_CHUNKED : F_TE;
           break;
         default:
           break;

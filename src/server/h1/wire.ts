@@ -75,9 +75,9 @@ export function refusalBytes(code: RefusalCode): Buffer {
 export function trimOws(value: string): string {
   let end = value.length;
   while (end > 0) {
-    const c = charCodeAt.call(value, end - 1);
+    const c = charCodeAt(value, end - 1);
     if (c !== 32 && c !== 9) break;
     end--;
   }
-  return end === value.length ? value : slice.call(value, 0, end);
+  return end === value.length ? value : slice(value, 0, end);
 }

@@ -57,7 +57,7 @@ export function requestFrame(method: string, target: string, headers: readonly s
     const n = name.length;
     // Only the names this function owns are lower-cased, found by their length first.
     if (n === 4 || n === 7 || n === 10 || n === 14 || n === 17) {
-      const lower = toLowerCase.call(name);
+      const lower = toLowerCase(name);
       if (lower === 'host') {
         if (BAD_VALUE_RE.test(value)) return new RequestError('invalid host', 'GH_H1_INVALID_REQUEST');
         host = `host: ${value}\r\n`; // sent first (RFC 9110 7.2)
