@@ -35,11 +35,9 @@ export interface H1Handlers {
 
 /** Requests read ahead of the one being answered before the socket stops being read (pipelining). */
 const MAX_QUEUED = 4;
-/**
- * Bytes a socket reading into the shared buffer reads on while no request may be read — held, or dropped after
- * the connection's last request — so that a client that leaves is noticed, as a stream's socket reads on to its
- * high-water mark (a paused shared-buffer socket reads nothing, not even the end).
- */
+/** Bytes a shared-buffer socket reads on while no request may be read (held, or dropped after the last request),
+ * so that a client that leaves is noticed, as a stream's socket reads to its high-water mark (a paused
+ * shared-buffer socket reads nothing, not even the end). */
 const READ_ON = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
 /** Resolved once: its reactions run as microtasks (scheduleHead). */
@@ -48,6 +46,7 @@ const RESOLVED = Promise.resolve();
 export class H1Connection implements ReaderOwner {
   /** When the connection went idle between requests (ms), 0 while it is not. */
   idleSince = 0;
+  #remote: string | undefined;
   /** Responses ended whose last bytes the socket has not confirmed, in order. @internal */
   readonly flushing: H1Response[] = [];
   readonly #reader: RequestReader;
@@ -159,6 +158,9 @@ export class H1Connection implements ReaderOwner {
     this.flushing.shift()?.flushed(err == null);
   };
 
+  /** The client's address (the socket's getter goes through node:net's peer lookup each time). */
+  get remoteAddress(): string | undefined { return (this.#remote ??= this.socket.remoteAddress); }
+
   /** The reader completed a request's head: it waits its turn. @internal */
   headReady(req: H1Request): void {
     this.#queue.push(req);
@@ -226,10 +228,8 @@ export class H1Connection implements ReaderOwner {
     this.#kick();
   }
 
-  /**
-   * Refuses the connection's input as node:http does (its socketOnError): counted, the canned answer written
-   * unless a response already started on the wire, then the connection destroyed.
-   */
+  /** Refuses the connection's input as node:http does (its socketOnError): counted, the canned answer written
+   * unless a response already started on the wire, then the connection destroyed. */
   refuse(code: RefusalCode): void {
     if (this.#closed || this.#detached || this.socket.destroyed) return;
     this.server.handlers.refused?.(code, this.socket);

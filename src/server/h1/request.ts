@@ -13,6 +13,8 @@ import { toLowerCase } from '../../core/strings.js';
 export interface BodySource {
   bodyWanted(req: H1Request): void;
   bodyDestroyed(req: H1Request): void;
+  /** The client's address, read from the socket once per connection. */
+  readonly remoteAddress: string | undefined;
 }
 
 /** A request body, fed with views of the socket's chunks (copies of a shared-buffer read); backpressure pauses the socket. */
@@ -79,7 +81,7 @@ export class H1Request implements DownstreamRequest {
   }
 
   get httpVersion(): '1.0' | '1.1' { return this.httpVersionMinor === 0 ? '1.0' : '1.1'; }
-  get remoteAddress(): string | undefined { return this.socket.remoteAddress; }
+  get remoteAddress(): string | undefined { return this.source.remoteAddress; }
   get localPort(): number | undefined { return this.socket.localPort; }
   get encrypted(): boolean { return (this.socket as Partial<TLSSocket>).encrypted === true; }
 
