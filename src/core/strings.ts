@@ -36,7 +36,11 @@ export function toLowerCase(s: string): string {
   return String.prototype.toLowerCase.call(s);
 }
 
-/** A view of bytes `[start, end)` of `b` (Buffer's subarray: the same memory, a Buffer). */
+/** node's Buffer class (Buffer[Symbol.species]): `new FastBuffer(arrayBuffer, offset, length)` is a view. */
+const FastBuffer = (Buffer as unknown as Record<symbol, unknown>)[Symbol.species] as new (ab: ArrayBufferLike, off: number, len: number) => Buffer;
+
+/** A view of bytes `[start, end)` of `b`, as Buffer's subarray but made straight: subarray looks up the species
+ * constructor with two generic property reads per call. */
 export function subarray(b: Uint8Array, start: number, end: number): Buffer {
-  return Uint8Array.prototype.subarray.call(b, start, end) as Buffer;
+  return new FastBuffer(b.buffer, b.byteOffset + start, end - start);
 }
