@@ -118,6 +118,28 @@ test('h1: RFC 9112 9.6: nothing after the connection\'s last request is read; it
   }
 });
 
+test('h1: a pipelined answer written in the turn a later exchange is cut short still reaches the client (held writes go first)', async (t) => {
+  for (const cut of ['response', 'request body'] as const) {
+    const h1 = await startH1(t, {
+      request(req, res) {
+        if (req.target === '/a') {
+          req.body.resume();
+          res.writeHead(200, ['content-length', '7']);
+          res.end('hello A');
+        } else if (cut === 'response') {
+          res.writeHead(200, []);
+          res.write('partial');
+          res.destroy(); // as the pipeline does when an upstream fails mid-body
+        } else req.body.destroy(); // a consumer that throws the body away takes the connection with it
+      },
+    });
+    const r = await exchange(h1.port, `GET /a HTTP/1.1\r\n${H}\r\nPOST /b HTTP/1.1\r\n${H}Content-Length: 10\r\n\r\n12345`);
+    assert.match(undated(r.text), /^HTTP\/1\.1 200 OK\r\ncontent-length: 7\r\n[^]*\r\n\r\nhello A/, cut);
+    if (cut === 'response') assert.match(r.text, /hello AHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n7\r\npartial\r\n$/, 'the cut response as far as it went');
+    assert.ok(r.closed, cut);
+  }
+});
+
 test('h1: a request claiming HTTP/2.0 over HTTP/1.1 is refused (400)', async (t) => {
   const h1 = await startH1(t, { request: h1Handler });
   const r = await exchange(h1.port, `GET / HTTP/2.0\r\n${H}\r\n`);

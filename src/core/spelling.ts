@@ -1,4 +1,3 @@
-import { charCodeAt } from './strings.js';
 /**
  * Path spellings. One resource can be spelt many ways, and backends disagree on which spellings are the same:
  * Python's http.server and most frameworks decode `%2F` into `/`, IIS and WHATWG URL parsers take `\` for `/`,
@@ -13,6 +12,8 @@ import { charCodeAt } from './strings.js';
  *   rules by a catch-all route, while `/files/a%2Fb` under one route is forwarded untouched).
  * Any reading with a `..` segment is refused (a backend that reads it so would climb out of the route).
  */
+import { charCodeAt } from './strings.js';
+
 /** Per class of spelling: what to do with it (the `paths` config; routing/schema.ts describes each). */
 export interface PathsConfig {
   escaped_slashes: SpellingAction;

@@ -9,8 +9,11 @@
  * Measured with `npm run bench:pair` against the build before it (BENCH_OLD): 0.89x-0.92x the CPU per request
  * (docs/benchmarks.md). The delay is the rest of the turn: no timer, no extra syscall.
  *
- * Bytes held this way are lost if the socket is destroyed before the end of the turn: whoever writes and then
- * destroys on purpose (a refusal) or hands the socket to someone else calls `release` first.
+ * Bytes held this way are lost if the socket is destroyed before the end of the turn: whoever destroys a socket
+ * that may hold them (a refusal, a client gone with pipelined answers written, a response cut short) calls
+ * `destroyHeld`, and whoever hands it to someone else (an Upgrade) calls `release`, so that what was written
+ * before still goes out as it did when every write went out at once. Writes made in a `setImmediate` callback
+ * (the check phase) go out in the next iteration's.
  */
 import type { Socket } from 'node:net';
 
@@ -21,7 +24,14 @@ function flush(): void {
   queued = false;
   const list = held;
   held = [];
-  for (let i = 0; i < list.length; i++) list[i]!.uncork();
+  for (let i = 0; i < list.length; i++) {
+    const socket = list[i]!;
+    try {
+      socket.uncork();
+    } catch (err) {
+      socket.destroy(err as Error); // one socket's failure keeps no other corked
+    }
+  }
 }
 
 /** The socket's writes until the end of this turn go out then (a socket corked by its owner is left as it is). */
@@ -38,4 +48,10 @@ export function hold(socket: Socket): void {
 /** What the socket holds goes out now (its flush at the end of the turn then finds nothing to do). */
 export function release(socket: Socket): void {
   while (socket.writableCorked > 0) socket.uncork();
+}
+
+/** Destroys the socket after sending what it holds. */
+export function destroyHeld(socket: Socket): void {
+  release(socket);
+  socket.destroy();
 }

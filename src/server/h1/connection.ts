@@ -5,7 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import { now } from '../../core/clock.js';
-import { release } from '../../core/write-batch.js';
+import { destroyHeld, release } from '../../core/write-batch.js';
 import { RequestReader, type ReaderOwner } from './reader.js';
 import type { H1Request } from './request.js';
 import { releaseReads, takeReads } from './reads.js';
@@ -124,7 +124,7 @@ export class H1Connection implements ReaderOwner {
     if (err !== undefined) return this.refuse(err);
     // The client closed its side. With a response under way it has gone (node:http ends the socket and the
     // response fails): the consumer learns it at once (`gone`), as nginx's 499.
-    if (this.#active !== undefined || this.#queue.length > 0) this.socket.destroy();
+    if (this.#active !== undefined || this.#queue.length > 0) destroyHeld(this.socket); // answers written go first
     else if (!this.socket.destroyed) this.#endSoon();
   };
 
@@ -158,7 +158,7 @@ export class H1Connection implements ReaderOwner {
     this.flushing.shift()?.flushed(err == null);
   };
 
-  /** The client's address (the socket's getter goes through node:net's peer lookup each time). */
+  /** The client's address (node:net caches it, but its getter goes through _getpeername at every read). */
   get remoteAddress(): string | undefined { return (this.#remote ??= this.socket.remoteAddress); }
 
   /** The reader completed a request's head: it waits its turn. @internal */
@@ -183,7 +183,7 @@ export class H1Connection implements ReaderOwner {
   bodyDestroyed(req: H1Request): void {
     // As node:http: a request destroyed before its body was read whole takes its connection with it.
     if (req.discarding || req.complete || this.#closed || this.#detached) return;
-    this.socket.destroy();
+    destroyHeld(this.socket);
   }
 
   // ---- responses ----
@@ -235,22 +235,20 @@ export class H1Connection implements ReaderOwner {
     this.server.handlers.refused?.(code, this.socket);
     const active = this.#active;
     if (this.socket.writable && (active === undefined || !active.headFlushed)) this.socket.write(refusalBytes(code));
-    // What the socket holds this turn (a pipelined response before the refusal, the refusal) goes out first.
-    release(this.socket);
-    this.socket.destroy();
+    destroyHeld(this.socket); // what it holds this turn goes first: the refusal, answers before it
   }
 
   /** The server's periodic check: header and request timeouts (408), idle keep-alive. @internal */
-  checkTimeouts(now: number): void {
+  checkTimeouts(t: number): void {
     if (this.#closed || this.#detached) return;
     const s = this.server;
     const start = this.#reader.messageStart;
     if (start > 0) {
       // Slowloris: the head must be complete within headersTimeout; the whole request within requestTimeout.
-      if ((!this.#reader.headersDone && s.headersTimeout > 0 && now - start > s.headersTimeout) || (s.requestTimeout > 0 && now - start > s.requestTimeout)) {
+      if ((!this.#reader.headersDone && s.headersTimeout > 0 && t - start > s.headersTimeout) || (s.requestTimeout > 0 && t - start > s.requestTimeout)) {
         this.refuse('ERR_HTTP_REQUEST_TIMEOUT');
       }
-    } else if (this.idleSince > 0 && s.keepAliveTimeout > 0 && now - this.idleSince >= s.keepAliveTimeout + 1000) {
+    } else if (this.idleSince > 0 && s.keepAliveTimeout > 0 && t - this.idleSince >= s.keepAliveTimeout + 1000) {
       // node:http closes 1 s after the Keep-Alive timeout it announced, so that clients close first.
       this.socket.destroy();
     }

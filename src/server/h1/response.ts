@@ -6,7 +6,7 @@
  * The pipeline writes it as a `DownstreamResponse` (core/downstream.ts).
  */
 import type { DownstreamResponse } from '../../core/downstream.js';
-import { hold, release } from '../../core/write-batch.js';
+import { destroyHeld, hold, release } from '../../core/write-batch.js';
 import type { H1Connection } from './connection.js';
 import type { H1Request } from './request.js';
 import { checkField, FieldError, statusLine } from './wire.js';
@@ -189,7 +189,8 @@ export class H1Response implements DownstreamResponse {
   destroy(_err?: Error): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
-    this.conn.socket.destroy();
+    // What went out before (a pipelined answer, this one's head and first bytes) still goes: cut, not lost.
+    destroyHeld(this.conn.socket);
   }
 
   /** 'drain': the socket took what it held after write() returned false. 'close': the exchange is over (once). */
@@ -229,8 +230,9 @@ export class H1Response implements DownstreamResponse {
   }
 
   /**
-   * Writes up to three pieces as one write: copied into one buffer when the body is small (one write, as
-   * node:http's head + body string), corked when it is not (one writev, the body not copied). `len`: the
+   * Writes up to three pieces as one write: one latin1 string when the body is at most 1 KiB, copied into one
+   * buffer up to 16 KiB, corked beyond (one writev, the body not copied). Up to 16 KiB the write is held to the
+   * end of the event loop's turn (core/write-batch.ts); beyond, what the socket holds goes first. `len`: the
    * chunk's byte length; `final`: the response's last bytes (their flush is tracked).
    */
   #send(prefix: string, chunk: Buffer | string | undefined, suffix: string, final: boolean, len = 0): boolean {

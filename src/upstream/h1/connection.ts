@@ -99,9 +99,9 @@ export class H1Connection implements ParserEvents {
     const { socket } = this;
     this.written = true;
     this.sentAt = now();
-    hold(socket);
     const body = call.body;
     if (body === null || body instanceof Buffer) {
+      hold(socket); // sent at the end of the turn (core/write-batch.ts); a streamed body's head goes at once
       if (body !== null && body.length > 0) {
         socket.cork();
         socket.write(call.head, 'latin1');
