@@ -58,8 +58,9 @@ export interface DownstreamResponse {
   shouldKeepAlive: boolean;
   /**
    * Writes the head; throws on a field the engine refuses (then nothing was sent). `checked`: how many items at
-   * the start of `headers` are known to be valid fields (a token name, a value without a control character but
-   * HTAB: what the native engine's parser lets through), which an engine need not check again; 0 by default.
+   * the start of `headers` are known to be valid fields (a token name in lower case, a value without a control
+   * character but HTAB: what the native engine's parser lets through), which an engine need not check again nor
+   * lower-case; 0 by default.
    */
   writeHead(status: number, headers: string[], checked?: number): void;
   /** Sends the head now rather than with the first body bytes (a tunnel's bytes follow on the stream, HTTP/2). */

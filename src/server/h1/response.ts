@@ -275,27 +275,28 @@ export class H1Response implements DownstreamResponse {
     for (let i = 0; i < fields.length; i += 2) {
       const name = fields[i]!;
       const value = fields[i + 1]!;
-      if (i >= checked) checkField(name, value);
+      const known = i < checked; // valid, and named in lower case (DownstreamResponse.writeHead)
+      if (!known) checkField(name, value);
       head += `${name}: ${value}\r\n`;
       // Dispatch on length: most fields are none of these and cost one comparison.
       switch (name.length) {
         case 4:
-          if (toLowerCase(name) === 'date') facts |= F_DATE;
+          if ((known ? name : toLowerCase(name)) === 'date') facts |= F_DATE;
           break;
         case 7:
-          if (toLowerCase(name) === 'trailer') facts |= F_TRAILER;
+          if ((known ? name : toLowerCase(name)) === 'trailer') facts |= F_TRAILER;
           break;
         case 10: {
-          const lower = toLowerCase(name);
+          const lower = known ? name : toLowerCase(name);
           if (lower === 'connection') facts |= CLOSE_RE.test(value) ? F_CONN_CLOSE : F_CONN_OTHER;
           else if (lower === 'keep-alive') facts |= F_OWN_KEEP_ALIVE;
           break;
         }
         case 14:
-          if (toLowerCase(name) === 'content-length') facts |= F_LENGTH;
+          if ((known ? name : toLowerCase(name)) === 'content-length') facts |= F_LENGTH;
           break;
         case 17:
-          if (toLowerCase(name) === 'transfer-encoding') facts |= CHUNKED_RE.test(value) ? F_TE | F_CHUNKED : F_TE;
+          if ((known ? name : toLowerCase(name)) === 'transfer-encoding') facts |= CHUNKED_RE.test(value) ? F_TE | F_CHUNKED : F_TE;
           break;
         default:
           break;
