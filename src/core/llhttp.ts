@@ -9,7 +9,7 @@
  * the chunk (not copies, not views of the WebAssembly memory): a view stays valid after `execute` returns.
  */
 import { createRequire } from 'node:module';
-import { substring, toLowerCase } from './strings.js';
+import { latin1Slice, subarray, substring, toLowerCase } from './strings.js';
 import { FastFront, FIELD_PIECE as FIELD, URL_PIECE as URL, VALUE_PIECE as VALUE, type FastHost } from './h1-fast.js';
 
 const require = createRequire(import.meta.url);
@@ -73,7 +73,6 @@ export class ParseError extends Error {
     super(`HTTP/1.1 parse error (${code}): ${reason}`);
   }
 }
-interface Latin1 { latin1Slice(start: number, end: number): string }
 
 let wasm: Exports | undefined;
 /** The parser running `execute` (callbacks name it by pointer; one runs at a time). */
@@ -83,9 +82,8 @@ let chunkRef: Buffer = Buffer.alloc(0);
 let chunkPtr = 0;
 let chunkCap = 0;
 
-const FastBuffer = (Buffer as unknown as Record<symbol, unknown>)[Symbol.species] as new (ab: ArrayBufferLike, off: number, len: number) => Buffer;
 function view(at: number, len: number): Buffer {
-  return new FastBuffer(chunkRef.buffer, chunkRef.byteOffset + at - chunkPtr, len);
+  return subarray(chunkRef, at - chunkPtr, at - chunkPtr + len);
 }
 
 /** The WebAssembly memory as bytes: one view, made again only when the memory grew (its buffer changed). */
@@ -307,8 +305,7 @@ export class HttpParser implements FastHost<ParseError> {
     const n = this.#count;
     this.#count = 0;
     const lo = p[1]!;
-    // Named through the prototype, as core/strings.ts's methods.
-    const text = (Buffer.prototype as unknown as Latin1).latin1Slice.call(this.#chunk, lo, p[n - 1]!);
+    const text = latin1Slice(this.#chunk, lo, p[n - 1]!);
     // Latin-1 keeps its length in lower case: the pieces' places hold in both.
     const names = this.lowerNames ? toLowerCase(text) : text;
     const fields = this.#fields;

@@ -36,6 +36,22 @@ export function toLowerCase(s: string): string {
   return String.prototype.toLowerCase.call(s);
 }
 
+/** Buffer's own encoders (node defines them on Buffer.prototype; its types do not list them). */
+interface Encoders {
+  latin1Slice(start: number, end: number): string;
+  hexSlice(start: number, end: number): string;
+}
+
+/** Bytes `[start, end)` of `b` as a latin1 string (one character a byte, every byte kept). */
+export function latin1Slice(b: Uint8Array, start: number, end: number): string {
+  return (Buffer.prototype as unknown as Encoders).latin1Slice.call(b, start, end);
+}
+
+/** Bytes `[start, end)` of `b` in hex (toString('hex', …) without its encoding dispatch). */
+export function hexSlice(b: Uint8Array, start: number, end: number): string {
+  return (Buffer.prototype as unknown as Encoders).hexSlice.call(b, start, end);
+}
+
 /** node's Buffer class (Buffer[Symbol.species]): `new FastBuffer(arrayBuffer, offset, length)` is a view. */
 const FastBuffer = (Buffer as unknown as Record<symbol, unknown>)[Symbol.species] as new (ab: ArrayBufferLike, off: number, len: number) => Buffer;
 

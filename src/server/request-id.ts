@@ -7,9 +7,9 @@
  * fraction of that.
  */
 import { randomFillSync } from 'node:crypto';
+import { hexSlice } from '../core/strings.js';
 
 const ID_BYTES = 16;
-interface Hex { hexSlice(start: number, end: number): string }
 
 /** A new generator: each call returns a new id. */
 export function requestIds(poolSize = 4096): () => string {
@@ -21,7 +21,6 @@ export function requestIds(poolSize = 4096): () => string {
       off = 0;
     }
     off += ID_BYTES;
-    // Buffer's own hex encoder named through the prototype (core/strings.ts): toString's dispatch costs more.
-    return (Buffer.prototype as unknown as Hex).hexSlice.call(pool, off - ID_BYTES, off);
+    return hexSlice(pool, off - ID_BYTES, off);
   };
 }

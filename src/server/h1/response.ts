@@ -10,7 +10,7 @@ import { destroyHeld, hold, release } from '../../core/write-batch.js';
 import type { H1Connection } from './connection.js';
 import type { H1Request } from './request.js';
 import { checkField, FieldError, statusLine } from './wire.js';
-import { toLowerCase } from '../../core/strings.js';
+import { latin1Slice, toLowerCase } from '../../core/strings.js';
 
 /** RFC 9110 15.2.1, as node:http words it. */
 const CONTINUE = `${statusLine(100)}\r\n`;
@@ -23,7 +23,6 @@ const NO_FIELDS: readonly string[] = [];
 const COPY_MAX = 16 * 1024;
 /** Bodies up to this size go out as one string with their head (latin1 keeps every byte as it is). */
 const STRING_MAX = 1024;
-interface Slices { latin1Slice(start: number, end: number): string }
 interface Writes { latin1Write(s: string, at: number): number; utf8Write(s: string, at: number): number }
 const EMPTY = Buffer.alloc(0);
 const CLOSE_RE = /(?:^|\W)close(?:$|\W)/i;
@@ -246,7 +245,7 @@ export class H1Response implements DownstreamResponse {
     if (final) this.conn.flushing.push(this);
     if (chunk === undefined) return s.write(prefix === '' && suffix === '' ? EMPTY : prefix + suffix, 'latin1', cb);
     if (prefix === '' && suffix === '') return s.write(chunk, cb);
-    if (len <= STRING_MAX && typeof chunk !== 'string') return s.write(prefix + (chunk as Buffer & Slices).latin1Slice(0, len) + suffix, 'latin1', cb);
+    if (len <= STRING_MAX && typeof chunk !== 'string') return s.write(prefix + latin1Slice(chunk, 0, len) + suffix, 'latin1', cb);
     if (len <= COPY_MAX) {
       // Head and framing are latin1 (one byte a character); a string body is UTF-8.
       const buf = Buffer.allocUnsafe(prefix.length + len + suffix.length) as Buffer & Writes;
