@@ -47,7 +47,7 @@ export function webSocketAction(route: RouteConfig & { proxy: NonNullable<RouteC
   const fwd: ForwardRoute = {
     upstream, fail, reply, peerFilters: phases.upstreamPeer, retryWithIdempotencyKey: false, bufferBodyUpTo: 0,
     responseBuffer: deps.config.limits.response_buffer, mirror: undefined,
-    requestFilters: phases.upstreamRequestFilter, responseFilters: phases.responseFilter,
+    requestFilters: phases.upstreamRequestFilter, userHooks: phases.userHooks, responseFilters: phases.responseFilter,
     responseHeaders: { hidden: deps.hidden, authorities: upstream.authorities, unrewrite: compileUnrewrite(route.rewrite) },
   };
   const wsRoute = { forward: fwd, idleMs: settings.idle_timeout, maxLifetimeMs: settings.max_lifetime };
@@ -67,6 +67,7 @@ export function proxyAction(route: RouteConfig & { proxy: NonNullable<RouteConfi
     responseBuffer: config.limits.response_buffer,
     mirror: route.mirror ? { upstream: upstreams.get(route.mirror.upstream)!, percent: route.mirror.percent } : undefined,
     requestFilters: phases.upstreamRequestFilter,
+    userHooks: phases.userHooks,
     responseFilters: phases.responseFilter,
     responseHeaders: { hidden: deps.hidden, authorities: upstream.authorities, unrewrite: compileUnrewrite(route.rewrite) },
     encode: encodeWith(compressSettings(route.compress)),

@@ -126,7 +126,7 @@ function prepare(config: GatehouseConfig, input: ExplainInput): { ctx: RequestCt
   }
   const clientIp = input.clientIp ?? '127.0.0.1';
   const msg: DownstreamRequest = {
-    method: input.method, target: url.pathname + url.search, rawHeaders: raw, httpVersion: '1.1',
+    method: input.method, target: url.pathname + url.search, rawHeaders: raw, fieldsChecked: false, httpVersion: '1.1',
     header: (name) => headers.get(name), remoteAddress: clientIp, localPort: undefined,
     // A readable with no body, so that a body-size limit can wrap it as it wraps a real request.
     body: Readable.from([]), complete: true, bodyBytes: 0, peerCertificate: () => undefined,

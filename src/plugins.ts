@@ -13,7 +13,7 @@
 import { z } from 'zod';
 import { errors, ProxyError } from './core/errors.js';
 import type { RequestCtx } from './core/context.js';
-import { hooksProblem, type NamedInstance } from './core/pipeline.js';
+import { hooksProblem, markUserHooks, type NamedInstance } from './core/pipeline.js';
 import type { AppServices, Awaitable, Hooks, Phases, PluginDef, PluginInstance } from './core/plugin.js';
 import type { Logger } from 'pino';
 import { accessLog, metricsPlugin, recentErrorsPlugin, tracing, type Metrics, type RecentErrors } from './observe/index.js';
@@ -172,7 +172,7 @@ function userInstance(name: string, inst: PluginInstance<unknown>, log: Logger, 
     if (!hooks) return undefined;
     const problem = hooksProblem(hooks);
     if (problem) throw new TypeError(problem);
-    return guard(blame, hooks);
+    return markUserHooks(guard(blame, hooks));
   };
   const global = checked(inst.global);
   const perRoute = routes.map((route, index) => {

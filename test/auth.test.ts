@@ -164,3 +164,42 @@ test('auth: the headers a route fills from verified credentials (forward_claims,
   const viaFwd = JSON.parse((await send(`${url}/fwd/x`, { headers: forged })).text) as Record<string, unknown>;
   assert.deepEqual([viaFwd.user, viaFwd.role], [null, null], 'headers the auth service did not send are left out');
 });
+
+for (const engine of ['node', 'native'] as const) {
+  test(`jwt (${engine} engine): a forwarded claim holding CR LF splits nothing upstream (the request fails), after a client's own copy of the field is dropped`, async (t) => {
+    const { createServer } = await import('node:net');
+    const heads: string[] = [];
+    const srv = createServer((s) => {
+      let buf = '';
+      s.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        const end = buf.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        heads.push(buf.slice(0, end));
+        buf = '';
+        s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    t.after(() => new Promise<void>((r) => srv.close(() => r())));
+    const { url } = await startProxy(t, {
+      engine,
+      upstreams: { app: { servers: [`http://127.0.0.1:${(srv.address() as import('node:net').AddressInfo).port}`] } },
+      routes: [{ match: {}, auth: { jwt: { secret: SECRET, forward_claims: { sub: 'X-User-Id', role: 'X-Role' } } }, proxy: { upstream: 'app' } }],
+    });
+    const key = new TextEncoder().encode(SECRET);
+    const sign = (claims: Record<string, unknown>) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(key);
+    // The client's own X-User-Id sits between other fields: it is dropped, and the claims go after the rest.
+    const headers = { 'x-a': 'a', 'x-user-id': 'forged', 'x-b': 'b' };
+    const good = await send(url, { headers: { ...headers, authorization: `Bearer ${await sign({ sub: 'user-7', role: 'admin' })}` } });
+    assert.equal(good.status, 200);
+    assert.match(heads[0]!, /\r\nx-a: a\r\nx-b: b\r\n/i);
+    assert.match(heads[0]!, /\r\nX-User-Id: user-7\r\n/i);
+    assert.ok(!heads[0]!.includes('forged'));
+    for (const claims of [{ sub: 'u\r\nX-Injected: yes' }, { sub: 'u', role: 'r\nX-Injected: yes' }, { sub: 'u\u0000' }]) {
+      const r = await send(url, { headers: { ...headers, authorization: `Bearer ${await sign(claims)}` } });
+      assert.equal(r.status, 500, `status ${r.status} for ${JSON.stringify(claims)}`);
+    }
+    assert.equal(heads.length, 1, `a request with a bad claim reached the origin: ${JSON.stringify(heads.slice(1))}`);
+  });
+}

@@ -304,8 +304,22 @@ for (const engine of ['node', 'native'] as const) {
       });
       const gh = await startProxy(t, { engine, upstreams: { app: { servers: [o.url] } }, routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }] }, { plugins: [evil] });
       const r = await send(`${gh.url}/p`, { headers: { 'x-a': 'b' } });
-      assert.ok(r.status >= 500, `status ${r.status}`);
+      assert.equal(r.status, 500, 'the proxy\'s own fault (GH_INTERNAL), on either engine');
       assert.ok(!o.heads.some((h) => h.includes('X-Injected')), `an injected field reached the origin: ${JSON.stringify(o.heads)}`);
     });
   }
+}
+
+for (const engine of ['node', 'native'] as const) {
+  test(`plugins (${engine} engine): a request id a plugin set with CR LF in it splits neither the upstream request nor the response`, async (t) => {
+    const o = await headOrigin(t);
+    const evil = definePlugin({
+      name: 'evil',
+      create: () => ({ global: { requestFilter(ctx) { ctx.requestId = 'id\r\nX-Injected: yes'; return undefined; } } }),
+    });
+    const gh = await startProxy(t, { engine, upstreams: { app: { servers: [o.url] } }, routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }] }, { plugins: [evil] });
+    const r = await send(`${gh.url}/p`).catch((err: Error) => ({ status: 0, headers: {} as Record<string, unknown>, text: err.message }));
+    assert.equal(r.headers['x-injected'], undefined, `status ${r.status}`);
+    assert.ok(!o.heads.some((h) => h.includes('X-Injected')), `an injected field reached the origin: ${JSON.stringify(o.heads)}`);
+  });
 }

@@ -23,6 +23,11 @@ export interface DownstreamRequest {
    */
   readonly rawHeaders: readonly string[];
   /**
+   * Every field in `rawHeaders` passed an HTTP/1.1 parser's checks (a token for a name; no control character but
+   * HTAB in a value: RFC 9110 5.1, 5.5), so the upstream client does not test them again. false over HTTP/2.
+   */
+  readonly fieldsChecked: boolean;
+  /**
    * The field `name` (lower-case): repeats joined with `, ` (Cookie with `; `), the first of a field that takes
    * one value (Host, Authorization, Content-Type…); undefined when absent.
    */

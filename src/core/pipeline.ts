@@ -15,12 +15,26 @@ export interface CompiledPhases {
   readonly responseFilter: Phases['responseFilter'][];
   readonly errorFilter: Phases['errorFilter'][];
   readonly logging: Phases['logging'][];
+  /**
+   * A user plugin has a hook here that sees the request (any phase but connectionFilter): it may have changed
+   * the client's fields or the values read from them, so the upstream client tests every field it sends.
+   */
+  readonly userHooks: boolean;
+}
+
+/** The hooks of user plugins (plugins.ts marks them): code that is not the kernel's own. */
+const userHooks = new WeakSet<Hooks>();
+
+/** Marks `hooks` as a user plugin's (CompiledPhases.userHooks). */
+export function markUserHooks(hooks: Hooks): Hooks {
+  userHooks.add(hooks);
+  return hooks;
 }
 
 const PHASES = ['connectionFilter', 'earlyRequestFilter', 'requestFilter', 'upstreamPeer', 'upstreamRequestFilter', 'responseFilter', 'errorFilter', 'logging'] as const;
 
 function empty(): CompiledPhases {
-  return { connectionFilter: [], earlyRequestFilter: [], requestFilter: [], upstreamPeer: [], upstreamRequestFilter: [], responseFilter: [], errorFilter: [], logging: [] };
+  return { connectionFilter: [], earlyRequestFilter: [], requestFilter: [], upstreamPeer: [], upstreamRequestFilter: [], responseFilter: [], errorFilter: [], logging: [], userHooks: false };
 }
 
 /** Why `hooks` cannot be compiled (a phase that does not exist: a typo would otherwise never run), or undefined. */
@@ -37,7 +51,9 @@ function add(target: CompiledPhases, hooks: Hooks | undefined, plugin: string): 
   if (problem) throw new Error(`plugin ${plugin}: ${problem}`);
   for (const phase of PHASES) {
     const h = hooks[phase];
-    if (h) (target[phase] as unknown[]).push(h);
+    if (!h) continue;
+    (target[phase] as unknown[]).push(h);
+    if (phase !== 'connectionFilter' && userHooks.has(hooks)) (target as { userHooks: boolean }).userHooks = true;
   }
 }
 

@@ -71,6 +71,8 @@ class H2Body extends Readable {
 
 export class H2Request implements DownstreamRequest {
   readonly httpVersion = '2';
+  /** nghttp2's checks of field values are not the same as HTTP/1.1's: the upstream client makes its own. */
+  readonly fieldsChecked = false;
   #body: H2Body | undefined;
 
   constructor(readonly stream: ServerHttp2Stream, readonly headers: IncomingHttpHeaders, readonly rawHeaders: string[], readonly socket: Socket) {}

@@ -21,6 +21,8 @@ export class NodeRequest extends IncomingMessage implements DownstreamRequest {
   }
 
   get target(): string { return this.url!; }
+  /** node:http's llhttp refuses a request with an invalid field name or value. */
+  get fieldsChecked(): boolean { return true; }
   get body(): this { return this; }
   get remoteAddress(): string | undefined { return this.socket?.remoteAddress; }
   get localPort(): number | undefined { return this.socket?.localPort; }

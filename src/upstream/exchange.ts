@@ -13,6 +13,8 @@ export interface ForwardRoute {
   /** Plugins' server choices, asked before sticky sessions and the balancer. */
   readonly peerFilters: readonly Phases['upstreamPeer'][];
   readonly requestFilters: readonly Phases['upstreamRequestFilter'][];
+  /** A user plugin's hook sees this route's requests (CompiledPhases.userHooks): every field sent is tested. */
+  readonly userHooks: boolean;
   readonly responseFilters: readonly Phases['responseFilter'][];
   readonly responseHeaders: ResponseHeaderOptions;
   /** A POST/PATCH with Idempotency-Key may be retried like an idempotent method. */

@@ -22,6 +22,7 @@ import { fromUndici } from './undici-errors.js';
 import { armGrpcDeadline, takeGrpcStatus } from './grpc.js';
 import { isGrpc } from '../core/grpc.js';
 import { answeredHere } from './max-forwards.js';
+import type { DispatchOptions } from './h1/types.js';
 
 export type { ForwardRoute } from './exchange.js';
 
@@ -104,7 +105,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (up.config.retry_on_status.includes(status) && this.retryStatus(status)) return true;
     this.started = true;
     ctx.upstreamMs = this.headAt - ctx.upstreamStart;
-    const built = clientResponseHeaders(ctx, raw, ctx.head.hostHeader, route.responseHeaders);
+    const built = clientResponseHeaders(ctx, raw, ctx.head.hostHeader, route.responseHeaders, !route.userHooks);
     this.remaining = built.contentLength;
     const headers = built.headers;
     if (this.ex.grpc) this.grpcStatus = takeGrpcStatus(headers);
@@ -259,6 +260,29 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 }
 
+/**
+ * Runs the route's upstream request filters and the tap on `req`. Returns how many items at the start of its
+ * fields are still the ones it was built with (`upstreamRequestHeaders`: an HTTP/1.1 parser's fields and the
+ * proxy's own, made from them), which the native client does not test again (h1/request.ts); whatever a filter
+ * put in their place or after them is tested. 0 when the client's fields were not an HTTP/1.1 parser's, or when
+ * a user plugin's hook saw the request (it may have changed the fields, or the values read from them, on the
+ * way: ctx.req.rawHeaders, ctx.head); the built-in plugins change neither.
+ */
+function prepare(ex: Exchange, req: UpstreamRequest): number {
+  const filters = ex.route.requestFilters;
+  const valid = ex.ctx.req.fieldsChecked && !ex.route.userHooks;
+  if (filters.length === 0 && ex.tap?.request === undefined) return valid ? req.headers.length : 0;
+  const before = valid ? req.headers.slice() : undefined;
+  for (let i = 0; i < filters.length; i++) filters[i]!(ex.ctx, req);
+  ex.tap?.request?.(req);
+  if (before === undefined) return 0;
+  const after = req.headers;
+  const n = Math.min(before.length, after.length);
+  let i = 0;
+  while (i < n && before[i] === after[i]) i++;
+  return i - (i & 1); // a name whose value changed is tested with it
+}
+
 function attempt(ex: Exchange, peer: Peer): void {
   const { ctx, route } = ex;
   if (ex.expired) return; // answered when it passed
@@ -278,10 +302,9 @@ function attempt(ex: Exchange, peer: Peer): void {
     path: ctx.upstreamPath,
     headers: upstreamRequestHeaders(ctx, ctx.head, up.config),
   };
+  let checked: number;
   try {
-    const filters = route.requestFilters;
-    for (let i = 0; i < filters.length; i++) filters[i]!(ctx, req);
-    ex.tap?.request?.(req);
+    checked = prepare(ex, req);
   } catch (err) {
     // A request a filter failed to prepare is not sent (it may lack a signature or a credential).
     if (queued) up.pending--;
@@ -303,7 +326,7 @@ function attempt(ex: Exchange, peer: Peer): void {
   // The server name is the peer's own (undici would otherwise derive SNI from the client's Host, per request,
   // and drop a TLS connection whenever it changes).
   // (undici reads `servername` from the dispatch options; its types do not list it.)
-  const opts: Dispatcher.DispatchOptions & { servername?: string | undefined } = { path: req.path, method: req.method, headers: req.headers, body: ex.body, servername: peer.servername };
+  const opts: DispatchOptions = { path: req.path, method: req.method, headers: req.headers, body: ex.body, servername: peer.servername, checked };
   up.pool(peer).dispatch(opts, handler);
 }
 

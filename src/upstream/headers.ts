@@ -130,10 +130,11 @@ const text = (v: Buffer | string): string => (typeof v === 'string' ? v : v.toSt
 /**
  * Builds the header list sent to the client straight from the upstream's raw header pairs (`[name, value, ...]`
  * as Buffers or strings): names lower-cased, hop-by-hop and hidden fields dropped, Location / Content-Location
- * pointing at a backend rewritten. No intermediate header object is built.
+ * pointing at a backend rewritten. No intermediate header object is built. `idKnown`: no user plugin's hook saw
+ * the request, so ctx.requestId is the kernel's (counted in `checked` when the fields before it are).
  */
 export function clientResponseHeaders(
-  ctx: RequestCtx, raw: RawFields, hostHeader: string | undefined, opts: ResponseHeaderOptions,
+  ctx: RequestCtx, raw: RawFields, hostHeader: string | undefined, opts: ResponseHeaderOptions, idKnown = false,
 ): ClientHeaders {
   let out: string[] = [];
   let extra: string[] | undefined;
@@ -165,8 +166,11 @@ export function clientResponseHeaders(
     checked = 0;
   }
   if (checked === -1) checked = out.length;
-  // The request id is checked with the rest: a plugin may have set it.
+  // The request id is the client's (a parser's field, REQUEST_ID_RE) or the proxy's own; only a user plugin could
+  // have set another, so it is checked with the rest when one may have (`idKnown` false).
+  const all = checked === out.length;
   out.push('x-request-id', ctx.requestId);
+  if (all && idKnown) checked = out.length;
   return { headers: out, contentLength, checked };
 }
 

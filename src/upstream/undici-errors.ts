@@ -37,6 +37,7 @@ const TABLE: Record<string, (cause: unknown) => ProxyError> = {
   GH_H1_REQ_CONTENT_LENGTH_MISMATCH: errors.clientAborted,
   // A request a filter made unsendable (a field with CR or LF): the proxy's own fault, never the server's.
   GH_H1_INVALID_REQUEST: errors.internal,
+  UND_ERR_INVALID_ARG: errors.internal, // undici's word for the same (engine: node)
   // A bug in the proxy's own response handling, never the server's fault.
   GH_H1_INTERNAL: errors.internal,
 };

@@ -81,6 +81,8 @@ export class H1Request implements DownstreamRequest {
   }
 
   get httpVersion(): '1.0' | '1.1' { return this.httpVersionMinor === 0 ? '1.0' : '1.1'; }
+  /** llhttp and h1-fast.ts refuse a request with a field these checks would refuse. */
+  get fieldsChecked(): boolean { return true; }
   get remoteAddress(): string | undefined { return this.source.remoteAddress; }
   get localPort(): number | undefined { return this.socket.localPort; }
   get encrypted(): boolean { return (this.socket as Partial<TLSSocket>).encrypted === true; }

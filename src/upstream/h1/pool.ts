@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { H1Connection } from './connection.js';
 import { ConnectionError } from './response.js';
-import type { Call, ConnectionOwner, ConnectionSettings } from './types.js';
+import type { Call, ConnectionOwner, ConnectionSettings, DispatchOptions } from './types.js';
 import { flatHeaders, requestFrame, RequestError, type RequestBody } from './request.js';
 
 /** RFC 9110 9.2.2: a request that may be sent again without changing its effect. */
@@ -54,7 +54,7 @@ export class H1Pool implements ConnectionOwner {
 
   constructor(private readonly settings: ConnectionSettings, private readonly maxConnections: number, private readonly authority: string) {}
 
-  dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+  dispatch(opts: DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     if (this.closing) {
       handler.onError?.(new ConnectionError('the server was removed', 'GH_H1_CLOSED'));
       return false;
@@ -64,7 +64,7 @@ export class H1Pool implements ConnectionOwner {
       handler.onError?.(new RequestError('the request body was closed before it was sent', 'GH_H1_REQ_ABORTED'));
       return false;
     }
-    const frame = requestFrame(opts.method, opts.path, flatHeaders(opts.headers as string[] | null), body, this.authority);
+    const frame = requestFrame(opts.method, opts.path, flatHeaders(opts.headers as string[] | null), body, this.authority, opts.checked ?? 0);
     if (frame instanceof RequestError) {
       handler.onError?.(frame);
       return false;

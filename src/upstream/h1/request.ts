@@ -43,9 +43,11 @@ export function flatHeaders(headers: string[] | Record<string, string | string[]
 
 /**
  * The head for `method target` with `headers`, framed for `body`. `authority` is the Host when the caller gave
- * none (HTTP/1.1 requires one: RFC 9112 3.2).
+ * none (HTTP/1.1 requires one: RFC 9112 3.2). The first `checked` items of `headers` are known valid fields (an
+ * HTTP/1.1 parser's, which refuses what these checks refuse, and values the proxy built from them): their names
+ * and values are not tested again; every other one is.
  */
-export function requestFrame(method: string, target: string, headers: readonly string[], body: RequestBody, authority: string): RequestFrame | RequestError {
+export function requestFrame(method: string, target: string, headers: readonly string[], body: RequestBody, authority: string, checked = 0): RequestFrame | RequestError {
   if (!TOKEN_RE.test(method)) return new RequestError(`invalid method ${JSON.stringify(method)}`, 'GH_H1_INVALID_REQUEST');
   if (target.length === 0 || BAD_TARGET.test(target)) return new RequestError('invalid request target', 'GH_H1_INVALID_REQUEST');
   let head = '';
@@ -59,7 +61,7 @@ export function requestFrame(method: string, target: string, headers: readonly s
     if (n === 4 || n === 7 || n === 10 || n === 14 || n === 17) {
       const lower = toLowerCase(name);
       if (lower === 'host') {
-        if (BAD_VALUE_RE.test(value)) return new RequestError('invalid host', 'GH_H1_INVALID_REQUEST');
+        if (i >= checked && BAD_VALUE_RE.test(value)) return new RequestError('invalid host', 'GH_H1_INVALID_REQUEST');
         host = `host: ${value}\r\n`; // sent first (RFC 9110 7.2)
         continue;
       }
@@ -69,7 +71,7 @@ export function requestFrame(method: string, target: string, headers: readonly s
         continue; // written below, once
       } else if (lower === 'transfer-encoding' || lower === 'connection' || lower === 'keep-alive' || lower === 'upgrade') continue;
     }
-    if (!TOKEN_RE.test(name) || BAD_VALUE_RE.test(value)) return new RequestError(`invalid header ${JSON.stringify(name)}`, 'GH_H1_INVALID_REQUEST');
+    if (i >= checked && (!TOKEN_RE.test(name) || BAD_VALUE_RE.test(value))) return new RequestError(`invalid header ${JSON.stringify(name)}`, 'GH_H1_INVALID_REQUEST');
     head += `${name}: ${value}\r\n`;
   }
   // Host first (RFC 9110 7.2), then the connection's fate said outright, as undici does (both engines send the

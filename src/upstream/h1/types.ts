@@ -19,6 +19,12 @@ export interface ConnectionSettings {
   readonly replayStale: boolean;
 }
 
+/**
+ * Dispatch options as the forwarder gives them: `servername` (SNI, undici reads it too), and `checked`, how many
+ * items at the start of `headers` are known valid fields (a parser's or the proxy's own; see request.ts).
+ */
+export type DispatchOptions = Dispatcher.DispatchOptions & { servername?: string | undefined; checked?: number };
+
 /** One request and its handler, from dispatch to its end (it may move to a new connection once: see pool.ts). */
 export interface Call {
   readonly handler: Dispatcher.DispatchHandler;
