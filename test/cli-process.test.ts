@@ -1,31 +1,14 @@
 /** The `gatehouse` process: how fast it exits once stopped, a second signal during a drain, and `gatehouse proxy`. */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { Agent } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { parse } from 'yaml';
 import { send } from './helpers/client.js';
-import { collect, runCli, spawnCli, type CliResult } from './helpers/cli.js';
+import { runCli, startCli as start, type CliResult, type Running } from './helpers/cli.js';
 import { startOrigin, waitFor } from './helpers/origin.js';
 import { tempDir } from './helpers/tmp.js';
-
-interface Running { child: ChildProcess; done: Promise<CliResult>; url: string }
-
-/** Spawns the command and waits for its process log's "listening on http://ADDR" line. */
-async function start(t: TestContext, args: string[]): Promise<Running> {
-  const child = spawnCli(args);
-  const done = collect(child);
-  t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
-  let err = '';
-  child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
-  const LISTENING = /"msg":"listening on (http:\/\/[^"]+)"/;
-  await waitFor(() => LISTENING.test(err) || child.exitCode !== null, 10_000, 'the proxy to start');
-  const m = LISTENING.exec(err);
-  assert.ok(m, `no listener line in: ${err}`);
-  return { child, done, url: m[1]! };
-}
 
 /** Milliseconds from `signal` to the process's exit. */
 async function exitAfter(r: Running, signal: NodeJS.Signals): Promise<{ ms: number; result: CliResult }> {

@@ -10,8 +10,8 @@ import {
 } from '../src/index.js';
 import { toJsonSchema } from '../src/config/json-schema.js';
 import { send } from './helpers/client.js';
-import { collect, ROOT, runCli, spawnCli } from './helpers/cli.js';
-import { freePort, startOrigin, waitFor } from './helpers/origin.js';
+import { ROOT, runCli, startCli } from './helpers/cli.js';
+import { startOrigin } from './helpers/origin.js';
 import { tempDir } from './helpers/tmp.js';
 
 const DOC = readFileSync(join(ROOT, 'docs/plugins.md'), 'utf8');
@@ -114,8 +114,7 @@ test('plugins: the JSON Schema for given plugins describes their settings; the s
 
 test('plugins: gatehouse validate, schema and run take --plugin FILE', async (t) => {
   const origin = await startOrigin(t, (req, res) => res.end(`tag=${req.headers['x-team'] ?? 'none'}`));
-  const port = await freePort();
-  const file = writeFile(`listeners: [{ name: public, address: "127.0.0.1:${port}" }]
+  const file = writeFile(`listeners: [{ name: public, address: "127.0.0.1:0" }]
 upstreams: { app: { servers: ["${origin.url}"] } }
 access_log: { enabled: false }
 plugins:
@@ -141,17 +140,10 @@ routes:
   const schema = await runCli(['schema', '--plugin', TAGGER]);
   assert.match(schema.stdout, /"tagger"/);
 
-  const child = spawnCli(['run', '-c', file, '--plugin', TAGGER]);
-  const done = collect(child);
-  t.after(() => { child.kill('SIGKILL'); });
-  let body = '';
-  await waitFor(async () => {
-    body = await send(`http://127.0.0.1:${port}/`).then((r) => r.text, () => '');
-    return body !== '';
-  }, 10_000, 'the proxy to answer');
-  assert.equal(body, 'tag=blue');
-  child.kill('SIGTERM');
-  const r = await done;
+  const proxy = await startCli(t, ['run', '-c', file, '--plugin', TAGGER]);
+  assert.equal((await send(`${proxy.url}/`)).text, 'tag=blue');
+  proxy.child.kill('SIGTERM');
+  const r = await proxy.done;
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /"plugin":"tagger".*"msg":"tagger ready"/);
 });
