@@ -4,9 +4,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { send } from './helpers/client.js';
-import { collect, logMessages, ROOT, runCli, spawnCli } from './helpers/cli.js';
+import { collect, logMessages, ROOT, runCli, startCli } from './helpers/cli.js';
 import { coreContract } from './helpers/contracts.js';
-import { freePort, startOrigin, waitFor } from './helpers/origin.js';
+import { startOrigin, waitFor } from './helpers/origin.js';
 import { tempDir } from './helpers/tmp.js';
 
 function writeConfig(text: string, name = 'gatehouse.yaml'): string {
@@ -110,15 +110,10 @@ test('cli: explain shows the route, why, the rewritten path, the upstream and th
 
 test('cli: run serves, and SIGTERM finishes in-flight requests then exits 0', async (t) => {
   const origin = await startOrigin(t, (_req, res) => { setTimeout(() => res.end('slow answer'), 400); });
-  const port = await freePort();
-  const file = writeConfig(config(port, origin.url));
-  const child = spawnCli(['run', '-c', file]);
-  const done = collect(child);
-  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  await waitFor(async () => {
-    try { return (await send(`http://127.0.0.1:${port}/`, { headers: { host: 'hello.test' } })).status === 200; } catch { return false; }
-  }, 10_000, 'proxy to start');
-  const inflight = send(`http://127.0.0.1:${port}/api/slow`);
+  const file = writeConfig(config(0, origin.url));
+  const { child, done, url } = await startCli(t, ['run', '-c', file]);
+  assert.equal((await send(`${url}/`, { headers: { host: 'hello.test' } })).status, 200);
+  const inflight = send(`${url}/api/slow`);
   await waitFor(() => origin.requests.length === 1, 5000, 'request to reach the origin');
   child.kill('SIGTERM');
   const r = await inflight;
@@ -126,7 +121,7 @@ test('cli: run serves, and SIGTERM finishes in-flight requests then exits 0', as
   assert.equal(r.text, 'slow answer');
   const result = await done;
   assert.equal(result.code, 0);
-  await assert.rejects(send(`http://127.0.0.1:${port}/`), /ECONNREFUSED/);
+  await assert.rejects(send(`${url}/`), /ECONNREFUSED/);
   const access = result.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   const line = access.find((l) => l.path === '/api/slow')!;
   for (const key of ['time', 'reqId', 'client', 'method', 'host', 'path', 'status', 'bytes_in', 'bytes_out', 'route', 'upstream', 'server', 'duration_ms', 'upstream_ms']) {

@@ -5,8 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { send } from './helpers/client.js';
-import { collect, spawnCli } from './helpers/cli.js';
-import { freePort, startOrigin, waitFor } from './helpers/origin.js';
+import { startCli } from './helpers/cli.js';
+import { startOrigin } from './helpers/origin.js';
 import { tempDir } from './helpers/tmp.js';
 
 const GiB = 1024 ** 3;
@@ -36,21 +36,17 @@ test('a 1 GiB upload and a 1 GiB download stream through with peak RSS under 150
     };
     pump();
   });
-  const port = await freePort();
   const dir = tempDir('stream');
   const file = join(dir, 'gatehouse.yaml');
-  writeFileSync(file, `listeners: [{ name: public, address: "127.0.0.1:${port}" }]
+  writeFileSync(file, `listeners: [{ name: public, address: "127.0.0.1:0" }]
 upstreams: { app: { servers: ["${origin.url}"] } }
 routes: [{ match: { path: / }, proxy: { upstream: app } }]
 access_log: { enabled: false }
 limits: { body_size: 2GiB }
 `);
-  const child = spawnCli(['run', '-c', file]);
-  const done = collect(child);
-  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  await waitFor(async () => {
-    try { return (await send(`http://127.0.0.1:${port}/`, { method: 'POST', body: 'x' })).text === '1'; } catch { return false; }
-  }, 15_000, 'proxy to start');
+  const { child, done, url } = await startCli(t, ['run', '-c', file]);
+  const port = Number(new URL(url).port);
+  assert.equal((await send(`${url}/`, { method: 'POST', body: 'x' })).text, '1');
 
   t.diagnostic(`proxy RSS after start: ${peakRssMb(child.pid!).toFixed(1)} MB`);
   // Download: 1 GiB, counted as it arrives.
