@@ -13,7 +13,7 @@
 import { z } from 'zod';
 import { errors, ProxyError } from './core/errors.js';
 import type { RequestCtx } from './core/context.js';
-import { hooksProblem, markUserHooks, type NamedInstance } from './core/pipeline.js';
+import { hooksProblem, markUserPlugin, type NamedInstance } from './core/pipeline.js';
 import type { AppServices, Awaitable, Hooks, Phases, PluginDef, PluginInstance } from './core/plugin.js';
 import type { Logger } from 'pino';
 import { accessLog, metricsPlugin, recentErrorsPlugin, tracing, type Metrics, type RecentErrors } from './observe/index.js';
@@ -172,18 +172,20 @@ function userInstance(name: string, inst: PluginInstance<unknown>, log: Logger, 
     if (!hooks) return undefined;
     const problem = hooksProblem(hooks);
     if (problem) throw new TypeError(problem);
-    return markUserHooks(guard(blame, hooks));
+    return guard(blame, hooks);
   };
   const global = checked(inst.global);
   const perRoute = routes.map((route, index) => {
     const own = route.plugins?.[name];
     return own === undefined ? undefined : checked(inst.forRoute?.(own, index));
   });
-  return {
+  const out: PluginInstance<RouteConfig> = {
     ...(global ? { global } : {}),
     forRoute: (_route, index) => perRoute[index],
     close: () => inst.close?.(),
   };
+  // With hooks anywhere, it may change what the proxy's own fields are made of (CompiledPhases.userHooks).
+  return global || perRoute.some((h) => h !== undefined) ? markUserPlugin(out) : out;
 }
 
 type Blame = (ctx: RequestCtx | undefined, phase: string, err: unknown) => ProxyError;

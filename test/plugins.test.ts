@@ -318,8 +318,28 @@ for (const engine of ['node', 'native'] as const) {
       create: () => ({ global: { requestFilter(ctx) { ctx.requestId = 'id\r\nX-Injected: yes'; return undefined; } } }),
     });
     const gh = await startProxy(t, { engine, upstreams: { app: { servers: [o.url] } }, routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }] }, { plugins: [evil] });
+    // Every answer carries the request id, the error page too: the connection is closed instead.
     const r = await send(`${gh.url}/p`).catch((err: Error) => ({ status: 0, headers: {} as Record<string, unknown>, text: err.message }));
-    assert.equal(r.headers['x-injected'], undefined, `status ${r.status}`);
-    assert.ok(!o.heads.some((h) => h.includes('X-Injected')), `an injected field reached the origin: ${JSON.stringify(o.heads)}`);
+    assert.equal(r.status, 0, `an answer went out: ${r.status} ${JSON.stringify(r.headers)}`);
+    assert.deepEqual(o.heads, [], 'the request was not sent');
+  });
+
+  test(`plugins (${engine} engine): a connection's address a plugin's connectionFilter changed to hold CR LF splits nothing upstream (X-Forwarded-For)`, async (t) => {
+    const o = await headOrigin(t);
+    const evil = definePlugin({
+      name: 'evil',
+      create: () => ({
+        global: {
+          connectionFilter(socket) {
+            Object.defineProperty(socket, 'remoteAddress', { value: '10.0.0.1\r\nX-Injected: yes' });
+            return true;
+          },
+        },
+      }),
+    });
+    const gh = await startProxy(t, { engine, upstreams: { app: { servers: [o.url] } }, routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }] }, { plugins: [evil] });
+    const r = await send(`${gh.url}/p`);
+    assert.equal(r.status, 500);
+    assert.deepEqual(o.heads, [], 'the request was not sent');
   });
 }

@@ -16,25 +16,27 @@ export interface CompiledPhases {
   readonly errorFilter: Phases['errorFilter'][];
   readonly logging: Phases['logging'][];
   /**
-   * A user plugin has a hook here that sees the request (any phase but connectionFilter): it may have changed
-   * the client's fields or the values read from them, so the upstream client tests every field it sends.
+   * A user plugin with hooks runs in this generation (on any route, in any phase): it may have changed the
+   * client's fields, the values read from them or the connection's own (its address), on this request or on an
+   * earlier one of the same connection, so the upstream client tests every field it sends.
    */
   readonly userHooks: boolean;
 }
 
-/** The hooks of user plugins (plugins.ts marks them): code that is not the kernel's own. */
-const userHooks = new WeakSet<Hooks>();
+/** User plugins with hooks (plugins.ts marks them): code that is not the kernel's own. */
+const userPlugins = new WeakSet<PluginInstance<unknown>>();
 
-/** Marks `hooks` as a user plugin's (CompiledPhases.userHooks). */
-export function markUserHooks(hooks: Hooks): Hooks {
-  userHooks.add(hooks);
-  return hooks;
+/** Marks `instance` as a user plugin's with hooks (CompiledPhases.userHooks). */
+export function markUserPlugin<R>(instance: PluginInstance<R>): PluginInstance<R> {
+  userPlugins.add(instance as PluginInstance<unknown>);
+  return instance;
 }
 
 const PHASES = ['connectionFilter', 'earlyRequestFilter', 'requestFilter', 'upstreamPeer', 'upstreamRequestFilter', 'responseFilter', 'errorFilter', 'logging'] as const;
 
-function empty(): CompiledPhases {
-  return { connectionFilter: [], earlyRequestFilter: [], requestFilter: [], upstreamPeer: [], upstreamRequestFilter: [], responseFilter: [], errorFilter: [], logging: [], userHooks: false };
+function empty<R>(plugins: readonly NamedInstance<R>[]): CompiledPhases {
+  const userHooks = plugins.some((p) => userPlugins.has(p.instance as PluginInstance<unknown>));
+  return { connectionFilter: [], earlyRequestFilter: [], requestFilter: [], upstreamPeer: [], upstreamRequestFilter: [], responseFilter: [], errorFilter: [], logging: [], userHooks };
 }
 
 /** Why `hooks` cannot be compiled (a phase that does not exist: a typo would otherwise never run), or undefined. */
@@ -51,9 +53,7 @@ function add(target: CompiledPhases, hooks: Hooks | undefined, plugin: string): 
   if (problem) throw new Error(`plugin ${plugin}: ${problem}`);
   for (const phase of PHASES) {
     const h = hooks[phase];
-    if (!h) continue;
-    (target[phase] as unknown[]).push(h);
-    if (phase !== 'connectionFilter' && userHooks.has(hooks)) (target as { userHooks: boolean }).userHooks = true;
+    if (h) (target[phase] as unknown[]).push(h);
   }
 }
 
@@ -61,14 +61,14 @@ export interface NamedInstance<R> { name: string; instance: PluginInstance<R> }
 
 /** Phases for requests that match no route: the plugins' global hooks only. */
 export function compileGlobal<R>(plugins: readonly NamedInstance<R>[]): CompiledPhases {
-  const out = empty();
+  const out = empty(plugins);
   for (const p of plugins) add(out, p.instance.global, p.name);
   return out;
 }
 
 /** Phases for one route: each plugin's global hooks and its hooks for this route, in registration order. */
 export function compileRoute<R>(plugins: readonly NamedInstance<R>[], route: R, index: number): CompiledPhases {
-  const out = empty();
+  const out = empty(plugins);
   for (const p of plugins) {
     add(out, p.instance.global, p.name);
     add(out, p.instance.forRoute?.(route, index), p.name);

@@ -89,6 +89,9 @@ export async function openListener(config: ListenerConfig, runtime: Runtime, opt
   const httpOptions = {
     // RFC 9112 3.2: a request without Host is a 400 (node:http enforces it).
     requireHostHeader: true,
+    // llhttp strict whatever `--insecure-http-parser` says: the upstream client trusts its fields
+    // (DownstreamRequest.fieldsChecked), and lenient parsing is how requests are smuggled (RFC 9112 11.2).
+    insecureHTTPParser: false,
     // Request line + headers past this: 431 from node:http's parser itself.
     maxHeaderSize: opts.maxHeaderSize,
     keepAliveTimeout: opts.keepAliveTimeout,

@@ -21,7 +21,7 @@ export class NodeRequest extends IncomingMessage implements DownstreamRequest {
   }
 
   get target(): string { return this.url!; }
-  /** node:http's llhttp refuses a request with an invalid field name or value. */
+  /** node:http's llhttp, strict (listen.ts), refuses a request with an invalid field name or value. */
   get fieldsChecked(): boolean { return true; }
   get body(): this { return this; }
   get remoteAddress(): string | undefined { return this.socket?.remoteAddress; }

@@ -13,7 +13,7 @@ export interface ForwardRoute {
   /** Plugins' server choices, asked before sticky sessions and the balancer. */
   readonly peerFilters: readonly Phases['upstreamPeer'][];
   readonly requestFilters: readonly Phases['upstreamRequestFilter'][];
-  /** A user plugin's hook sees this route's requests (CompiledPhases.userHooks): every field sent is tested. */
+  /** A user plugin with hooks runs (CompiledPhases.userHooks): every field sent upstream is tested. */
   readonly userHooks: boolean;
   readonly responseFilters: readonly Phases['responseFilter'][];
   readonly responseHeaders: ResponseHeaderOptions;

@@ -265,8 +265,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
  * fields are still the ones it was built with (`upstreamRequestHeaders`: an HTTP/1.1 parser's fields and the
  * proxy's own, made from them), which the native client does not test again (h1/request.ts); whatever a filter
  * put in their place or after them is tested. 0 when the client's fields were not an HTTP/1.1 parser's, or when
- * a user plugin's hook saw the request (it may have changed the fields, or the values read from them, on the
- * way: ctx.req.rawHeaders, ctx.head); the built-in plugins change neither.
+ * a user plugin with hooks runs (it may have changed the fields or what the proxy's are made of: ctx.req.rawHeaders,
+ * ctx.head, ctx.requestId, the socket's address); the built-in plugins change none of them.
  */
 function prepare(ex: Exchange, req: UpstreamRequest): number {
   const filters = ex.route.requestFilters;

@@ -130,8 +130,8 @@ const text = (v: Buffer | string): string => (typeof v === 'string' ? v : v.toSt
 /**
  * Builds the header list sent to the client straight from the upstream's raw header pairs (`[name, value, ...]`
  * as Buffers or strings): names lower-cased, hop-by-hop and hidden fields dropped, Location / Content-Location
- * pointing at a backend rewritten. No intermediate header object is built. `idKnown`: no user plugin's hook saw
- * the request, so ctx.requestId is the kernel's (counted in `checked` when the fields before it are).
+ * pointing at a backend rewritten. No intermediate header object is built. `idKnown`: no user plugin with hooks
+ * runs, so ctx.requestId is the kernel's (counted in `checked` when the fields before it are).
  */
 export function clientResponseHeaders(
   ctx: RequestCtx, raw: RawFields, hostHeader: string | undefined, opts: ResponseHeaderOptions, idKnown = false,
