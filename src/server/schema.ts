@@ -18,13 +18,13 @@ export const listenerSchema = z.strictObject({
 /** Which HTTP/1.1 engine serves requests; `native` is Gatehouse's own (node:net sockets, llhttp's WebAssembly build). */
 export const engineSchema = engineEnum
   .optional()
-  .describe('HTTP/1.1 engine: node (node:http and undici) or native (Gatehouse\'s own listener and upstream client on node:net/node:tls, parsing with llhttp; HTTP/2 stays on node:http2). Default node, or the GATEHOUSE_ENGINE environment variable');
+  .describe('HTTP/1.1 engine: node (node:http and undici) or native (Gatehouse\'s own listener and upstream client on node:net/node:tls, parsing with llhttp; HTTP/2 stays on node:http2). Default native, or the GATEHOUSE_ENGINE environment variable (node or native)');
 
 export type { Engine };
 
-/** The engine a config asks for: its `engine`, else GATEHOUSE_ENGINE, else node. */
+/** The engine a config asks for: its `engine`, else GATEHOUSE_ENGINE, else native (#16). */
 export function engineOf(configured: Engine | undefined): Engine {
-  return configured ?? (process.env.GATEHOUSE_ENGINE === 'native' ? 'native' : 'node');
+  return configured ?? (process.env.GATEHOUSE_ENGINE === 'node' ? 'node' : 'native');
 }
 
 export const shutdownSchema = z
