@@ -4,7 +4,7 @@ import { connect as h2connect } from 'node:http2';
 import { test } from 'node:test';
 import { exportJWK, SignJWT } from 'jose';
 import { h2Request, send } from './helpers/client.js';
-import { freePort, startOrigin } from './helpers/origin.js';
+import { freePort, headOrigin, startOrigin } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
 
 const SECRET = 'a-shared-secret-that-is-long-enough!';
@@ -167,24 +167,11 @@ test('auth: the headers a route fills from verified credentials (forward_claims,
 
 for (const engine of ['node', 'native'] as const) {
   test(`jwt (${engine} engine): a forwarded claim holding CR LF splits nothing upstream (the request fails), after a client's own copy of the field is dropped`, async (t) => {
-    const { createServer } = await import('node:net');
-    const heads: string[] = [];
-    const srv = createServer((s) => {
-      let buf = '';
-      s.on('data', (d: Buffer) => {
-        buf += d.toString('latin1');
-        const end = buf.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        heads.push(buf.slice(0, end));
-        buf = '';
-        s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
-      });
-    });
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    t.after(() => new Promise<void>((r) => srv.close(() => r())));
+    const o = await headOrigin(t);
+    const heads = o.heads;
     const { url } = await startProxy(t, {
       engine,
-      upstreams: { app: { servers: [`http://127.0.0.1:${(srv.address() as import('node:net').AddressInfo).port}`] } },
+      upstreams: { app: { servers: [o.url] } },
       routes: [{ match: {}, auth: { jwt: { secret: SECRET, forward_claims: { sub: 'X-User-Id', role: 'X-Role' } } }, proxy: { upstream: 'app' } }],
     });
     const key = new TextEncoder().encode(SECRET);

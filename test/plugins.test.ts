@@ -9,7 +9,7 @@ import { plugin as headerSigner } from '../examples/plugins/header-signer.js';
 import { createGatehouse, definePlugin, errors, type AppServices, type GatehouseConfigInput, type Hooks } from '../src/index.js';
 import { hashPassword } from '../src/protect/index.js';
 import { send } from './helpers/client.js';
-import { startOrigin, waitFor } from './helpers/origin.js';
+import { headOrigin, startOrigin, waitFor } from './helpers/origin.js';
 import { startProxy } from './helpers/proxy.js';
 
 const SECRET = 'a-secret-of-at-least-32-characters!';
@@ -261,26 +261,6 @@ test('plugins: a hook that throws fails only its request, logged with the plugin
     'buggy upstreamRequestFilter: bug in upstreamRequestFilter',
   ]);
 });
-
-/** A raw origin that keeps the request heads it receives, byte for byte, and answers 200. */
-async function headOrigin(t: import('node:test').TestContext): Promise<{ url: string; heads: string[] }> {
-  const { createServer } = await import('node:net');
-  const heads: string[] = [];
-  const srv = createServer((s) => {
-    let buf = '';
-    s.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      const end = buf.indexOf('\r\n\r\n');
-      if (end === -1) return;
-      heads.push(buf.slice(0, end));
-      buf = '';
-      s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
-    });
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise<void>((r) => srv.close(() => r())));
-  return { url: `http://127.0.0.1:${(srv.address() as import('node:net').AddressInfo).port}`, heads };
-}
 
 for (const engine of ['node', 'native'] as const) {
   for (const what of ['ctx.head.hostHeader', 'a value in ctx.req.rawHeaders', 'a field added to ctx.req.rawHeaders', 'ctx.req.method']) {

@@ -1,6 +1,6 @@
 /** Real origin servers on 127.0.0.1:0 (or another loopback address), closed by the test's `after`. */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import type { TestContext } from 'node:test';
 
 export interface Origin {
@@ -55,4 +55,23 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000,
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A raw origin that keeps the request heads it receives, byte for byte, and answers each with 200 `ok`. */
+export async function headOrigin(t: TestContext): Promise<{ url: string; heads: string[] }> {
+  const heads: string[] = [];
+  const srv = createNetServer((s) => {
+    let buf = '';
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      const end = buf.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      heads.push(buf.slice(0, end));
+      buf = '';
+      s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => srv.close(() => r())));
+  return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, heads };
 }
