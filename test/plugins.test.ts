@@ -262,42 +262,37 @@ test('plugins: a hook that throws fails only its request, logged with the plugin
   ]);
 });
 
-for (const engine of ['node', 'native'] as const) {
-  for (const what of ['ctx.head.hostHeader', 'a value in ctx.req.rawHeaders', 'a field added to ctx.req.rawHeaders', 'ctx.req.method']) {
-    test(`plugins (${engine} engine): RFC 9112 2.2: a requestFilter that puts CR LF into ${what} splits nothing upstream (the request fails)`, async (t) => {
-      const o = await headOrigin(t);
-      const evil = definePlugin({
-        name: 'evil',
-        create: () => ({
-          global: {
-            requestFilter(ctx) {
-              const v = 'a.test\r\nX-Injected: yes';
-              const raw = ctx.req.rawHeaders as string[];
-              if (what === 'ctx.head.hostHeader') ctx.head.hostHeader = v;
-              else if (what === 'ctx.req.method') (ctx.req as { method: string }).method = 'GET /x HTTP/1.1\r\nX-Injected: yes\r\nX-B:';
-              else if (what.startsWith('a field')) raw.push('X-From-Plugin', v);
-              else for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'x-a') raw[i + 1] = v;
-              return undefined;
-            },
-          },
-        }),
-      });
-      const gh = await startProxy(t, { engine, upstreams: { app: { servers: [o.url] } }, routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }] }, { plugins: [evil] });
-      const r = await send(`${gh.url}/p`, { headers: { 'x-a': 'b' } });
-      assert.equal(r.status, 500, 'the proxy\'s own fault (GH_INTERNAL), on either engine');
-      assert.ok(!o.heads.some((h) => h.includes('X-Injected')), `an injected field reached the origin: ${JSON.stringify(o.heads)}`);
-    });
-  }
+/** A raw origin (headOrigin) behind a proxy on `engine` with one user plugin, `evil`, of these global hooks. */
+async function behindEvil(t: import('node:test').TestContext, engine: 'node' | 'native', global: Hooks) {
+  const o = await headOrigin(t);
+  const evil = definePlugin({ name: 'evil', create: () => ({ global }) });
+  const gh = await startProxy(t, { engine, upstreams: { app: { servers: [o.url] } }, routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }] }, { plugins: [evil] });
+  return { o, gh };
 }
 
 for (const engine of ['node', 'native'] as const) {
-  test(`plugins (${engine} engine): a request id a plugin set with CR LF in it splits neither the upstream request nor the response`, async (t) => {
-    const o = await headOrigin(t);
-    const evil = definePlugin({
-      name: 'evil',
-      create: () => ({ global: { requestFilter(ctx) { ctx.requestId = 'id\r\nX-Injected: yes'; return undefined; } } }),
+  for (const what of ['ctx.head.hostHeader', 'a value in ctx.req.rawHeaders', 'a field added to ctx.req.rawHeaders', 'ctx.req.method']) {
+    test(`plugins (${engine} engine): RFC 9112 2.2: a requestFilter that puts CR LF into ${what} splits nothing upstream (the request fails)`, async (t) => {
+      const { o, gh } = await behindEvil(t, engine, {
+        requestFilter(ctx) {
+          const v = 'a.test\r\nX-Injected: yes';
+          const raw = ctx.req.rawHeaders as string[];
+          if (what === 'ctx.head.hostHeader') ctx.head.hostHeader = v;
+          else if (what === 'ctx.req.method') (ctx.req as { method: string }).method = 'GET /x HTTP/1.1\r\nX-Injected: yes\r\nX-B:';
+          else if (what.startsWith('a field')) raw.push('X-From-Plugin', v);
+          else for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'x-a') raw[i + 1] = v;
+          return undefined;
+        },
+      });
+      const r = await send(`${gh.url}/p`, { headers: { 'x-a': 'b' } });
+      assert.equal(r.status, 500, 'the proxy\'s own fault (GH_INTERNAL), on either engine');
+      assert.ok(!o.heads.some((h) => h.includes('X-Injected')), `an injected field reached the origin: ${JSON.stringify(o.heads)}`);
+      assert.deepEqual(o.heads, [], 'the request was not sent');
     });
-    const gh = await startProxy(t, { engine, upstreams: { app: { servers: [o.url] } }, routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }] }, { plugins: [evil] });
+  }
+
+  test(`plugins (${engine} engine): a request id a plugin set with CR LF in it splits neither the upstream request nor the response`, async (t) => {
+    const { o, gh } = await behindEvil(t, engine, { requestFilter(ctx) { ctx.requestId = 'id\r\nX-Injected: yes'; return undefined; } });
     // Every answer carries the request id, the error page too: the connection is closed instead.
     const r = await send(`${gh.url}/p`).catch((err: Error) => ({ status: 0, headers: {} as Record<string, unknown>, text: err.message }));
     assert.equal(r.status, 0, `an answer went out: ${r.status} ${JSON.stringify(r.headers)}`);
@@ -305,19 +300,12 @@ for (const engine of ['node', 'native'] as const) {
   });
 
   test(`plugins (${engine} engine): a connection's address a plugin's connectionFilter changed to hold CR LF splits nothing upstream (X-Forwarded-For)`, async (t) => {
-    const o = await headOrigin(t);
-    const evil = definePlugin({
-      name: 'evil',
-      create: () => ({
-        global: {
-          connectionFilter(socket) {
-            Object.defineProperty(socket, 'remoteAddress', { value: '10.0.0.1\r\nX-Injected: yes' });
-            return true;
-          },
-        },
-      }),
+    const { o, gh } = await behindEvil(t, engine, {
+      connectionFilter(socket) {
+        Object.defineProperty(socket, 'remoteAddress', { value: '10.0.0.1\r\nX-Injected: yes' });
+        return true;
+      },
     });
-    const gh = await startProxy(t, { engine, upstreams: { app: { servers: [o.url] } }, routes: [{ match: { path: '/' }, proxy: { upstream: 'app' } }] }, { plugins: [evil] });
     const r = await send(`${gh.url}/p`);
     assert.equal(r.status, 500);
     assert.deepEqual(o.heads, [], 'the request was not sent');
